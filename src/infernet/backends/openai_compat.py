@@ -1,0 +1,117 @@
+"""Streaming chat against any OpenAI-compatible engine (llama.cpp, vLLM, SGLang, MAX).
+
+One implementation of `POST /v1/chat/completions` with `stream: true`: it parses the SSE
+chunks at the edge into `TokenDelta` / `Finish` and maps transport failures onto
+`infernet.backends.errors`. Engines that honour `stream_options.include_usage` (all four
+do in their current releases) put real usage on the last chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from infernet.backends.base import Finish, GenerationEvent, GenerationRequest, TokenDelta, Usage
+from infernet.backends.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    ModelNotLoaded,
+)
+
+
+@contextmanager
+def mapped_http_errors(host: str) -> Iterator[None]:
+    """Translate httpx failures into backend errors with a sentence a user can act on."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise BackendTimeout(f"the engine at {host} stopped answering ({exc!r})") from exc
+    except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+        raise BackendUnavailable(f"cannot reach the engine at {host}: {exc!r}") from exc
+
+
+def chat_payload(request: GenerationRequest, *, served_name: str | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "model": served_name or request.model,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.stop:
+        payload["stop"] = list(request.stop)
+    if request.seed is not None:
+        payload["seed"] = request.seed
+    return payload
+
+
+async def raise_for_engine_status(response: httpx.Response, model: str) -> None:
+    if response.status_code < 400:
+        return
+    body = (await response.aread()).decode("utf-8", "replace")[:500]
+    if response.status_code == 404 or "not found" in body.lower() and "model" in body.lower():
+        raise ModelNotLoaded(f"the engine does not serve model {model!r}: {body}")
+    if response.status_code >= 500:
+        raise BackendUnavailable(f"the engine failed with HTTP {response.status_code}: {body}")
+    raise BackendError(f"the engine refused the request (HTTP {response.status_code}): {body}")
+
+
+def parse_sse_chunk(line: str) -> dict[str, Any] | None:
+    """One `data: {...}` line of an OpenAI stream; None for comments, blanks and [DONE]."""
+    if not line.startswith("data:"):
+        return None
+    data = line[5:].strip()
+    if not data or data == "[DONE]":
+        return None
+    parsed = json.loads(data)
+    if not isinstance(parsed, dict):
+        raise BackendError(f"the engine sent a stream chunk that is not an object: {data[:200]}")
+    return parsed
+
+
+def usage_from(obj: dict[str, Any]) -> Usage | None:
+    raw = obj.get("usage")
+    if not isinstance(raw, dict):
+        return None
+    return Usage(int(raw.get("prompt_tokens", 0)), int(raw.get("completion_tokens", 0)))
+
+
+async def stream_chat(
+    client: httpx.AsyncClient,
+    request: GenerationRequest,
+    *,
+    served_name: str | None = None,
+) -> AsyncIterator[GenerationEvent]:
+    """Yield the engine's tokens, then one Finish carrying the engine's own usage."""
+    payload = chat_payload(request, served_name=served_name)
+    usage: Usage | None = None
+    finish_reason = "stop"
+    host = str(client.base_url)
+    with mapped_http_errors(host):
+        async with client.stream("POST", "/v1/chat/completions", json=payload) as response:
+            await raise_for_engine_status(response, request.model)
+            async for line in response.aiter_lines():
+                chunk = parse_sse_chunk(line)
+                if chunk is None:
+                    continue
+                if "error" in chunk:
+                    raise BackendError(f"the engine reported an error: {chunk['error']}")
+                usage = usage_from(chunk) or usage
+                for choice in chunk.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield TokenDelta(text)
+                    finish_reason = choice.get("finish_reason") or finish_reason
+    if usage is None:
+        raise BackendError(
+            f"the engine at {host} streamed no usage; it must honour "
+            "stream_options.include_usage so that jobs are metered on real token counts"
+        )
+    yield Finish(usage=usage, finish_reason=finish_reason)

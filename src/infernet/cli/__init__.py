@@ -1,0 +1,1 @@
+"""The `infernet` command line."""

@@ -1,0 +1,1 @@
+"""The control plane: node registry, router, job lifecycle, client APIs, ledger, dashboard."""

@@ -1,0 +1,1 @@
+"""The node daemon: config, hardware, heartbeats, job channel, job and command execution."""
