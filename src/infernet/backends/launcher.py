@@ -1,0 +1,395 @@
+"""One-model-per-server engines (vLLM, SGLang, MAX): the servers a node runs, and launching them.
+
+vLLM, SGLang and MAX each serve exactly one model per server process, so a node that uses
+them runs a small fleet: one server per model, each on its own port. "Installing" a model
+means starting another server for it; "removing" one means stopping that server. This
+module owns that fleet and is the one adapter the three engines share:
+
+- `LaunchSettings` / `LaunchPlan`: how to start an engine server, and one concrete argv;
+- `EngineProcess`: a started server: waits until its health endpoint answers 200, keeps
+  its log in a file (so a failed start says why), and stops its whole process group;
+- `EngineInstance`: one server (base URL + the model name it answers to);
+- `OpenAIEngineBackend`: the `Backend` over a fleet: routes each request to the server
+  that holds its model, streams through `openai_compat.stream_chat`, and launches or stops
+  servers on install/remove when the node is allowed to (`launch` set), else says so.
+
+`vllm.py`, `sglang.py` and `max.py` subclass `OpenAIEngineBackend` and add only what
+differs: the launch command line and the engine's own status endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Self
+
+import httpx
+
+from infernet.backends.base import (
+    BackendHealth,
+    GenerationEvent,
+    GenerationRequest,
+    InstalledModel,
+    PullProgress,
+)
+from infernet.backends.errors import (
+    BackendError,
+    BackendUnavailable,
+    InstallFailed,
+    ModelNotLoaded,
+    UnsupportedOperation,
+)
+from infernet.backends.openai_compat import mapped_http_errors, stream_chat
+from infernet.protocol.modelnames import routing_key
+
+_POLL_S = 0.25
+_LOG_TAIL_BYTES = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSettings:
+    """How this node starts engine servers; `command` replaces the engine's default
+    executable prefix (e.g. `("vllm", "serve")`), which is how tests run a fake engine."""
+
+    command: tuple[str, ...] | None = None
+    bind_host: str = "127.0.0.1"
+    tensor_parallel_size: int = 1
+    startup_timeout_s: float = 1800.0  # a first launch downloads the weights
+    stop_timeout_s: float = 30.0
+    extra_args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchPlan:
+    """One engine server to start: its argv, extra environment and where it will answer."""
+
+    argv: tuple[str, ...]
+    base_url: str
+    health_path: str
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def free_port(bind_host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((bind_host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EngineProcess:
+    """A running engine server that this node started and therefore must stop."""
+
+    def __init__(self, plan: LaunchPlan, process: asyncio.subprocess.Process, log_path: Path):
+        self.plan = plan
+        self._process = process
+        self._log_path = log_path
+
+    @classmethod
+    async def start(cls, plan: LaunchPlan, settings: LaunchSettings) -> EngineProcess:
+        log_dir = settings.log_dir or Path(tempfile.gettempdir()) / "infernet-engines"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / f"{Path(plan.argv[0]).name}-{int(time.time() * 1000)}.log"
+        env = {**os.environ, **settings.env, **plan.env}
+        try:
+            with log_path.open("wb") as log:
+                process = await asyncio.create_subprocess_exec(
+                    *plan.argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=asyncio.subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,  # its own process group: stop() reaps workers too
+                )
+        except OSError as exc:
+            raise InstallFailed(
+                f"could not start `{' '.join(plan.argv)}`: {exc}. Is the engine installed "
+                "and on PATH?"
+            ) from exc
+        return cls(plan, process, log_path)
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def running(self) -> bool:
+        return self._process.returncode is None
+
+    def log_tail(self) -> str:
+        try:
+            data = self._log_path.read_bytes()[-_LOG_TAIL_BYTES:]
+        except OSError:
+            return ""
+        return data.decode("utf-8", "replace").strip()
+
+    async def wait_healthy(self, timeout_s: float) -> AsyncIterator[float]:
+        """Poll the health endpoint until it answers 200, yielding the seconds waited so
+        far about once a second; raises InstallFailed if the server exits or times out."""
+        started = time.monotonic()
+        last_report = -1.0
+        async with httpx.AsyncClient(base_url=self.plan.base_url, timeout=2.0) as client:
+            while True:
+                elapsed = time.monotonic() - started
+                if await self._answers(client):
+                    return
+                self._raise_if_exited()
+                if elapsed > timeout_s:
+                    raise InstallFailed(
+                        f"`{' '.join(self.plan.argv)}` did not become healthy within "
+                        f"{timeout_s:.0f} s; last log lines:\n{self.log_tail()}"
+                    )
+                if elapsed - last_report >= 1.0:
+                    last_report = elapsed
+                    yield elapsed
+                await asyncio.sleep(_POLL_S)
+
+    async def _answers(self, client: httpx.AsyncClient) -> bool:
+        try:
+            response = await client.get(self.plan.health_path)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    def _raise_if_exited(self) -> None:
+        code = self._process.returncode
+        if code is not None:
+            raise InstallFailed(
+                f"`{' '.join(self.plan.argv)}` exited with status {code} before it was "
+                f"ready; last log lines:\n{self.log_tail()}"
+            )
+
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM the server's process group, then SIGKILL it if it lingers."""
+        if not self.running:
+            return
+        self._signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self._process.wait(), timeout_s)
+        except TimeoutError:
+            self._signal(signal.SIGKILL)
+            await self._process.wait()
+
+    def _signal(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, sig)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInstance:
+    """One engine server: its base URL and the model name it answers to (`None`: ask it)."""
+
+    host: str
+    model: str | None = None
+
+
+def same_model(asked: str, served: str) -> bool:
+    """Whether a request for `asked` may go to a server that serves `served`."""
+    return asked == served or routing_key(asked) == routing_key(served)
+
+
+def model_ids(body: object, host: str) -> list[str]:
+    """The model ids in an OpenAI `/v1/models` answer."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        raise BackendError(f"{host}/v1/models answered without a `data` list: {body!r:.200}")
+    return [str(card["id"]) for card in data if isinstance(card, dict) and "id" in card]
+
+
+class OpenAIEngineBackend:
+    """A `Backend` over one-model-per-server OpenAI-compatible engines; see module docs."""
+
+    engine: ClassVar[str] = ""  # short name, e.g. "vllm"
+    title: ClassVar[str] = ""  # how users spell it, e.g. "vLLM"
+    health_path: ClassVar[str] = "/health"
+    config_hint: ClassVar[str] = ""  # where a user lists fixed servers, e.g. "vllm_instances"
+
+    def __init__(
+        self,
+        instances: Sequence[EngineInstance] = (),
+        *,
+        launch: LaunchSettings | None = None,
+        timeout_s: float = 300.0,
+    ) -> None:
+        if not instances and launch is None:
+            raise ValueError(f"{self.title} needs at least one server or managed launch")
+        self._instances = [EngineInstance(i.host.rstrip("/"), i.model) for i in instances]
+        self._launch = launch
+        self._processes: dict[str, EngineProcess] = {}
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._timeout = httpx.Timeout(timeout_s, connect=5.0)
+
+    @classmethod
+    def at(
+        cls, host: str, model: str | None = None, *, launch: LaunchSettings | None = None
+    ) -> Self:
+        """One fixed server at `host` (serving `model`, or whatever it says it serves)."""
+        return cls([EngineInstance(host, model)], launch=launch)
+
+    @property
+    def name(self) -> str:
+        return self.engine
+
+    @property
+    def host(self) -> str:
+        if self._instances:
+            return self._instances[0].host
+        bind = self._launch.bind_host if self._launch else "127.0.0.1"
+        return f"http://{bind}"
+
+    @property
+    def instances(self) -> tuple[EngineInstance, ...]:
+        return tuple(self._instances)
+
+    def _client(self, host: str) -> httpx.AsyncClient:
+        if host not in self._clients:
+            self._clients[host] = httpx.AsyncClient(base_url=host, timeout=self._timeout)
+        return self._clients[host]
+
+    # -- engine-specific hooks ---------------------------------------------------------
+
+    def launch_plan(self, model: str, port: int, launch: LaunchSettings) -> LaunchPlan:
+        """The command line that serves `model` on `port`."""
+        raise NotImplementedError
+
+    async def engine_info(self, client: httpx.AsyncClient) -> dict[str, str]:
+        """Extra facts for `health()` from the engine's own status endpoints."""
+        return {}
+
+    # -- Backend -----------------------------------------------------------------------
+
+    async def health(self) -> BackendHealth:
+        if not self._instances:
+            return BackendHealth(
+                ok=True, detail=f"no {self.title} server running yet; installing a model starts one"
+            )
+        extra: dict[str, str] = {}
+        for instance in self._instances:
+            extra[instance.host] = await self._probe(instance.host)
+        down = {host: why for host, why in extra.items() if why != "ok"}
+        if not down and len(self._instances) == 1:
+            extra.update(await self._safe_info(self._instances[0].host))
+        if down:
+            detail = "; ".join(f"{host}: {why}" for host, why in down.items())
+            return BackendHealth(ok=False, detail=detail, extra=extra)
+        return BackendHealth(ok=True, detail="ok", extra=extra)
+
+    async def _probe(self, host: str) -> str:
+        try:
+            with mapped_http_errors(host):
+                response = await self._client(host).get(self.health_path, timeout=5.0)
+        except BackendError as exc:
+            return str(exc)
+        if response.status_code != 200:
+            return f"{self.health_path} answered HTTP {response.status_code}"
+        return "ok"
+
+    async def _safe_info(self, host: str) -> dict[str, str]:
+        try:
+            with mapped_http_errors(host):
+                return await self.engine_info(self._client(host))
+        except (BackendError, ValueError) as exc:
+            return {"info_error": str(exc)}
+
+    async def list_models(self) -> list[InstalledModel]:
+        names: list[str] = []
+        for instance in self._instances:
+            names.extend(await self._served_ids(instance.host))
+        return [InstalledModel(name=name, loaded=True) for name in names]
+
+    async def _served_ids(self, host: str) -> list[str]:
+        with mapped_http_errors(host):
+            response = await self._client(host).get("/v1/models", timeout=10.0)
+        if response.status_code != 200:
+            raise BackendUnavailable(f"{host}/v1/models answered HTTP {response.status_code}")
+        return model_ids(response.json(), host)
+
+    async def _resolve(self, model: str) -> EngineInstance:
+        served: list[str] = []
+        for instance in self._instances:
+            names = [instance.model] if instance.model else await self._served_ids(instance.host)
+            for name in names:
+                if same_model(model, name):
+                    return EngineInstance(instance.host, name)
+            served.extend(names)
+        raise ModelNotLoaded(
+            f"{self.title} on this node does not serve {model!r} (it serves "
+            f"{', '.join(served) or 'nothing'}); run `infernet model install {model}` first"
+        )
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+        instance = await self._resolve(request.model)
+        client = self._client(instance.host)
+        async for event in stream_chat(client, request, served_name=instance.model):
+            yield event
+
+    def _known(self, model: str) -> EngineInstance | None:
+        for instance in self._instances:
+            if instance.model and same_model(model, instance.model):
+                return instance
+        return None
+
+    def _require_launch(self, action: str) -> LaunchSettings:
+        if self._launch is None:
+            raise UnsupportedOperation(
+                f"{self.title} serves one model per server, and this node does not start "
+                f"{self.title} servers itself, so it cannot {action} models. Start the server "
+                f"yourself and list it under `{self.config_hint}`, or set "
+                "`engine_launch: true` so that `infernet model install` starts one."
+            )
+        return self._launch
+
+    async def install(self, model: str) -> AsyncIterator[PullProgress]:
+        if self._known(model) is not None:
+            yield PullProgress(f"{model} is already served by {self.title}")
+            yield PullProgress("success")
+            return
+        launch = self._require_launch("install")
+        plan = self.launch_plan(model, free_port(launch.bind_host), launch)
+        yield PullProgress(f"starting {shlex.join(plan.argv)}")
+        process = await EngineProcess.start(plan, launch)
+        try:
+            async for waited in process.wait_healthy(launch.startup_timeout_s):
+                yield PullProgress(f"loading {model} into {self.title} ({waited:.0f} s)")
+        except BaseException:
+            await process.stop(launch.stop_timeout_s)
+            raise
+        self._instances.append(EngineInstance(plan.base_url, model))
+        self._processes[plan.base_url] = process
+        yield PullProgress("success")
+
+    async def remove(self, model: str) -> None:
+        instance = self._known(model)
+        if instance is None:
+            raise ModelNotLoaded(f"{self.title} on this node does not serve {model!r}")
+        process = self._processes.pop(instance.host, None)
+        if process is None:
+            raise UnsupportedOperation(
+                f"{model} is served by a {self.title} server this node did not start "
+                f"({instance.host}); stop it yourself and remove it from `{self.config_hint}`"
+            )
+        await process.stop(self._launch.stop_timeout_s if self._launch else 30.0)
+        self._instances.remove(instance)
+        client = self._clients.pop(instance.host, None)
+        if client is not None:
+            await client.aclose()
+
+    async def close(self) -> None:
+        stop_s = self._launch.stop_timeout_s if self._launch else 30.0
+        for process in self._processes.values():
+            await process.stop(stop_s)
+        self._processes.clear()
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
