@@ -1,0 +1,178 @@
+"""A fake Ollama server, written from ollama/ollama `docs/api.md` and `docs/api/errors.mdx`
+at commit fb30760 (the v0.33 release line), with error shapes from `server/routes.go`
+(`PullHandler`, `DeleteHandler`, `streamResponse`) and `keep_alive` parsing from
+`api/types.go` (`Duration.UnmarshalJSON`: numbers are seconds, strings must be Go
+durations, so the string "-1" is refused with 400).
+
+Endpoints: GET /api/tags, GET /api/ps, GET /api/version, POST /api/pull (NDJSON progress,
+`{"error": ...}` line on failure), DELETE /api/delete (404 when missing), POST /api/chat
+(NDJSON, final `done: true` line with `prompt_eval_count`, `eval_count`, `done_reason`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from tests.fakes.conversation import EngineCrashed, reply_to
+
+VERSION = "0.33.0"
+_GO_DURATION = re.compile(r"^-?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$")
+_CREATED = "2026-08-21T18:48:22.000000000-07:00"
+
+
+def full_name(name: str) -> str:
+    """Ollama names default to the `latest` tag."""
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def digest_of(name: str, index: int = 0) -> str:
+    return hashlib.sha256(f"{name}/{index}".encode()).hexdigest()
+
+
+@dataclass
+class OllamaState:
+    """What the fake holds: the registry it can pull from, and what is on disk / in VRAM."""
+
+    registry: dict[str, list[int]] = field(default_factory=dict)  # name -> layer sizes
+    installed: dict[str, int] = field(default_factory=dict)  # name -> size in bytes
+    loaded: set[str] = field(default_factory=set)
+    chat_requests: list[dict[str, Any]] = field(default_factory=list)
+    crash_after_tokens: int | None = None  # drop the connection after this many tokens
+    error_after_tokens: int | None = None  # send an `{"error": ...}` line instead
+
+    def model_entry(self, name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "model": name,
+            "modified_at": _CREATED,
+            "size": self.installed[name],
+            "digest": digest_of(name),
+            "details": {
+                "parent_model": "",
+                "format": "gguf",
+                "family": "llama",
+                "families": ["llama"],
+                "parameter_size": "3.2B",
+                "quantization_level": "Q4_K_M",
+            },
+        }
+
+
+def _ndjson(lines: Iterator[dict[str, Any]]) -> StreamingResponse:
+    body = (json.dumps(line) + "\n" for line in lines)
+    return StreamingResponse(body, media_type="application/x-ndjson")
+
+
+def _pull_lines(state: OllamaState, name: str) -> Iterator[dict[str, Any]]:
+    yield {"status": "pulling manifest"}
+    if name not in state.registry:
+        yield {"error": "pull model manifest: file does not exist"}
+        return
+    for index, size in enumerate(state.registry[name]):
+        digest = f"sha256:{digest_of(name, index)}"
+        yield {"status": f"pulling {digest[7:19]}", "digest": digest, "total": size}
+        for part in (1, 2, 3, 4):
+            completed = size * part // 4
+            status = f"pulling {digest[7:19]}"
+            yield {"status": status, "digest": digest, "total": size, "completed": completed}
+    for status in ("verifying sha256 digest", "writing manifest", "success"):
+        yield {"status": status}
+    state.installed[name] = sum(state.registry[name])
+
+
+def _keep_alive_error(value: Any) -> str | None:
+    if value is None or isinstance(value, int | float):
+        return None
+    if value == "0" or (isinstance(value, str) and _GO_DURATION.match(value)):
+        return None
+    return f'time: invalid duration "{value}"'
+
+
+def _chat_lines(state: OllamaState, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    options = body.get("options") or {}
+    reply = reply_to(body["messages"], options.get("num_predict"), options.get("stop") or ())
+    model = full_name(body["model"])
+    for count, piece in enumerate(reply.pieces):
+        if state.crash_after_tokens is not None and count == state.crash_after_tokens:
+            raise EngineCrashed("the runner process terminated")
+        if state.error_after_tokens is not None and count == state.error_after_tokens:
+            yield {"error": "an error was encountered while running the model"}
+            return
+        message = {"role": "assistant", "content": piece}
+        yield {"model": model, "created_at": _CREATED, "message": message, "done": False}
+    if body.get("keep_alive") in (0, "0", "0s"):
+        state.loaded.discard(model)
+    yield {
+        "model": model,
+        "created_at": _CREATED,
+        "message": {"role": "assistant", "content": ""},
+        "done": True,
+        "done_reason": reply.finish_reason,
+        "total_duration": 4883583458,
+        "load_duration": 1334875,
+        "prompt_eval_count": reply.prompt_tokens,
+        "prompt_eval_duration": 342546000,
+        "eval_count": reply.completion_tokens,
+        "eval_duration": 4535599000,
+    }
+
+
+def create_app(state: OllamaState) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/api/tags")
+    async def tags() -> dict[str, Any]:
+        return {"models": [state.model_entry(name) for name in state.installed]}
+
+    @app.get("/api/ps")
+    async def ps() -> dict[str, Any]:
+        running = [
+            {**state.model_entry(n), "expires_at": _CREATED, "size_vram": state.installed[n]}
+            for n in state.loaded
+            if n in state.installed
+        ]
+        return {"models": running}
+
+    @app.get("/api/version")
+    async def version() -> dict[str, str]:
+        return {"version": VERSION}
+
+    @app.post("/api/pull")
+    async def pull(request: Request) -> Response:
+        body = await request.json()
+        name = full_name(body.get("model") or body.get("name") or "")
+        if body.get("stream") is False:
+            last = list(_pull_lines(state, name))[-1]
+            return JSONResponse(last, status_code=500 if "error" in last else 200)
+        return _ndjson(_pull_lines(state, name))
+
+    @app.delete("/api/delete")
+    async def delete(request: Request) -> Response:
+        name = full_name((await request.json()).get("model", ""))
+        if name not in state.installed:
+            return JSONResponse({"error": f"model '{name}' not found"}, status_code=404)
+        del state.installed[name]
+        state.loaded.discard(name)
+        return Response(status_code=200)
+
+    @app.post("/api/chat")
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        state.chat_requests.append(body)
+        if (error := _keep_alive_error(body.get("keep_alive"))) is not None:
+            return JSONResponse({"error": error}, status_code=400)
+        name = full_name(body.get("model", ""))
+        if name not in state.installed:
+            return JSONResponse({"error": f"model '{body.get('model')}' not found"}, 404)
+        state.loaded.add(name)
+        return _ndjson(_chat_lines(state, body))
+
+    return app
