@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from infernet.backends.base import ChatMessage, Finish, GenerationRequest, TokenDelta
@@ -13,7 +15,7 @@ HELLO = (ChatMessage("user", "hello there world"),)
 
 
 @pytest.fixture
-async def ollama(ollama_url: str):
+async def ollama(ollama_url: str) -> AsyncIterator[OllamaBackend]:
     backend = OllamaBackend(ollama_url)
     yield backend
     await backend.close()

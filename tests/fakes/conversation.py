@@ -40,7 +40,8 @@ def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
 def reply_to(
     messages: Sequence[dict[str, Any]], max_tokens: int | None, stop: Sequence[str] = ()
 ) -> Reply:
-    last_user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    users = [m for m in messages if m.get("role") == "user"]
+    last_user: dict[str, Any] = users[-1] if users else {}
     words = ["echo:", *str(last_user.get("content", "")).split()]
     finish = "stop"
     for index, word in enumerate(words):

@@ -127,7 +127,12 @@ def _chat_lines(state: OllamaState, body: dict[str, Any]) -> Iterator[dict[str, 
 
 def create_app(state: OllamaState) -> FastAPI:
     app = FastAPI()
+    _inventory_routes(app, state)
+    _pull_and_chat_routes(app, state)
+    return app
 
+
+def _inventory_routes(app: FastAPI, state: OllamaState) -> None:
     @app.get("/api/tags")
     async def tags() -> dict[str, Any]:
         return {"models": [state.model_entry(name) for name in state.installed]}
@@ -145,15 +150,6 @@ def create_app(state: OllamaState) -> FastAPI:
     async def version() -> dict[str, str]:
         return {"version": VERSION}
 
-    @app.post("/api/pull")
-    async def pull(request: Request) -> Response:
-        body = await request.json()
-        name = full_name(body.get("model") or body.get("name") or "")
-        if body.get("stream") is False:
-            last = list(_pull_lines(state, name))[-1]
-            return JSONResponse(last, status_code=500 if "error" in last else 200)
-        return _ndjson(_pull_lines(state, name))
-
     @app.delete("/api/delete")
     async def delete(request: Request) -> Response:
         name = full_name((await request.json()).get("model", ""))
@@ -162,6 +158,17 @@ def create_app(state: OllamaState) -> FastAPI:
         del state.installed[name]
         state.loaded.discard(name)
         return Response(status_code=200)
+
+
+def _pull_and_chat_routes(app: FastAPI, state: OllamaState) -> None:
+    @app.post("/api/pull")
+    async def pull(request: Request) -> Response:
+        body = await request.json()
+        name = full_name(body.get("model") or body.get("name") or "")
+        if body.get("stream") is False:
+            last = list(_pull_lines(state, name))[-1]
+            return JSONResponse(last, status_code=500 if "error" in last else 200)
+        return _ndjson(_pull_lines(state, name))
 
     @app.post("/api/chat")
     async def chat(request: Request) -> Response:
@@ -174,5 +181,3 @@ def create_app(state: OllamaState) -> FastAPI:
             return JSONResponse({"error": f"model '{body.get('model')}' not found"}, 404)
         state.loaded.add(name)
         return _ndjson(_chat_lines(state, body))
-
-    return app

@@ -56,7 +56,7 @@ async def raise_for_engine_status(response: httpx.Response, model: str) -> None:
     if response.status_code < 400:
         return
     body = (await response.aread()).decode("utf-8", "replace")[:500]
-    if response.status_code == 404 or "not found" in body.lower() and "model" in body.lower():
+    if response.status_code == 404 or ("not found" in body.lower() and "model" in body.lower()):
         raise ModelNotLoaded(f"the engine does not serve model {model!r}: {body}")
     if response.status_code >= 500:
         raise BackendUnavailable(f"the engine failed with HTTP {response.status_code}: {body}")

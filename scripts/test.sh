@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set up what the tests need, then run lint and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh dev
+bash scripts/system-deps.sh
+echo "==> ruff" >&2
+.venv/bin/ruff check src tests bench
+echo "==> pytest" >&2
+set +e
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+status=$?
+set -e
+# pytest exits 5 when it collected no test: that is a broken suite, not a pass.
+if [ "$status" -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi
+exit "$status"

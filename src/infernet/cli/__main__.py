@@ -1,0 +1,3 @@
+from infernet.cli.app import main
+
+main()

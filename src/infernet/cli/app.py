@@ -1,0 +1,56 @@
+"""The `infernet` command: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from infernet import __version__
+from infernet.cli import chat, cp, node, up
+
+app = typer.Typer(
+    name="infernet",
+    help=(
+        "Infernet: run a GPU node, a control plane, or send inference jobs.\n\n"
+        "Quick start on one machine: `infernet up` runs a control plane and a node serving "
+        'SmolLM2 through llama.cpp. `infernet "prompt"` is short for `infernet chat "prompt"`.\n\n'
+        "Exit codes: 0 ok, 1 failed, 2 bad usage, 3 config/key problem, "
+        "4 control plane unreachable or refused, 5 inference backend problem."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+app.command("up")(up.up)
+app.command("init")(node.init)
+app.command("start")(node.start)
+app.command("stop")(node.stop)
+app.command("chat")(chat.chat)
+app.add_typer(cp.app, name="cp")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"infernet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Infernet command line."""
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    commands = {c.name for c in app.registered_commands} | {"cp"}
+    first = argv[0] if argv else None
+    if first is not None and not first.startswith("-") and first not in commands:
+        sys.argv.insert(1, "chat")  # `infernet "prompt"` == `infernet chat "prompt"`
+    elif first is None and not sys.stdin.isatty():
+        sys.argv.insert(1, "chat")  # `echo prompt | infernet`
+    app()

@@ -1,0 +1,47 @@
+"""What every command shares: the console, exit codes, and turning errors into both."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Exit(enum.IntEnum):
+    """Exit codes, stable for scripts."""
+
+    OK = 0
+    FAILED = 1  # the operation itself failed (e.g. a job failed)
+    USAGE = 2  # bad arguments (Typer's own code)
+    CONFIG = 3  # the config or key file is missing or malformed
+    CONTROL_PLANE = 4  # the control plane is unreachable or refused the request
+    BACKEND = 5  # the inference backend is unreachable or refused
+
+
+def fail(message: str, code: Exit = Exit.FAILED) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(int(code))
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Map the package's user-facing exceptions onto a message and an exit code."""
+    from infernet.backends.errors import BackendError
+    from infernet.node.client import ControlPlaneError
+    from infernet.node.config import ConfigError
+    from infernet.protocol.keys import KeyFileError
+
+    try:
+        yield
+    except (ConfigError, KeyFileError) as exc:
+        raise fail(str(exc), Exit.CONFIG) from exc
+    except ControlPlaneError as exc:
+        raise fail(str(exc), Exit.CONTROL_PLANE) from exc
+    except BackendError as exc:
+        raise fail(str(exc), Exit.BACKEND) from exc

@@ -1,0 +1,66 @@
+"""`infernet cp ...`: run and administer a control plane."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import typer
+import uvicorn
+
+from infernet.cli.common import console
+from infernet.controlplane.app import create_app
+from infernet.controlplane.settings import Settings
+from infernet.controlplane.store.accounts import create_account as store_create_account
+from infernet.controlplane.store.accounts import issue_key
+from infernet.controlplane.store.db import open_database
+from infernet.logs import setup_logging
+
+app = typer.Typer(help="Run and administer a control plane.", no_args_is_help=True)
+
+DB_OPTION = typer.Option(
+    "sqlite+aiosqlite:///infernet.db",
+    "--db",
+    envvar="INFERNET_DATABASE_URL",
+    help="SQLAlchemy URL of the database (SQLite file by default).",
+)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 for all)."),
+    port: int = typer.Option(8700, help="TCP port."),
+    db: str = DB_OPTION,
+    heartbeat_interval: float = typer.Option(30.0, help="Seconds between node heartbeats."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Run a control plane in the foreground (API, node channel, OpenAPI docs at /docs)."""
+    setup_logging(log_level)
+    settings = Settings(
+        database_url=db, public_url=f"http://{host}:{port}", heartbeat_interval_s=heartbeat_interval
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command("create-account")
+def create_account(
+    name: str = typer.Argument(..., help="A name for the account."),
+    db: str = DB_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Create a client account and its first API key (the key is shown only now)."""
+
+    async def run() -> tuple[str, str]:
+        engine = await open_database(db)
+        try:
+            account = await store_create_account(engine, name)
+            key = await issue_key(engine, account, "default")
+            return account, key.secret
+        finally:
+            await engine.dispose()
+
+    account, secret = asyncio.run(run())
+    if as_json:
+        typer.echo(json.dumps({"account_id": account, "api_key": secret}))
+    else:
+        console.print(f"Account: {account}\nAPI key: [bold]{secret}[/] (shown once; keep it)")

@@ -1,0 +1,134 @@
+"""`infernet init | start | stop`: create a node's identity and config, run the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from infernet.backends.detect import BackendSettings, detect_and_build
+from infernet.cli.common import Exit, console, fail, user_errors
+from infernet.logs import setup_logging
+from infernet.node.config import (
+    DEFAULT_CONTROL_PLANE_URL,
+    NodeConfig,
+    default_config_path,
+    load_config,
+    save_config,
+)
+from infernet.node.daemon import NodeDaemon
+from infernet.protocol.keys import NodeKey
+
+CONFIG_OPTION = typer.Option(
+    None,
+    "--config",
+    envvar="INFERNET_CONFIG",
+    help="Config file (default ~/.config/infernet/config.json).",
+)
+
+
+def init(
+    control_plane: str = typer.Option(
+        DEFAULT_CONTROL_PLANE_URL, "--control-plane", help="URL of the control plane to join."
+    ),
+    served_model: list[str] = typer.Option(
+        [], "--served-model", help="A model to advertise (repeatable)."
+    ),
+    backend: str = typer.Option(
+        None, help="ollama, vllm, sglang, max or llamacpp (default: detect)."
+    ),
+    config: Path = CONFIG_OPTION,
+    force: bool = typer.Option(False, help="Overwrite an existing config (the key is kept)."),
+) -> None:
+    """Create the node keypair (secp256k1, mode 0600) and the config file (mode 0600)."""
+    path = config or default_config_path()
+    if path.exists() and not force:
+        raise fail(f"{path} exists already; use --force to overwrite it.", Exit.CONFIG)
+    with user_errors():
+        settings = NodeConfig(
+            control_plane_url=control_plane, served_models=served_model, backend=backend
+        )
+        key_file = settings.key_file()
+        key = NodeKey.load(key_file) if key_file.exists() else NodeKey.generate()
+        if not key_file.exists():
+            key.save(key_file)
+        settings.public_key = key.public_hex
+        save_config(settings, path)
+    console.print(f"Public key: {key.npub}\nKey file:   {key_file}\nConfig:     {path}")
+
+
+def _pid_file(path: Path) -> Path:
+    return path.with_name("daemon.pid")
+
+
+async def _run_daemon(config_path: Path) -> None:
+    config = load_config(config_path)
+    key = NodeKey.load(config.key_file())
+    settings = BackendSettings.from_sources(config.model_dump())
+    detection, backend = await detect_and_build(settings)
+    logging.getLogger("infernet.node").info(f"Backend detected: {detection.reason}")
+    daemon = NodeDaemon(config, key, backend)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, daemon.stop)
+    try:
+        await daemon.run()
+    finally:
+        await backend.close()
+
+
+def start(
+    config: Path = CONFIG_OPTION,
+    detach: bool = typer.Option(False, "--detach", help="Run in the background (pid file)."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Run the node daemon: heartbeats, job channel, job execution (foreground by default)."""
+    path = config or default_config_path()
+    if detach:
+        log = path.with_name("daemon.log")
+        with open(log, "ab") as out:
+            child = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "infernet.cli",
+                    "start",
+                    "--config",
+                    str(path),
+                    "--log-level",
+                    log_level,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _pid_file(path).write_text(str(child.pid))
+        console.print(f"Daemon started (pid {child.pid}); logs in {log}")
+        return
+    setup_logging(log_level)
+    with user_errors():
+        asyncio.run(_run_daemon(path))
+
+
+def stop(config: Path = CONFIG_OPTION) -> None:
+    """Stop a daemon started with `infernet start --detach`."""
+    pid_file = _pid_file(config or default_config_path())
+    if not pid_file.exists():
+        raise fail("no daemon is running (no pid file).", Exit.FAILED)
+    pid = int(pid_file.read_text())
+    try:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        raise fail(f"daemon {pid} did not stop within 10 s.", Exit.FAILED)
+    except ProcessLookupError:
+        pid_file.unlink(missing_ok=True)
+        console.print(f"Daemon {pid} stopped.")

@@ -1,0 +1,125 @@
+"""Client jobs API (Book §5.2–5.7): submit, read, list, stream."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from infernet.controlplane.api.deps import AccountDep, ServicesDep
+from infernet.controlplane.errors import BadRequest, NotFound
+from infernet.controlplane.ids import iso
+from infernet.controlplane.jobs import JobManager
+from infernet.controlplane.schemas.jobs import (
+    JobCreate,
+    JobList,
+    JobPublic,
+    JobResult,
+    JobStatus,
+    UsagePublic,
+)
+from infernet.controlplane.sse import book_events, event, sse_response
+from infernet.controlplane.store import jobs as job_store
+from infernet.controlplane.streams import JobStream
+
+router = APIRouter(prefix="/api/v1", tags=["jobs"])
+
+
+def job_public(row: Mapping[str, Any], manager: JobManager | None = None) -> JobPublic:
+    result = None
+    if row["status"] == "completed":
+        prompt, completion = int(row["prompt_tokens"]), int(row["completion_tokens"])
+        result = JobResult(
+            content=row["content"] or "",
+            usage=UsagePublic(
+                prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+            ),
+        )
+    return JobPublic(
+        id=row["id"],
+        status=row["status"],
+        model=row["model"],
+        created_at=iso(row["created_at"]) or "",
+        node_id=row["node_id"],
+        started_at=iso(row["started_at"]),
+        completed_at=iso(row["completed_at"]),
+        latency_ms=round(row["latency_ms"]) if row["latency_ms"] is not None else None,
+        result=result,
+        error=row["error"],
+        error_message=row["error_message"],
+        queue_position=manager.queue_position(row["id"]) if manager else None,
+    )
+
+
+async def _owned_job(services: ServicesDep, account: str, job_id: str) -> Mapping[str, Any]:
+    row = await job_store.get_job(services.db, job_id)
+    if row is None or row["account_id"] != account:  # others' jobs do not exist for you
+        raise NotFound(f"No job {job_id} in your account.")
+    return row
+
+
+def _check_limits(body: JobCreate, services: ServicesDep) -> None:
+    limit = services.settings.max_tokens_limit
+    if body.max_tokens > limit:
+        raise BadRequest(f"max_tokens: {body.max_tokens} is more than the limit of {limit}.")
+    if not any(m.content.strip() for m in body.messages):
+        raise BadRequest("messages: every message is empty; send at least one with content.")
+
+
+@router.post(
+    "/jobs",
+    response_model=JobPublic,
+    status_code=202,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def submit_job(
+    body: JobCreate, account: AccountDep, services: ServicesDep
+) -> JobPublic | StreamingResponse:
+    """Submit a chat job. With `stream: true` the answer is the job's SSE stream."""
+    _check_limits(body, services)
+    job = await services.jobs.submit(account, body)
+    if body.stream:
+        return sse_response(book_events(job.stream, services.settings.sse_keepalive_s))
+    row = await job_store.get_job(services.db, job.id)
+    assert row is not None
+    return job_public(row, services.jobs)
+
+
+@router.get("/jobs/{job_id}", response_model=JobPublic)
+async def get_job(job_id: str, account: AccountDep, services: ServicesDep) -> JobPublic:
+    return job_public(await _owned_job(services, account, job_id), services.jobs)
+
+
+@router.get("/jobs", response_model=JobList)
+async def list_jobs(
+    account: AccountDep,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    status: JobStatus | None = None,
+    since: datetime | None = None,
+) -> JobList:
+    rows = await job_store.list_jobs(services.db, account, limit=limit, status=status, since=since)
+    return JobList(jobs=[job_public(row, services.jobs) for row in rows])
+
+
+async def _replay_finished(row: Mapping[str, Any]) -> Any:
+    if row["status"] == "completed":
+        if row["content"]:
+            yield event({"text": row["content"]})
+        yield "data: [DONE]\n\n"
+    else:
+        yield event({"error": row["error"], "message": row["error_message"]})
+
+
+@router.get("/jobs/{job_id}/stream", responses={200: {"content": {"text/event-stream": {}}}})
+async def stream_job(job_id: str, account: AccountDep, services: ServicesDep) -> StreamingResponse:
+    """The job's tokens as SSE; opened late, it replays from the first token."""
+    row = await _owned_job(services, account, job_id)
+    live = services.jobs.live(job_id)
+    stream: JobStream | None = live.stream if live else None
+    if stream is None:
+        return sse_response(_replay_finished(row))
+    return sse_response(book_events(stream, services.settings.sse_keepalive_s))

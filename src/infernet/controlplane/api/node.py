@@ -1,0 +1,150 @@
+"""The node daemon's API: registration, heartbeats and the job channel.
+
+Every request is signed with the node key (`X-Infernet-Auth`); the WebSocket handshake
+is signed the same way (method GET, empty body). Nodes connect out to us; we never
+connect to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from infernet.controlplane.api.deps import ServicesDep
+from infernet.controlplane.errors import Unauthorized
+from infernet.controlplane.registry import NodeState
+from infernet.controlplane.services import Services
+from infernet.controlplane.store import nodes as node_store
+from infernet.protocol.signing import AuthError, request_target_from_scope
+from infernet.protocol.wire import (
+    NODE_CHANNEL_PATH,
+    Heartbeat,
+    HeartbeatResponse,
+    JobAssignment,
+    JobCancel,
+    JobDone,
+    JobFailed,
+    JobToken,
+    RegisterRequest,
+    RegisterResponse,
+    from_node_adapter,
+)
+
+router = APIRouter(tags=["node"])
+log = logging.getLogger("infernet.node_api")
+
+
+async def signed_by(request: Request, services: ServicesDep) -> str:
+    body = await request.body()
+    target = request_target_from_scope(request.scope)
+    try:
+        return services.verifier.verify(request.headers, request.method, target, body)
+    except AuthError as exc:
+        raise Unauthorized(f"Node signature rejected: {exc}") from exc
+
+
+SignerDep = Annotated[str, Depends(signed_by)]
+
+
+async def known_node(services: Services, public_key: str) -> NodeState | None:
+    node_id = services.registry.node_for_key(public_key)
+    if node_id is None:
+        row = await node_store.node_by_key(services.db, public_key)
+        if row is None or row["revoked"]:
+            return None
+        node_id = row["id"]
+    return services.registry.ensure(node_id, public_key)
+
+
+@router.post("/api/v1/node/register", response_model=RegisterResponse)
+async def register(
+    body: RegisterRequest, signer: SignerDep, services: ServicesDep
+) -> RegisterResponse:
+    if body.public_key != signer:
+        raise Unauthorized("The body's public_key is not the key that signed the request.")
+    if not services.settings.open_registration:
+        raise Unauthorized("This control plane needs a registration token (coming soon).")
+    node_id = await node_store.register_node(services.db, signer, body.name)
+    services.registry.ensure(node_id, signer)
+    log.info("node registered", extra={"node_id": node_id})
+    return RegisterResponse(node_id=node_id, status="registered")
+
+
+@router.post("/api/v1/heartbeat", response_model=HeartbeatResponse)
+async def heartbeat(beat: Heartbeat, signer: SignerDep, services: ServicesDep) -> HeartbeatResponse:
+    node = await known_node(services, signer)
+    if node is None:
+        raise Unauthorized("Unknown node key: run `infernet register` first.")
+    if services.registry.apply_heartbeat(node, beat):
+        await node_store.save_node_facts(
+            services.db,
+            node.node_id,
+            served_models=[m.name for m in beat.served_models],
+            backend=beat.backend,
+            version=beat.version,
+            vram_tier=beat.vram_tier,
+            status="online",
+        )
+    await services.jobs.dispatch_waiting()
+    return HeartbeatResponse(
+        node_id=node.node_id,
+        status=node.status(time.monotonic(), services.registry.offline_after_s),
+        heartbeat_interval_s=services.settings.heartbeat_interval_s,
+    )
+
+
+class WebSocketChannel:
+    def __init__(self, socket: WebSocket) -> None:
+        self._socket = socket
+
+    async def send(self, message: JobAssignment | JobCancel) -> None:
+        await self._socket.send_text(message.model_dump_json())
+
+
+async def _relay(services: Services, node_id: str, socket: WebSocket) -> None:
+    while True:
+        text = await socket.receive_text()
+        try:
+            message = from_node_adapter.validate_json(text)
+        except ValidationError:
+            log.warning("malformed message from node", extra={"node_id": node_id})
+            continue
+        if isinstance(message, JobToken):
+            await services.jobs.on_token(node_id, message)
+        elif isinstance(message, JobDone):
+            await services.jobs.on_done(node_id, message)
+        elif isinstance(message, JobFailed):
+            await services.jobs.on_failed(node_id, message)
+
+
+@router.websocket(NODE_CHANNEL_PATH)
+async def job_channel(socket: WebSocket) -> None:
+    services: Services = socket.app.state.services
+    target = request_target_from_scope(socket.scope)
+    try:
+        signer = services.verifier.verify(socket.headers, "GET", target, b"")
+    except AuthError as exc:
+        await socket.close(code=4401, reason=f"signature rejected: {exc}"[:120])
+        return
+    node = await known_node(services, signer)
+    if node is None:
+        await socket.close(code=4404, reason="unknown node key: register first")
+        return
+    await socket.accept()
+    channel = WebSocketChannel(socket)
+    node.channel = channel
+    log.info("job channel open", extra={"node_id": node.node_id})
+    await services.jobs.dispatch_waiting()
+    try:
+        await _relay(services, node.node_id, socket)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        if node.channel is channel:
+            node.channel = None
+            log.info("job channel closed", extra={"node_id": node.node_id})
+            await services.jobs.node_lost(node.node_id)

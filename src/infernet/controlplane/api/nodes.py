@@ -1,0 +1,63 @@
+"""Nodes as clients and uptime tools see them (Book §4.5, §8.7)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from infernet.controlplane.api.deps import AccountDep, ServicesDep
+from infernet.controlplane.errors import NotFound
+from infernet.controlplane.ids import iso
+from infernet.controlplane.registry import NodeState
+from infernet.controlplane.store import nodes as node_store
+
+router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
+
+
+class NodePublic(BaseModel):
+    id: str
+    status: str
+    version: str | None
+    backend: str | None
+    vram_tier: str | None
+    served_models: list[str]
+    active_jobs: int
+    last_heartbeat: str | None
+
+
+class NodeStatus(BaseModel):
+    status: str
+
+
+def _status(state: NodeState | None, offline_after_s: float) -> str:
+    return state.status(time.monotonic(), offline_after_s) if state else "offline"
+
+
+@router.get("/{node_id}", response_model=NodePublic)
+async def get_node(node_id: str, _account: AccountDep, services: ServicesDep) -> NodePublic:
+    row = await node_store.node_by_id(services.db, node_id)
+    if row is None:
+        raise NotFound(f"No node {node_id}.")
+    state = services.registry.get(node_id)
+    return NodePublic(
+        id=node_id,
+        status=_status(state, services.registry.offline_after_s),
+        version=row["version"],
+        backend=row["backend"],
+        vram_tier=row["vram_tier"],
+        served_models=list(state.served.values()) if state else list(row["served_models"]),
+        active_jobs=len(state.active_jobs) if state else 0,
+        last_heartbeat=iso(row["last_heartbeat_at"]),
+    )
+
+
+@router.get("/{node_id}/status", response_model=NodeStatus)
+async def node_status(node_id: str, services: ServicesDep) -> NodeStatus:
+    """Public: `{"status": "online" | "degraded" | "offline"}` for uptime monitors."""
+    if await node_store.node_by_id(services.db, node_id) is None:
+        raise NotFound(f"No node {node_id}.")
+    return NodeStatus(
+        status=_status(services.registry.get(node_id), services.registry.offline_after_s)
+    )

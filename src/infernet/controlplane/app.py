@@ -1,0 +1,56 @@
+"""The composition root: `create_app(settings)` builds every part and wires the routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from infernet import __version__
+from infernet.controlplane.api import jobs, models, node, nodes
+from infernet.controlplane.background import background_tasks
+from infernet.controlplane.errors import register_handlers
+from infernet.controlplane.jobs import JobManager
+from infernet.controlplane.registry import NodeRegistry
+from infernet.controlplane.services import Services
+from infernet.controlplane.settings import Settings
+from infernet.controlplane.store.db import open_database
+from infernet.protocol.signing import RequestVerifier
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = await open_database(settings.database_url)
+        registry = NodeRegistry(settings.offline_after_s)
+        services = Services(
+            settings, db, registry, JobManager(db, registry, settings), RequestVerifier()
+        )
+        app.state.services = services
+        tasks = background_tasks(services)
+        for task in tasks:
+            task.start()
+        try:
+            yield
+        finally:
+            for task in tasks:
+                await task.stop()
+            await db.dispose()
+
+    app = FastAPI(title="Infernet control plane", version=__version__, lifespan=lifespan)
+    register_handlers(app)
+    for module in (jobs, models, nodes, node):
+        app.include_router(module.router)
+
+    @app.get("/version", tags=["meta"])
+    async def version() -> dict[str, str]:
+        return {"version": __version__}
+
+    @app.get("/healthz", tags=["meta"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

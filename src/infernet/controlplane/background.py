@@ -1,0 +1,49 @@
+"""Background loops of the control plane, each a named task with start/stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from infernet.controlplane.services import Services
+from infernet.controlplane.store import nodes as node_store
+
+log = logging.getLogger("infernet.background")
+
+
+class PeriodicTask:
+    def __init__(self, name: str, interval_s: float, work: Callable[[], Awaitable[None]]) -> None:
+        self.name, self.interval_s, self._work = name, interval_s, work
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self._work()
+            except Exception:
+                log.exception("background task failed", extra={"task": self.name})
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def background_tasks(services: Services) -> list[PeriodicTask]:
+    async def flush_heartbeats() -> None:
+        seen = services.registry.take_unflushed()
+        moments = {node: datetime.fromtimestamp(ts, UTC) for node, ts in seen.items()}
+        await node_store.flush_heartbeats(services.db, moments)
+
+    return [
+        PeriodicTask("job-sweeper", 1.0, services.jobs.sweep),
+        PeriodicTask("heartbeat-flusher", 5.0, flush_heartbeats),
+    ]

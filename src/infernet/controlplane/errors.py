@@ -1,0 +1,104 @@
+"""Errors the client API answers with, and the two shapes they are rendered in.
+
+    ApiError(status, code, message)
+    ├── BadRequest        400 bad_request
+    ├── Unauthorized      401 unauthorized
+    ├── NotFound          404 not_found
+    ├── ModelNotFound     404 model_not_found
+    ├── RateLimited       429 rate_limited
+    └── NoCapacity        503 no_capacity
+
+Native routes answer the Book's envelope `{"error": code, "error_message": text}`; routes
+under `/v1` answer OpenAI's `{"error": {"message", "type", "code", "param"}}`.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class ModelNotFound(ApiError):
+    status, code = 404, "model_not_found"
+
+
+class RateLimited(ApiError):
+    status, code = 429, "rate_limited"
+
+
+class NoCapacity(ApiError):
+    status, code = 503, "no_capacity"
+
+
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_response(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    if request.url.path.startswith("/v1/"):
+        body: dict[str, object] = {
+            "error": {
+                "message": message,
+                "type": _OPENAI_TYPES.get(status, "server_error"),
+                "code": code,
+                "param": None,
+            }
+        }
+    else:
+        body = {"error": code, "error_message": message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if p != "body")
+        parts.append(f"{loc or 'body'}: {err['msg']}")
+    return "; ".join(parts) or "invalid request"
+
+
+def register_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(request, 400, "bad_request", _describe_validation(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error"
+        )
+        return error_response(request, exc.status_code, code, str(exc.detail))

@@ -1,0 +1,117 @@
+"""Live state of every node: what it serves, how loaded it is, whether it is reachable.
+
+Hot state lives here, in memory, indexed by model routing key so that routing looks at
+only the nodes that serve the requested model. The database keeps identity and slowly
+changing facts; heartbeat times are flushed to it in batches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from infernet.protocol.modelnames import routing_key
+from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel
+
+
+class NodeChannel(Protocol):
+    """The open job channel to one node."""
+
+    async def send(self, message: JobAssignment | JobCancel) -> None: ...
+
+
+@dataclass
+class NodeState:
+    node_id: str
+    public_key: str
+    served: dict[str, str] = field(default_factory=dict)  # routing key -> name on the node
+    hot: set[str] = field(default_factory=set)  # routing keys resident in memory
+    backend: str = ""
+    backend_healthy: bool = False
+    backend_detail: str = ""
+    version: str = ""
+    vram_tier: str = "cpu"
+    max_concurrent: int = 1
+    last_seen: float = 0.0  # monotonic seconds
+    channel: NodeChannel | None = None
+    active_jobs: set[str] = field(default_factory=set)
+
+    def online(self, now: float, offline_after_s: float) -> bool:
+        return self.last_seen > 0 and now - self.last_seen <= offline_after_s
+
+    def status(self, now: float, offline_after_s: float) -> str:
+        if not self.online(now, offline_after_s):
+            return "offline"
+        if not self.backend_healthy or self.channel is None:
+            return "degraded"
+        return "online"
+
+    @property
+    def free_slots(self) -> int:
+        return self.max_concurrent - len(self.active_jobs)
+
+
+class NodeRegistry:
+    def __init__(self, offline_after_s: float) -> None:
+        self.offline_after_s = offline_after_s
+        self._nodes: dict[str, NodeState] = {}
+        self._by_model: dict[str, set[str]] = defaultdict(set)
+        self._unflushed: dict[str, float] = {}
+        self._by_key: dict[str, str] = {}
+
+    def get(self, node_id: str) -> NodeState | None:
+        return self._nodes.get(node_id)
+
+    def all(self) -> list[NodeState]:
+        return list(self._nodes.values())
+
+    def node_for_key(self, public_key: str) -> str | None:
+        return self._by_key.get(public_key)
+
+    def ensure(self, node_id: str, public_key: str) -> NodeState:
+        state = self._nodes.get(node_id)
+        if state is None:
+            state = self._nodes[node_id] = NodeState(node_id, public_key)
+            self._by_key[public_key] = node_id
+        return state
+
+    def apply_heartbeat(self, state: NodeState, beat: Heartbeat) -> bool:
+        """Record a heartbeat; return True when the set of served models changed."""
+        served = {routing_key(m.name): m.name for m in beat.served_models}
+        changed = served != state.served
+        for key in state.served.keys() - served.keys():
+            self._by_model[key].discard(state.node_id)
+        for key in served:
+            self._by_model[key].add(state.node_id)
+        state.served = served
+        state.hot = {routing_key(m.name) for m in beat.served_models if m.loaded}
+        state.backend = beat.backend
+        state.backend_healthy = beat.backend_healthy
+        state.backend_detail = beat.backend_detail
+        state.version = beat.version
+        state.vram_tier = beat.vram_tier
+        state.max_concurrent = max(1, beat.load.max_concurrent_jobs)
+        state.last_seen = time.monotonic()
+        self._unflushed[state.node_id] = time.time()
+        return changed
+
+    def serving(self, key: str) -> list[NodeState]:
+        return [self._nodes[node_id] for node_id in self._by_model.get(key, ())]
+
+    def online_models(self) -> dict[str, list[NodeState]]:
+        """Routing key -> online nodes serving it (only keys with at least one)."""
+        now = time.monotonic()
+        result: dict[str, list[NodeState]] = {}
+        for key, node_ids in self._by_model.items():
+            online = [
+                self._nodes[n] for n in node_ids if self._nodes[n].online(now, self.offline_after_s)
+            ]
+            if online:
+                result[key] = online
+        return result
+
+    def take_unflushed(self) -> dict[str, float]:
+        seen, self._unflushed = self._unflushed, {}
+        return seen

@@ -1,0 +1,1 @@
+"""Pydantic schemas of the client-facing API, one module per noun."""

@@ -1,0 +1,60 @@
+"""Jobs as clients submit and read them (Book §5.2–5.4)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from infernet.protocol.wire import ChatMessageIn
+
+JobStatus = Literal["pending", "processing", "completed", "failed"]
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=300)
+    messages: list[ChatMessageIn] = Field(min_length=1, max_length=1000)
+    max_tokens: int = Field(default=512, ge=1)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    stream: bool = False
+    node_id: str | None = None
+    stop: list[str] = Field(default_factory=list, max_length=4)
+    seed: int | None = None
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class UsagePublic(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class JobResult(BaseModel):
+    content: str
+    usage: UsagePublic
+
+
+class JobPublic(BaseModel):
+    id: str
+    status: JobStatus
+    model: str
+    created_at: str
+    node_id: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    latency_ms: float | None = None
+    result: JobResult | None = None
+    error: str | None = None
+    error_message: str | None = None
+    queue_position: int | None = None
+
+
+class JobList(BaseModel):
+    jobs: list[JobPublic]

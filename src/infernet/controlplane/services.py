@@ -1,0 +1,21 @@
+"""Everything a request handler needs, built once by `create_app` and kept on app.state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infernet.controlplane.jobs import JobManager
+from infernet.controlplane.registry import NodeRegistry
+from infernet.controlplane.settings import Settings
+from infernet.protocol.signing import RequestVerifier
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: AsyncEngine
+    registry: NodeRegistry
+    jobs: JobManager
+    verifier: RequestVerifier

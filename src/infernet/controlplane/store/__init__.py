@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy Core tables and one small repository per noun."""

@@ -1,0 +1,64 @@
+"""Registered nodes: identity (public key) and the slowly changing facts about them.
+
+Liveness is not written per heartbeat: the registry keeps it in memory and the
+`NodeRegistry` flushes `last_heartbeat_at` in batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infernet.controlplane.ids import new_id, utcnow
+from infernet.controlplane.store.tables import nodes
+
+
+async def node_by_key(db: AsyncEngine, public_key: str) -> Mapping[str, Any] | None:
+    async with db.connect() as conn:
+        row = (await conn.execute(select(nodes).where(nodes.c.public_key == public_key))).first()
+    return row._mapping if row else None
+
+
+async def node_by_id(db: AsyncEngine, node_id: str) -> Mapping[str, Any] | None:
+    async with db.connect() as conn:
+        row = (await conn.execute(select(nodes).where(nodes.c.id == node_id))).first()
+    return row._mapping if row else None
+
+
+async def register_node(db: AsyncEngine, public_key: str, name: str) -> str:
+    existing = await node_by_key(db, public_key)
+    if existing is not None:
+        return str(existing["id"])
+    node_id = new_id("node", 4)
+    async with db.begin() as conn:
+        await conn.execute(
+            insert(nodes).values(
+                id=node_id,
+                public_key=public_key,
+                name=name,
+                status="registered",
+                created_at=utcnow(),
+                served_models=[],
+                revoked=False,
+            )
+        )
+    return node_id
+
+
+async def save_node_facts(db: AsyncEngine, node_id: str, **facts: Any) -> None:
+    async with db.begin() as conn:
+        await conn.execute(update(nodes).where(nodes.c.id == node_id).values(**facts))
+
+
+async def flush_heartbeats(db: AsyncEngine, seen: Mapping[str, datetime]) -> None:
+    if not seen:
+        return
+    async with db.begin() as conn:
+        for node_id, moment in seen.items():
+            await conn.execute(
+                update(nodes).where(nodes.c.id == node_id).values(last_heartbeat_at=moment)
+            )

@@ -1,0 +1,72 @@
+"""One GGUF model loaded in llama.cpp, generating with exact token accounting.
+
+`create_chat_completion(stream=True)` in llama-cpp-python yields text but no counts. We
+wrap `Llama.generate` to count the prompt it is given and every token it samples, which is
+exactly what llama-cpp-python reports as `usage` for a non-streamed completion (the
+end-of-generation token is sampled but not counted, as there).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+
+
+@dataclass
+class TokenCount:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class _CountingLlama(llama_cpp.Llama):  # type: ignore[misc]
+    """A Llama whose `generate` records how many tokens went in and came out."""
+
+    counts: TokenCount
+
+    def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Iterator[int]:
+        self.counts = TokenCount(prompt_tokens=len(tokens))
+        for token in super().generate(tokens, *args, **kwargs):
+            if not llama_cpp.llama_vocab_is_eog(self._model.vocab, token):
+                self.counts.completion_tokens += 1
+            yield token
+
+
+class LoadedModel:
+    """A model file served under an alias; one generation at a time, as llama.cpp needs."""
+
+    def __init__(self, path: Path, alias: str, *, n_ctx: int = 2048, n_threads: int | None = None):
+        self.path = path
+        self.alias = alias
+        self.n_ctx = n_ctx
+        self.size_bytes = path.stat().st_size
+        self._llama = _CountingLlama(
+            model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False
+        )
+        self.lock = threading.Lock()
+
+    def chat_stream(
+        self, body: dict[str, Any], cancelled: threading.Event
+    ) -> Iterator[tuple[str, str | None]]:
+        """Yield (text, finish_reason) pieces; call `usage()` afterwards. Hold `lock`."""
+        chunks = self._llama.create_chat_completion(
+            messages=body["messages"],
+            max_tokens=body.get("max_tokens"),
+            temperature=float(body.get("temperature", 0.8)),
+            top_p=float(body.get("top_p", 0.95)),
+            stop=body.get("stop"),
+            seed=body.get("seed"),
+            stream=True,
+        )
+        for chunk in chunks:
+            if cancelled.is_set():
+                break
+            choice = chunk["choices"][0]
+            yield (choice["delta"].get("content") or "", choice.get("finish_reason"))
+
+    def usage(self) -> TokenCount:
+        return self._llama.counts

@@ -1,0 +1,177 @@
+"""The node's config file: where it lives, what it holds, and writing it without loss.
+
+The file is the Book's flat JSON shape (`served_models` at the top level, snake_case keys),
+kept at `$XDG_CONFIG_HOME/infernet/config.json` (mode 0600); `INFERNET_CONFIG` points
+elsewhere. The Book's nested camelCase shape (`controlPlane.url`, `engine.backend`, ...) is
+read too and written back flat. Unknown keys are preserved on every rewrite.
+
+Writes are atomic (temp file in the same directory, fsync, rename) and serialized with an
+advisory lock, so a crash or two concurrent `model install`s never leave a half-written or
+lost config. A malformed file is never overwritten: `ConfigError` names the file, the line
+and the field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_CONTROL_PLANE_URL = "http://127.0.0.1:8700"
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; the message says where and how to fix it."""
+
+
+class VllmInstance(BaseModel):
+    host: str
+    model: str
+
+
+class NodeConfig(BaseModel):
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    node_id: str | None = None
+    public_key: str | None = None
+    name: str = ""
+    control_plane_url: str = DEFAULT_CONTROL_PLANE_URL
+    key_path: str = str(Path("~/.infernet/keys/node.key"))
+    backend: str | None = None  # None: auto-detect in the Book's probe order
+    ollama_host: str = "http://localhost:11434"
+    vllm_host: str = "http://localhost:8000"
+    vllm_model: str | None = None
+    vllm_instances: list[VllmInstance] = Field(default_factory=list)
+    sglang_host: str = "http://localhost:30000"
+    sglang_model: str | None = None
+    max_host: str = "http://localhost:8080"
+    max_model: str | None = None
+    llamacpp_host: str = "http://localhost:8080"
+    llamacpp_models_dir: str = str(Path("~/.infernet/models"))
+    served_models: list[str] = Field(default_factory=list)
+    vram_tier: str | None = None
+    max_concurrent_jobs: int = Field(default=1, ge=1, le=256)
+    heartbeat_interval_s: float = Field(default=30.0, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+    payout_address: str | None = None
+    payout_chain: str | None = None
+    api_key: str | None = None  # client key for `infernet chat`
+
+    def key_file(self) -> Path:
+        return Path(self.key_path).expanduser()
+
+
+_NESTED_TO_FLAT = {
+    ("controlPlane", "url"): "control_plane_url",
+    ("node", "id"): "node_id",
+    ("node", "nodeId"): "node_id",
+    ("node", "name"): "name",
+    ("node", "publicKey"): "public_key",
+    ("engine", "backend"): "backend",
+    ("engine", "ollamaHost"): "ollama_host",
+}
+
+
+def default_config_path() -> Path:
+    if explicit := os.environ.get("INFERNET_CONFIG"):
+        return Path(explicit).expanduser()
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "infernet" / "config.json"
+
+
+def _flatten_nested(raw: dict[str, Any]) -> dict[str, Any]:
+    flat = {k: v for k, v in raw.items() if not isinstance(v, dict) or k == "env"}
+    for (section, key), target in _NESTED_TO_FLAT.items():
+        value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
+        if value is not None:
+            flat.setdefault(target, value)
+    return flat
+
+
+def _line_of(text: str, field: str) -> int | None:
+    needle = f'"{field}"'
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    return None
+
+
+def parse_config(text: str, path: Path) -> NodeConfig:
+    try:
+        raw = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}). "
+            "Fix that line; the file has not been changed."
+        ) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}:1: the config must be a JSON object {{...}}.")
+    try:
+        return NodeConfig.model_validate(_flatten_nested(raw))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        line = _line_of(text, str(err["loc"][0]))
+        where = f"{path}:{line}" if line else str(path)
+        raise ConfigError(
+            f"{where}: field '{field}': {err['msg']}. Fix it; the file has not been changed."
+        ) from exc
+
+
+def load_config(path: Path | None = None) -> NodeConfig:
+    path = path or default_config_path()
+    if not path.exists():
+        raise ConfigError(f"no config at {path}. Run `infernet init` (or `infernet setup`).")
+    return parse_config(path.read_text(encoding="utf-8"), path)
+
+
+def write_atomic(path: Path, data: str, mode: int = 0o600) -> None:
+    """Write `data` to `path` so that readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_config(config: NodeConfig, path: Path | None = None) -> None:
+    path = path or default_config_path()
+    body = config.model_dump(mode="json", exclude_none=False)
+    write_atomic(path, json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def config_lock(path: Path) -> Iterator[None]:
+    """Serialize read-modify-write cycles on one config across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def update_config(change: Callable[[NodeConfig], None], path: Path | None = None) -> NodeConfig:
+    """Load, apply `change`, save: all under the lock. If `change` raises, nothing is written."""
+    path = path or default_config_path()
+    with config_lock(path):
+        config = load_config(path)
+        change(config)
+        save_config(config, path)
+        return config

@@ -1,0 +1,225 @@
+"""The node daemon: register, check the backend, heartbeat, hold the job channel.
+
+One outbound HTTP client for registration and heartbeats (every `heartbeat_interval_s`,
+30 s by default) and one outbound WebSocket, the job channel, over which the control
+plane pushes jobs. The channel reconnects with jittered exponential backoff so that a
+control-plane restart does not bring every node back in the same second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from infernet import __version__
+from infernet.backends.base import Backend, InstalledModel
+from infernet.backends.errors import BackendError
+from infernet.node.client import ControlPlaneClient, ControlPlaneError
+from infernet.node.config import NodeConfig
+from infernet.node.executor import run_job
+from infernet.protocol.keys import NodeKey
+from infernet.protocol.modelnames import routing_key
+from infernet.protocol.wire import (
+    NODE_CHANNEL_PATH,
+    Heartbeat,
+    HeartbeatResponse,
+    JobAssignment,
+    JobCancel,
+    JobDone,
+    JobFailed,
+    JobToken,
+    NodeLoad,
+    RegisterRequest,
+    RegisterResponse,
+    ServedModel,
+    to_node_adapter,
+)
+
+log = logging.getLogger("infernet.node")
+
+
+def backoff_delays(base: float = 0.5, cap: float = 30.0) -> Iterator[float]:
+    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2^n)]."""
+    attempt = 0
+    while True:
+        yield random.uniform(0, min(cap, base * 2**attempt))
+        attempt += 1
+
+
+def served_mismatch(served: list[str], installed: list[InstalledModel]) -> list[str]:
+    """Warnings for each model in one list but not the other (compared by routing key)."""
+    held = {routing_key(m.name): m.name for m in installed}
+    wanted = {routing_key(name): name for name in served}
+    warnings = [
+        f"served_models has {wanted[k]} but the backend does not hold it"
+        for k in wanted.keys() - held.keys()
+    ]
+    warnings += [
+        f"the backend holds {held[k]} but served_models does not list it"
+        for k in held.keys() - wanted.keys()
+    ]
+    return warnings
+
+
+@dataclass
+class NodeDaemon:
+    config: NodeConfig
+    key: NodeKey
+    backend: Backend
+    node_id: str | None = None
+    running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    last_heartbeat: float | None = None
+
+    def __post_init__(self) -> None:
+        self.client = ControlPlaneClient(self.config.control_plane_url, self.key)
+        self._channel: ClientConnection | None = None
+        self._send_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+
+    async def register(self) -> str:
+        reply = await self.client.post(
+            "/api/v1/node/register",
+            RegisterRequest(public_key=self.key.public_hex, name=self.config.name),
+            RegisterResponse,
+        )
+        self.node_id = reply.node_id
+        return reply.node_id
+
+    async def check_models(self) -> None:
+        try:
+            installed = await self.backend.list_models()
+        except BackendError as exc:
+            log.warning(f"Cannot list the backend's models: {exc}")
+            return
+        log.info("Loaded models: " + (", ".join(m.name for m in installed if m.loaded) or "none"))
+        for warning in served_mismatch(self.config.served_models, installed):
+            log.warning(f"served_models mismatch: {warning}")
+
+    async def build_heartbeat(self) -> Heartbeat:
+        health = await self.backend.health()
+        served: list[ServedModel] = []
+        if health.ok:
+            try:
+                installed = {routing_key(m.name): m for m in await self.backend.list_models()}
+            except BackendError:
+                installed = {}
+            for name in self.config.served_models:
+                if model := installed.get(routing_key(name)):
+                    served.append(
+                        ServedModel(
+                            name=model.name, loaded=model.loaded, size_bytes=model.size_bytes
+                        )
+                    )
+        return Heartbeat(
+            version=__version__,
+            backend=self.backend.name,
+            backend_healthy=health.ok,
+            backend_detail=health.detail,
+            served_models=served,
+            vram_tier=self.config.vram_tier or "cpu",
+            load=NodeLoad(
+                active_jobs=len(self.running), max_concurrent_jobs=self.config.max_concurrent_jobs
+            ),
+            payout_address=self.config.payout_address,
+            payout_chain=self.config.payout_chain,
+        )
+
+    async def heartbeat(self) -> HeartbeatResponse:
+        started = time.monotonic()
+        reply = await self.client.post(
+            "/api/v1/heartbeat", await self.build_heartbeat(), HeartbeatResponse
+        )
+        self.last_heartbeat = time.time()
+        log.info(f"Heartbeat OK (latency: {(time.monotonic() - started) * 1000:.0f}ms)")
+        return reply
+
+    async def heartbeat_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.heartbeat()
+            except ControlPlaneError as exc:
+                log.warning(f"Heartbeat failed: {exc}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.config.heartbeat_interval_s)
+
+    def _channel_url(self) -> str:
+        base = self.config.control_plane_url.rstrip("/")
+        return (
+            base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + NODE_CHANNEL_PATH
+        )
+
+    async def send(self, message: JobToken | JobDone | JobFailed) -> None:
+        channel = self._channel
+        if channel is None:
+            raise ConnectionError("job channel is closed")
+        async with self._send_lock:
+            await channel.send(message.model_dump_json())
+
+    async def channel_loop(self) -> None:
+        delays = backoff_delays()
+        while not self._stopping.is_set():
+            headers = self.client.signed_headers("GET", NODE_CHANNEL_PATH)
+            try:
+                async with connect(
+                    self._channel_url(),
+                    additional_headers=headers,
+                    max_size=2**22,
+                    ping_interval=20,
+                ) as channel:
+                    self._channel = channel
+                    delays = backoff_delays()
+                    log.info("Job channel connected")
+                    await self._receive(channel)
+            except (OSError, websockets.WebSocketException) as exc:
+                log.warning(f"Job channel down: {exc!r}")
+            finally:
+                self._channel = None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), next(delays))
+
+    async def _receive(self, channel: ClientConnection) -> None:
+        async for raw in channel:
+            message = to_node_adapter.validate_json(raw)
+            if isinstance(message, JobAssignment):
+                task = asyncio.create_task(self._run(message), name=message.job_id)
+                self.running[message.job_id] = task
+            elif isinstance(message, JobCancel) and (task := self.running.get(message.job_id)):
+                task.cancel()
+
+    async def _run(self, job: JobAssignment) -> None:
+        try:
+            await run_job(self.backend, job, self.send)
+        except ConnectionError:
+            log.warning(f"Job {job.job_id}: channel lost while streaming")
+        finally:
+            self.running.pop(job.job_id, None)
+
+    async def run(self) -> None:
+        """Register, check, then heartbeat and serve jobs until `stop()`."""
+        node_id = await self.register()
+        log.info(f"Node {node_id} starting...", extra={"node_id": node_id})
+        log.info(f"Inference backend: {self.backend.name} ({self.backend.host})")
+        await self.check_models()
+        await self.heartbeat()
+        loops = [
+            asyncio.create_task(self.heartbeat_loop()),
+            asyncio.create_task(self.channel_loop()),
+        ]
+        try:
+            await self._stopping.wait()
+        finally:
+            for task in [*loops, *self.running.values()]:
+                task.cancel()
+            await asyncio.gather(*loops, *self.running.values(), return_exceptions=True)
+            await self.client.close()
+
+    def stop(self) -> None:
+        self._stopping.set()

@@ -1,0 +1,142 @@
+"""Messages on the wire between a node daemon and the control plane.
+
+HTTP (signed with X-Infernet-Auth): registration and the 30 s heartbeat, whose response
+carries queued commands. WebSocket (one outbound connection per node, the job channel):
+the control plane pushes `JobAssignment`s down it; the node streams `JobToken`s and ends
+each job with exactly one `JobDone` or `JobFailed`. Every message is a JSON object with a
+`type` discriminator.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+NODE_CHANNEL_PATH = "/api/v1/node/channel"
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class GpuSummary(WireModel):
+    """Coarse capability data only: no hostname, no CPU model, no serial numbers."""
+
+    vendor: str
+    name: str
+    vram_mb: int
+    utilization_pct: float | None = None
+    memory_used_mb: int | None = None
+
+
+class NodeLoad(WireModel):
+    active_jobs: int = 0
+    max_concurrent_jobs: int = 1
+
+
+class RegisterRequest(WireModel):
+    public_key: str
+    name: str = ""
+    registration_token: str | None = None
+
+
+class RegisterResponse(WireModel):
+    node_id: str
+    status: str
+
+
+class ServedModel(WireModel):
+    """A model the node serves: its name on this node's backend, and whether it is hot."""
+
+    name: str
+    loaded: bool = True
+    size_bytes: int | None = None
+
+
+class Heartbeat(WireModel):
+    version: str
+    backend: str
+    backend_healthy: bool
+    backend_detail: str = ""
+    served_models: list[ServedModel]
+    vram_tier: str = "cpu"
+    gpus: list[GpuSummary] = Field(default_factory=list)
+    load: NodeLoad = NodeLoad()
+    payout_address: str | None = None
+    payout_chain: str | None = None
+
+
+class Command(WireModel):
+    id: str
+    type: Literal["model_install", "model_remove"]
+    model: str
+    issued_at: str
+
+
+class HeartbeatResponse(WireModel):
+    node_id: str
+    status: str
+    heartbeat_interval_s: float
+    commands: list[Command] = Field(default_factory=list)
+
+
+# --- job channel ---------------------------------------------------------------------
+
+
+class ChatMessageIn(WireModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class JobAssignment(WireModel):
+    type: Literal["job"] = "job"
+    job_id: str
+    attempt: int = 1
+    model: str  # the model's name on the receiving node's backend
+    messages: list[ChatMessageIn]
+    max_tokens: int
+    temperature: float
+    top_p: float
+    stop: list[str] = Field(default_factory=list)
+    seed: int | None = None
+
+
+class JobCancel(WireModel):
+    type: Literal["cancel"] = "cancel"
+    job_id: str
+
+
+class JobToken(WireModel):
+    type: Literal["token"] = "token"
+    job_id: str
+    attempt: int = 1
+    text: str
+
+
+class UsageReport(WireModel):
+    prompt_tokens: int
+    completion_tokens: int
+    source: Literal["backend", "tokenizer"] = "backend"
+
+
+class JobDone(WireModel):
+    type: Literal["done"] = "done"
+    job_id: str
+    attempt: int = 1
+    usage: UsageReport
+    finish_reason: str = "stop"
+
+
+class JobFailed(WireModel):
+    type: Literal["failed"] = "failed"
+    job_id: str
+    attempt: int = 1
+    error: str
+    message: str
+
+
+ToNode = Annotated[JobAssignment | JobCancel, Field(discriminator="type")]
+FromNode = Annotated[JobToken | JobDone | JobFailed, Field(discriminator="type")]
+to_node_adapter: TypeAdapter[JobAssignment | JobCancel] = TypeAdapter(ToNode)
+from_node_adapter: TypeAdapter[JobToken | JobDone | JobFailed] = TypeAdapter(FromNode)
