@@ -104,7 +104,11 @@ def test_sizes_and_versions_in_a_name_stay_part_of_its_identity() -> None:
     assert routing_key("mistralai/Mistral-7B-v0.3") == "mistral:7b-v0.3-base"
 
 
-@given(st.sampled_from(SEED_NAMES + [n for e in CATALOGUE for n in (e.ollama, e.huggingface, e.gguf) if n]))
+@given(
+    st.sampled_from(
+        SEED_NAMES + [n for e in CATALOGUE for n in (e.ollama, e.huggingface, e.gguf) if n]
+    )
+)
 def test_a_routing_key_is_its_own_routing_key(name: str) -> None:
     key = routing_key(name)
     assert routing_key(key) == key
@@ -119,7 +123,12 @@ def test_every_catalogued_name_routes_to_its_entry() -> None:
 
 def test_parsing_reads_size_quantization_and_format() -> None:
     ollama = parse_model_name("qwen2.5:14b-instruct-q4_K_M")
-    assert (ollama.format, ollama.family, ollama.size, ollama.params_b) == ("ollama", "qwen2.5", "14b", 14.0)
+    assert (ollama.format, ollama.family, ollama.size, ollama.params_b) == (
+        "ollama",
+        "qwen2.5",
+        "14b",
+        14.0,
+    )
     assert (ollama.quant, ollama.quant_tag) == ("q4", "q4_k_m")
     gguf = parse_model_name("SmolLM2-135M-Instruct.Q4_1.gguf")
     assert (gguf.format, gguf.params_b, gguf.quant) == ("gguf", 0.135, "q4")
@@ -135,9 +144,19 @@ def test_a_mixture_of_experts_size_is_not_turned_into_a_parameter_count() -> Non
 
 @pytest.mark.parametrize(
     ("token", "level"),
-    [("q4_K_M", "q4"), ("Q8_0", "q8"), ("q5_k_m", "q5"), ("iq4_xs", "q4"), ("fp16", "fp16"),
-     ("F16", "fp16"), ("bf16", "bf16"), ("int8", "int8"), ("awq", "int4"), ("instruct", None)],
-)  # fmt: skip
+    [
+        ("q4_K_M", "q4"),
+        ("Q8_0", "q8"),
+        ("q5_k_m", "q5"),
+        ("iq4_xs", "q4"),
+        ("fp16", "fp16"),
+        ("F16", "fp16"),
+        ("bf16", "bf16"),
+        ("int8", "int8"),
+        ("awq", "int4"),
+        ("instruct", None),
+    ],
+)
 def test_quantization_words_map_to_a_level(token: str, level: str | None) -> None:
     assert quant_level(token) == level
 
