@@ -1,9 +1,11 @@
-"""A whole Infernet network on one machine: control plane + one node + llama.cpp.
+"""A whole Infernet network on one machine: control plane + nodes + llama.cpp.
 
-`infernet up` runs this in the foreground; the end-to-end tests run it too, so what a
-newcomer sees is exactly what the tests check. Everything binds to 127.0.0.1. The
-control plane and the node run in this process (as they would in two); the engine is a
-child process, as a real llama-server would be.
+`infernet up` runs `LocalNetwork` in the foreground; the end-to-end tests run it too, so
+what a newcomer sees is exactly what the tests check. Its two building blocks,
+`ControlPlaneServer` and `LocalNode`, also serve the control-plane tests, which attach
+nodes with other backends. Everything binds to 127.0.0.1. The control plane and the nodes
+run in this process (as they would in several); the engine is a child process, as a real
+llama-server would be.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import uvicorn
 
+from infernet.backends.base import Backend
 from infernet.backends.llamacpp import LlamaCppBackend
 from infernet.controlplane.app import create_app
 from infernet.controlplane.services import Services
@@ -25,6 +28,99 @@ from infernet.node.config import NodeConfig, save_config
 from infernet.node.daemon import NodeDaemon
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.modelnames import routing_key
+
+
+class ControlPlaneServer:
+    """A control plane served by uvicorn inside the running event loop."""
+
+    def __init__(self, settings: Settings, port: int) -> None:
+        self.settings, self.port = settings, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.app = create_app(settings)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            ws_ping_interval=20,
+        )
+        self._server = uvicorn.Server(config)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises why it could not start (port in use, ...)
+                raise RuntimeError("the control plane stopped during start-up")
+            await asyncio.sleep(0.02)
+
+    async def create_client_key(self, name: str = "local") -> str:
+        account = await create_account(self.services.db, name)
+        return (await issue_key(self.services.db, account, name)).secret
+
+    def routable_nodes(self, model: str) -> int:
+        nodes = self.services.registry.online_models().get(routing_key(model), [])
+        return sum(1 for n in nodes if n.channel is not None and n.backend_healthy)
+
+    async def wait_serving(self, model: str, nodes: int = 1, timeout: float = 60.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.routable_nodes(model) < nodes:
+                await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._task, 15)
+
+
+class LocalNode:
+    """A node daemon with its own key and config under `home`, running as a task."""
+
+    def __init__(self, home: Path, control_plane_url: str, backend: Backend, **config: object):
+        home.mkdir(parents=True, exist_ok=True)
+        key_path = home / "keys" / "node.key"
+        self.key = NodeKey.load(key_path) if key_path.exists() else NodeKey.generate()
+        if not key_path.exists():
+            self.key.save(key_path)
+        self.config_path = home / "config.json"
+        self.config = NodeConfig.model_validate(
+            {
+                "control_plane_url": control_plane_url,
+                "key_path": str(key_path),
+                "backend": backend.name,
+                "public_key": self.key.public_hex,
+                **config,
+            }
+        )
+        save_config(self.config, self.config_path)
+        self.daemon = NodeDaemon(self.config, self.key, backend)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def node_id(self) -> str | None:
+        return self.daemon.node_id
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.daemon.run())
+
+    def check(self) -> None:
+        if self._task is not None and self._task.done():
+            self._task.result()
+
+    async def stop(self) -> None:
+        self.daemon.stop()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._task, 15)
+        await self.daemon.backend.close()
 
 
 @dataclass
@@ -39,98 +135,53 @@ class LocalNetwork:
     def __post_init__(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.url = f"http://127.0.0.1:{self.port}"
-        self._tasks: list[asyncio.Task[None]] = []
         self.engine: EngineProcess | None = None
-        self.daemon: NodeDaemon | None = None
-        self._server: uvicorn.Server | None = None
+        self.control_plane: ControlPlaneServer | None = None
+        self.node: LocalNode | None = None
 
     @property
     def model_name(self) -> str:
         return self.model_path.name
 
     @property
-    def services(self) -> Services:
-        services: Services = self._app.state.services
-        return services
+    def daemon(self) -> NodeDaemon | None:
+        return self.node.daemon if self.node else None
 
-    async def start_engine(self) -> EngineProcess:
+    @property
+    def services(self) -> Services:
+        assert self.control_plane is not None
+        return self.control_plane.services
+
+    async def start(self) -> None:
         port = free_port(self.engine_port or 8080)
         self.engine = EngineProcess(self.model_path, port, log_file=self.home / "engine.log")
         await asyncio.to_thread(self.engine.wait_ready)
-        return self.engine
-
-    async def start_control_plane(self) -> None:
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{self.home / 'controlplane.db'}",
             public_url=self.url,
             heartbeat_interval_s=self.heartbeat_interval_s,
         )
-        self._app = create_app(settings)
-        config = uvicorn.Config(
-            self._app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-        )
-        self._server = uvicorn.Server(config)
-        self._tasks.append(asyncio.create_task(self._server.serve()))
-        while not self._server.started:
-            if self._tasks[-1].done():
-                self._tasks[-1].result()  # raises why it could not start (port in use, ...)
-                raise RuntimeError("the control plane stopped during start-up")
-            await asyncio.sleep(0.05)
-
-    async def create_client_key(self) -> str:
-        db = self.services.db
-        account = await create_account(db, "local")
-        self.api_key = (await issue_key(db, account, "local")).secret
-        return self.api_key
-
-    async def start_node(self, engine_url: str) -> NodeDaemon:
-        key_path = self.home / "keys" / "node.key"
-        key = NodeKey.load(key_path) if key_path.exists() else NodeKey.generate()
-        if not key_path.exists():
-            key.save(key_path)
-        config = NodeConfig(
+        self.control_plane = ControlPlaneServer(settings, self.port)
+        await self.control_plane.start()
+        self.api_key = await self.control_plane.create_client_key()
+        self.node = LocalNode(
+            self.home / "node",
+            self.url,
+            LlamaCppBackend(self.engine.url),
             name="local",
-            control_plane_url=self.url,
-            key_path=str(key_path),
-            backend="llamacpp",
-            llamacpp_host=engine_url,
             served_models=[self.model_name],
-            public_key=key.public_hex,
             heartbeat_interval_s=self.heartbeat_interval_s,
         )
-        save_config(config, self.home / "config.json")
-        self.daemon = NodeDaemon(config, key, LlamaCppBackend(engine_url))
-        self._tasks.append(asyncio.create_task(self.daemon.run()))
-        return self.daemon
-
-    async def wait_until_serving(self, timeout: float = 60.0) -> None:
-        key = routing_key(self.model_name)
-        async with asyncio.timeout(timeout):
-            while True:
-                nodes = self.services.registry.online_models().get(key, [])
-                if any(n.channel is not None and n.backend_healthy for n in nodes):
-                    return
-                for task in self._tasks:
-                    if task.done():
-                        task.result()
+        self.node.start()
+        async with asyncio.timeout(60):
+            while self.control_plane.routable_nodes(self.model_name) < 1:
+                self.node.check()
                 await asyncio.sleep(0.05)
 
-    async def start(self) -> None:
-        engine = await self.start_engine()
-        await self.start_control_plane()
-        await self.create_client_key()
-        await self.start_node(engine.url)
-        await self.wait_until_serving()
-
     async def stop(self) -> None:
-        if self.daemon is not None:
-            self.daemon.stop()
-        if self._server is not None:
-            self._server.should_exit = True
-        for task in reversed(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, 15)
-        if self.daemon is not None:
-            await self.daemon.backend.close()
+        if self.node is not None:
+            await self.node.stop()
+        if self.control_plane is not None:
+            await self.control_plane.stop()
         if self.engine is not None:
             await asyncio.to_thread(self.engine.stop)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infernet.controlplane.accounting import Accounting, FinishedJob, NoAccounting, Segment
 from infernet.controlplane.errors import ModelNotFound
 from infernet.controlplane.ids import new_id, utcnow
 from infernet.controlplane.registry import NodeRegistry, NodeState
@@ -35,6 +36,7 @@ STREAM_RETENTION_S = 600.0
 @dataclass
 class LiveJob:
     id: str
+    account_id: str
     key: str
     request: JobCreate
     submitted: float  # monotonic
@@ -46,8 +48,15 @@ class LiveJob:
 
 
 class JobManager:
-    def __init__(self, db: AsyncEngine, registry: NodeRegistry, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        registry: NodeRegistry,
+        settings: Settings,
+        accounting: Accounting | None = None,
+    ) -> None:
         self._db = db
+        self._accounting: Accounting = accounting or NoAccounting()
         self._registry = registry
         self._settings = settings
         self._live: dict[str, LiveJob] = {}
@@ -78,7 +87,8 @@ class JobManager:
             raise ModelNotFound(
                 f"No online node serves model '{request.model}'. Models served now: {served}."
             )
-        job = LiveJob(new_id("job"), key, request, time.monotonic())
+        job = LiveJob(new_id("job"), account_id, key, request, time.monotonic())
+        await self._accounting.reserve(account_id, job.id, request)
         self._live[job.id] = job
         await job_store.insert_job(
             self._db,
@@ -180,6 +190,12 @@ class JobManager:
         )
         await self._close(job, node_id)
         if stored:
+            segment = Segment(
+                node_id, message.attempt, usage.prompt_tokens, usage.completion_tokens, usage.source
+            )
+            await self._accounting.settle(
+                FinishedJob(job.id, job.account_id, job.request.model, job.key, [segment])
+            )
             await job.stream.finish()
 
     async def on_failed(self, node_id: str, message: JobFailed) -> None:

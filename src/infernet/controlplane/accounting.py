@@ -1,0 +1,61 @@
+"""The seam between the job lifecycle and the money: what happens to a client's balance
+when a job is submitted, completed or failed.
+
+`JobManager` calls an `Accounting` at exactly three points. `NoAccounting` is the
+`PAYMENTS_ENABLED=false` mode (jobs are tracked, nothing is held or charged); the ledger
+implements the real thing. A job split between nodes by failover settles per segment,
+so each node is paid for what it produced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from infernet.controlplane.schemas.jobs import JobCreate
+
+
+@dataclass(frozen=True)
+class Segment:
+    """What one node produced for a job (one attempt)."""
+
+    node_id: str
+    attempt: int
+    prompt_tokens: int
+    completion_tokens: int
+    usage_source: str = "backend"
+    receipt: dict[str, Any] | None = None  # node-signed CPR fields, when the node sent one
+
+
+@dataclass(frozen=True)
+class FinishedJob:
+    job_id: str
+    account_id: str
+    model: str
+    routing_key: str
+    segments: list[Segment] = field(default_factory=list)
+
+
+class Accounting(Protocol):
+    async def reserve(self, account_id: str, job_id: str, request: JobCreate) -> None:
+        """Hold the job's maximum cost; raise an ApiError (e.g. 402) to refuse the job."""
+        ...
+
+    async def settle(self, job: FinishedJob) -> None:
+        """Charge the client for real usage, pay each node its share, release the rest."""
+        ...
+
+    async def release(self, account_id: str, job_id: str) -> None:
+        """A failed job costs nothing: give the whole hold back."""
+        ...
+
+
+class NoAccounting:
+    async def reserve(self, account_id: str, job_id: str, request: JobCreate) -> None:
+        return None
+
+    async def settle(self, job: FinishedJob) -> None:
+        return None
+
+    async def release(self, account_id: str, job_id: str) -> None:
+        return None

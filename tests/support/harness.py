@@ -1,0 +1,80 @@
+"""A control plane on loopback with any number of real node daemons attached."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+
+from infernet.backends.base import Backend
+from infernet.controlplane.settings import Settings
+from infernet.engine.launch import free_port
+from infernet.localnet import ControlPlaneServer, LocalNode
+
+
+class Harness:
+    def __init__(self, home: Path, settings: Settings | None = None) -> None:
+        self.home = home
+        port = free_port()
+        base = settings or Settings()
+        self.settings = base.model_copy(
+            update={
+                "database_url": f"sqlite+aiosqlite:///{home / 'cp.db'}",
+                "public_url": f"http://127.0.0.1:{port}",
+            }
+        )
+        self.control_plane = ControlPlaneServer(self.settings, port)
+        self.url = self.control_plane.url
+        self.api_key = ""
+        self.nodes: list[LocalNode] = []
+
+    async def start(self) -> None:
+        await self.control_plane.start()
+        self.api_key = await self.control_plane.create_client_key("tester")
+
+    async def add_node(
+        self,
+        backend: Backend,
+        *,
+        served: list[str] | None = None,
+        max_concurrent_jobs: int = 1,
+        wait: bool = True,
+        heartbeat_interval_s: float = 1.0,
+    ) -> LocalNode:
+        models = served if served is not None else [m.name for m in await backend.list_models()]
+        node = LocalNode(
+            self.home / f"node{len(self.nodes)}",
+            self.url,
+            backend,
+            served_models=models,
+            max_concurrent_jobs=max_concurrent_jobs,
+            heartbeat_interval_s=heartbeat_interval_s,
+        )
+        self.nodes.append(node)
+        node.start()
+        if wait and models:
+            before = self.control_plane.routable_nodes(models[0])
+            await self.control_plane.wait_serving(models[0], before + 1, timeout=20)
+        return node
+
+    def client(self, api_key: str | None = None) -> httpx.AsyncClient:
+        key = self.api_key if api_key is None else api_key
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
+
+    async def stop(self) -> None:
+        for node in self.nodes:
+            await node.stop()
+        await self.control_plane.stop()
+
+
+@asynccontextmanager
+async def running(home: Path, settings: Settings | None = None) -> AsyncIterator[Harness]:
+    harness = Harness(home, settings)
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()

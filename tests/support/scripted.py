@@ -1,0 +1,67 @@
+"""A backend that answers from a script, for control-plane tests that need nodes but not
+model output (real llama.cpp runs in tests/e2e). It implements the same `Backend`
+protocol as the real adapters, so the node daemon around it is the real one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from infernet.backends.base import (
+    BackendHealth,
+    Finish,
+    GenerationEvent,
+    GenerationRequest,
+    InstalledModel,
+    PullProgress,
+    TokenDelta,
+    Usage,
+)
+from infernet.backends.errors import BackendUnavailable
+
+
+@dataclass
+class ScriptedBackend:
+    models: list[str]
+    tokens: list[str] = field(default_factory=lambda: ["Paris", " is", " the", " capital", "."])
+    delay_s: float = 0.0  # between tokens
+    healthy: bool = True
+    fail_after: int | None = None  # raise BackendUnavailable after this many tokens
+    requests: list[GenerationRequest] = field(default_factory=list)
+    backend_name: str = "llamacpp"
+
+    @property
+    def name(self) -> str:
+        return self.backend_name
+
+    @property
+    def host(self) -> str:
+        return "scripted://"
+
+    async def health(self) -> BackendHealth:
+        return BackendHealth(ok=self.healthy, detail="ok" if self.healthy else "down")
+
+    async def list_models(self) -> list[InstalledModel]:
+        return [InstalledModel(m, 1000, loaded=True) for m in self.models]
+
+    async def install(self, model: str) -> AsyncIterator[PullProgress]:
+        self.models.append(model)
+        yield PullProgress("success", 1, 1)
+
+    async def remove(self, model: str) -> None:
+        self.models.remove(model)
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+        self.requests.append(request)
+        for index, token in enumerate(self.tokens):
+            if self.fail_after is not None and index >= self.fail_after:
+                raise BackendUnavailable("scripted engine went away")
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            yield TokenDelta(token)
+        prompt = sum(len(m.content.split()) for m in request.messages)
+        yield Finish(Usage(prompt, len(self.tokens)))
+
+    async def close(self) -> None:
+        return None
