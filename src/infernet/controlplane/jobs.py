@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.accounting import Accounting, FinishedJob, NoAccounting, Segment
-from infernet.controlplane.errors import ModelNotFound
+from infernet.controlplane.errors import BadRequest, ModelNotFound
 from infernet.controlplane.ids import new_id, utcnow
 from infernet.controlplane.registry import NodeRegistry, NodeState
 from infernet.controlplane.router import pick_node
@@ -26,8 +26,8 @@ from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store import jobs as job_store
 from infernet.controlplane.streams import JobStream
-from infernet.protocol.modelnames import routing_key
-from infernet.protocol.wire import JobAssignment, JobDone, JobFailed, JobToken
+from infernet.protocol.modelnames import AmbiguousModelName, UnknownModelName, resolve_model
+from infernet.protocol.wire import JobAssignment, JobDone, JobFailed, JobToken, UsageReport
 
 log = logging.getLogger("infernet.jobs")
 STREAM_RETENTION_S = 600.0
@@ -45,6 +45,8 @@ class LiveJob:
     attempt: int = 0
     started: float | None = None
     finished_at: float | None = None
+    usage: UsageReport | None = None  # set when the job completed
+    finish_reason: str | None = None
 
 
 class JobManager:
@@ -80,13 +82,21 @@ class JobManager:
             }
         )
 
-    async def submit(self, account_id: str, request: JobCreate) -> LiveJob:
-        key = routing_key(request.model)
-        if key not in self._registry.online_models():
+    def resolve(self, model: str) -> str:
+        """The routing key of the online model `model` names, or a client error saying
+        which models are served (never a different model than the one asked for)."""
+        try:
+            return resolve_model(model, self._registry.online_models().keys())
+        except AmbiguousModelName as exc:
+            raise BadRequest(str(exc)) from exc
+        except UnknownModelName as exc:
             served = ", ".join(self.served_names()) or "none (no node is online)"
             raise ModelNotFound(
-                f"No online node serves model '{request.model}'. Models served now: {served}."
-            )
+                f"No online node serves model '{model}'. Models served now: {served}."
+            ) from exc
+
+    async def submit(self, account_id: str, request: JobCreate) -> LiveJob:
+        key = self.resolve(request.model)
         job = LiveJob(new_id("job"), account_id, key, request, time.monotonic())
         await self._accounting.reserve(account_id, job.id, request)
         self._live[job.id] = job
@@ -173,7 +183,8 @@ class JobManager:
         job = self._current(node_id, message.job_id, message.attempt)
         if job is None:
             return
-        usage = message.usage
+        usage = job.usage = message.usage
+        job.finish_reason = message.finish_reason
         latency_ms = (time.monotonic() - job.submitted) * 1000
         stored = await job_store.update_job(
             self._db,
