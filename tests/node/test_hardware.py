@@ -10,29 +10,29 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infernet.node.hardware import (
+from infernet.node.gpus import (
     APPLE_QUERY,
     NVIDIA_QUERY,
-    RECOMMENDED_BACKENDS,
     ROCM_QUERY,
-    CompletedOutput,
-    HostPaths,
-    PlatformInfo,
-    block_device,
-    classify_tier,
-    detect_hardware,
-    disk_info,
-    os_info,
     parse_cuda_version,
     parse_lspci,
-    parse_meminfo_gb,
     parse_nvidia_csv,
-    parse_os_release,
     parse_rocm_smi_json,
     parse_system_profiler,
     probe_amd,
     probe_apple,
     probe_nvidia,
+)
+from infernet.node.hardware import RECOMMENDED_BACKENDS, classify_tier, detect_hardware
+from infernet.node.host import (
+    CompletedOutput,
+    HostPaths,
+    PlatformInfo,
+    block_device,
+    disk_info,
+    os_info,
+    parse_meminfo_gb,
+    parse_os_release,
     subprocess_runner,
 )
 from infernet.protocol.vram import TIERS

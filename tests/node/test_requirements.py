@@ -7,20 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from infernet.node.hardware import (
-    NVIDIA_QUERY,
-    ROCM_QUERY,
+from infernet.node.gpus import NVIDIA_QUERY, ROCM_QUERY, GpuInfo, GpuProbe, PciGpu
+from infernet.node.hardware import HardwareReport, classify_tier, detect_hardware
+from infernet.node.host import (
     CompletedOutput,
     DiskInfo,
-    GpuInfo,
-    GpuProbe,
-    HardwareReport,
     HostPaths,
     OsInfo,
-    PciGpu,
     PlatformInfo,
-    classify_tier,
-    detect_hardware,
     parse_os_release,
 )
 from infernet.node.requirements import (
