@@ -65,7 +65,7 @@ async def test_an_engine_failure_mid_stream_is_an_error_event_without_done(
         result = await read_sse(response)
     assert result.texts == ["Paris", " is"]
     assert not result.done
-    assert result.error is not None and result.error["error"] == "backend_error"
+    assert result.error is not None and result.error["error"] == "backend_unavailable"
 
 
 async def test_others_jobs_are_invisible(harness: Harness) -> None:

@@ -45,6 +45,12 @@ def chat_payload(request: GenerationRequest, *, served_name: str | None = None) 
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+    if request.messages and request.messages[-1].role == "assistant":
+        # Continue the assistant's partial answer (failover) instead of starting a new
+        # turn: vLLM and SGLang need these flags; llama-server continues such a message
+        # by itself and ignores them.
+        payload["continue_final_message"] = True
+        payload["add_generation_prompt"] = False
     if request.stop:
         payload["stop"] = list(request.stop)
     if request.seed is not None:

@@ -3,50 +3,43 @@
 States: pending -> processing -> completed | failed. Each dispatch is an *attempt*; a
 node's messages count only for the attempt it was given, so a late or duplicated message
 can never finish, re-run or double-bill a job. A finished job is never overwritten.
-A node lost before it streamed anything gives the job back to the queue; a job not
-finished within `job_timeout_s` of submission fails with `timeout`.
+
+Failover: when a node's channel closes or it goes silent for `stall_timeout_s` while
+running a job, the job is taken back. If nothing was streamed yet it simply runs
+elsewhere. If tokens were already delivered, the next node gets the client's messages
+plus the delivered text as an assistant prefix and continues the answer; the client's
+stream goes on without repeating anything. Each node's share is recorded as a segment
+(the lost node's completion count is the number of token messages it streamed, marked
+`stream_count`, since it never reported usage). After `max_attempts` the job fails with
+`node_disconnected`; a job not finished `job_timeout_s` after submission fails with
+`timeout`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from collections import Counter, deque
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.accounting import Accounting, FinishedJob, NoAccounting, Segment
-from infernet.controlplane.errors import BadRequest, ModelNotFound
+from infernet.controlplane.errors import BadRequest, ModelNotFound, NoCapacity
 from infernet.controlplane.ids import new_id, utcnow
+from infernet.controlplane.live import LiveJob
 from infernet.controlplane.registry import NodeRegistry, NodeState
-from infernet.controlplane.router import pick_node
+from infernet.controlplane.router import Decision, route
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store import jobs as job_store
-from infernet.controlplane.streams import JobStream
 from infernet.protocol.modelnames import AmbiguousModelName, UnknownModelName, resolve_model
-from infernet.protocol.wire import JobAssignment, JobDone, JobFailed, JobToken, UsageReport
+from infernet.protocol.wire import JobAssignment, JobCancel, JobDone, JobFailed, JobToken
 
 log = logging.getLogger("infernet.jobs")
 STREAM_RETENTION_S = 600.0
 
-
-@dataclass
-class LiveJob:
-    id: str
-    account_id: str
-    key: str
-    request: JobCreate
-    submitted: float  # monotonic
-    stream: JobStream = field(default_factory=JobStream)
-    node_id: str | None = None
-    attempt: int = 0
-    started: float | None = None
-    finished_at: float | None = None
-    usage: UsageReport | None = None  # set when the job completed
-    finish_reason: str | None = None
+__all__ = ["JobManager", "LiveJob"]
 
 
 class JobManager:
@@ -63,6 +56,8 @@ class JobManager:
         self._settings = settings
         self._live: dict[str, LiveJob] = {}
         self._waiting: deque[str] = deque()
+        self.demand: Counter[str] = Counter()  # jobs submitted per routing key
+        self.refused: Counter[str] = Counter()  # jobs refused: model served by no node
 
     def live(self, job_id: str) -> LiveJob | None:
         return self._live.get(job_id)
@@ -74,13 +69,8 @@ class JobManager:
             return None
 
     def served_names(self) -> list[str]:
-        return sorted(
-            {
-                n.served[key]
-                for key, nodes in self._registry.online_models().items()
-                for n in nodes[:1]
-            }
-        )
+        online = self._registry.online_models().items()
+        return sorted({nodes[0].served[key] for key, nodes in online})
 
     def resolve(self, model: str) -> str:
         """The routing key of the online model `model` names, or a client error saying
@@ -90,6 +80,7 @@ class JobManager:
         except AmbiguousModelName as exc:
             raise BadRequest(str(exc)) from exc
         except UnknownModelName as exc:
+            self.refused[model] += 1
             served = ", ".join(self.served_names()) or "none (no node is online)"
             raise ModelNotFound(
                 f"No online node serves model '{model}'. Models served now: {served}."
@@ -97,9 +88,14 @@ class JobManager:
 
     async def submit(self, account_id: str, request: JobCreate) -> LiveJob:
         key = self.resolve(request.model)
+        if len(self._waiting) >= self._settings.max_waiting_jobs:
+            raise NoCapacity(
+                "Too many jobs are waiting for a node; retry shortly.", headers={"Retry-After": "5"}
+            )
         job = LiveJob(new_id("job"), account_id, key, request, time.monotonic())
         await self._accounting.reserve(account_id, job.id, request)
         self._live[job.id] = job
+        self.demand[key] += 1
         await job_store.insert_job(
             self._db,
             id=job.id,
@@ -115,6 +111,17 @@ class JobManager:
         await self.dispatch_waiting()
         return job
 
+    def _route(self, job: LiveJob) -> Decision:
+        candidates = self._registry.serving(job.key)
+        return route(
+            candidates, job.key, self._registry.offline_after_s, pinned=job.request.node_id
+        )
+
+    def _explain(self, decision: Decision) -> None:
+        for node_id, reason in decision.rejected.items():
+            if node := self._registry.get(node_id):
+                node.passed_over[reason] = node.passed_over.get(reason, 0) + 1
+
     async def dispatch_waiting(self) -> None:
         """Start every waiting job that some node can take now, oldest first."""
         for job_id in list(self._waiting):
@@ -122,32 +129,33 @@ class JobManager:
             if job is None or job.finished_at is not None:
                 self._waiting.remove(job_id)
                 continue
-            node = pick_node(
-                self._registry.serving(job.key),
-                job.key,
-                self._registry.offline_after_s,
-                pinned=job.request.node_id,
-            )
-            if node is not None:
+            decision = self._route(job)
+            if decision.node is not None:
                 self._waiting.remove(job_id)
-                await self._start(job, node)
+                self._explain(decision)
+                await self._start(job, decision.node)
 
-    async def _start(self, job: LiveJob, node: NodeState) -> None:
-        job.attempt += 1
-        job.node_id, job.started = node.node_id, time.monotonic()
-        node.active_jobs.add(job.id)  # reserved before any await: no double booking
+    def _assignment(self, job: LiveJob, node: NodeState) -> JobAssignment:
         r = job.request
-        assignment = JobAssignment(
+        remaining = max(1, r.max_tokens - job.produced_tokens)
+        return JobAssignment(
             job_id=job.id,
             attempt=job.attempt,
             model=node.served[job.key],
-            messages=r.messages,
-            max_tokens=r.max_tokens,
+            messages=job.continuation_messages(),
+            max_tokens=remaining,
             temperature=r.temperature,
             top_p=r.top_p,
             stop=r.stop,
             seed=r.seed,
         )
+
+    async def _start(self, job: LiveJob, node: NodeState) -> None:
+        job.attempt += 1
+        job.node_id, job.started = node.node_id, time.monotonic()
+        job.last_progress, job.attempt_start_piece = job.started, len(job.stream.pieces)
+        node.active_jobs.add(job.id)  # reserved before any await: no double booking
+        assignment = self._assignment(job, node)
         await job_store.update_job(
             self._db,
             job.id,
@@ -165,7 +173,7 @@ class JobManager:
             await node.channel.send(assignment)
         except Exception:
             log.exception("sending job to node failed", extra={"job_id": job.id})
-            await self._requeue(job, node)
+            await self._take_back(job, node, "send_failed")
 
     def _current(self, node_id: str, job_id: str, attempt: int) -> LiveJob | None:
         job = self._live.get(job_id)
@@ -173,6 +181,7 @@ class JobManager:
             return None
         if job.node_id != node_id or job.attempt != attempt:
             return None
+        job.last_progress = time.monotonic()
         return job
 
     async def on_token(self, node_id: str, message: JobToken) -> None:
@@ -185,7 +194,10 @@ class JobManager:
             return
         usage = job.usage = message.usage
         job.finish_reason = message.finish_reason
-        latency_ms = (time.monotonic() - job.submitted) * 1000
+        final = Segment(
+            node_id, message.attempt, usage.prompt_tokens, usage.completion_tokens, usage.source
+        )
+        segments = [*job.segments, final]
         stored = await job_store.update_job(
             self._db,
             job.id,
@@ -193,28 +205,40 @@ class JobManager:
             status="completed",
             content=job.stream.text,
             prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
+            completion_tokens=sum(s.completion_tokens for s in segments),
             usage_source=usage.source,
             finish_reason=message.finish_reason,
             completed_at=utcnow(),
-            latency_ms=latency_ms,
+            latency_ms=(time.monotonic() - job.submitted) * 1000,
+            segments=[vars(s) for s in segments],
         )
+        if (node := self._registry.get(node_id)) and job.started is not None:
+            node.record_job(time.monotonic() - job.started, usage.completion_tokens)
         await self._close(job, node_id)
         if stored:
-            segment = Segment(
-                node_id, message.attempt, usage.prompt_tokens, usage.completion_tokens, usage.source
-            )
             await self._accounting.settle(
-                FinishedJob(job.id, job.account_id, job.request.model, job.key, [segment])
+                FinishedJob(job.id, job.account_id, job.request.model, job.key, segments)
             )
             await job.stream.finish()
 
     async def on_failed(self, node_id: str, message: JobFailed) -> None:
-        if job := self._current(node_id, message.job_id, message.attempt):
-            await self._fail(job, message.error, message.message)
+        job = self._current(node_id, message.job_id, message.attempt)
+        if job is None:
+            return
+        node = self._registry.get(node_id)
+        if message.error == "backend_unavailable" and node is not None:
+            # Its engine is down: route around the node until a heartbeat says otherwise,
+            # and finish the job elsewhere if any other node can.
+            node.backend_healthy = False
+            node.backend_detail = message.message
+            if self._route(job).node is not None:
+                await self._take_back(job, node, "backend_unavailable")
+                await self.dispatch_waiting()
+                return
+        await self._fail(job, message.error, message.message)
 
     async def _fail(self, job: LiveJob, code: str, text: str) -> None:
-        await job_store.update_job(
+        stored = await job_store.update_job(
             self._db,
             job.id,
             only_if_status=("pending", "processing"),
@@ -224,6 +248,8 @@ class JobManager:
             completed_at=utcnow(),
         )
         await self._close(job, job.node_id)
+        if stored:
+            await self._accounting.release(job.account_id, job.id)
         await job.stream.fail(code, text)
         log.info("job failed", extra={"job_id": job.id, "error": code})
 
@@ -233,8 +259,24 @@ class JobManager:
             node.active_jobs.discard(job.id)
         await self.dispatch_waiting()
 
-    async def _requeue(self, job: LiveJob, node: NodeState) -> None:
+    async def _take_back(self, job: LiveJob, node: NodeState, why: str) -> None:
+        """Stop counting on `node` for `job`: re-route it, continuing what was streamed."""
         node.active_jobs.discard(job.id)
+        streamed = len(job.stream.pieces) - job.attempt_start_piece
+        if streamed:
+            job.segments.append(Segment(node.node_id, job.attempt, 0, streamed, "stream_count"))
+        log.warning(
+            "job taken back from node",
+            extra={"job_id": job.id, "node_id": node.node_id, "why": why, "streamed": streamed},
+        )
+        if job.attempt >= self._settings.max_attempts:
+            await self._fail(
+                job,
+                "node_disconnected",
+                f"Node went offline mid-stream ({why}); no node could finish it "
+                f"after {job.attempt} attempts",
+            )
+            return
         job.node_id = None
         await job_store.update_job(
             self._db, job.id, only_if_status=("processing",), status="pending", node_id=None
@@ -242,26 +284,39 @@ class JobManager:
         self._waiting.appendleft(job.id)
 
     async def node_lost(self, node_id: str) -> None:
-        """The node's channel closed: give back what it had not started streaming."""
+        """The node's channel closed: every job it was running goes elsewhere."""
+        node = self._registry.get(node_id)
+        if node is None:
+            return
         for job in [
             j for j in self._live.values() if j.node_id == node_id and j.finished_at is None
         ]:
-            node = self._registry.get(node_id)
-            if not job.stream.pieces and node is not None:
-                await self._requeue(job, node)
-            else:
-                await self._fail(job, "node_disconnected", "Node went offline mid-stream")
+            await self._take_back(job, node, "channel_closed")
         await self.dispatch_waiting()
 
+    async def _cancel_on_node(self, job: LiveJob, node: NodeState) -> None:
+        if node.channel is not None:
+            try:
+                await node.channel.send(JobCancel(job_id=job.id))
+            except Exception:
+                log.warning("could not tell node to cancel", extra={"job_id": job.id})
+
     async def sweep(self) -> None:
-        """Fail overdue jobs and forget finished ones whose replay window has passed."""
+        """Fail overdue jobs, take back stalled ones, forget finished ones after a while."""
         now = time.monotonic()
         for job in list(self._live.values()):
-            if job.finished_at is None and now - job.submitted > self._settings.job_timeout_s:
+            if job.finished_at is not None:
+                if now - job.finished_at > STREAM_RETENTION_S:
+                    del self._live[job.id]
+            elif now - job.submitted > self._settings.job_timeout_s:
                 minutes = self._settings.job_timeout_s / 60
                 await self._fail(job, "timeout", f"Job did not complete within {minutes:g} minutes")
-            elif job.finished_at is not None and now - job.finished_at > STREAM_RETENTION_S:
-                del self._live[job.id]
+            elif job.node_id and now - job.last_progress > self._settings.stall_timeout_s:
+                node = self._registry.get(job.node_id)
+                if node is not None:
+                    await self._cancel_on_node(job, node)
+                    await self._take_back(job, node, "stalled")
+        await self.dispatch_waiting()
 
     def stats(self) -> dict[str, Any]:
         running = sum(1 for j in self._live.values() if j.finished_at is None and j.node_id)

@@ -37,6 +37,21 @@ class NodeState:
     last_seen: float = 0.0  # monotonic seconds
     channel: NodeChannel | None = None
     active_jobs: set[str] = field(default_factory=set)
+    # Measured from this node's completed jobs (exponential moving averages).
+    avg_job_s: float = 1.0
+    tokens_per_s: float = 0.0
+    jobs_done: int = 0
+    # Why this node was passed over, by reason, since the control plane started.
+    passed_over: dict[str, int] = field(default_factory=dict)
+
+    def record_job(self, seconds: float, completion_tokens: int, alpha: float = 0.2) -> None:
+        rate = completion_tokens / seconds if seconds > 0 else 0.0
+        if self.jobs_done == 0:
+            self.avg_job_s, self.tokens_per_s = seconds, rate
+        else:
+            self.avg_job_s += alpha * (seconds - self.avg_job_s)
+            self.tokens_per_s += alpha * (rate - self.tokens_per_s)
+        self.jobs_done += 1
 
     def online(self, now: float, offline_after_s: float) -> bool:
         return self.last_seen > 0 and now - self.last_seen <= offline_after_s

@@ -1,35 +1,90 @@
-"""Which node runs a job: filters, then a score, then a pick among the best.
+"""Which node runs a job: filters, then scores, then a pick among the best.
 
-Filters drop nodes that cannot take the job now (offline, no job channel, backend down,
-no free slot). The score predicts time to first token from what the registry knows: load
-(queue depth relative to capacity) and whether the model is hot. Among the best-scored
-nodes the pick uses two random choices so bursts spread instead of piling on one node.
+Filters drop nodes that cannot take the job now, each with a reason (offline, no job
+channel, backend down, no free slot, ...); the reasons feed the "why no jobs" explainer.
+The score predicts the wait until the first token from what the registry knows: queue
+depth relative to capacity times the node's measured job time, plus a load penalty when
+the model is not hot, with measured speed and tier as tie-breaks. Among the best nodes
+the pick uses two random choices, so a burst spreads instead of piling onto one node.
+Everything here is pure: no I/O, a snapshot in, a decision out.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from infernet.controlplane.registry import NodeState
 
-COLD_PENALTY = 0.5
+COLD_LOAD_S = 10.0  # typical load time of a model that is installed but not resident
+TIER_RANK = {">=48gb": 4, ">=24gb": 3, ">=12gb": 2, ">=8gb": 1, "cpu": 0}
+NEAR_BEST = 0.10  # nodes within 10% of the best predicted wait are treated as equals
+
+Filter = Callable[[NodeState, float, float], bool]
+
+FILTERS: tuple[tuple[str, Filter], ...] = (
+    ("offline", lambda n, now, off: n.online(now, off)),
+    ("no_channel", lambda n, now, off: n.channel is not None),
+    ("backend_unhealthy", lambda n, now, off: n.backend_healthy),
+    ("busy", lambda n, now, off: n.free_slots > 0),
+)
 
 
-def routable(node: NodeState, now: float, offline_after_s: float) -> bool:
-    return (
-        node.online(now, offline_after_s)
-        and node.channel is not None
-        and node.backend_healthy
-        and node.free_slots > 0
+@dataclass(frozen=True)
+class Decision:
+    node: NodeState | None
+    rejected: dict[str, str] = field(default_factory=dict)  # node id -> reason
+
+
+def predicted_wait_s(node: NodeState, key: str) -> float:
+    """Seconds until this node would start streaming the job (lower is better)."""
+    queue = len(node.active_jobs) / node.max_concurrent
+    cold = 0.0 if key in node.hot else COLD_LOAD_S
+    return queue * node.avg_job_s + cold
+
+
+def _tie_break(node: NodeState) -> tuple[float, int]:
+    return (-node.tokens_per_s, -TIER_RANK.get(node.vram_tier, 0))
+
+
+def route(
+    candidates: Sequence[NodeState],
+    key: str,
+    offline_after_s: float,
+    *,
+    pinned: str | None = None,
+    rng: random.Random | None = None,
+) -> Decision:
+    now = time.monotonic()
+    rejected: dict[str, str] = {}
+    usable = []
+    for node in candidates:
+        if pinned is not None and node.node_id != pinned:
+            continue
+        reason = next((r for r, keep in FILTERS if not keep(node, now, offline_after_s)), None)
+        if reason is None:
+            usable.append(node)
+        else:
+            rejected[node.node_id] = reason
+    if not usable:
+        return Decision(None, rejected)
+    waits = {n.node_id: predicted_wait_s(n, key) for n in usable}
+    best = min(waits.values())
+    near = sorted(
+        (n for n in usable if waits[n.node_id] <= best * (1 + NEAR_BEST) + 1e-9), key=_tie_break
     )
+    chosen = near[0] if len(near) == 1 else _two_choices(near, rng or random.Random())
+    for node in usable:
+        if node is not chosen:
+            rejected[node.node_id] = "model_cold" if key not in node.hot else "slower"
+    return Decision(chosen, rejected)
 
 
-def score(node: NodeState, key: str) -> float:
-    """Lower is better: expected wait relative to a free, hot node."""
-    load = len(node.active_jobs) / node.max_concurrent
-    return load + (0.0 if key in node.hot else COLD_PENALTY)
+def _two_choices(near: list[NodeState], rng: random.Random) -> NodeState:
+    first, second = rng.sample(near, 2)
+    return first if len(first.active_jobs) <= len(second.active_jobs) else second
 
 
 def pick_node(
@@ -40,16 +95,4 @@ def pick_node(
     pinned: str | None = None,
     rng: random.Random | None = None,
 ) -> NodeState | None:
-    now = time.monotonic()
-    usable = [n for n in candidates if routable(n, now, offline_after_s)]
-    if pinned is not None:
-        usable = [n for n in usable if n.node_id == pinned]
-    if not usable:
-        return None
-    rng = rng or random.Random()
-    best = min(score(n, key) for n in usable)
-    tied = [n for n in usable if score(n, key) <= best + 1e-9]
-    if len(tied) == 1:
-        return tied[0]
-    first, second = rng.sample(tied, 2)
-    return first if len(first.active_jobs) <= len(second.active_jobs) else second
+    return route(candidates, key, offline_after_s, pinned=pinned, rng=rng).node

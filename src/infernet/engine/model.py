@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import llama_cpp
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 
 @dataclass
@@ -49,20 +50,45 @@ class LoadedModel:
         )
         self.lock = threading.Lock()
 
+    def prefill_prompt(self, messages: list[dict[str, Any]]) -> str | None:
+        """When the last message is the assistant's, the prompt that makes the model
+        continue that message (as llama-server does), rendered with the model's own chat
+        template; None for an ordinary conversation."""
+        if not messages or messages[-1].get("role") != "assistant":
+            return None
+        template = self._llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            return None
+        vocab = self._llama._model
+        formatter = Jinja2ChatFormatter(
+            template,
+            eos_token=vocab.token_get_text(self._llama.token_eos()),
+            bos_token=vocab.token_get_text(self._llama.token_bos()),
+        )
+        rendered = formatter(messages=messages[:-1]).prompt
+        return str(rendered) + str(messages[-1].get("content") or "")
+
     def chat_stream(
         self, body: dict[str, Any], cancelled: threading.Event
     ) -> Iterator[tuple[str, str | None]]:
         """Yield (text, finish_reason) pieces; call `usage()` afterwards. Hold `lock`."""
-        chunks = self._llama.create_chat_completion(
-            messages=body["messages"],
-            max_tokens=body.get("max_tokens"),
-            temperature=float(body.get("temperature", 0.8)),
-            top_p=float(body.get("top_p", 0.95)),
-            stop=body.get("stop"),
-            seed=body.get("seed"),
-            stream=True,
-        )
-        for chunk in chunks:
+        sampling = {
+            "max_tokens": body.get("max_tokens"),
+            "temperature": float(body.get("temperature", 0.8)),
+            "top_p": float(body.get("top_p", 0.95)),
+            "stop": body.get("stop"),
+            "seed": body.get("seed"),
+            "stream": True,
+        }
+        prefill = self.prefill_prompt(body["messages"])
+        if prefill is not None:
+            for chunk in self._llama.create_completion(prompt=prefill, **sampling):
+                if cancelled.is_set():
+                    break
+                choice = chunk["choices"][0]
+                yield (choice.get("text") or "", choice.get("finish_reason"))
+            return
+        for chunk in self._llama.create_chat_completion(messages=body["messages"], **sampling):
             if cancelled.is_set():
                 break
             choice = chunk["choices"][0]

@@ -11,7 +11,12 @@ import time
 from collections.abc import Awaitable, Callable
 
 from infernet.backends.base import Backend, ChatMessage, Finish, GenerationRequest, TokenDelta
-from infernet.backends.errors import BackendError, ModelNotLoaded
+from infernet.backends.errors import (
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    ModelNotLoaded,
+)
 from infernet.protocol.wire import JobAssignment, JobDone, JobFailed, JobToken, UsageReport
 
 log = logging.getLogger("infernet.node")
@@ -61,6 +66,11 @@ async def run_job(backend: Backend, job: JobAssignment, send: Send) -> None:
                 return
     except ModelNotLoaded as exc:
         await send(JobFailed(error="model_not_loaded", message=str(exc), **ids))
+    except (BackendUnavailable, BackendTimeout) as exc:
+        # The engine itself is down: the control plane may finish the job elsewhere.
+        log.warning(f"Job {job.job_id}: backend unavailable: {exc}", extra={"job_id": job.job_id})
+        await send(JobFailed(error="backend_unavailable",
+                             message=f"The node's backend is unavailable: {exc}", **ids))
     except BackendError as exc:
         log.warning(f"Job {job.job_id} failed: {exc}", extra={"job_id": job.job_id})
         await send(

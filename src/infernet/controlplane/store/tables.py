@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -36,6 +37,21 @@ api_keys = Table(
     Column("name", String(200), nullable=False, default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("last_used_at", DateTime(timezone=True)),
+    # Request limits of this key; NULL follows the control plane's defaults.
+    Column("requests_per_minute", Integer),
+    Column("requests_per_hour", Integer),
+)
+
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("note", String(200), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    Column("used_by", ForeignKey("accounts.id")),
 )
 
 nodes = Table(
@@ -53,6 +69,37 @@ nodes = Table(
     Column("vram_tier", String(10)),
     Column("served_models", JSON, nullable=False, default=list),
     Column("revoked", Boolean, nullable=False, default=False),
+    # Trust (Book §4.1, §6.5): owner approval on private networks, revocation, and the
+    # user key that delegated this node key (with the signed delegation, for audit).
+    Column("approved", Boolean, nullable=False, default=True),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("user_pubkey", String(64), index=True),
+    Column("delegation", JSON),
+)
+
+# One-time node registration tokens `inft_reg_...` (Book §2.4), stored only as SHA-256.
+registration_tokens = Table(
+    "registration_tokens",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(20), nullable=False),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    Column("used_by_node_id", String(40)),
+)
+
+# Node keys replaced by `infernet keys rotate`: still accepted until `valid_until`.
+retired_node_keys = Table(
+    "retired_node_keys",
+    metadata,
+    Column("public_key", String(64), primary_key=True),
+    Column("node_id", ForeignKey("nodes.id"), nullable=False, index=True),
+    Column("replaced_by", String(64), nullable=False),
+    Column("retired_at", DateTime(timezone=True), nullable=False),
+    Column("valid_until", DateTime(timezone=True), nullable=False),
 )
 
 jobs = Table(
@@ -73,8 +120,126 @@ jobs = Table(
     Column("error", String(40)),
     Column("error_message", Text),
     Column("attempts", Integer, nullable=False, default=0),
+    # What each node produced: [{node_id, attempt, prompt_tokens, completion_tokens, ...}]
+    Column("segments", JSON),
+    # The model key's signature over the final attempt's text: {model_pubkey, signature,
+    # attempt, verified} (Book §6.5 provenance); null when the node sent none.
+    Column("provenance", JSON),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     Column("started_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
     Column("latency_ms", Float),
+)
+
+# Model-management commands queued for a node (Book 3.3): delivered in heartbeat responses
+# until the node acknowledges them done or failed.
+node_commands = Table(
+    "node_commands",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("node_id", ForeignKey("nodes.id"), nullable=False, index=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("type", String(20), nullable=False),
+    Column("model", String(300), nullable=False),
+    Column("status", String(20), nullable=False, index=True),  # pending|running|done|failed
+    Column("error", Text),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True)),
+)
+
+# --- money (Book §6.2-6.4, §8.4-8.6): amounts are integer micro-USDC, never floats ---------
+
+# Operator prices per node and model routing key, per 1K tokens (micro-USDC).
+node_prices = Table(
+    "node_prices",
+    metadata,
+    Column("node_id", ForeignKey("nodes.id"), primary_key=True),
+    Column("routing_key", String(300), primary_key=True),
+    Column("model", String(300), nullable=False),  # the name the operator gave
+    Column("input_micros_per_1k", BigInteger, nullable=False),
+    Column("output_micros_per_1k", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Double-entry ledger: every transaction's postings sum to zero across accounts.
+ledger_transactions = Table(
+    "ledger_transactions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(30), nullable=False),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("job_id", String(40), index=True),
+    Column("memo", Text, nullable=False, default=""),
+    Column("usage_source", String(20)),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+ledger_postings = Table(
+    "ledger_postings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("transaction_id", ForeignKey("ledger_transactions.id"), nullable=False, index=True),
+    Column("account", String(120), nullable=False, index=True),
+    Column("micros", BigInteger, nullable=False),
+)
+
+ledger_balances = Table(
+    "ledger_balances",
+    metadata,
+    Column("account", String(120), primary_key=True),
+    Column("micros", BigInteger, nullable=False),
+)
+
+# Compute Payment Receipts: one per completed job segment, node-signed and countersigned.
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("job_id", String(40), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("node_id", String(40), nullable=False, index=True),
+    Column("account_id", String(40), nullable=False, index=True),
+    Column("fields", JSON, nullable=False),  # the signed receipt, as the node sent it
+    Column("platform_signature", String(128), nullable=False),
+    Column("client_signature", String(128)),
+    Column("usage_source", String(20), nullable=False),
+    Column("status", String(20), nullable=False),  # countersigned | claimed
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Where an operator wants payouts sent (per coin and network); the latest is the default.
+payout_addresses = Table(
+    "payout_addresses",
+    metadata,
+    Column("owner", String(40), primary_key=True),  # account id, or node id if unowned
+    Column("coin", String(10), primary_key=True),
+    Column("network", String(20), primary_key=True),
+    Column("address", String(100), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+payout_requests = Table(
+    "payout_requests",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("owner", String(40), nullable=False, index=True),
+    Column("micros", BigInteger, nullable=False),
+    Column("coin", String(10), nullable=False),
+    Column("network", String(20), nullable=False),
+    Column("address", String(100), nullable=False),
+    Column("status", String(20), nullable=False),  # pending | sent | confirmed | failed
+    Column("detail", Text, nullable=False, default=""),
+    Column("tx_hash", String(100)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# A client account's optional secp256k1 key: receipts for its jobs then name it, and the
+# client can countersign them (POST /api/v1/cprs/{id}/sign), beyond the Book.
+client_keys = Table(
+    "client_keys",
+    metadata,
+    Column("account_id", ForeignKey("accounts.id"), primary_key=True),
+    Column("public_key", String(64), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,0 +1,45 @@
+"""A job while it lives in the control plane's memory, and what its nodes produced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from infernet.controlplane.accounting import Segment
+from infernet.controlplane.schemas.jobs import JobCreate
+from infernet.controlplane.streams import JobStream
+from infernet.protocol.wire import ChatMessageIn, UsageReport
+
+
+@dataclass
+class LiveJob:
+    id: str
+    account_id: str
+    key: str
+    request: JobCreate
+    submitted: float  # monotonic
+    stream: JobStream = field(default_factory=JobStream)
+    node_id: str | None = None
+    attempt: int = 0
+    started: float | None = None  # monotonic, start of the current attempt
+    last_progress: float = 0.0  # monotonic, last message from the current node
+    attempt_start_piece: int = 0  # index in stream.pieces where this attempt began
+    finished_at: float | None = None
+    usage: UsageReport | None = None  # set when the job completed
+    finish_reason: str | None = None
+    segments: list[Segment] = field(default_factory=list)  # attempts that ended early
+
+    @property
+    def delivered(self) -> str:
+        return self.stream.text
+
+    @property
+    def produced_tokens(self) -> int:
+        return sum(s.completion_tokens for s in self.segments)
+
+    def continuation_messages(self) -> list[ChatMessageIn]:
+        """The client's messages, plus what was already streamed as an assistant prefix, so
+        the next node continues the answer instead of starting it again."""
+        messages = list(self.request.messages)
+        if self.delivered:
+            messages.append(ChatMessageIn(role="assistant", content=self.delivered))
+        return messages
