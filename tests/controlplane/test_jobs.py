@@ -102,3 +102,22 @@ async def test_bad_input_gets_the_envelope_and_no_job(harness: Harness) -> None:
         )
         assert malformed.status_code == 400
         assert (await api.get("/api/v1/jobs")).json()["jobs"] == []
+
+
+async def test_a_node_learns_why_it_was_passed_over(harness: Harness) -> None:
+    fast = ScriptedBackend(["m:1b"])
+    await harness.add_node(fast, max_concurrent_jobs=1)
+    busy = ScriptedBackend(["m:1b"], delay_s=0.3)
+    busy_node = await harness.add_node(busy, max_concurrent_jobs=1)
+    async with harness.client() as api:
+        ids = [(await api.post("/api/v1/jobs", json={"model": "m:1b", "messages": MESSAGES}))
+               .json()["id"] for _ in range(4)]
+        for job_id in ids:
+            await wait_final(harness, job_id)
+        await api.post("/api/v1/jobs", json={"model": "other:7b", "messages": MESSAGES})
+        status = (await api.get(f"/api/v1/nodes/{busy_node.node_id}/status")).json()
+    assert status["status"] == "online"
+    why = status["why_no_jobs"]
+    assert why["reasons"], "passed over at least once while the other node was chosen"
+    assert {r["reason"] for r in why["reasons"]} <= {"busy", "slower", "model_cold"}
+    assert all(r["count"] > 0 and r["advice"] for r in why["reasons"])

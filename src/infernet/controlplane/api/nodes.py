@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.errors import NotFound
+from infernet.controlplane.explain import NodeExplanation, explain
 from infernet.controlplane.ids import iso
 from infernet.controlplane.registry import NodeState
 from infernet.controlplane.store import nodes as node_store
@@ -29,6 +30,7 @@ class NodePublic(BaseModel):
 
 class NodeStatus(BaseModel):
     status: str
+    why_no_jobs: NodeExplanation | None = None
 
 
 def _status(state: NodeState | None, offline_after_s: float) -> str:
@@ -55,9 +57,11 @@ async def get_node(node_id: str, _account: AccountDep, services: ServicesDep) ->
 
 @router.get("/{node_id}/status", response_model=NodeStatus)
 async def node_status(node_id: str, services: ServicesDep) -> NodeStatus:
-    """Public: `{"status": "online" | "degraded" | "offline"}` for uptime monitors."""
+    """Public: `{"status": "online" | "degraded" | "offline"}` for uptime monitors, with
+    `why_no_jobs`: the router's reasons for passing this node over, with counts and advice."""
     if await node_store.node_by_id(services.db, node_id) is None:
         raise NotFound(f"No node {node_id}.")
-    return NodeStatus(
-        status=_status(services.registry.get(node_id), services.registry.offline_after_s)
-    )
+    state = services.registry.get(node_id)
+    offline_after = services.registry.offline_after_s
+    explanation = explain(state, offline_after, services.jobs.demand) if state else None
+    return NodeStatus(status=_status(state, offline_after), why_no_jobs=explanation)

@@ -1,0 +1,64 @@
+"""Why a node gets no jobs: the router's reasons, in words an operator can act on.
+
+No peer shows operators this. The counts come from real routing decisions (each time a
+job was routed to another node, every passed-over candidate records why), plus the
+node's current state and the demand for models it does not serve.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from pydantic import BaseModel
+
+from infernet.controlplane.registry import NodeState
+
+ADVICE = {
+    "offline": "No heartbeat for 90 s: check that `infernet start` is running and can reach "
+    "the control plane.",
+    "no_channel": "Heartbeats arrive but the job channel (WebSocket) is not open: check "
+    "proxies and firewalls between the node and the control plane.",
+    "backend_unhealthy": "The inference backend does not answer: see `infernet status` and "
+    "`infernet doctor`.",
+    "busy": "All job slots were taken: raise max_concurrent_jobs if the GPU has headroom.",
+    "slower": "Another node was predicted to answer sooner (less queued, faster measured "
+    "tokens/s).",
+    "model_cold": "The model was not loaded in memory, so a hot node was preferred: keep it "
+    "loaded (e.g. OLLAMA_KEEP_ALIVE=-1) or serve fewer models.",
+    "not_approved": "The node waits for its owner's approval (REQUIRE_NODE_APPROVAL).",
+}
+
+
+class Reason(BaseModel):
+    reason: str
+    count: int
+    advice: str
+
+
+class UnservedDemand(BaseModel):
+    model: str
+    jobs: int
+
+
+class NodeExplanation(BaseModel):
+    status: str
+    jobs_done: int
+    active_jobs: int
+    measured_tokens_per_s: float
+    reasons: list[Reason]
+    unserved_demand: list[UnservedDemand]
+
+
+def explain(node: NodeState, offline_after_s: float, demand: Counter[str]) -> NodeExplanation:
+    status = node.status(time.monotonic(), offline_after_s)
+    counts = Counter(node.passed_over)
+    if status == "offline":
+        counts["offline"] += 0  # listed even before a job was routed while offline
+    reasons = [Reason(reason=r, count=c, advice=ADVICE.get(r, r)) for r, c in counts.most_common()]
+    unserved = [UnservedDemand(model=k, jobs=n) for k, n in demand.most_common()
+                if k not in node.served][:5]
+    return NodeExplanation(
+        status=status, jobs_done=node.jobs_done, active_jobs=len(node.active_jobs),
+        measured_tokens_per_s=round(node.tokens_per_s, 1), reasons=reasons,
+        unserved_demand=unserved)
