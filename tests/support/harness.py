@@ -15,13 +15,15 @@ from infernet.localnet import ControlPlaneServer, LocalNode
 
 
 class Harness:
-    def __init__(self, home: Path, settings: Settings | None = None) -> None:
+    def __init__(
+        self, home: Path, settings: Settings | None = None, database_url: str | None = None
+    ) -> None:
         self.home = home
         port = free_port()
         base = settings or Settings()
         self.settings = base.model_copy(
             update={
-                "database_url": f"sqlite+aiosqlite:///{home / 'cp.db'}",
+                "database_url": database_url or f"sqlite+aiosqlite:///{home / 'cp.db'}",
                 "public_url": f"http://127.0.0.1:{port}",
             }
         )
@@ -71,8 +73,10 @@ class Harness:
 
 
 @asynccontextmanager
-async def running(home: Path, settings: Settings | None = None) -> AsyncIterator[Harness]:
-    harness = Harness(home, settings)
+async def running(
+    home: Path, settings: Settings | None = None, database_url: str | None = None
+) -> AsyncIterator[Harness]:
+    harness = Harness(home, settings, database_url)
     await harness.start()
     try:
         yield harness

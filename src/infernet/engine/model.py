@@ -45,7 +45,7 @@ class LoadedModel:
         self.alias = alias
         self.n_ctx = n_ctx
         self.size_bytes = path.stat().st_size
-        self._llama = _CountingLlama(
+        self._llama: Any = _CountingLlama(
             model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False
         )
         self.lock = threading.Lock()
@@ -72,7 +72,7 @@ class LoadedModel:
         self, body: dict[str, Any], cancelled: threading.Event
     ) -> Iterator[tuple[str, str | None]]:
         """Yield (text, finish_reason) pieces; call `usage()` afterwards. Hold `lock`."""
-        sampling = {
+        sampling: dict[str, Any] = {
             "max_tokens": body.get("max_tokens"),
             "temperature": float(body.get("temperature", 0.8)),
             "top_p": float(body.get("top_p", 0.95)),
@@ -95,4 +95,5 @@ class LoadedModel:
             yield (choice["delta"].get("content") or "", choice.get("finish_reason"))
 
     def usage(self) -> TokenCount:
-        return self._llama.counts
+        counts: TokenCount = self._llama.counts
+        return counts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,7 +35,7 @@ async def update_job(
 async def get_job(db: AsyncEngine, job_id: str) -> JobRow | None:
     async with db.connect() as conn:
         row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
-    return row._mapping if row else None
+    return cast(Mapping[str, Any], row._mapping) if row else None
 
 
 async def list_jobs(
@@ -48,4 +48,4 @@ async def list_jobs(
         query = query.where(jobs.c.created_at >= since)
     query = query.order_by(jobs.c.created_at.desc()).limit(limit)
     async with db.connect() as conn:
-        return [row._mapping for row in (await conn.execute(query)).all()]
+        return [cast(Mapping[str, Any], row._mapping) for row in (await conn.execute(query)).all()]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,13 +20,13 @@ from infernet.controlplane.store.tables import nodes
 async def node_by_key(db: AsyncEngine, public_key: str) -> Mapping[str, Any] | None:
     async with db.connect() as conn:
         row = (await conn.execute(select(nodes).where(nodes.c.public_key == public_key))).first()
-    return row._mapping if row else None
+    return cast(Mapping[str, Any], row._mapping) if row else None
 
 
 async def node_by_id(db: AsyncEngine, node_id: str) -> Mapping[str, Any] | None:
     async with db.connect() as conn:
         row = (await conn.execute(select(nodes).where(nodes.c.id == node_id))).first()
-    return row._mapping if row else None
+    return cast(Mapping[str, Any], row._mapping) if row else None
 
 
 async def register_node(db: AsyncEngine, public_key: str, name: str) -> str:
