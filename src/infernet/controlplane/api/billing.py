@@ -1,0 +1,150 @@
+"""A client's money: deposits, balance, ledger entries, and its optional receipt key.
+
+Deposits are ledger-only credits in this build: no chain is reachable from this control
+plane, so `POST /api/v1/billing/deposits` adds the amount to the ledger directly and says
+so in its answer.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from pydantic import BaseModel, Field
+
+from infernet.controlplane import ledger as accounts
+from infernet.controlplane.api.callers import PartyDep, owner_of, payments_of
+from infernet.controlplane.api.deps import AccountDep, ServicesDep
+from infernet.controlplane.errors import BadRequest, Forbidden
+from infernet.controlplane.ids import iso, new_id
+from infernet.controlplane.store import client_keys
+from infernet.protocol.keys import InvalidKeyError, parse_public_key
+from infernet.protocol.money import MoneyError, show, usdc
+
+router = APIRouter(prefix="/api/v1", tags=["billing"])
+MAX_DEPOSIT = usdc("100000")
+LEDGER_ONLY = (
+    "Ledger-only credit: no chain is reachable from this control plane, so no USDC moved "
+    "on-chain; the amount was added to your balance in the ledger."
+)
+
+
+class DepositCreate(BaseModel):
+    amount: str = Field(description='USDC, as a decimal string, e.g. "10.00"')
+
+
+class Balance(BaseModel):
+    currency: str = "USDC"
+    available: str
+    held: str
+    minimum_to_submit: str
+
+
+class DepositPublic(BaseModel):
+    id: str
+    amount: str
+    settlement: str = "ledger-only"
+    message: str = LEDGER_ONLY
+    balance: Balance
+
+
+class EntryPublic(BaseModel):
+    transaction_id: str
+    kind: str
+    account: str
+    amount: str
+    job_id: str | None
+    memo: str
+    usage_source: str | None
+    created_at: str
+
+
+class EntryList(BaseModel):
+    entries: list[EntryPublic]
+
+
+class ClientKey(BaseModel):
+    public_key: str
+
+
+async def _balance(services: ServicesDep, account: str) -> Balance:
+    money = payments_of(services)
+    found = await money.ledger.balances(
+        [accounts.client_available(account), accounts.client_held(account)]
+    )
+    return Balance(
+        available=show(found[accounts.client_available(account)]),
+        held=show(found[accounts.client_held(account)]),
+        minimum_to_submit=show(money.accounting.min_balance),
+    )
+
+
+@router.post("/billing/deposits", response_model=DepositPublic, status_code=201)
+async def deposit(
+    body: DepositCreate,
+    account: AccountDep,
+    services: ServicesDep,
+    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+) -> DepositPublic:
+    """Add funds. Ledger-only in this build (no chain is reachable): said in the answer."""
+    money = payments_of(services)
+    if not services.settings.ledger_only_deposits:
+        raise Forbidden("Ledger-only deposits are turned off on this control plane.")
+    try:
+        amount = usdc(body.amount)
+    except MoneyError as exc:
+        raise BadRequest(f"amount: {exc}") from exc
+    if not 0 < amount <= MAX_DEPOSIT:
+        raise BadRequest(f"amount: must be more than 0 and at most {show(MAX_DEPOSIT)} USDC.")
+    deposit_id = new_id("dep")
+    key = f"deposit:{account}:{idempotency_key}" if idempotency_key else f"deposit:{deposit_id}"
+    moves = [(accounts.EXTERNAL_DEPOSITS, -amount), (accounts.client_available(account), amount)]
+    await money.ledger.post("deposit", key, moves, memo=LEDGER_ONLY)
+    return DepositPublic(
+        id=deposit_id, amount=show(amount), balance=await _balance(services, account)
+    )
+
+
+@router.get("/billing/balance", response_model=Balance)
+async def balance(account: AccountDep, services: ServicesDep) -> Balance:
+    return await _balance(services, account)
+
+
+@router.put("/billing/client-key", response_model=ClientKey)
+async def set_client_key(body: ClientKey, account: AccountDep, services: ServicesDep) -> ClientKey:
+    """Register a secp256k1 key: receipts for later jobs name it, and you can sign them."""
+    payments_of(services)
+    try:
+        key = parse_public_key(body.public_key)
+    except InvalidKeyError as exc:
+        raise BadRequest(f"public_key: {exc}") from exc
+    await client_keys.set_client_key(services.db, account, key)
+    return ClientKey(public_key=key)
+
+
+@router.get("/ledger", response_model=EntryList)
+async def ledger_entries(
+    who: PartyDep, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> EntryList:
+    """Ledger postings on the caller's own accounts, newest first."""
+    money = payments_of(services)
+    owner = await owner_of(services, who)
+    names = [accounts.earnings(owner), accounts.payout_pending(owner)]
+    if who.account_id is not None:
+        names += [accounts.client_available(owner), accounts.client_held(owner)]
+    entries = await money.ledger.entries(names, limit)
+    return EntryList(
+        entries=[
+            EntryPublic(
+                transaction_id=e.transaction_id,
+                kind=e.kind,
+                account=e.account,
+                amount=show(e.amount),
+                job_id=e.job_id,
+                memo=e.memo,
+                usage_source=e.usage_source,
+                created_at=iso(e.created_at) or "",
+            )
+            for e in entries
+        ]
+    )

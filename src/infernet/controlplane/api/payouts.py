@@ -1,0 +1,181 @@
+"""An operator's earnings and payouts (Book §8.4-8.5), for its account or its node.
+
+`GET /api/v1/payments/summary` is what `infernet payments` prints. Payout addresses are
+checked for their chain (EIP-55 for EVM chains, base58 for Solana). A claim is recorded
+in the ledger and stays `pending`: settlement is ledger-only until an adapter is
+configured, and the answer says so.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from infernet.controlplane import ledger as accounts
+from infernet.controlplane.api.callers import PartyDep, nodes_of, owner_of, payments_of
+from infernet.controlplane.api.deps import ServicesDep
+from infernet.controlplane.errors import BadRequest
+from infernet.controlplane.ids import iso
+from infernet.controlplane.payouts import PayoutRefused
+from infernet.controlplane.store import payouts as store
+from infernet.controlplane.store import receipts as receipt_store
+from infernet.protocol.chains import AddressError, chain, check_coin, validate_address
+from infernet.protocol.money import from_micros, show, split_fee, usdc
+
+router = APIRouter(prefix="/api/v1", tags=["payouts"])
+
+
+class RecentJob(BaseModel):
+    job_id: str
+    receipt_id: str
+    model: str
+    tokens: int
+    earned: str
+    usage_source: str
+    completed_at: str
+
+
+class Summary(BaseModel):
+    owner: str
+    currency: str = "USDC"
+    unclaimed: str
+    pending_payout: str
+    paid_out: str
+    recent: list[RecentJob]
+    today_jobs: int
+    today_earned: str
+
+
+class AddressSet(BaseModel):
+    coin: str = "USDC"
+    network: str = "base"
+    address: str
+
+
+class DestinationPublic(BaseModel):
+    coin: str
+    network: str
+    address: str
+    min_payout: str
+    updated_at: str
+
+
+class PayoutPublic(BaseModel):
+    id: str
+    amount: str
+    coin: str
+    network: str
+    address: str
+    status: str
+    detail: str
+    tx_hash: str | None
+    created_at: str
+
+
+class PayoutList(BaseModel):
+    destinations: list[DestinationPublic]
+    payouts: list[PayoutPublic]
+
+
+class ClaimCreate(BaseModel):
+    network: str | None = None
+
+
+def _payout(row: store.PayoutRow) -> PayoutPublic:
+    return PayoutPublic(
+        id=row.id,
+        amount=show(from_micros(row.micros)),
+        coin=row.coin,
+        network=row.network,
+        address=row.address,
+        status=row.status,
+        detail=row.detail,
+        tx_hash=row.tx_hash,
+        created_at=iso(row.created_at) or "",
+    )
+
+
+@router.get("/payments/summary", response_model=Summary)
+async def summary(who: PartyDep, services: ServicesDep) -> Summary:
+    money = payments_of(services)
+    owner = await owner_of(services, who)
+    found = await money.ledger.balances([accounts.earnings(owner), accounts.payout_pending(owner)])
+    now = datetime.now(UTC)
+    since = now - timedelta(hours=24)
+    rows = await receipt_store.receipts_for_nodes(services.db, await nodes_of(services, who), since)
+    recent = [
+        RecentJob(
+            job_id=r.job_id,
+            receipt_id=r.receipt.id,
+            model=r.receipt.model,
+            tokens=r.receipt.output_tokens,
+            earned=show(split_fee(usdc(r.receipt.value_usdc))[0]),
+            usage_source=r.usage_source,
+            completed_at=r.receipt.completed_at,
+        )
+        for r in rows
+    ]
+    paid = sum(
+        (
+            from_micros(r.micros)
+            for r in await store.requests_for(services.db, owner, 10_000)
+            if r.status == "confirmed"
+        ),
+        usdc(0),
+    )
+    today = [j for j in recent if j.completed_at >= now.strftime("%Y-%m-%dT00:00:00Z")]
+    return Summary(
+        owner=owner,
+        unclaimed=show(found[accounts.earnings(owner)]),
+        pending_payout=show(found[accounts.payout_pending(owner)]),
+        paid_out=show(paid),
+        recent=recent[:20],
+        today_jobs=len(today),
+        today_earned=show(sum((usdc(j.earned) for j in today), usdc(0))),
+    )
+
+
+@router.get("/payouts", response_model=PayoutList)
+async def list_payouts(who: PartyDep, services: ServicesDep) -> PayoutList:
+    payments_of(services)
+    owner = await owner_of(services, who)
+    destinations = [
+        DestinationPublic(
+            coin=d.coin,
+            network=d.network,
+            address=d.address,
+            min_payout=show(chain(d.network).min_payout),
+            updated_at=iso(d.updated_at) or "",
+        )
+        for d in await store.destinations(services.db, owner)
+    ]
+    payouts = [_payout(r) for r in await store.requests_for(services.db, owner)]
+    return PayoutList(destinations=destinations, payouts=payouts)
+
+
+@router.put("/payouts/address", response_model=PayoutList)
+async def set_address(body: AddressSet, who: PartyDep, services: ServicesDep) -> PayoutList:
+    """Set where payouts on one coin and network go (the latest set is the default)."""
+    payments_of(services)
+    try:
+        coin = check_coin(body.coin)
+        network = chain(body.network).name
+        address = validate_address(network, body.address)
+    except AddressError as exc:
+        raise BadRequest(f"address: {exc}") from exc
+    await store.set_destination(services.db, await owner_of(services, who), coin, network, address)
+    return await list_payouts(who, services)
+
+
+@router.post("/payouts", response_model=PayoutPublic, status_code=201)
+async def claim(body: ClaimCreate, who: PartyDep, services: ServicesDep) -> PayoutPublic:
+    """Claim all unclaimed earnings; recorded in the ledger, pending settlement."""
+    money = payments_of(services)
+    owner = await owner_of(services, who)
+    try:
+        made = await money.payouts.claim(owner, await nodes_of(services, who), body.network)
+    except PayoutRefused as exc:
+        raise BadRequest(str(exc)) from exc
+    return _payout(made.payout)

@@ -1,0 +1,47 @@
+"""The money side of a control plane, built once by `create_app` when payments are on.
+
+`PAYMENTS_ENABLED=false` (`Settings.payments_enabled`) builds none of it: the job manager
+gets `NoAccounting`, and the billing, receipt, price and payout routes answer that
+payments are off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infernet.controlplane.billing import LedgerAccounting
+from infernet.controlplane.ledger import Ledger
+from infernet.controlplane.payouts import Payouts
+from infernet.controlplane.platform_key import load_or_create_platform_key, platform_key_path
+from infernet.controlplane.pricing import Pricing
+from infernet.controlplane.registry import NodeRegistry
+from infernet.controlplane.settings import Settings
+from infernet.protocol.keys import NodeKey
+from infernet.protocol.money import usdc
+
+
+@dataclass
+class Payments:
+    accounting: LedgerAccounting
+    ledger: Ledger
+    pricing: Pricing
+    payouts: Payouts
+    platform_key: NodeKey
+
+
+def build_payments(db: AsyncEngine, registry: NodeRegistry, settings: Settings) -> Payments:
+    platform_key = load_or_create_platform_key(platform_key_path(settings))
+    ledger = Ledger(db)
+    pricing = Pricing(db, registry)
+    accounting = LedgerAccounting(
+        db,
+        registry,
+        ledger,
+        pricing,
+        platform_key,
+        min_balance=usdc(settings.min_balance_usdc),
+        max_attempts=getattr(settings, "max_attempts", 1),
+    )
+    return Payments(accounting, ledger, pricing, Payouts(db, ledger), platform_key)

@@ -1,0 +1,154 @@
+"""Ledger rows: transactions, their postings, and the running balance of every account.
+
+Only `controlplane.ledger.Ledger` writes here; it checks that postings balance and that no
+internal account goes below zero, inside the same database transaction as the insert.
+Amounts are integer micro-USDC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from infernet.controlplane.store.tables import (
+    ledger_balances,
+    ledger_postings,
+    ledger_transactions,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PostingRow:
+    transaction_id: str
+    kind: str
+    job_id: str | None
+    memo: str
+    usage_source: str | None
+    created_at: datetime
+    account: str
+    micros: int
+
+
+async def transaction_exists(conn: AsyncConnection, idempotency_key: str) -> bool:
+    query = select(ledger_transactions.c.id).where(
+        ledger_transactions.c.idempotency_key == idempotency_key
+    )
+    return (await conn.execute(query)).first() is not None
+
+
+async def balances_in(conn: AsyncConnection, accounts: Iterable[str]) -> dict[str, int]:
+    names = list(accounts)
+    query = select(ledger_balances.c.account, ledger_balances.c.micros).where(
+        ledger_balances.c.account.in_(names)
+    )
+    found = {row.account: int(row.micros) for row in await conn.execute(query)}
+    return {name: found.get(name, 0) for name in names}
+
+
+async def insert_transaction(
+    conn: AsyncConnection,
+    *,
+    transaction_id: str,
+    kind: str,
+    idempotency_key: str,
+    job_id: str | None,
+    memo: str,
+    usage_source: str | None,
+    created_at: datetime,
+    postings: Sequence[tuple[str, int]],
+) -> None:
+    await conn.execute(
+        insert(ledger_transactions).values(
+            id=transaction_id,
+            kind=kind,
+            idempotency_key=idempotency_key,
+            job_id=job_id,
+            memo=memo,
+            usage_source=usage_source,
+            created_at=created_at,
+        )
+    )
+    if not postings:
+        return  # recorded for its idempotency key only (e.g. a release of nothing)
+    await conn.execute(
+        insert(ledger_postings),
+        [{"transaction_id": transaction_id, "account": a, "micros": m} for a, m in postings],
+    )
+    names = [a for a, _ in postings]
+    existing = await conn.execute(
+        select(ledger_balances.c.account).where(ledger_balances.c.account.in_(names))
+    )
+    have = {row.account for row in existing}
+    for account, micros in postings:
+        if account in have:
+            await conn.execute(
+                update(ledger_balances)
+                .where(ledger_balances.c.account == account)
+                .values(micros=ledger_balances.c.micros + micros)
+            )
+        else:
+            await conn.execute(insert(ledger_balances).values(account=account, micros=micros))
+
+
+async def job_account_total(conn: AsyncConnection, job_id: str, account: str) -> int:
+    """Net micro-USDC that transactions for `job_id` moved into `account`."""
+    query = (
+        select(func.coalesce(func.sum(ledger_postings.c.micros), 0))
+        .select_from(ledger_postings.join(ledger_transactions))
+        .where(ledger_transactions.c.job_id == job_id, ledger_postings.c.account == account)
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def postings_for(db: AsyncEngine, accounts: Sequence[str], limit: int) -> list[PostingRow]:
+    t, p = ledger_transactions, ledger_postings
+    query = (
+        select(
+            t.c.id,
+            t.c.kind,
+            t.c.job_id,
+            t.c.memo,
+            t.c.usage_source,
+            t.c.created_at,
+            p.c.account,
+            p.c.micros,
+        )
+        .select_from(p.join(t))
+        .where(p.c.account.in_(list(accounts)))
+        .order_by(t.c.created_at.desc(), p.c.id.desc())
+        .limit(limit)
+    )
+    async with db.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        PostingRow(
+            r.id, r.kind, r.job_id, r.memo, r.usage_source, r.created_at, r.account, int(r.micros)
+        )
+        for r in rows
+    ]
+
+
+async def all_balances(db: AsyncEngine) -> dict[str, int]:
+    async with db.connect() as conn:
+        rows = (await conn.execute(select(ledger_balances))).all()
+    return {r.account: int(r.micros) for r in rows}
+
+
+async def posting_sums(db: AsyncEngine) -> tuple[dict[str, int], dict[str, int]]:
+    """(sum of postings per account, sum of postings per transaction): for audits."""
+    p = ledger_postings
+    async with db.connect() as conn:
+        by_account = await conn.execute(
+            select(p.c.account, func.sum(p.c.micros)).group_by(p.c.account)
+        )
+        by_txn = await conn.execute(
+            select(p.c.transaction_id, func.sum(p.c.micros)).group_by(p.c.transaction_id)
+        )
+        return (
+            {a: int(m) for a, m in by_account.all()},
+            {t: int(m) for t, m in by_txn.all()},
+        )
