@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh dev
-bash scripts/system-deps.sh
+bash scripts/system-deps.sh redis-server postgresql chromium chromium-driver
 echo "==> ruff" >&2
 .venv/bin/ruff check src tests bench
 echo "==> pytest" >&2
