@@ -9,9 +9,13 @@ from fastapi import FastAPI
 
 from infernet import __version__
 from infernet.controlplane.api import jobs, models, node, nodes
+from infernet.controlplane.api.accounts import router as accounts_router
+from infernet.controlplane.api.openai import router as openai_router
 from infernet.controlplane.background import background_tasks
 from infernet.controlplane.errors import register_handlers
 from infernet.controlplane.jobs import JobManager
+from infernet.controlplane.middleware import BodySizeLimit, RateLimitHeaders
+from infernet.controlplane.ratelimit import InMemoryRateLimiter
 from infernet.controlplane.registry import NodeRegistry
 from infernet.controlplane.services import Services
 from infernet.controlplane.settings import Settings
@@ -42,6 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Infernet control plane", version=__version__, lifespan=lifespan)
     register_handlers(app)
+    # Client API: accounts and keys, and the OpenAI-compatible /v1 (rate-limited per key).
+    app.state.rate_limiter = InMemoryRateLimiter()
+    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for client_router in (accounts_router, openai_router):
+        app.include_router(client_router)
     for module in (jobs, models, nodes, node):
         app.include_router(module.router)
 

@@ -4,7 +4,9 @@
     ├── BadRequest        400 bad_request
     ├── Unauthorized      401 unauthorized
     ├── NotFound          404 not_found
+    ├── Forbidden         403 forbidden
     ├── ModelNotFound     404 model_not_found
+    ├── PayloadTooLarge   413 payload_too_large
     ├── RateLimited       429 rate_limited
     └── NoCapacity        503 no_capacity
 
@@ -13,6 +15,9 @@ under `/v1` answer OpenAI's `{"error": {"message", "type", "code", "param"}}`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -42,8 +47,16 @@ class NotFound(ApiError):
     status, code = 404, "not_found"
 
 
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
+
+
 class ModelNotFound(ApiError):
     status, code = 404, "model_not_found"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload_too_large"
 
 
 class RateLimited(ApiError):
@@ -57,31 +70,43 @@ class NoCapacity(ApiError):
 _OPENAI_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    403: "permission_error",
     404: "invalid_request_error",
+    413: "invalid_request_error",
     429: "rate_limit_error",
 }
+
+
+def openai_error(status: int, code: str, message: str) -> dict[str, object]:
+    """OpenAI's error body (also sent as the error chunk of a broken `/v1` stream)."""
+    return {
+        "error": {
+            "message": message,
+            "type": _OPENAI_TYPES.get(status, "server_error"),
+            "code": code,
+            "param": None,
+        }
+    }
 
 
 def error_response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     if request.url.path.startswith("/v1/"):
-        body: dict[str, object] = {
-            "error": {
-                "message": message,
-                "type": _OPENAI_TYPES.get(status, "server_error"),
-                "code": code,
-                "param": None,
-            }
-        }
+        body = openai_error(status, code, message)
     else:
         body = {"error": code, "error_message": message}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
+    return describe_errors(exc.errors())
+
+
+def describe_errors(errors: Sequence[Any]) -> str:
+    """pydantic's error list as one line: `field: what is wrong; ...`."""
     parts = []
-    for err in exc.errors():
+    for err in errors:
         loc = ".".join(str(p) for p in err["loc"] if p != "body")
         parts.append(f"{loc or 'body'}: {err['msg']}")
     return "; ".join(parts) or "invalid request"
@@ -98,7 +123,10 @@ def register_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error"
-        )
+        code = {
+            401: "unauthorized",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "payload_too_large",
+        }.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error")
         return error_response(request, exc.status_code, code, str(exc.detail))

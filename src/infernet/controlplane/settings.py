@@ -33,6 +33,16 @@ class Settings(BaseModel):
     key_max_requests_per_hour: int = Field(default=20_000, ge=1)
     # OpenAI-compatible /v1: names clients send (e.g. "gpt-4o-mini") -> a model nodes serve.
     model_aliases: dict[str, str] = Field(default_factory=dict)
+    # Client accounts: open sign-up, or only with an invite code (`infernet cp invite`).
+    require_invite: bool = False
+    signups_per_hour_per_ip: int = Field(default=20, ge=1)
+    # Per API key request limits (Book §5.1); a key may ask for others up to the ceiling.
+    key_requests_per_minute: int = Field(default=60, ge=1)
+    key_requests_per_hour: int = Field(default=1000, ge=1)
+    key_max_requests_per_minute: int = Field(default=600, ge=1)
+    key_max_requests_per_hour: int = Field(default=20_000, ge=1)
+    # OpenAI-compatible /v1: names clients send (e.g. "gpt-4o-mini") -> a model nodes serve.
+    model_aliases: dict[str, str] = Field(default_factory=dict)
     # A running job whose node sends nothing for this long is taken back and re-routed.
     stall_timeout_s: float = 60.0
     # Attempts per job across nodes (first run + failovers) before it fails.

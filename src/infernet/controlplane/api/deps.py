@@ -1,14 +1,42 @@
-"""FastAPI dependencies, as `Annotated` aliases."""
+"""FastAPI dependencies, as `Annotated` aliases.
+
+`CallerDep` is the client endpoints' gate: the bearer API key is looked up (401 if it is
+missing, unknown or revoked), then counted against that key's request limits (429 with
+`Retry-After` once they are used up). The limiter's answer is left on `request.state`, and
+`RateLimitHeaders` copies it into the `X-RateLimit-*` headers of whatever response follows.
+`AccountDep` is the same gate for handlers that need only the account id.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from infernet.controlplane.errors import Unauthorized
+from infernet.controlplane.errors import RateLimited, Unauthorized
+from infernet.controlplane.ratelimit import Limits, RateLimiter
 from infernet.controlplane.services import Services
-from infernet.controlplane.store.accounts import account_for_key
+from infernet.controlplane.settings import Settings
+from infernet.controlplane.store.accounts import KeyRecord, key_for_secret, mark_used
+
+RATE_LIMIT_STATE = "rate_limit"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the account, the API key it used, and that key's limits."""
+
+    account_id: str
+    key_id: str
+    limits: Limits
+
+
+def key_limits(key: KeyRecord, settings: Settings) -> Limits:
+    return Limits(
+        key.requests_per_minute or settings.key_requests_per_minute,
+        key.requests_per_hour or settings.key_requests_per_hour,
+    )
 
 
 def get_services(request: Request) -> Services:
@@ -19,15 +47,47 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def current_account(request: Request, services: ServicesDep) -> str:
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+
+
+async def authenticated_caller(request: Request, services: ServicesDep) -> Caller:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Missing bearer token: send 'Authorization: Bearer <api key>'.")
-    account_id = await account_for_key(services.db, token.strip())
-    if account_id is None:
+    key = await key_for_secret(services.db, token.strip())
+    if key is None:
         raise Unauthorized("Invalid or expired bearer token")
-    return account_id
+    await mark_used(services.db, key)
+    return Caller(key.account_id, key.id, key_limits(key, services.settings))
+
+
+async def limited_caller(
+    request: Request,
+    caller: Annotated[Caller, Depends(authenticated_caller)],
+    limiter: RateLimiterDep,
+) -> Caller:
+    decision = await limiter.hit(f"key:{caller.key_id}", caller.limits)
+    setattr(request.state, RATE_LIMIT_STATE, decision)
+    if not decision.allowed:
+        raise RateLimited(
+            f"This API key's limit of {decision.describe()} is used up; "
+            f"retry after {decision.retry_after} s.",
+            headers={"Retry-After": str(decision.retry_after)},
+        )
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(limited_caller)]
+
+
+def current_account(caller: CallerDep) -> str:
+    return caller.account_id
 
 
 AccountDep = Annotated[str, Depends(current_account)]

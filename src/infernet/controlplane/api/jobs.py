@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
+from infernet.controlplane.api.checks import check_job_request
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
-from infernet.controlplane.errors import BadRequest, NotFound
+from infernet.controlplane.errors import NotFound
 from infernet.controlplane.ids import iso
 from infernet.controlplane.jobs import JobManager
 from infernet.controlplane.schemas.jobs import (
@@ -61,14 +62,6 @@ async def _owned_job(services: ServicesDep, account: str, job_id: str) -> Mappin
     return row
 
 
-def _check_limits(body: JobCreate, services: ServicesDep) -> None:
-    limit = services.settings.max_tokens_limit
-    if body.max_tokens > limit:
-        raise BadRequest(f"max_tokens: {body.max_tokens} is more than the limit of {limit}.")
-    if not any(m.content.strip() for m in body.messages):
-        raise BadRequest("messages: every message is empty; send at least one with content.")
-
-
 @router.post(
     "/jobs",
     response_model=JobPublic,
@@ -79,7 +72,7 @@ async def submit_job(
     body: JobCreate, account: AccountDep, services: ServicesDep
 ) -> JobPublic | StreamingResponse:
     """Submit a chat job. With `stream: true` the answer is the job's SSE stream."""
-    _check_limits(body, services)
+    check_job_request(body, services.settings)
     job = await services.jobs.submit(account, body)
     if body.stream:
         return sse_response(book_events(job.stream, services.settings.sse_keepalive_s))

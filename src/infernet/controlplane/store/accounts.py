@@ -1,18 +1,26 @@
-"""Accounts and their API keys. Keys are shown once and stored only as SHA-256 hashes."""
+"""Accounts and their API keys. Keys are shown once and stored only as SHA-256 hashes.
+
+A key carries its own request limits (NULL = the control plane's defaults) and the time
+it was last used, written at most once a minute so a busy key costs no write per request.
+A revoked key stops working at once: every request looks its hash up afresh.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from infernet.controlplane.ids import new_id, utcnow
+from infernet.controlplane.store.invites import redeem_invite
 from infernet.controlplane.store.tables import accounts, api_keys
 
 KEY_PREFIX = "inft_sk_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -22,44 +30,165 @@ class IssuedKey:
     secret: str  # the only time the full key exists outside the client
 
 
+@dataclass(frozen=True)
+class KeyRecord:
+    """A stored key as the control plane knows it (never the secret)."""
+
+    id: str
+    account_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    requests_per_minute: int | None
+    requests_per_hour: int | None
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> KeyRecord:
+        return cls(
+            id=row["id"],
+            account_id=row["account_id"],
+            name=row["name"],
+            prefix=row["prefix"],
+            created_at=row["created_at"],
+            last_used_at=row["last_used_at"],
+            revoked_at=row["revoked_at"],
+            requests_per_minute=row["requests_per_minute"],
+            requests_per_hour=row["requests_per_hour"],
+        )
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    id: str
+    name: str
+    created_at: datetime
+
+
+class InviteRejected(Exception):
+    """The invite code is unknown or was already used."""
+
+
 def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-async def create_account(db: AsyncEngine, name: str) -> str:
+async def _insert_account(conn: AsyncConnection, name: str) -> str:
     account_id = new_id("acct")
-    async with db.begin() as conn:
-        await conn.execute(insert(accounts).values(id=account_id, name=name, created_at=utcnow()))
+    await conn.execute(insert(accounts).values(id=account_id, name=name, created_at=utcnow()))
     return account_id
 
 
-async def issue_key(db: AsyncEngine, account_id: str, name: str = "") -> IssuedKey:
+async def create_account(db: AsyncEngine, name: str) -> str:
+    async with db.begin() as conn:
+        return await _insert_account(conn, name)
+
+
+async def sign_up(db: AsyncEngine, name: str, invite_code: str | None) -> IssuedKey:
+    """A new account and its first key, in one transaction; with `invite_code`, only if
+    that code is unused (it is then used up). Raises InviteRejected otherwise."""
+    async with db.begin() as conn:
+        account_id = await _insert_account(conn, name)
+        if invite_code is not None and not await redeem_invite(conn, invite_code, account_id):
+            raise InviteRejected(invite_code)
+        return await _insert_key(conn, account_id, "default", None, None)
+
+
+async def get_account(db: AsyncEngine, account_id: str) -> AccountRecord | None:
+    async with db.connect() as conn:
+        row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).first()
+    if row is None:
+        return None
+    return AccountRecord(row.id, row.name, row.created_at)
+
+
+async def issue_key(
+    db: AsyncEngine,
+    account_id: str,
+    name: str = "",
+    *,
+    requests_per_minute: int | None = None,
+    requests_per_hour: int | None = None,
+) -> IssuedKey:
+    async with db.begin() as conn:
+        return await _insert_key(conn, account_id, name, requests_per_minute, requests_per_hour)
+
+
+async def _insert_key(
+    conn: AsyncConnection,
+    account_id: str,
+    name: str,
+    requests_per_minute: int | None,
+    requests_per_hour: int | None,
+) -> IssuedKey:
     secret = KEY_PREFIX + secrets.token_urlsafe(24)
     key_id = new_id("key")
-    async with db.begin() as conn:
-        await conn.execute(
-            insert(api_keys).values(
-                id=key_id,
-                account_id=account_id,
-                key_hash=hash_key(secret),
-                prefix=secret[: len(KEY_PREFIX) + 4],
-                name=name,
-                created_at=utcnow(),
-            )
+    await conn.execute(
+        insert(api_keys).values(
+            id=key_id,
+            account_id=account_id,
+            key_hash=hash_key(secret),
+            prefix=secret[: len(KEY_PREFIX) + 4],
+            name=name,
+            created_at=utcnow(),
+            requests_per_minute=requests_per_minute,
+            requests_per_hour=requests_per_hour,
         )
+    )
     return IssuedKey(key_id, account_id, secret)
 
 
-async def account_for_key(db: AsyncEngine, secret: str) -> str | None:
-    query = select(api_keys.c.account_id).where(
+async def key_for_secret(db: AsyncEngine, secret: str) -> KeyRecord | None:
+    """The live (unrevoked) key with this secret, or None."""
+    query = select(api_keys).where(
         api_keys.c.key_hash == hash_key(secret), api_keys.c.revoked_at.is_(None)
     )
     async with db.connect() as conn:
-        return (await conn.execute(query)).scalar_one_or_none()
+        row = (await conn.execute(query)).first()
+    return KeyRecord.from_row(row._mapping) if row else None
 
 
-async def revoke_key(db: AsyncEngine, key_id: str) -> None:
+async def account_for_key(db: AsyncEngine, secret: str) -> str | None:
+    key = await key_for_secret(db, secret)
+    return key.account_id if key else None
+
+
+async def get_key(db: AsyncEngine, key_id: str) -> KeyRecord | None:
+    async with db.connect() as conn:
+        row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+    return KeyRecord.from_row(row._mapping) if row else None
+
+
+async def mark_used(db: AsyncEngine, key: KeyRecord) -> None:
+    """Record that `key` was used now, unless that was already recorded this minute."""
+    now = utcnow()
+    last = key.last_used_at
+    if last is not None:
+        if last.tzinfo is None:  # SQLite hands back naive datetimes, stored in UTC
+            last = last.replace(tzinfo=now.tzinfo)
+        if now - last < LAST_USED_RESOLUTION:
+            return
     async with db.begin() as conn:
-        await conn.execute(
-            update(api_keys).where(api_keys.c.id == key_id).values(revoked_at=utcnow())
-        )
+        await conn.execute(update(api_keys).where(api_keys.c.id == key.id).values(last_used_at=now))
+
+
+async def list_keys(db: AsyncEngine, account_id: str) -> list[KeyRecord]:
+    query = (
+        select(api_keys)
+        .where(api_keys.c.account_id == account_id)
+        .order_by(api_keys.c.created_at, api_keys.c.id)
+    )
+    async with db.connect() as conn:
+        return [KeyRecord.from_row(row._mapping) for row in (await conn.execute(query)).all()]
+
+
+async def revoke_key(db: AsyncEngine, key_id: str, account_id: str | None = None) -> bool:
+    """Revoke `key_id` (only within `account_id` when given). False if there was no such
+    live key; revoking twice keeps the first revocation time."""
+    statement = update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+    if account_id is not None:
+        statement = statement.where(api_keys.c.account_id == account_id)
+    async with db.begin() as conn:
+        result = await conn.execute(statement.values(revoked_at=utcnow()))
+    return bool(result.rowcount)

@@ -1,0 +1,145 @@
+"""A job's token stream as OpenAI's server-sent events, for `/v1` with `stream: true`.
+
+    data: {chunk: role "assistant", content ""}      (chat only)
+    data: {chunk: content "<piece>"}                  one per piece the node sent
+    data: {chunk: delta {}, finish_reason}            the last choice chunk
+    data: {chunk: choices [], usage}                  with stream_options.include_usage
+    data: [DONE]
+
+A job failing mid-stream ends with one `data: {"error": {...}}` chunk in OpenAI's error
+shape and no `[DONE]` (the official SDK raises `APIError` on it). Idle streams get a
+`: keep-alive` comment, which SSE clients ignore. When the client goes away, Starlette
+stops this generator at its next write; the job itself runs on (see api/openai.py).
+The framing (`event`, the keep-alive, headers) is the Book stream's, from sse.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from infernet.controlplane.errors import openai_error
+from infernet.controlplane.schemas.openai import (
+    ChatCompletionChunk,
+    ChunkChoice,
+    Completion,
+    CompletionChoice,
+    Delta,
+    FinishReason,
+    Usage,
+)
+from infernet.controlplane.sse import event
+from infernet.controlplane.streams import JobStream, StreamError
+from infernet.protocol.wire import UsageReport
+
+KEEP_ALIVE = ": keep-alive\n\n"
+DONE = "data: [DONE]\n\n"
+# A failed job's error code -> the HTTP status it stands for (502 for the rest).
+FAILURE_STATUS = {"timeout": 504, "no_capacity": 503, "internal_error": 500}
+
+
+class LiveJob(Protocol):
+    """What this module reads of the job manager's live job."""
+
+    id: str
+    stream: JobStream
+    usage: UsageReport | None
+    finish_reason: str | None
+
+
+def finish_reason(job: LiveJob) -> FinishReason:
+    return "length" if job.finish_reason == "length" else "stop"
+
+
+def job_usage(job: LiveJob) -> Usage:
+    if job.usage is None:  # on_done always records usage before the stream finishes
+        raise StreamError("internal_error", "The job finished without a usage report.")
+    prompt, completion = job.usage.prompt_tokens, job.usage.completion_tokens
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
+
+
+class ChunkRenderer(Protocol):
+    @property
+    def include_usage(self) -> bool: ...
+    def opening(self) -> str | None: ...
+    def piece(self, text: str) -> str: ...
+    def closing(self, reason: FinishReason) -> str: ...
+    def usage(self, usage: Usage) -> str: ...
+
+
+@dataclass(frozen=True)
+class ChatChunks:
+    id: str
+    created: int
+    model: str
+    include_usage: bool
+
+    def _chunk(self, choices: list[ChunkChoice], usage: Usage | None = None) -> str:
+        chunk = ChatCompletionChunk(
+            id=self.id, created=self.created, model=self.model, choices=choices, usage=usage
+        )
+        exclude = None if self.include_usage else {"usage"}
+        return event(chunk.model_dump(mode="json", exclude=exclude))
+
+    def opening(self) -> str | None:
+        return self._chunk([ChunkChoice(delta=Delta(role="assistant", content=""))])
+
+    def piece(self, text: str) -> str:
+        return self._chunk([ChunkChoice(delta=Delta(content=text))])
+
+    def closing(self, reason: FinishReason) -> str:
+        return self._chunk([ChunkChoice(delta=Delta(), finish_reason=reason)])
+
+    def usage(self, usage: Usage) -> str:
+        return self._chunk([], usage)
+
+
+@dataclass(frozen=True)
+class CompletionChunks:
+    id: str
+    created: int
+    model: str
+    include_usage: bool
+
+    def _chunk(self, choices: list[CompletionChoice], usage: Usage | None = None) -> str:
+        chunk = Completion(
+            id=self.id, created=self.created, model=self.model, choices=choices, usage=usage
+        )
+        exclude = None if self.include_usage else {"usage"}
+        return event(chunk.model_dump(mode="json", exclude=exclude))
+
+    def opening(self) -> str | None:
+        return None
+
+    def piece(self, text: str) -> str:
+        return self._chunk([CompletionChoice(text=text)])
+
+    def closing(self, reason: FinishReason) -> str:
+        return self._chunk([CompletionChoice(text="", finish_reason=reason)])
+
+    def usage(self, usage: Usage) -> str:
+        return self._chunk([], usage)
+
+
+async def openai_events(
+    job: LiveJob, chunks: ChunkRenderer, keepalive_s: float
+) -> AsyncIterator[str]:
+    if (opening := chunks.opening()) is not None:
+        yield opening
+    try:
+        async for piece in job.stream.follow(idle_timeout=keepalive_s):
+            if piece is None:
+                yield KEEP_ALIVE
+            elif piece:
+                yield chunks.piece(piece)
+        usage = job_usage(job)
+    except StreamError as exc:
+        yield event(openai_error(FAILURE_STATUS.get(exc.code, 502), exc.code, exc.message))
+        return
+    yield chunks.closing(finish_reason(job))
+    if chunks.include_usage:
+        yield chunks.usage(usage)
+    yield DONE
