@@ -7,7 +7,7 @@ import sys
 import typer
 
 from infernet import __version__
-from infernet.cli import chat, cp, node, up
+from infernet.cli import chat, cp, doctor, model, node, setup, status, up
 
 app = typer.Typer(
     name="infernet",
@@ -28,6 +28,10 @@ app.command("start")(node.start)
 app.command("stop")(node.stop)
 app.command("chat")(chat.chat)
 app.add_typer(cp.app, name="cp")
+app.command("setup")(setup.setup)
+app.command("doctor")(doctor.doctor)
+app.command("status")(status.status)
+app.add_typer(model.app, name="model")
 
 
 def _version(value: bool) -> None:
@@ -47,7 +51,7 @@ def root(
 
 def main() -> None:
     argv = sys.argv[1:]
-    commands = {c.name for c in app.registered_commands} | {"cp"}
+    commands = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
     first = argv[0] if argv else None
     if first is not None and not first.startswith("-") and first not in commands:
         sys.argv.insert(1, "chat")  # `infernet "prompt"` == `infernet chat "prompt"`

@@ -24,6 +24,7 @@ from infernet.node.config import (
     save_config,
 )
 from infernet.node.daemon import NodeDaemon
+from infernet.node.status_file import SYNC_SIGNAL
 from infernet.protocol.keys import NodeKey
 
 CONFIG_OPTION = typer.Option(
@@ -74,10 +75,11 @@ async def _run_daemon(config_path: Path) -> None:
     settings = BackendSettings.from_sources(config.model_dump())
     detection, backend = await detect_and_build(settings)
     logging.getLogger("infernet.node").info(f"Backend detected: {detection.reason}")
-    daemon = NodeDaemon(config, key, backend)
+    daemon = NodeDaemon(config, key, backend, config_path=config_path)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, daemon.stop)
+    loop.add_signal_handler(SYNC_SIGNAL, daemon.request_sync)  # `infernet model install`
     try:
         await daemon.run()
     finally:

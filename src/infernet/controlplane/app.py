@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from infernet import __version__
-from infernet.controlplane.api import jobs, models, node, nodes
+from infernet.controlplane.api import commands, jobs, models, node, nodes
 from infernet.controlplane.api.accounts import router as accounts_router
 from infernet.controlplane.api.openai import router as openai_router
 from infernet.controlplane.background import background_tasks
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for client_router in (accounts_router, openai_router):
         app.include_router(client_router)
-    for module in (jobs, models, nodes, node):
+    for module in (jobs, models, nodes, node, commands):
         app.include_router(module.router)
 
     @app.get("/version", tags=["meta"])

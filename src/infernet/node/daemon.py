@@ -4,6 +4,13 @@ One outbound HTTP client for registration and heartbeats (every `heartbeat_inter
 30 s by default) and one outbound WebSocket, the job channel, over which the control
 plane pushes jobs. The channel reconnects with jittered exponential backoff so that a
 control-plane restart does not bring every node back in the same second.
+
+After every heartbeat the daemon rewrites its status snapshot (`node/status_file.py`,
+read by `infernet status`) and hands the commands in the response to the command executor
+(`node/commands.py`), which runs them in the background. `sync()` is an immediate
+heartbeat, sent after a model change; SIGUSR1 asks for one (`infernet model install`).
+Each heartbeat re-reads `served_models` from the config file, so a change the CLI made is
+what the daemon advertises from then on.
 """
 
 from __future__ import annotations
@@ -11,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -23,12 +32,17 @@ from infernet import __version__
 from infernet.backends.base import Backend, InstalledModel
 from infernet.backends.errors import BackendError
 from infernet.node.client import ControlPlaneClient, ControlPlaneError
-from infernet.node.config import NodeConfig
+from infernet.node.commands import AckReply, CommandExecutor, ledger_path
+from infernet.node.config import ConfigError, NodeConfig, load_config
 from infernet.node.executor import run_job
+from infernet.node.hardware import detect_hardware
+from infernet.node.models import MemoryBudget, ModelError, ModelManager
+from infernet.node.status_file import StatusSnapshot, status_path, write_status
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.modelnames import routing_key
 from infernet.protocol.wire import (
     NODE_CHANNEL_PATH,
+    CommandAck,
     Heartbeat,
     HeartbeatResponse,
     JobAssignment,
@@ -77,12 +91,18 @@ class NodeDaemon:
     node_id: str | None = None
     running: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     last_heartbeat: float | None = None
+    config_path: Path | None = None  # where served_models is re-read and recorded
+    memory_budget: MemoryBudget | None = None  # for install fit checks; None: detect
 
     def __post_init__(self) -> None:
         self.client = ControlPlaneClient(self.config.control_plane_url, self.key)
         self._channel: ClientConnection | None = None
         self._send_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
+        self._beat_lock = asyncio.Lock()
+        self._started_at = time.time()
+        self._syncs: set[asyncio.Task[bool]] = set()
+        self._commands: CommandExecutor | None = None
 
     async def register(self) -> str:
         reply = await self.client.post(
@@ -133,13 +153,85 @@ class NodeDaemon:
         )
 
     async def heartbeat(self) -> HeartbeatResponse:
-        started = time.monotonic()
-        reply = await self.client.post(
-            "/api/v1/heartbeat", await self.build_heartbeat(), HeartbeatResponse
-        )
-        self.last_heartbeat = time.time()
-        log.info(f"Heartbeat OK (latency: {(time.monotonic() - started) * 1000:.0f}ms)")
+        async with self._beat_lock:
+            self._reload_served_models()
+            beat = await self.build_heartbeat()
+            started = time.monotonic()
+            reply = await self.client.post("/api/v1/heartbeat", beat, HeartbeatResponse)
+            latency_ms = (time.monotonic() - started) * 1000
+            self.last_heartbeat = time.time()
+        log.info(f"Heartbeat OK (latency: {latency_ms:.0f}ms)")
+        self._write_status(beat, reply, latency_ms)
+        if reply.commands:
+            self.commands.submit(reply.commands)
         return reply
+
+    async def sync(self) -> bool:
+        """An immediate heartbeat (after a model change); False when it failed."""
+        try:
+            await self.heartbeat()
+        except ControlPlaneError as exc:
+            log.warning(f"Sync heartbeat failed: {exc}")
+            return False
+        return True
+
+    def request_sync(self) -> None:
+        """Schedule `sync()`; safe to call from a signal handler (SIGUSR1)."""
+        task = asyncio.create_task(self.sync())
+        self._syncs.add(task)
+        task.add_done_callback(self._syncs.discard)
+
+    def _reload_served_models(self) -> None:
+        if self.config_path is None:
+            return
+        try:
+            self.config.served_models = load_config(self.config_path).served_models
+        except ConfigError as exc:
+            log.warning(f"Keeping the served_models I had: {exc}")
+
+    def _write_status(self, beat: Heartbeat, reply: HeartbeatResponse, latency_ms: float) -> None:
+        if self.config_path is None:
+            return
+        snapshot = StatusSnapshot(
+            pid=os.getpid(),
+            version=__version__,
+            node_id=self.node_id,
+            control_plane_url=self.config.control_plane_url,
+            started_at=self._started_at,
+            last_heartbeat_at=self.last_heartbeat,
+            heartbeat_latency_ms=round(latency_ms, 1),
+            heartbeat_status=reply.status,
+            backend=self.backend.name,
+            backend_host=self.backend.host,
+            backend_healthy=beat.backend_healthy,
+            served_models=[m.name for m in beat.served_models],
+            loaded_models=[m.name for m in beat.served_models if m.loaded],
+            vram_tier=beat.vram_tier,
+            active_jobs=len(self.running),
+            max_concurrent_jobs=self.config.max_concurrent_jobs,
+        )
+        try:
+            write_status(status_path(self.config_path), snapshot)
+        except OSError as exc:
+            log.warning(f"Cannot write the status file: {exc}")
+
+    @property
+    def commands(self) -> CommandExecutor:
+        if self._commands is None:
+            ledger = ledger_path(self.config_path) if self.config_path else None
+            self._commands = CommandExecutor(self._model_manager, self._send_ack, ledger)
+        return self._commands
+
+    async def _model_manager(self) -> ModelManager:
+        if self.config_path is None:
+            raise ModelError("this daemon runs without a config file to record served_models in")
+        if self.memory_budget is None:
+            report = await asyncio.to_thread(detect_hardware)
+            self.memory_budget = MemoryBudget.from_report(report)
+        return ModelManager(self.backend, self.config_path, self.memory_budget, self.sync)
+
+    async def _send_ack(self, command_id: str, ack: CommandAck) -> None:
+        await self.client.post(f"/api/v1/node/commands/{command_id}/ack", ack, AckReply)
 
     async def heartbeat_loop(self) -> None:
         while not self._stopping.is_set():
@@ -216,9 +308,10 @@ class NodeDaemon:
         try:
             await self._stopping.wait()
         finally:
-            for task in [*loops, *self.running.values()]:
+            commands = list(self._commands.running.values()) if self._commands else []
+            for task in [*loops, *self.running.values(), *commands]:
                 task.cancel()
-            await asyncio.gather(*loops, *self.running.values(), return_exceptions=True)
+            await asyncio.gather(*loops, *self.running.values(), *commands, return_exceptions=True)
             await self.client.close()
 
     def stop(self) -> None:

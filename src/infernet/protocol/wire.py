@@ -81,6 +81,15 @@ class HeartbeatResponse(WireModel):
     commands: list[Command] = Field(default_factory=list)
 
 
+class CommandAck(WireModel):
+    """The node's report on a command (`POST /api/v1/node/commands/{id}/ack`, signed):
+    `running` when it starts, then `done`, or `failed` with the reason in `error`."""
+
+    status: Literal["running", "done", "failed"]
+    error: str | None = None
+    detail: str = ""
+
+
 # --- job channel ---------------------------------------------------------------------
 
 

@@ -16,12 +16,15 @@ from pydantic import ValidationError
 
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.errors import Unauthorized
+from infernet.controlplane.ids import iso
 from infernet.controlplane.registry import NodeState
 from infernet.controlplane.services import Services
+from infernet.controlplane.store import commands as command_store
 from infernet.controlplane.store import nodes as node_store
 from infernet.protocol.signing import AuthError, request_target_from_scope
 from infernet.protocol.wire import (
     NODE_CHANNEL_PATH,
+    Command,
     Heartbeat,
     HeartbeatResponse,
     JobAssignment,
@@ -94,7 +97,18 @@ async def heartbeat(beat: Heartbeat, signer: SignerDep, services: ServicesDep) -
         node_id=node.node_id,
         status=node.status(time.monotonic(), services.registry.offline_after_s),
         heartbeat_interval_s=services.settings.heartbeat_interval_s,
+        commands=await _open_commands(services, node.node_id),
     )
+
+
+async def _open_commands(services: Services, node_id: str) -> list[Command]:
+    """Queued commands ride on every heartbeat response until the node acks them final
+    (ack route and queue API: `api/commands.py`)."""
+    rows = await command_store.open_commands(services.db, node_id)
+    return [
+        Command(id=r["id"], type=r["type"], model=r["model"], issued_at=iso(r["issued_at"]) or "")
+        for r in rows
+    ]
 
 
 class WebSocketChannel:

@@ -1,0 +1,126 @@
+"""The node command queue over HTTP (Book 3.3; the dashboard's Manage Models uses it too).
+
+- `POST /api/v1/nodes/{node_id}/commands` `{"type": "model_install"|"model_remove",
+  "model": NAME}` queues a command for the node (201, the command with status `pending`).
+- `GET /api/v1/nodes/{node_id}/commands` lists the node's commands, newest first.
+- `GET /api/v1/commands/{id}` shows one: `pending` → `running` → `done` | `failed` (with
+  the node's reason in `error`).
+- `POST /api/v1/node/commands/{id}/ack` is the node's report, signed with its key like
+  every node request; a node can only ack its own commands.
+
+The node receives open commands in its heartbeat responses (`api/node.py`).
+
+Who may queue: the account that owns the node. LIMITATION: nodes registered without an
+account (open registration, `account_id` NULL, which is every node today, since
+registration tokens are not built yet) accept commands from any authenticated account.
+Once registration tokens bind a node to an account, only that account may queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from infernet.controlplane.api.deps import AccountDep, ServicesDep
+from infernet.controlplane.api.node import SignerDep, known_node
+from infernet.controlplane.errors import NotFound, Unauthorized
+from infernet.controlplane.ids import iso
+from infernet.controlplane.services import Services
+from infernet.controlplane.store import commands as command_store
+from infernet.controlplane.store import nodes as node_store
+from infernet.protocol.wire import CommandAck
+
+router = APIRouter(tags=["commands"])
+
+
+class CommandCreate(BaseModel):
+    type: Literal["model_install", "model_remove"]
+    model: str = Field(min_length=1, max_length=300)
+
+
+class CommandPublic(BaseModel):
+    id: str
+    node_id: str
+    type: str
+    model: str
+    status: str
+    error: str | None
+    issued_at: str
+    updated_at: str
+    completed_at: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> CommandPublic:
+        return cls(
+            id=row["id"],
+            node_id=row["node_id"],
+            type=row["type"],
+            model=row["model"],
+            status=row["status"],
+            error=row["error"],
+            issued_at=iso(row["issued_at"]) or "",
+            updated_at=iso(row["updated_at"]) or "",
+            completed_at=iso(row["completed_at"]),
+        )
+
+
+class CommandList(BaseModel):
+    commands: list[CommandPublic]
+
+
+async def _owned_node(services: Services, node_id: str, account_id: str) -> None:
+    """Raise NotFound unless `account_id` may command this node (see module docstring)."""
+    row = await node_store.node_by_id(services.db, node_id)
+    if row is None or row["revoked"]:
+        raise NotFound(f"No node {node_id}.")
+    owner = row["account_id"]
+    if owner is not None and owner != account_id:
+        raise NotFound(f"No node {node_id} in your account.")
+
+
+@router.post("/api/v1/nodes/{node_id}/commands", response_model=CommandPublic, status_code=201)
+async def queue_command(
+    node_id: str, body: CommandCreate, account: AccountDep, services: ServicesDep
+) -> CommandPublic:
+    await _owned_node(services, node_id, account)
+    row = await command_store.queue_command(
+        services.db, node_id=node_id, account_id=account, type=body.type, model=body.model.strip()
+    )
+    return CommandPublic.from_row(row)
+
+
+@router.get("/api/v1/nodes/{node_id}/commands", response_model=CommandList)
+async def list_commands(node_id: str, account: AccountDep, services: ServicesDep) -> CommandList:
+    await _owned_node(services, node_id, account)
+    rows = await command_store.commands_for_node(services.db, node_id)
+    return CommandList(commands=[CommandPublic.from_row(row) for row in rows])
+
+
+@router.get("/api/v1/commands/{command_id}", response_model=CommandPublic)
+async def get_command(command_id: str, account: AccountDep, services: ServicesDep) -> CommandPublic:
+    row = await command_store.get_command(services.db, command_id)
+    if row is None:
+        raise NotFound(f"No command {command_id}.")
+    if row["account_id"] != account:
+        await _owned_node(services, row["node_id"], account)
+    return CommandPublic.from_row(row)
+
+
+@router.post("/api/v1/node/commands/{command_id}/ack", response_model=CommandPublic)
+async def ack_command(
+    command_id: str, ack: CommandAck, signer: SignerDep, services: ServicesDep
+) -> CommandPublic:
+    node = await known_node(services, signer)
+    if node is None:
+        raise Unauthorized("Unknown node key: run `infernet register` first.")
+    row = await command_store.get_command(services.db, command_id)
+    if row is None or row["node_id"] != node.node_id:
+        raise NotFound(f"No command {command_id} for this node.")
+    error = (ack.error or "the node gave no reason") if ack.status == "failed" else None
+    await command_store.record_ack(services.db, command_id, ack.status, error)
+    updated = await command_store.get_command(services.db, command_id)
+    assert updated is not None
+    return CommandPublic.from_row(updated)
