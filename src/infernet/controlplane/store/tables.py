@@ -148,23 +148,6 @@ node_commands = Table(
     Column("completed_at", DateTime(timezone=True)),
 )
 
-# Model-management commands queued for a node (Book 3.3): delivered in heartbeat responses
-# until the node acknowledges them done or failed.
-node_commands = Table(
-    "node_commands",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("node_id", ForeignKey("nodes.id"), nullable=False, index=True),
-    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
-    Column("type", String(20), nullable=False),
-    Column("model", String(300), nullable=False),
-    Column("status", String(20), nullable=False, index=True),  # pending|running|done|failed
-    Column("error", Text),
-    Column("issued_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("completed_at", DateTime(timezone=True)),
-)
-
 # --- money (Book §6.2-6.4, §8.4-8.6): amounts are integer micro-USDC, never floats ---------
 
 # Operator prices per node and model routing key, per 1K tokens (micro-USDC).
