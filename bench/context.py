@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bench.procs import LiteLLM
 from bench.sizes import Sizes
 
 
@@ -18,6 +19,10 @@ class Context:
     console: Console
     use_litellm: bool
     shared: dict[str, float] = field(default_factory=dict)
+    # Quick mode starts LiteLLM's proxy first (it takes ~15 s to boot) in front of a port
+    # that row 2's fake engine will take later, so the boot overlaps row 1.
+    early_litellm: LiteLLM | None = None
+    fake_port: int | None = None
 
     def say(self, text: str) -> None:
         self.console.print(f"[dim]· {text}[/dim]")

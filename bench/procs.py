@@ -16,7 +16,7 @@ import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,8 +94,8 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-async def fake_engine(work: Path, chunks: int) -> tuple[Child, int]:
-    port = free_port()
+async def fake_engine(work: Path, chunks: int, port: int | None = None) -> tuple[Child, int]:
+    port = port or free_port()
     argv = python_module("bench.fake_engine", "--port", str(port), "--chunks", str(chunks))
     child = Child("fake engine", argv, work / "fake_engine.log").start()
     await child.ready(20)
@@ -118,7 +118,15 @@ class Network:
         await self.control_plane.stop()
 
 
-async def network(work: Path, engine_url: str, *, nodes: int, slots: int) -> Network:
+async def network(
+    work: Path,
+    engine_url: str,
+    *,
+    nodes: int,
+    slots: int,
+    engine_ready: Awaitable[object] | None = None,
+) -> Network:
+    """Start a control plane (while `engine_ready`, if given, is awaited) and then nodes."""
     port = free_port()
     home = work / f"cp-{port}"
     cp = Child(
@@ -127,7 +135,7 @@ async def network(work: Path, engine_url: str, *, nodes: int, slots: int) -> Net
         work / f"controlplane-{port}.log",
     ).start()
     try:
-        info = await cp.ready(60)
+        info, *_ = await asyncio.gather(cp.ready(60), *([engine_ready] if engine_ready else []))
         url = str(info["url"])
         argv = python_module(
             "bench.serve", "nodes", "--control-plane", url, "--engine", engine_url,

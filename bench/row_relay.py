@@ -51,9 +51,9 @@ async def relay_llamacpp(ctx: Context) -> list[Row]:
     net: procs.Network | None = None
     try:
         ctx.say("row 1: starting llama.cpp, a control plane and a node")
-        await procs.asyncio_to_thread(engine.wait_ready)
         slots = max(sizes.llama_concurrency)
-        net = await procs.network(ctx.work, engine.url, nodes=1, slots=slots)
+        ready = procs.asyncio_to_thread(engine.wait_ready)
+        net = await procs.network(ctx.work, engine.url, nodes=1, slots=slots, engine_ready=ready)
         direct = Target(
             "direct",
             engine.port,
@@ -104,8 +104,11 @@ def _llama_row(row_id: str, name: str, c: int, direct: Summary, ours: Summary) -
 
 async def pure_overhead(ctx: Context) -> list[Row]:
     sizes = ctx.sizes
-    engine, port = await procs.fake_engine(ctx.work, sizes.fake_chunks)
-    proxy = procs.start_litellm(ctx.work, port, FAKE_MODEL) if ctx.use_litellm else None
+    engine, port = await procs.fake_engine(ctx.work, sizes.fake_chunks, ctx.fake_port)
+    proxy = ctx.early_litellm
+    if proxy is None and ctx.use_litellm:
+        proxy = procs.start_litellm(ctx.work, port, FAKE_MODEL)
+    ctx.early_litellm = None  # stopped below, whatever happens
     net: procs.Network | None = None
     try:
         ctx.say("row 2: starting the fake engine, a control plane + node, and LiteLLM's proxy")

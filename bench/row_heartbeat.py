@@ -1,0 +1,178 @@
+"""Row 4: signed heartbeats verified and applied per second by one control-plane process.
+
+Two paths, side by side: the pure function path (what the handler does per beat, minus
+HTTP: verify the X-Infernet-Auth signature, parse the body, find the node, apply the beat
+to the registry), and the whole HTTP path (`POST /api/v1/heartbeat` against a control
+plane process with many registered nodes). Beats are signed beforehand, so the client's
+signing cost is not counted; each carries a fresh nonce, as a real one does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+
+from bench import procs
+from bench.context import Context
+from bench.httpclient import Connection, post_json
+from bench.population import heartbeat_for
+from bench.report import Row, verdict
+from bench.stats import cpu_seconds
+from infernet.controlplane.registry import NodeRegistry
+from infernet.protocol.keys import NodeKey
+from infernet.protocol.signing import RequestVerifier, sign_request
+from infernet.protocol.wire import Heartbeat
+
+PATH = "/api/v1/heartbeat"
+TARGET_PER_S = 5_000
+Signed = tuple[dict[str, str], bytes, NodeKey]
+
+
+def sign_beats(keys: list[NodeKey], bodies: list[bytes], count: int) -> list[Signed]:
+    out = []
+    for i in range(count):
+        key, body = keys[i % len(keys)], bodies[i % len(bodies)]
+        out.append((sign_request(key, "POST", PATH, body), body, key))
+    return out
+
+
+def pure_path(nodes: int, beats: int) -> dict[str, float]:
+    rng = random.Random(3)
+    keys = [NodeKey.generate() for _ in range(nodes)]
+    bodies = [heartbeat_for(rng).model_dump_json().encode() for _ in keys]
+    registry, verifier = NodeRegistry(90.0), RequestVerifier()
+    for i, key in enumerate(keys):
+        registry.ensure(f"node_{i:06d}", key.public_hex)
+    signed = sign_beats(keys, bodies, beats)
+    timings = {"verify": 0.0, "parse": 0.0, "apply": 0.0}
+    clock = time.perf_counter
+    started = clock()
+    for headers, body, _ in signed:
+        t0 = clock()
+        signer = verifier.verify(headers, "POST", PATH, body)
+        t1 = clock()
+        beat = Heartbeat.model_validate_json(body)
+        t2 = clock()
+        node_id = registry.node_for_key(signer)
+        state = registry.get(node_id) if node_id else None
+        assert state is not None
+        registry.apply_heartbeat(state, beat)
+        t3 = clock()
+        timings["verify"] += t1 - t0
+        timings["parse"] += t2 - t1
+        timings["apply"] += t3 - t2
+    elapsed = clock() - started
+    return {
+        "beats": beats,
+        "per_s": beats / elapsed,
+        **{f"{k}_us": v / beats * 1e6 for k, v in timings.items()},
+    }
+
+
+async def _register(port: int, keys: list[NodeKey], concurrency: int = 16) -> int:
+    path = "/api/v1/node/register"
+    failures = 0
+
+    async def one(key: NodeKey) -> None:
+        nonlocal failures
+        body = json.dumps({"public_key": key.public_hex, "name": "bench"}).encode()
+        headers = {"content-type": "application/json", **sign_request(key, "POST", path, body)}
+        status, _ = await post_json("127.0.0.1", port, path, body, headers)
+        failures += status != 200
+
+    for start in range(0, len(keys), concurrency):
+        await asyncio.gather(*(one(k) for k in keys[start : start + concurrency]))
+    return failures
+
+
+async def _send(port: int, signed: list[Signed], concurrency: int) -> int:
+    queue = list(reversed(signed))
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        conn = Connection("127.0.0.1", port)
+        try:
+            while queue:
+                headers, body, _ = queue.pop()
+                response = await conn.request(
+                    "POST", PATH, body, {"content-type": "application/json", **headers}
+                )
+                await response.read()
+                errors += response.status != 200
+        finally:
+            await conn.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return errors
+
+
+async def http_path(ctx: Context) -> dict[str, float]:
+    sizes = ctx.sizes
+    port = procs.free_port()
+    cp = procs.Child(
+        "control plane",
+        procs.python_module(
+            "bench.serve", "controlplane", "--port", str(port), "--home", str(ctx.work / "hb")
+        ),
+        ctx.work / "controlplane-heartbeat.log",
+    ).start()
+    try:
+        await cp.ready(60)
+        rng = random.Random(5)
+        keys = [NodeKey.generate() for _ in range(sizes.heartbeat_nodes)]
+        ctx.say(f"row 4: registering {len(keys):,} nodes over HTTP")
+        failed = await _register(port, keys)
+        bodies = [heartbeat_for(rng).model_dump_json().encode() for _ in keys]
+        await _send(port, sign_beats(keys, bodies, len(keys)), 16)  # first beats: DB writes
+        signed = sign_beats(keys, bodies, sizes.heartbeat_http_beats)
+        ctx.say(f"row 4: {len(signed):,} signed heartbeats over HTTP")
+        cpu0, started = cpu_seconds(cp.pid) or 0.0, time.perf_counter()
+        errors = await _send(port, signed, sizes.heartbeat_http_concurrency)
+        wall, cpu = time.perf_counter() - started, (cpu_seconds(cp.pid) or 0.0) - cpu0
+    finally:
+        await cp.stop()
+    return {
+        "beats": len(signed),
+        "nodes": len(keys),
+        "register_failures": failed,
+        "errors": errors,
+        "per_s": len(signed) / wall,
+        "per_cpu_s": len(signed) / cpu if cpu else float("nan"),
+        "server_cpu_s": cpu,
+    }
+
+
+async def heartbeat_ingest(ctx: Context) -> list[Row]:
+    sizes = ctx.sizes
+    ctx.say(f"row 4: {sizes.heartbeat_beats:,} heartbeats through the pure function path")
+    pure = pure_path(sizes.heartbeat_nodes, sizes.heartbeat_beats)
+    http = await http_path(ctx)
+    problems = (
+        f"{http['errors']:.0f} HTTP errors, {http['register_failures']:.0f} failed registrations"
+    )
+    bad = http["errors"] or http["register_failures"]
+    return [
+        Row(
+            "4",
+            f"4. Heartbeat ingest, one process ({sizes.heartbeat_nodes:,} nodes registered)",
+            baseline=(
+                f"function path: {pure['per_s']:,.0f}/s (verify {pure['verify_us']:.0f} µs, "
+                f"parse {pure['parse_us']:.0f} µs, apply {pure['apply_us']:.0f} µs per beat)"
+            ),
+            ours=(
+                f"HTTP: {http['per_s']:,.0f}/s wall, {http['per_cpu_s']:,.0f} per server "
+                f"CPU-second (client on the same cores)"
+            ),
+            ratio=f"HTTP ×{http['per_s'] / pure['per_s']:.2f} of the function path",
+            target=f"≥ {TARGET_PER_S:,}/s",
+            verdict="missed" if bad else verdict(http["per_s"] >= TARGET_PER_S),
+            note=problems if bad else "",
+            data={
+                **{f"pure_{k}": v for k, v in pure.items()},
+                **{f"http_{k}": v for k, v in http.items()},
+            },
+        )
+    ]

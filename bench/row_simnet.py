@@ -1,0 +1,156 @@
+"""Row 6: a simulated network of many light nodes against one control plane.
+
+Nodes join in batches until the target count or the ramp time budget is reached (the row
+says which). Then clients stream jobs through the control plane; each job's dispatch
+latency runs from the client's request to the job's arrival on a node (one clock: the
+nodes and the clients share this process). The two-replica PostgreSQL + Redis variant
+waits on multi-replica support and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+
+from bench import procs
+from bench.context import Context
+from bench.httpclient import Connection
+from bench.load import Target, book_body, json_headers, openai_body, stream_once
+from bench.population import heartbeat_for
+from bench.report import Row, skipped, verdict
+from bench.row_relay import ours_speaks_openai
+from bench.simnode import SimNode, SimNodeError
+from bench.stats import cpu_seconds, percentile, rss_mb
+
+BATCH = 100
+
+
+async def _ramp(ctx: Context, port: int, arrivals: dict[str, float]) -> tuple[list[SimNode], str]:
+    rng = random.Random(11)
+    nodes: list[SimNode] = []
+    deadline = time.perf_counter() + ctx.sizes.sim_ramp_budget_s
+    while len(nodes) < ctx.sizes.sim_nodes:
+        if time.perf_counter() > deadline:
+            return nodes, f"ramp budget of {ctx.sizes.sim_ramp_budget_s:.0f} s reached"
+        batch = [
+            SimNode(port, heartbeat_for(rng), arrivals)
+            for _ in range(min(BATCH, ctx.sizes.sim_nodes - len(nodes)))
+        ]
+        got = await asyncio.gather(*(n.start() for n in batch), return_exceptions=True)
+        failed = [g for g in got if isinstance(g, BaseException)]
+        nodes += [n for n, g in zip(batch, got, strict=True) if not isinstance(g, BaseException)]
+        if failed:
+            return nodes, f"a node failed to join: {failed[0]!r}"[:300]
+        if len(nodes) % 1000 == 0:
+            ctx.say(f"row 6: {len(nodes):,} simulated nodes joined")
+    return nodes, ""
+
+
+def _job_target(port: int, api_key: str, model: str, tag: str, openai: bool) -> Target:
+    headers = json_headers(api_key)
+    if openai:
+        body = openai_body(model, 1, tag)
+        return Target("ours", port, "/v1/chat/completions", body, "openai", headers)
+    return Target("ours", port, "/api/v1/jobs", book_body(model, 1, tag), "book", headers)
+
+
+async def _jobs(
+    ctx: Context, port: int, api_key: str, models: list[str], arrivals: dict[str, float]
+) -> dict[str, float]:
+    counter = itertools.count()
+    submitted: dict[str, float] = {}
+    errors: list[str] = []
+    rng = random.Random(13)
+    openai = ours_speaks_openai()
+
+    async def client() -> None:
+        conn = Connection("127.0.0.1", port)
+        try:
+            while (n := next(counter)) < ctx.sizes.sim_jobs:
+                tag = f"bench job {n}"
+                target = _job_target(port, api_key, rng.choice(models), tag, openai)
+                submitted[tag] = time.perf_counter()
+                result = await stream_once(conn, target)
+                if not result.ok:
+                    errors.append(result.error)
+        finally:
+            await conn.close()
+
+    started = time.perf_counter()
+    async with asyncio.timeout(300):
+        await asyncio.gather(*(client() for _ in range(ctx.sizes.sim_concurrency)))
+    wall = time.perf_counter() - started
+    latencies = [arrivals[t] - s for t, s in submitted.items() if t in arrivals]
+    return {
+        "jobs": len(submitted),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else "",  # type: ignore[dict-item]
+        "jobs_per_s": (len(submitted) - len(errors)) / wall,
+        "dispatch_p50_ms": percentile(latencies, 50) * 1000,
+        "dispatch_p99_ms": percentile(latencies, 99) * 1000,
+    }
+
+
+async def simulated_network(ctx: Context) -> list[Row]:
+    sizes = ctx.sizes
+    name = f"6. Simulated network: {sizes.sim_nodes:,} light nodes, one control plane"
+    port = procs.free_port()
+    cp = procs.Child(
+        "control plane",
+        procs.python_module(
+            "bench.serve", "controlplane", "--port", str(port), "--home", str(ctx.work / "sim")
+        ),
+        ctx.work / "controlplane-simnet.log",
+    ).start()
+    arrivals: dict[str, float] = {}
+    nodes: list[SimNode] = []
+    try:
+        info = await cp.ready(60)
+        ctx.say(f"row 6: {sizes.sim_nodes:,} simulated nodes joining in batches of {BATCH}")
+        ramp_started = time.perf_counter()
+        nodes, stopped = await _ramp(ctx, port, arrivals)
+        ramp_s = time.perf_counter() - ramp_started
+        served = sorted({m.name for n in nodes for m in n.beat.served_models})
+        ctx.say(f"row 6: {len(nodes):,} nodes joined in {ramp_s:.0f} s; {sizes.sim_jobs:,} jobs")
+        cpu0 = cpu_seconds(cp.pid) or 0.0
+        got = await _jobs(ctx, port, str(info["api_key"]), served, arrivals)
+        got["cp_cpu_s"] = (cpu_seconds(cp.pid) or 0.0) - cpu0
+        got["cp_rss_mb"] = rss_mb(cp.pid) or 0.0
+    except (procs.ProcessFailed, SimNodeError, TimeoutError, OSError) as exc:
+        return [skipped("6a", name, f"failed: {exc!r}"[:300], verdict="missed"), _replicas_row()]
+    finally:
+        await asyncio.gather(*(n.stop() for n in nodes))
+        await cp.stop()
+    return [_sim_row(name, len(nodes), ramp_s, stopped, got), _replicas_row()]
+
+
+def _sim_row(name: str, joined: int, ramp_s: float, stopped: str, got: dict[str, float]) -> Row:
+    note = f"largest N that joined: {joined:,} ({stopped})" if stopped else ""
+    if got["errors"]:
+        note = (note + "; " if note else "") + f"first error: {got['first_error']}"
+    return Row(
+        "6a",
+        name,
+        baseline=f"{joined:,} nodes joined in {ramp_s:.0f} s ({joined / ramp_s:.0f}/s)",
+        ours=(
+            f"{got['jobs_per_s']:.0f} jobs/s routed and streamed; dispatch p50 "
+            f"{got['dispatch_p50_ms']:.1f} ms, p99 {got['dispatch_p99_ms']:.1f} ms; "
+            f"{got['errors']:.0f} errors of {got['jobs']:.0f}; control plane "
+            f"{got['cp_rss_mb']:.0f} MiB RSS"
+        ),
+        target="all nodes joined, 0 errors",
+        verdict=verdict(not stopped and not got["errors"]),
+        note=note,
+        data={"joined": joined, "ramp_s": ramp_s, **got},
+    )
+
+
+def _replicas_row() -> Row:
+    return skipped(
+        "6b",
+        "6. Simulated network: two replicas on PostgreSQL + Redis",
+        "multi-replica support not built yet",
+        verdict="not run",
+    )

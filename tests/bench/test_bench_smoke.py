@@ -1,0 +1,78 @@
+"""The benchmark suite runs end to end at tiny sizes and prints every row.
+
+No timing is asserted here (speed belongs to the benchmark's own table); this only checks
+that each benchmark still runs against the current code and reports a row, so the suite
+cannot rot. LiteLLM's proxy takes part when scripts/bench.sh has installed .venv-bench;
+otherwise its column must say it was skipped and how to get it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = {"1a", "1b", "2a", "2b", "3a", "3b", "4", "5a", "5b", "6a", "6b"}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, object]]:
+    out = tmp_path_factory.mktemp("bench")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout, json.loads((out / "results.json").read_text())
+
+
+def test_quick_mode_reports_every_row_in_the_table_and_the_json(
+    quick_run: tuple[str, dict[str, object]],
+) -> None:
+    stdout, results = quick_run
+    rows = results["rows"]
+    assert isinstance(rows, list)
+    assert {r["id"] for r in rows} == ROWS
+    for row_id in ROWS:
+        assert f"│ {row_id} " in stdout
+
+
+def test_no_row_fails_and_the_replica_row_says_why_it_did_not_run(
+    quick_run: tuple[str, dict[str, object]],
+) -> None:
+    rows = {r["id"]: r for r in quick_run[1]["rows"]}  # type: ignore[attr-defined]
+    assert not [r for r in rows.values() if r["note"].startswith("failed")]
+    assert rows["6b"]["verdict"] == "not run"
+    assert rows["6b"]["note"] == "multi-replica support not built yet"
+
+
+def test_the_litellm_column_is_measured_or_says_how_to_install_it(
+    quick_run: tuple[str, dict[str, object]],
+) -> None:
+    rows = {r["id"]: r for r in quick_run[1]["rows"]}  # type: ignore[attr-defined]
+    installed = (ROOT / ".venv-bench" / "bin" / "litellm").is_file()
+    for row_id in ("2a", "2b"):
+        peer = rows[row_id]["peer"]
+        if installed:
+            assert peer.startswith("+")
+        else:
+            assert peer == "skipped: LiteLLM not installed (run scripts/bench.sh)"
+
+
+def test_results_record_the_machine_they_ran_on(
+    quick_run: tuple[str, dict[str, object]],
+) -> None:
+    meta = quick_run[1]["meta"]
+    assert isinstance(meta, dict)
+    assert meta["mode"] == "quick"
+    assert int(meta["nproc"]) >= 1 and meta["cpu"]
