@@ -25,6 +25,7 @@ from bench.simnode import SimNode, SimNodeError
 from bench.stats import cpu_seconds, percentile, rss_mb
 
 BATCH = 100
+JOBS_BUDGET_S = 120.0  # clients stop submitting after this; the row counts what was done
 
 
 async def _ramp(ctx: Context, port: int, arrivals: dict[str, float]) -> tuple[list[SimNode], str]:
@@ -64,11 +65,12 @@ async def _jobs(
     errors: list[str] = []
     rng = random.Random(13)
     openai = ours_speaks_openai()
+    deadline = time.perf_counter() + JOBS_BUDGET_S
 
     async def client() -> None:
         conn = Connection("127.0.0.1", port)
         try:
-            while (n := next(counter)) < ctx.sizes.sim_jobs:
+            while (n := next(counter)) < ctx.sizes.sim_jobs and time.perf_counter() < deadline:
                 tag = f"bench job {n}"
                 target = _job_target(port, api_key, rng.choice(models), tag, openai)
                 submitted[tag] = time.perf_counter()
@@ -79,7 +81,7 @@ async def _jobs(
             await conn.close()
 
     started = time.perf_counter()
-    async with asyncio.timeout(300):
+    async with asyncio.timeout(JOBS_BUDGET_S + 60):
         await asyncio.gather(*(client() for _ in range(ctx.sizes.sim_concurrency)))
     wall = time.perf_counter() - started
     latencies = [arrivals[t] - s for t, s in submitted.items() if t in arrivals]
