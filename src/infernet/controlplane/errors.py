@@ -107,6 +107,13 @@ def describe_errors(errors: Sequence[Any]) -> str:
     """pydantic's error list as one line: `field: what is wrong; ...`."""
     parts = []
     for err in errors:
+        if err["type"] == "json_invalid":
+            reason = err.get("ctx", {}).get("error", "invalid")
+            position = err["loc"][-1]
+            parts.append(
+                f"body: not valid JSON ({reason}: character {position}); send a JSON object"
+            )
+            continue
         loc = ".".join(str(p) for p in err["loc"] if p != "body")
         parts.append(f"{loc or 'body'}: {err['msg']}")
     return "; ".join(parts) or "invalid request"
