@@ -1,0 +1,182 @@
+"""The control plane's Prometheus metrics (`GET /metrics`, text format 0.0.4).
+
+One `CollectorRegistry` per app (never the process-global one), so two control planes in
+one process (tests) keep separate numbers. What is counted, and where:
+
+* jobs: `infernet_jobs_total{status}` for submitted / started (each attempt) / completed /
+  failed, counted by `JobManager` at those transitions through the `JobEvents` hooks;
+  `infernet_job_tokens_total{direction="in"|"out"}` from the nodes' real usage;
+  `infernet_job_latency_seconds` (submit -> completed) and
+  `infernet_job_ttft_seconds` (submit -> first token relayed) histograms.
+* queue and nodes, read at scrape time: `infernet_jobs_waiting`, `infernet_jobs_running`,
+  `infernet_nodes{state="online"|"degraded"|"offline"|"draining"}`.
+* HTTP: `infernet_http_requests_total{method,route,status}` by route *template* (so job ids
+  do not explode the label set), and `infernet_heartbeats_total` (accepted heartbeats),
+  both from an ASGI middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infernet.controlplane.live import LiveJob
+from infernet.controlplane.registry import NodeRegistry
+from infernet.controlplane.streams import StreamError
+
+HEARTBEAT_ROUTE = "/api/v1/heartbeat"
+_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class JobEvents(Protocol):
+    """What `JobManager` reports at its state transitions."""
+
+    def submitted(self, job: LiveJob) -> None: ...
+    def started(self, job: LiveJob) -> None: ...
+    def completed(self, job: LiveJob) -> None: ...
+    def failed(self, job: LiveJob, code: str) -> None: ...
+
+
+class NoJobEvents:
+    """The default: count nothing (a JobManager built without metrics)."""
+
+    def submitted(self, job: LiveJob) -> None:
+        return None
+
+    def started(self, job: LiveJob) -> None:
+        return None
+
+    def completed(self, job: LiveJob) -> None:
+        return None
+
+    def failed(self, job: LiveJob, code: str) -> None:
+        return None
+
+
+class _LiveState(Collector):
+    """Queue depth and nodes by state, computed when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.registry: NodeRegistry | None = None
+        self.stats: Callable[[], Mapping[str, Any]] = dict
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        nodes = GaugeMetricFamily("infernet_nodes", "Known nodes by state", labels=["state"])
+        counts: Tally[str] = Tally({"online": 0, "degraded": 0, "offline": 0, "draining": 0})
+        if self.registry is not None:
+            now = time.monotonic()
+            for node in self.registry.all():
+                state = node.status(now, self.registry.offline_after_s)
+                counts["draining" if node.draining and state != "offline" else state] += 1
+        for state, count in sorted(counts.items()):
+            nodes.add_metric([state], count)
+        yield nodes
+        stats = self.stats()
+        waiting, running = int(stats.get("waiting", 0)), int(stats.get("running", 0))
+        yield GaugeMetricFamily("infernet_jobs_waiting", "Jobs waiting for a node", value=waiting)
+        yield GaugeMetricFamily("infernet_jobs_running", "Jobs running on a node", value=running)
+
+
+class ControlPlaneMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.jobs = Counter("infernet_jobs", "Job transitions", ["status"], registry=r)
+        self.job_errors = Counter(
+            "infernet_job_errors", "Failed jobs by error", ["error"], registry=r
+        )
+        self.tokens = Counter(
+            "infernet_job_tokens", "Tokens (node usage)", ["direction"], registry=r
+        )
+        self.latency = Histogram(
+            "infernet_job_latency_seconds", "Submit to completed", buckets=_SECONDS, registry=r
+        )
+        self.ttft = Histogram(
+            "infernet_job_ttft_seconds", "Submit to first token", buckets=_SECONDS, registry=r
+        )
+        self.heartbeats = Counter("infernet_heartbeats", "Heartbeats accepted", registry=r)
+        self.http = Counter(
+            "infernet_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
+        self._live = _LiveState()
+        r.register(self._live)
+        self._watchers: set[asyncio.Task[None]] = set()
+
+    def bind(self, registry: NodeRegistry, stats: Callable[[], Mapping[str, Any]]) -> None:
+        """Attach the live state read at scrape time (`JobManager.stats`, the registry)."""
+        self._live.registry, self._live.stats = registry, stats
+
+    # --- JobEvents -------------------------------------------------------------------
+
+    def submitted(self, job: LiveJob) -> None:
+        self.jobs.labels("submitted").inc()
+        watcher = asyncio.get_running_loop().create_task(self._first_token(job))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+    def started(self, job: LiveJob) -> None:
+        self.jobs.labels("started").inc()
+
+    def completed(self, job: LiveJob) -> None:
+        self.jobs.labels("completed").inc()
+        self.latency.observe(time.monotonic() - job.submitted)
+        if job.usage is not None:
+            self.tokens.labels("in").inc(job.usage.prompt_tokens)
+        self.tokens.labels("out").inc(
+            sum(s.completion_tokens for s in job.segments)
+            + (job.usage.completion_tokens if job.usage else 0)
+        )
+
+    def failed(self, job: LiveJob, code: str) -> None:
+        self.jobs.labels("failed").inc()
+        self.job_errors.labels(code).inc()
+
+    async def _first_token(self, job: LiveJob) -> None:
+        try:
+            async for piece in job.stream.follow():
+                if piece:
+                    self.ttft.observe(time.monotonic() - job.submitted)
+                    return
+        except StreamError:
+            return
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class HttpMetrics:
+    """ASGI middleware: count each HTTP request by method, route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: ControlPlaneMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.http.labels(scope["method"], route, str(status)).inc()
+            if route == HEARTBEAT_ROUTE and status < 400:
+                self.metrics.heartbeats.inc()
