@@ -8,6 +8,7 @@ import typer
 
 from infernet import __version__
 from infernet.cli import chat, cp, doctor, model, node, setup, status, up
+from infernet.cli.apikeys import app as apikey_app
 
 app = typer.Typer(
     name="infernet",
@@ -32,6 +33,7 @@ app.command("setup")(setup.setup)
 app.command("doctor")(doctor.doctor)
 app.command("status")(status.status)
 app.add_typer(model.app, name="model")
+app.add_typer(apikey_app, name="apikey")
 
 
 def _version(value: bool) -> None:

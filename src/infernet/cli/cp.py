@@ -14,6 +14,7 @@ from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.accounts import create_account as store_create_account
 from infernet.controlplane.store.accounts import issue_key
 from infernet.controlplane.store.db import open_database
+from infernet.controlplane.store.invites import IssuedInvite, create_invite
 from infernet.logs import setup_logging
 
 app = typer.Typer(help="Run and administer a control plane.", no_args_is_help=True)
@@ -33,12 +34,16 @@ def serve(
     db: str = DB_OPTION,
     heartbeat_interval: float = typer.Option(30.0, help="Seconds between node heartbeats."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    require_invite: bool = typer.Option(
+        False, "--require-invite", help="Sign-up needs a code from `infernet cp invite`."
+    ),
 ) -> None:
     """Run a control plane in the foreground (API, node channel, OpenAPI docs at /docs)."""
     setup_logging(log_level)
     settings = Settings(
         database_url=db, public_url=f"http://{host}:{port}", heartbeat_interval_s=heartbeat_interval
     )
+    settings = settings.model_copy(update={"require_invite": require_invite})
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
@@ -64,3 +69,28 @@ def create_account(
         typer.echo(json.dumps({"account_id": account, "api_key": secret}))
     else:
         console.print(f"Account: {account}\nAPI key: [bold]{secret}[/] (shown once; keep it)")
+
+
+@app.command()
+def invite(
+    note: str = typer.Option("", "--note", help="Who the code is for (kept with it)."),
+    db: str = DB_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Create a one-use sign-up code (for a control plane run with --require-invite)."""
+
+    async def run() -> IssuedInvite:
+        engine = await open_database(db)
+        try:
+            return await create_invite(engine, note)
+        finally:
+            await engine.dispose()
+
+    issued = asyncio.run(run())
+    if as_json:
+        typer.echo(json.dumps({"id": issued.id, "invite_code": issued.code}))
+    else:
+        console.print(
+            f"Invite code: [bold]{issued.code}[/] (one sign-up; shown once)\n"
+            'Sign up with: POST /api/v1/accounts {"name": ..., "invite_code": ...}'
+        )
