@@ -1,0 +1,1 @@
+"""Client-side helpers for the Infernet API (what an SDK would hold)."""
