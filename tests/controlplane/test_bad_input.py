@@ -199,3 +199,25 @@ async def test_a_good_request_still_works_next_to_all_this(net: Harness) -> None
         answer = await api.post("/v1/chat/completions", json=job())
     assert answer.status_code == 200 and answer.json()["choices"][0]["message"]["content"]
     assert await job_rows(net) == 1
+
+
+async def test_the_openapi_document_shows_each_client_route_with_its_errors(net: Harness) -> None:
+    async with net.client() as api:
+        spec = (await api.get("/openapi.json")).json()
+        docs = await api.get("/docs")
+    assert docs.status_code == 200
+    client_routes = {
+        ("post", "/api/v1/jobs"): {"400", "401", "404", "413", "429", "503"},
+        ("get", "/api/v1/jobs"): {"400", "401", "429"},
+        ("post", "/v1/chat/completions"): {"400", "401", "404", "413", "429", "502"},
+        ("post", "/v1/completions"): {"400", "401", "404", "429"},
+        ("get", "/v1/models"): {"401", "429"},
+        ("post", "/api/v1/keys"): {"400", "401", "429"},
+        ("delete", "/api/v1/keys/{key_id}"): {"401", "404"},
+    }
+    for (method, path), statuses in client_routes.items():
+        responses = spec["paths"][path][method]["responses"]
+        assert statuses <= set(responses), (method, path)
+        assert "422" not in responses  # invalid input is answered with 400, and documented so
+    envelope = spec["paths"]["/api/v1/jobs"]["post"]["responses"]["404"]
+    assert envelope["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorEnvelope")

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from infernet import __version__
 from infernet.controlplane.api import commands, jobs, models, node, nodes
 from infernet.controlplane.api.accounts import router as accounts_router
+from infernet.controlplane.api.docs import install_openapi
 from infernet.controlplane.api.openai import router as openai_router
 from infernet.controlplane.background import background_tasks
 from infernet.controlplane.errors import register_handlers
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await db.dispose()
 
     app = FastAPI(title="Infernet control plane", version=__version__, lifespan=lifespan)
+    install_openapi(app)
     register_handlers(app)
     # Client API: accounts and keys, and the OpenAI-compatible /v1 (rate-limited per key).
     app.state.rate_limiter = InMemoryRateLimiter()

@@ -8,8 +8,6 @@ limited per client address instead (`Settings.signups_per_hour_per_ip`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 
 from infernet.controlplane.api.deps import (
@@ -19,6 +17,7 @@ from infernet.controlplane.api.deps import (
     ServicesDep,
     key_limits,
 )
+from infernet.controlplane.api.docs import errors
 from infernet.controlplane.errors import BadRequest, Forbidden, NotFound, RateLimited
 from infernet.controlplane.ids import iso
 from infernet.controlplane.ratelimit import Limits
@@ -38,17 +37,6 @@ from infernet.controlplane.store import accounts as store
 from infernet.controlplane.store.accounts import AccountRecord, IssuedKey, KeyRecord
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
-
-
-def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    text = {
-        400: "Bad request",
-        401: "Missing, unknown or revoked API key",
-        403: "Invite code missing, unknown or used",
-        404: "No such key in your account",
-        429: "Rate limit reached (see Retry-After)",
-    }
-    return {s: {"description": text[s]} for s in statuses}
 
 
 def key_public(key: KeyRecord, settings: Settings) -> KeyPublic:
@@ -92,7 +80,7 @@ async def _limit_signups(request: Request, limiter: RateLimiterDep, settings: Se
     "/accounts",
     response_model=SignupResponse,
     status_code=201,
-    responses=_errors(400, 403, 429),
+    responses=errors(400, 403, 429),
 )
 async def sign_up(
     body: SignupRequest, request: Request, services: ServicesDep, limiter: RateLimiterDep
@@ -116,7 +104,7 @@ async def sign_up(
     )
 
 
-@router.get("/account", response_model=Me, responses=_errors(401, 429))
+@router.get("/account", response_model=Me, responses=errors(401, 429))
 async def me(caller: CallerDep, services: ServicesDep) -> Me:
     """Your account, and the key this request was made with."""
     account = await store.get_account(services.db, caller.account_id)
@@ -125,7 +113,7 @@ async def me(caller: CallerDep, services: ServicesDep) -> Me:
     return Me(**_account_public(account).model_dump(), key=key_public(key, services.settings))
 
 
-@router.post("/keys", response_model=KeyCreated, status_code=201, responses=_errors(400, 401, 429))
+@router.post("/keys", response_model=KeyCreated, status_code=201, responses=errors(400, 401, 429))
 async def create_key(body: KeyCreate, caller: CallerDep, services: ServicesDep) -> KeyCreated:
     """A new API key for your account (shown once), optionally with its own limits."""
     settings = services.settings
@@ -146,14 +134,14 @@ async def create_key(body: KeyCreate, caller: CallerDep, services: ServicesDep) 
     return await _created(services, issued)
 
 
-@router.get("/keys", response_model=KeyList, responses=_errors(401, 429))
+@router.get("/keys", response_model=KeyList, responses=errors(401, 429))
 async def list_keys(caller: CallerDep, services: ServicesDep) -> KeyList:
     """Every key of your account, revoked ones included (never the secrets)."""
     keys = await store.list_keys(services.db, caller.account_id)
     return KeyList(keys=[key_public(k, services.settings) for k in keys])
 
 
-@router.delete("/keys/{key_id}", response_model=KeyPublic, responses=_errors(401, 404, 429))
+@router.delete("/keys/{key_id}", response_model=KeyPublic, responses=errors(401, 404, 429))
 async def revoke_key(key_id: str, caller: CallerDep, services: ServicesDep) -> KeyPublic:
     """Revoke a key of your account: it is refused from the next request on."""
     key = await store.get_key(services.db, key_id)

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from infernet.controlplane.api.checks import check_job_request
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
+from infernet.controlplane.api.docs import errors
 from infernet.controlplane.errors import NotFound
 from infernet.controlplane.ids import iso
 from infernet.controlplane.jobs import JobManager
@@ -66,7 +67,10 @@ async def _owned_job(services: ServicesDep, account: str, job_id: str) -> Mappin
     "/jobs",
     response_model=JobPublic,
     status_code=202,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "SSE, with stream: true"},
+        **errors(400, 401, 404, 413, 429, 503),
+    },
 )
 async def submit_job(
     body: JobCreate, account: AccountDep, services: ServicesDep
@@ -81,12 +85,12 @@ async def submit_job(
     return job_public(row, services.jobs)
 
 
-@router.get("/jobs/{job_id}", response_model=JobPublic)
+@router.get("/jobs/{job_id}", response_model=JobPublic, responses=errors(401, 404, 429))
 async def get_job(job_id: str, account: AccountDep, services: ServicesDep) -> JobPublic:
     return job_public(await _owned_job(services, account, job_id), services.jobs)
 
 
-@router.get("/jobs", response_model=JobList)
+@router.get("/jobs", response_model=JobList, responses=errors(400, 401, 429))
 async def list_jobs(
     account: AccountDep,
     services: ServicesDep,
@@ -107,7 +111,10 @@ async def _replay_finished(row: Mapping[str, Any]) -> Any:
         yield event({"error": row["error"], "message": row["error_message"]})
 
 
-@router.get("/jobs/{job_id}/stream", responses={200: {"content": {"text/event-stream": {}}}})
+@router.get(
+    "/jobs/{job_id}/stream",
+    responses={200: {"content": {"text/event-stream": {}}}, **errors(401, 404, 429)},
+)
 async def stream_job(job_id: str, account: AccountDep, services: ServicesDep) -> StreamingResponse:
     """The job's tokens as SSE; opened late, it replays from the first token."""
     row = await _owned_job(services, account, job_id)

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
+from infernet.controlplane.api.docs import errors
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
 
@@ -20,7 +21,7 @@ class ModelList(BaseModel):
     models: list[ModelPublic]
 
 
-@router.get("/models", response_model=ModelList)
+@router.get("/models", response_model=ModelList, responses=errors(401, 429))
 async def list_models(_account: AccountDep, services: ServicesDep) -> ModelList:
     """Each model served by at least one online node, with every name it is served under."""
     models = []

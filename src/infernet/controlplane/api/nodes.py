@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
+from infernet.controlplane.api.docs import errors
 from infernet.controlplane.errors import NotFound
 from infernet.controlplane.explain import NodeExplanation, explain
 from infernet.controlplane.ids import iso
@@ -37,7 +38,7 @@ def _status(state: NodeState | None, offline_after_s: float) -> str:
     return state.status(time.monotonic(), offline_after_s) if state else "offline"
 
 
-@router.get("/{node_id}", response_model=NodePublic)
+@router.get("/{node_id}", response_model=NodePublic, responses=errors(401, 404, 429))
 async def get_node(node_id: str, _account: AccountDep, services: ServicesDep) -> NodePublic:
     row = await node_store.node_by_id(services.db, node_id)
     if row is None:
@@ -55,7 +56,7 @@ async def get_node(node_id: str, _account: AccountDep, services: ServicesDep) ->
     )
 
 
-@router.get("/{node_id}/status", response_model=NodeStatus)
+@router.get("/{node_id}/status", response_model=NodeStatus, responses=errors(404))
 async def node_status(node_id: str, services: ServicesDep) -> NodeStatus:
     """Public: `{"status": "online" | "degraded" | "offline"}` for uptime monitors, with
     `why_no_jobs`: the router's reasons for passing this node over, with counts and advice."""

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from infernet.controlplane.api.checks import check_job_request
 from infernet.controlplane.api.deps import Caller, CallerDep, ServicesDep
+from infernet.controlplane.api.docs import openai_errors
 from infernet.controlplane.errors import ApiError, BadRequest, ModelNotFound, describe_errors
 from infernet.controlplane.openai_sse import (
     FAILURE_STATUS,
@@ -48,7 +49,6 @@ from infernet.controlplane.schemas.openai import (
     CompletionRequest,
     ModelList,
     ModelObject,
-    OpenAIError,
     Usage,
 )
 from infernet.controlplane.services import Services
@@ -60,19 +60,7 @@ from infernet.protocol.wire import ChatMessageIn
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 JOB_HEADER = "X-Infernet-Job-Id"
-_ERRORS = {
-    400: "Bad request: malformed JSON, a wrong or unsupported parameter",
-    401: "Missing, unknown or revoked API key",
-    404: "No online node serves the model (the message lists those served)",
-    413: "Request body too large",
-    429: "This API key's request limit is used up (see Retry-After)",
-    502: "The node or its engine failed while answering",
-    503: "No capacity for the model",
-    504: "The job did not complete in time",
-}
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": OpenAIError, "description": text} for status, text in _ERRORS.items()
-}
+GENERATION_ERRORS = openai_errors(400, 401, 404, 413, 429, 502, 503, 504)
 STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE with stream: true"}
 }
@@ -148,7 +136,7 @@ def _stream(job: LiveJob, chunks: ChunkRenderer, services: Services) -> Streamin
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,
-    responses={**STREAM_RESPONSE, **ERROR_RESPONSES},
+    responses={**STREAM_RESPONSE, **GENERATION_ERRORS},
 )
 async def chat_completions(
     body: ChatCompletionRequest, caller: CallerDep, services: ServicesDep, response: Response
@@ -172,7 +160,7 @@ async def chat_completions(
 
 
 @router.post(
-    "/completions", response_model=Completion, responses={**STREAM_RESPONSE, **ERROR_RESPONSES}
+    "/completions", response_model=Completion, responses={**STREAM_RESPONSE, **GENERATION_ERRORS}
 )
 async def completions(
     body: CompletionRequest, caller: CallerDep, services: ServicesDep, response: Response
@@ -224,13 +212,15 @@ async def _served(services: Services) -> list[ModelObject]:
     return models
 
 
-@router.get("/models", response_model=ModelList, responses=ERROR_RESPONSES)
+@router.get("/models", response_model=ModelList, responses=openai_errors(401, 429))
 async def list_models(_caller: CallerDep, services: ServicesDep) -> ModelList:
     """Models served by at least one online node, and the aliases that lead to them."""
     return ModelList(data=await _served(services))
 
 
-@router.get("/models/{model:path}", response_model=ModelObject, responses=ERROR_RESPONSES)
+@router.get(
+    "/models/{model:path}", response_model=ModelObject, responses=openai_errors(401, 404, 429)
+)
 async def get_model(model: str, _caller: CallerDep, services: ServicesDep) -> ModelObject:
     """One served model (or alias) by its exact name."""
     for entry in await _served(services):

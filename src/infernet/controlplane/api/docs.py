@@ -1,0 +1,80 @@
+"""What the OpenAPI document (`/docs`, `/openapi.json`) says about errors.
+
+Routes declare their error statuses with `errors(...)` (the Book's envelope) or
+`openai_errors(...)` (OpenAI's shape, for `/v1`). FastAPI's automatic 422 "Validation
+Error" entry is replaced: this API answers invalid input with 400 `bad_request`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from infernet.controlplane.schemas.openai import OpenAIError
+
+
+class ErrorEnvelope(BaseModel):
+    """The Book's error envelope, which every native error answers with."""
+
+    error: str
+    error_message: str
+
+
+MEANINGS = {
+    400: "Bad request: malformed JSON, a missing, unknown or invalid field, an ambiguous model",
+    401: "Missing, unknown or revoked API key",
+    403: "Not allowed (e.g. sign-up needs an invite code)",
+    404: "Not found (for models: the message lists those served now)",
+    413: "Request body too large",
+    429: "Rate limit reached: honour Retry-After",
+    502: "The node or its engine failed while answering",
+    503: "No capacity: no node can take the job now",
+    504: "The job did not complete in time",
+}
+
+ResponsesDoc = dict[int | str, dict[str, Any]]
+
+
+def errors(*statuses: int) -> ResponsesDoc:
+    return {s: {"model": ErrorEnvelope, "description": MEANINGS[s]} for s in statuses}
+
+
+def openai_errors(*statuses: int) -> ResponsesDoc:
+    return {s: {"model": OpenAIError, "description": MEANINGS[s]} for s in statuses}
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Make `app` document 400 where FastAPI would say 422."""
+    app.openapi = _openapi_without_422(app)  # type: ignore[method-assign]
+
+
+def _openapi_without_422(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, routes=app.routes, description=app.description
+            )
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    responses = operation.get("responses", {})
+                    if responses.pop("422", None) is not None and "400" not in responses:
+                        responses["400"] = {
+                            "description": MEANINGS[400],
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}
+                                }
+                            },
+                        }
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas.setdefault("ErrorEnvelope", ErrorEnvelope.model_json_schema())
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return build
