@@ -92,7 +92,7 @@ def list_keys(config: Path = CONFIG_OPTION) -> None:
         stale = "" if info.node_pubkey == key.public_hex else "  [signed by another node key]"
         npub = npub_from_public_hex(info.public_hex)
         lines.append(f"  {info.model:<{width}}  {npub} ({_tilde(info.path)}){stale}")
-    console.print("\n".join(lines), highlight=False)
+    typer.echo("\n".join(lines))
 
 
 @app.command()
@@ -146,11 +146,10 @@ def rotate(config: Path = CONFIG_OPTION) -> None:
         os.replace(pending, key_file)
         resign_model_keys(key_file.parent, new)
         update_config(lambda current: setattr(current, "public_key", new.public_hex), path)
-    console.print(
+    typer.echo(
         f"Node {reply.node_id} now uses {new.npub}\n"
         f"The old key {old.npub} is accepted until {reply.old_key_valid_until}.\n"
-        "Restart the daemon to sign with the new key: infernet stop && infernet start",
-        highlight=False,
+        "Restart the daemon to sign with the new key: infernet stop && infernet start"
     )
     if load_delegation(path) is not None:
         console.print("Your delegation names the old key: sign a new one with `keys delegate`.")
@@ -246,7 +245,7 @@ def verify(file: Path = typer.Argument(..., help="A statement file (JSON).")) ->
         summary = _describe(raw)
     except (DelegationError, ValueError) as exc:
         raise fail(f"INVALID: {exc}", Exit.FAILED) from exc
-    console.print(f"valid: {summary}", highlight=False)
+    typer.echo(f"valid: {summary}")
 
 
 @app.command("generate-platform")
@@ -261,7 +260,7 @@ def generate_platform(
         if out.exists():
             raise fail(f"{out} exists already; choose another path", Exit.USAGE)
         key.save(out)
-        console.print(f"Platform private key: saved to {out} (mode 0600)")
+        typer.echo(f"Platform private key: saved to {out} (mode 0600)")
     else:
-        console.print(f"Platform private key: {key.private_hex}")
-    console.print(f"Platform public key: {key.public_hex}")
+        typer.echo(f"Platform private key: {key.private_hex}")
+    typer.echo(f"Platform public key: {key.public_hex}")
