@@ -1,5 +1,8 @@
 """Server-sent events in the Book's format: `data: {"text": ...}` pieces, then
-`data: [DONE]`; on failure one `data: {"error", "message"}` event and no DONE."""
+`data: [DONE]`; on failure one `data: {"error", "message"}` event and no DONE.
+
+Each event carries an `id:` (piece n has id n; the end, n + 1), so a client that
+reconnects with `Last-Event-ID` resumes exactly after the last event it saw."""
 
 from __future__ import annotations
 
@@ -8,7 +11,8 @@ from collections.abc import AsyncIterator
 
 from fastapi.responses import StreamingResponse
 
-from infernet.controlplane.streams import JobStream, StreamError
+from infernet.controlplane.bus.base import StreamEntry
+from infernet.controlplane.streams import JobStream
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -17,14 +21,25 @@ def event(payload: object) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-async def book_events(stream: JobStream, keepalive_s: float) -> AsyncIterator[str]:
-    try:
-        async for piece in stream.follow(idle_timeout=keepalive_s):
-            yield ": keep-alive\n\n" if piece is None else event({"text": piece})
-    except StreamError as exc:
-        yield event({"error": exc.code, "message": exc.message})
-        return
-    yield "data: [DONE]\n\n"
+def entry_event(entry: StreamEntry) -> str:
+    if entry.kind == "piece":
+        body = json.dumps({"text": entry.text}, ensure_ascii=False)
+    elif entry.kind == "done":
+        body = "[DONE]"
+    else:
+        body = json.dumps({"error": entry.code, "message": entry.text}, ensure_ascii=False)
+    return f"id: {entry.seq}\ndata: {body}\n\n"
+
+
+async def entry_events(entries: AsyncIterator[StreamEntry | None]) -> AsyncIterator[str]:
+    """Book SSE from numbered stream entries (None: a keep-alive comment)."""
+    async for entry in entries:
+        yield ": keep-alive\n\n" if entry is None else entry_event(entry)
+
+
+async def book_events(stream: JobStream, keepalive_s: float, after: int = 0) -> AsyncIterator[str]:
+    async for text in entry_events(stream.entries(after, keepalive_s)):
+        yield text
 
 
 def sse_response(events: AsyncIterator[str]) -> StreamingResponse:

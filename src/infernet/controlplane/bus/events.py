@@ -1,0 +1,85 @@
+"""Messages that travel between control-plane replicas over the bus.
+
+Each is a pydantic model with a `kind` tag so one adapter parses them all at the edge.
+Broadcasts (every replica applies them): `HeartbeatSeen`, `ChannelMoved`, `SlotsChanged`.
+Directed (to the replica holding a node's channel, or the replica owning a job): `Assign`,
+`CancelOnNode`, `FromNode`, `Undeliverable`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel, JobDone, JobFailed, JobToken
+
+
+class HeartbeatSeen(BaseModel):
+    """A node's heartbeat as one replica received it; `seen_at` is that replica's wall
+    clock, so every replica agrees on when the node was last heard from."""
+
+    kind: Literal["heartbeat"] = "heartbeat"
+    node_id: str
+    public_key: str
+    approved: bool = True
+    seen_at: float
+    beat: Heartbeat
+
+
+class ChannelMoved(BaseModel):
+    """A node's job channel opened at `replica_id`, or closed there (`open` False)."""
+
+    kind: Literal["channel"] = "channel"
+    node_id: str
+    replica_id: str
+    open: bool
+
+
+class SlotsChanged(BaseModel):
+    """The jobs holding a node's slots now, cluster-wide."""
+
+    kind: Literal["slots"] = "slots"
+    node_id: str
+    jobs: list[str]
+
+
+class Assign(BaseModel):
+    """Forward this assignment down the node's channel; `owner` runs the job."""
+
+    kind: Literal["assign"] = "assign"
+    owner: str
+    node_id: str
+    assignment: JobAssignment
+
+
+class CancelOnNode(BaseModel):
+    kind: Literal["cancel"] = "cancel"
+    node_id: str
+    cancel: JobCancel
+
+
+class FromNode(BaseModel):
+    """A node's message for a job owned by the receiving replica."""
+
+    kind: Literal["from_node"] = "from_node"
+    node_id: str
+    message: Annotated[JobToken | JobDone | JobFailed, Field(discriminator="type")]
+
+
+class Undeliverable(BaseModel):
+    """The assignment could not be sent: the node's channel is not (or no longer) here."""
+
+    kind: Literal["undeliverable"] = "undeliverable"
+    node_id: str
+    job_id: str
+    attempt: int
+
+
+BusEvent = Annotated[
+    HeartbeatSeen | ChannelMoved | SlotsChanged | Assign | CancelOnNode | FromNode | Undeliverable,
+    Field(discriminator="kind"),
+]
+bus_event_adapter: TypeAdapter[
+    HeartbeatSeen | ChannelMoved | SlotsChanged | Assign | CancelOnNode | FromNode | Undeliverable
+] = TypeAdapter(BusEvent)

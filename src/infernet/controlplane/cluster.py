@@ -1,0 +1,214 @@
+"""This replica's part in a cluster of control planes sharing a bus (bus/).
+
+What crosses replicas goes through here: heartbeats received here are published to all
+(with the receiving replica's clock, so every replica agrees on a node's last beat) and
+saved as the node's hot state; which replica holds each node's job channel; slot
+reservations (atomic in the bus, so two replicas never overbook a node); assignments for
+a node connected elsewhere (a `RemoteChannel` sends them to that replica, which forwards
+them down its socket); and the node's messages for a job another replica owns (sent to
+the owner, who checks the attempt and bills, exactly once).
+
+With the in-process bus (one control plane) every method is the old local step or nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from infernet.controlplane.bus.base import Bus
+from infernet.controlplane.bus.events import (
+    Assign,
+    BusEvent,
+    CancelOnNode,
+    ChannelMoved,
+    FromNode,
+    HeartbeatSeen,
+    SlotsChanged,
+    Undeliverable,
+)
+from infernet.controlplane.registry import NodeRegistry, NodeState
+from infernet.controlplane.streams import JobStream, Mirror
+from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel, JobDone, JobFailed, JobToken
+
+if TYPE_CHECKING:
+    from infernet.controlplane.jobs import JobManager
+
+log = logging.getLogger("infernet.cluster")
+NodeMessage = JobToken | JobDone | JobFailed
+Apply = Callable[[str, NodeMessage], Awaitable[None]]
+
+
+class RemoteChannel:
+    """A node's job channel held by another replica."""
+
+    def __init__(self, cluster: Cluster, replica_id: str, node_id: str) -> None:
+        self.cluster, self.replica_id, self.node_id = cluster, replica_id, node_id
+
+    async def send(self, message: JobAssignment | JobCancel) -> None:
+        bus = self.cluster.bus
+        if isinstance(message, JobAssignment):
+            self.cluster.via[message.job_id] = self.replica_id
+            event: BusEvent = Assign(owner=bus.replica_id, node_id=self.node_id, assignment=message)
+        else:
+            event = CancelOnNode(node_id=self.node_id, cancel=message)
+        await bus.send(self.replica_id, event)
+
+
+def _local(node: NodeState | None) -> bool:
+    return (
+        node is not None
+        and node.channel is not None
+        and not isinstance(node.channel, RemoteChannel)
+    )
+
+
+class Cluster:
+    def __init__(self, bus: Bus, registry: NodeRegistry, jobs: JobManager) -> None:
+        self.bus, self._registry, self._jobs = bus, registry, jobs
+        self.forwarded: dict[str, str] = {}  # job id -> owner, for assignments we forwarded
+        self.via: dict[str, str] = {}  # job id -> replica its current attempt went through
+        self._apply: Apply | None = None
+
+    @property
+    def shared(self) -> bool:
+        return self.bus.shared
+
+    async def start(self, apply: Apply) -> None:
+        """`apply` handles a node's message as if it had arrived on a local channel."""
+        self._apply = apply
+        await self.bus.start(self.handle, self.resync)
+
+    async def stop(self) -> None:
+        await self.bus.stop()
+
+    def new_stream(self, job_id: str, already: int = 0) -> JobStream:
+        return JobStream(Mirror(self.bus.tokens, job_id, already) if self.shared else None)
+
+    async def reserve(self, node: NodeState, job_id: str) -> bool:
+        if not self.shared:
+            node.active_jobs.add(job_id)  # no await before this: no double booking
+            return True
+        taken, held = await self.bus.slots.reserve(node.node_id, job_id, node.max_concurrent)
+        node.active_jobs = set(held)
+        await self.bus.broadcast(SlotsChanged(node_id=node.node_id, jobs=held))
+        return taken
+
+    async def release(self, node_id: str, job_id: str) -> None:
+        self.via.pop(job_id, None)
+        if self.shared:
+            held = await self.bus.slots.release(node_id, job_id)
+            if node := self._registry.get(node_id):
+                node.active_jobs = set(held)
+            await self.bus.broadcast(SlotsChanged(node_id=node_id, jobs=held))
+
+    async def heartbeat(self, node: NodeState, beat: Heartbeat) -> None:
+        if self.shared:
+            seen = HeartbeatSeen(
+                node_id=node.node_id,
+                public_key=node.public_key,
+                approved=node.approved,
+                seen_at=time.time(),
+                beat=beat,
+            )
+            await self.bus.save_node(seen)
+            await self.bus.broadcast(seen)
+
+    async def channel_opened(self, node_id: str) -> None:
+        if self.shared:
+            await self.bus.channels.claim(node_id, self.bus.replica_id)
+            event = ChannelMoved(node_id=node_id, replica_id=self.bus.replica_id, open=True)
+            await self.bus.broadcast(event)
+
+    async def channel_closed(self, node_id: str) -> None:
+        if self.shared:
+            await self.bus.channels.release(node_id, self.bus.replica_id)
+            event = ChannelMoved(node_id=node_id, replica_id=self.bus.replica_id, open=False)
+            await self.bus.broadcast(event)
+
+    async def forward(self, node_id: str, message: NodeMessage) -> bool:
+        """Send a node's message to the replica owning its job; False: handle it here."""
+        if not self.shared or self._jobs.live(message.job_id) is not None:
+            return False
+        owner = self.forwarded.get(message.job_id)
+        if owner is None or owner == self.bus.replica_id:
+            return False
+        if not isinstance(message, JobToken):
+            self.forwarded.pop(message.job_id, None)
+        await self.bus.send(owner, FromNode(node_id=node_id, message=message))
+        return True
+
+    async def handle(self, event: BusEvent) -> None:
+        if isinstance(event, HeartbeatSeen):
+            self._apply_heartbeat(event)
+            await self._jobs.dispatch_waiting()
+        elif isinstance(event, ChannelMoved):
+            await self._channel_moved(event)
+        elif isinstance(event, SlotsChanged):
+            if node := self._registry.get(event.node_id):
+                node.active_jobs = set(event.jobs)
+        elif isinstance(event, Assign):
+            await self._deliver(event)
+        elif isinstance(event, CancelOnNode):
+            node = self._registry.get(event.node_id)
+            if node is not None and node.channel is not None and _local(node):
+                await node.channel.send(event.cancel)
+        elif isinstance(event, FromNode):
+            if self._apply is not None:
+                await self._apply(event.node_id, event.message)
+        else:
+            await self._jobs.undeliverable(event.node_id, event.job_id, event.attempt)
+
+    def _apply_heartbeat(self, seen: HeartbeatSeen) -> None:
+        node = self._registry.ensure(seen.node_id, seen.public_key)
+        node.approved = seen.approved
+        self._registry.apply_heartbeat(node, seen.beat, seen_at=seen.seen_at)
+
+    async def _deliver(self, event: Assign) -> None:
+        node = self._registry.get(event.node_id)
+        job = event.assignment
+        if node is None or node.channel is None or not _local(node):
+            await self.bus.send(
+                event.owner,
+                Undeliverable(node_id=event.node_id, job_id=job.job_id, attempt=job.attempt),
+            )
+            return
+        self.forwarded[job.job_id] = event.owner
+        try:
+            await node.channel.send(job)
+        except Exception:  # the socket broke: the owner routes the job elsewhere
+            log.warning("forwarding job to node failed", extra={"job_id": job.job_id})
+            undeliverable = Undeliverable(
+                node_id=event.node_id, job_id=job.job_id, attempt=job.attempt
+            )
+            await self.bus.send(event.owner, undeliverable)
+
+    async def _channel_moved(self, event: ChannelMoved) -> None:
+        await self._refresh_channel(event.node_id, await self.bus.channels.where(event.node_id))
+        if not event.open:  # take back our jobs that went through that socket
+            lost = [j for j, r in self.via.items() if r == event.replica_id]
+            await self._jobs.node_lost(event.node_id, only=set(lost))
+        await self._jobs.dispatch_waiting()
+
+    async def _refresh_channel(self, node_id: str, replica_id: str | None) -> None:
+        node = self._registry.get(node_id)
+        if node is None or _local(node):
+            return
+        if replica_id is None or replica_id == self.bus.replica_id:
+            node.channel = None
+        else:
+            node.channel = RemoteChannel(self, replica_id, node_id)
+
+    async def resync(self) -> None:
+        """Catch up after (re)connecting: nodes' last beats, channel locations, and any
+        job stream entries the bus lost (a Redis restart)."""
+        for seen in await self.bus.load_nodes():
+            self._apply_heartbeat(seen)
+        where = await self.bus.channels.all()
+        for node in self._registry.all():
+            await self._refresh_channel(node.node_id, where.get(node.node_id))
+            if _local(node):
+                await self.channel_opened(node.node_id)
+        await self._jobs.resync_streams()

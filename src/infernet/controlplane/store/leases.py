@@ -1,0 +1,65 @@
+"""Job leases: which replica runs each unfinished job, and until when.
+
+The owner renews its leases on every sweep; a lease that ran out belongs to a replica
+that died (or lost the database), and any other replica may claim it. Claiming locks the
+rows with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so two sweepers never claim the same
+job and neither waits on the other; SQLite (one process) ignores the clause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infernet.controlplane.ids import utcnow
+from infernet.controlplane.store.tables import jobs
+
+UNFINISHED = ("pending", "processing")
+
+
+def lease_values(owner: str, ttl_s: float) -> dict[str, Any]:
+    return {"lease_owner": owner, "lease_expires_at": utcnow() + timedelta(seconds=ttl_s)}
+
+
+async def renew(db: AsyncEngine, owner: str, ttl_s: float) -> set[str]:
+    """Extend every unfinished lease `owner` holds; returns the jobs it still holds."""
+    statement = (
+        update(jobs)
+        .where(jobs.c.lease_owner == owner, jobs.c.status.in_(UNFINISHED))
+        .values(lease_expires_at=utcnow() + timedelta(seconds=ttl_s))
+        .returning(jobs.c.id)
+    )
+    async with db.begin() as conn:
+        return {row.id for row in (await conn.execute(statement)).all()}
+
+
+async def claim_expired(
+    db: AsyncEngine, owner: str, ttl_s: float, limit: int = 50
+) -> list[Mapping[str, Any]]:
+    """Take over up to `limit` unfinished jobs whose lease ran out; returns their rows."""
+    now = utcnow()
+    query = (
+        select(jobs)
+        .where(
+            jobs.c.status.in_(UNFINISHED),
+            or_(jobs.c.lease_expires_at < now, jobs.c.lease_expires_at.is_(None)),
+        )
+        .order_by(jobs.c.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    async with db.begin() as conn:
+        rows: list[Mapping[str, Any]] = [
+            dict(r._mapping) for r in (await conn.execute(query)).all()
+        ]
+        if rows:
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.id.in_([r["id"] for r in rows]))
+                .values(**lease_values(owner, ttl_s))
+            )
+    return rows

@@ -1,0 +1,107 @@
+"""Taking over the jobs of a replica that died, by leases in the database (no leader).
+
+Every sweep the replica renews the leases of the jobs it runs, and claims unfinished
+jobs whose lease ran out. A claimed job is rebuilt from its row and the token stream the
+bus kept: what was delivered stays delivered (the next node continues from it, as in
+failover), the node that was running it is told to stop and its slot is freed, and the
+job waits for a node here. Only with a shared bus: one process owns all its jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from infernet.controlplane.accounting import Segment
+from infernet.controlplane.bus.base import StreamEntry
+from infernet.controlplane.bus.events import CancelOnNode
+from infernet.controlplane.ids import utcnow
+from infernet.controlplane.live import LiveJob
+from infernet.controlplane.schemas.jobs import JobCreate
+from infernet.controlplane.store import jobs as job_store
+from infernet.controlplane.store import leases
+from infernet.protocol.wire import JobCancel
+
+if TYPE_CHECKING:
+    from infernet.controlplane.jobs import JobManager
+
+log = logging.getLogger("infernet.takeover")
+
+
+async def _entries(manager: JobManager, job_id: str) -> list[StreamEntry]:
+    entries: list[StreamEntry] = []
+    while True:
+        batch = await manager.cluster.bus.tokens.read(job_id, len(entries), 0.001)
+        entries.extend(batch)
+        if len(batch) < 1000:
+            return entries
+
+
+def _age_s(row: Mapping[str, Any]) -> float:
+    created = row["created_at"]
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=utcnow().tzinfo)
+    return max(0.0, float((utcnow() - created).total_seconds()))
+
+
+async def adopt(manager: JobManager, row: Mapping[str, Any]) -> None:
+    job_id = row["id"]
+    if manager.live(job_id) is not None:
+        return
+    entries = await _entries(manager, job_id)
+    pieces = [e.text for e in entries if e.kind == "piece"]
+    job = LiveJob(
+        job_id,
+        row["account_id"],
+        row["routing_key"],
+        JobCreate.model_validate(row["request"]),
+        time.monotonic() - _age_s(row),
+    )
+    job.stream = manager.cluster.new_stream(job_id, already=len(entries))
+    job.stream.pieces = pieces
+    job.attempt = int(row["attempts"] or 0)
+    job.segments = [Segment(**s) for s in row["segments"] or []]
+    job.attempt_start_piece = len(pieces)
+    counted = sum(s.completion_tokens for s in job.segments if s.usage_source == "stream_count")
+    if row["node_id"] and len(pieces) > counted:
+        job.segments.append(
+            Segment(row["node_id"], job.attempt, 0, len(pieces) - counted, "stream_count")
+        )
+    if row["node_id"]:
+        await _stop_on_node(manager, row["node_id"], job_id)
+    log.warning("job taken over", extra={"job_id": job_id, "from": row["lease_owner"]})
+    if any(e.terminal for e in entries):
+        # The stream ended but the row was not finished: the owner died in between.
+        manager.take_over(job)
+        await manager.fail_adopted(
+            job,
+            "control_plane_lost",
+            "The control plane running this job stopped as it finished; submit it again.",
+        )
+        return
+    await job_store.update_job(
+        manager.db, job_id, only_if_status=("processing",), status="pending", node_id=None
+    )
+    manager.take_over(job)
+
+
+async def _stop_on_node(manager: JobManager, node_id: str, job_id: str) -> None:
+    cluster = manager.cluster
+    await cluster.release(node_id, job_id)
+    where = await cluster.bus.channels.where(node_id)
+    if where is not None:
+        await cluster.bus.send(
+            where, CancelOnNode(node_id=node_id, cancel=JobCancel(job_id=job_id))
+        )
+
+
+async def tend(manager: JobManager, ttl_s: float) -> None:
+    """Renew this replica's leases, drop jobs it no longer holds, adopt expired ones."""
+    owner = manager.cluster.bus.replica_id
+    started = time.monotonic()
+    held = await leases.renew(manager.db, owner, ttl_s)
+    manager.drop_unheld(held, submitted_before=started)
+    for row in await leases.claim_expired(manager.db, owner, ttl_s):
+        await adopt(manager, row)
