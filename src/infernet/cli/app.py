@@ -7,7 +7,19 @@ import sys
 import typer
 
 from infernet import __version__
-from infernet.cli import chat, cp, doctor, model, node, setup, status, up
+from infernet.cli import (
+    chat,
+    cp,
+    doctor,
+    keys,
+    model,
+    node,
+    node_owner,
+    register,
+    setup,
+    status,
+    up,
+)
 from infernet.cli.apikeys import app as apikey_app
 
 app = typer.Typer(
@@ -33,6 +45,9 @@ app.command("setup")(setup.setup)
 app.command("doctor")(doctor.doctor)
 app.command("status")(status.status)
 app.add_typer(model.app, name="model")
+app.command("register")(register.register)
+app.add_typer(keys.app, name="keys")
+app.add_typer(node_owner.app, name="node")
 app.add_typer(apikey_app, name="apikey")
 
 

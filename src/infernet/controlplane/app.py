@@ -8,7 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from infernet import __version__
-from infernet.controlplane.api import commands, jobs, models, node, nodes
+from infernet.controlplane.api import (
+    commands,
+    jobs,
+    models,
+    node,
+    node_keys,
+    nodes,
+    registration,
+)
 from infernet.controlplane.api.accounts import router as accounts_router
 from infernet.controlplane.api.docs import install_openapi
 from infernet.controlplane.api.openai import router as openai_router
@@ -54,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for client_router in (accounts_router, openai_router):
         app.include_router(client_router)
-    for module in (jobs, models, nodes, node, commands):
+    for module in (jobs, models, nodes, node, commands, registration, node_keys):
         app.include_router(module.router)
 
     @app.get("/version", tags=["meta"])

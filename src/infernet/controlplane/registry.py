@@ -37,6 +37,9 @@ class NodeState:
     last_seen: float = 0.0  # monotonic seconds
     channel: NodeChannel | None = None
     active_jobs: set[str] = field(default_factory=set)
+    # Trust (api/node.py keeps these in step with the nodes table): routed only when both hold.
+    approved: bool = True
+    revoked: bool = False
     # Measured from this node's completed jobs (exponential moving averages).
     avg_job_s: float = 1.0
     tokens_per_s: float = 0.0

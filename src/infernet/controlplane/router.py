@@ -25,6 +25,7 @@ NEAR_BEST = 0.10  # nodes within 10% of the best predicted wait are treated as e
 Filter = Callable[[NodeState, float, float], bool]
 
 FILTERS: tuple[tuple[str, Filter], ...] = (
+    ("not_approved", lambda n, now, off: n.approved and not n.revoked),
     ("offline", lambda n, now, off: n.online(now, off)),
     ("no_channel", lambda n, now, off: n.channel is not None),
     ("backend_unhealthy", lambda n, now, off: n.backend_healthy),

@@ -36,6 +36,7 @@ from infernet.node.commands import AckReply, CommandExecutor, ledger_path
 from infernet.node.config import ConfigError, NodeConfig, load_config
 from infernet.node.executor import run_job
 from infernet.node.hardware import detect_hardware
+from infernet.node.model_keys import ModelKeyring
 from infernet.node.models import MemoryBudget, ModelError, ModelManager
 from infernet.node.status_file import StatusSnapshot, status_path, write_status
 from infernet.protocol.keys import NodeKey
@@ -103,6 +104,7 @@ class NodeDaemon:
         self._started_at = time.time()
         self._syncs: set[asyncio.Task[bool]] = set()
         self._commands: CommandExecutor | None = None
+        self.model_keys = ModelKeyring(self.config.key_file().parent, self.key)
 
     async def register(self) -> str:
         reply = await self.client.post(
@@ -288,7 +290,7 @@ class NodeDaemon:
 
     async def _run(self, job: JobAssignment) -> None:
         try:
-            await run_job(self.backend, job, self.send)
+            await run_job(self.backend, job, self.send, provenance=self.model_keys)
         except ConnectionError:
             log.warning(f"Job {job.job_id}: channel lost while streaming")
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from infernet.backends.base import Backend, ChatMessage, Finish, GenerationRequest, TokenDelta
 from infernet.backends.errors import (
@@ -17,10 +18,24 @@ from infernet.backends.errors import (
     BackendUnavailable,
     ModelNotLoaded,
 )
-from infernet.protocol.wire import JobAssignment, JobDone, JobFailed, JobToken, UsageReport
+from infernet.protocol.wire import (
+    JobAssignment,
+    JobDone,
+    JobFailed,
+    JobToken,
+    Provenance,
+    UsageReport,
+)
 
 log = logging.getLogger("infernet.node")
 Send = Callable[[JobToken | JobDone | JobFailed], Awaitable[None]]
+
+
+class ProvenanceSigner(Protocol):
+    """Signs a job's generated text with its model's key (node/model_keys.ModelKeyring)."""
+
+    def provenance(self, model: str, job_id: str, attempt: int, text: str) -> Provenance | None:
+        ...
 
 
 def generation_request(job: JobAssignment) -> GenerationRequest:
@@ -35,14 +50,22 @@ def generation_request(job: JobAssignment) -> GenerationRequest:
     )
 
 
-async def run_job(backend: Backend, job: JobAssignment, send: Send) -> None:
+async def run_job(
+    backend: Backend,
+    job: JobAssignment,
+    send: Send,
+    *,
+    provenance: ProvenanceSigner | None = None,
+) -> None:
     started = time.monotonic()
     log.info(f"Job {job.job_id} received: {job.model}", extra={"job_id": job.job_id})
     log.info(f"Routing to backend: {backend.name}", extra={"job_id": job.job_id})
     ids = {"job_id": job.job_id, "attempt": job.attempt}
+    generated: list[str] = []  # this attempt's text, for the provenance signature
     try:
         async for event in backend.generate(generation_request(job)):
             if isinstance(event, TokenDelta):
+                generated.append(event.text)
                 await send(JobToken(text=event.text, **ids))
             elif isinstance(event, Finish):
                 usage = event.usage
@@ -54,6 +77,11 @@ async def run_job(backend: Backend, job: JobAssignment, send: Send) -> None:
                             source=usage.source,
                         ),
                         finish_reason=event.finish_reason,
+                        provenance=provenance.provenance(
+                            job.model, job.job_id, job.attempt, "".join(generated)
+                        )
+                        if provenance
+                        else None,
                         **ids,
                     )
                 )

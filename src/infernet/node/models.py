@@ -40,6 +40,7 @@ from infernet.backends.base import Backend, InstalledModel, PullProgress
 from infernet.backends.errors import BackendError
 from infernet.node.config import NodeConfig, load_config, update_config
 from infernet.node.hardware import HardwareReport
+from infernet.node.model_keys import ensure_for_install
 from infernet.protocol.modelnames import names_for_backend, parse_model_name, routing_key
 from infernet.protocol.vram import FitResult, check_fit
 
@@ -226,7 +227,8 @@ class ModelManager:
                     config.served_models.append(target)
                     added = True
 
-            update_config(add, self.config_path)
+            config = update_config(add, self.config_path)
+            ensure_for_install(config, target)  # its model key (Book §6.5): node/model_keys.py
         outcome = InstallOutcome(target, held is None, added, await self.sync(), fit)
         if fit is not None and fit.verdict in ("tight", "unknown", "does_not_fit"):
             outcome.notes.append(fit.message)

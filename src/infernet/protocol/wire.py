@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from infernet.protocol.delegation import ModelKeyStatement, NodeDelegation
+
 NODE_CHANNEL_PATH = "/api/v1/node/channel"
 
 
@@ -39,11 +41,22 @@ class RegisterRequest(WireModel):
     public_key: str
     name: str = ""
     registration_token: str | None = None
+    # The operator's user key authorizing this node key (Book §6.5); verified on register.
+    delegation: NodeDelegation | None = None
 
 
 class RegisterResponse(WireModel):
     node_id: str
-    status: str
+    status: str  # "registered", or "pending_approval" on networks that need approval
+    account_id: str | None = None
+
+
+class RotateKeyResponse(WireModel):
+    """Answer to `POST /api/v1/node/rotate-key`: the node now answers to `public_key`."""
+
+    node_id: str
+    public_key: str
+    old_key_valid_until: str
 
 
 class ServedModel(WireModel):
@@ -129,12 +142,22 @@ class UsageReport(WireModel):
     source: Literal["backend", "tokenizer"] = "backend"
 
 
+class Provenance(WireModel):
+    """The model key's signature over this attempt's text (protocol/provenance.py), with
+    the node key's statement authorizing that model key."""
+
+    model_pubkey: str
+    signature: str
+    model_key: ModelKeyStatement | None = None
+
+
 class JobDone(WireModel):
     type: Literal["done"] = "done"
     job_id: str
     attempt: int = 1
     usage: UsageReport
     finish_reason: str = "stop"
+    provenance: Provenance | None = None
 
 
 class JobFailed(WireModel):

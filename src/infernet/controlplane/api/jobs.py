@@ -21,6 +21,7 @@ from infernet.controlplane.schemas.jobs import (
     JobPublic,
     JobResult,
     JobStatus,
+    ProvenancePublic,
     UsagePublic,
 )
 from infernet.controlplane.sse import book_events, event, sse_response
@@ -53,6 +54,9 @@ def job_public(row: Mapping[str, Any], manager: JobManager | None = None) -> Job
         error=row["error"],
         error_message=row["error_message"],
         queue_position=manager.queue_position(row["id"]) if manager else None,
+        provenance=ProvenancePublic.model_validate(row["provenance"])
+        if row.get("provenance")
+        else None,
     )
 
 

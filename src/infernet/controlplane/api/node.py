@@ -15,8 +15,11 @@ from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from infernet.controlplane.api.deps import ServicesDep
+from infernet.controlplane.api.registration import register_node
 from infernet.controlplane.errors import Unauthorized
 from infernet.controlplane.ids import iso
+from infernet.controlplane.nodeauth import identify, refused
+from infernet.controlplane.provenance import finish as finish_with_provenance
 from infernet.controlplane.registry import NodeState
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import commands as command_store
@@ -47,20 +50,19 @@ async def signed_by(request: Request, services: ServicesDep) -> str:
     try:
         return services.verifier.verify(request.headers, request.method, target, body)
     except AuthError as exc:
-        raise Unauthorized(f"Node signature rejected: {exc}") from exc
+        raise refused(exc.code, f"Node signature rejected: {exc}") from exc
 
 
 SignerDep = Annotated[str, Depends(signed_by)]
 
 
-async def known_node(services: Services, public_key: str) -> NodeState | None:
-    node_id = services.registry.node_for_key(public_key)
-    if node_id is None:
-        row = await node_store.node_by_key(services.db, public_key)
-        if row is None or row["revoked"]:
-            return None
-        node_id = row["id"]
-    return services.registry.ensure(node_id, public_key)
+async def known_node(services: Services, public_key: str) -> NodeState:
+    """The node this verified key acts for; a 401 saying why not (unknown_key, revoked,
+    rotated: controlplane/nodeauth.py). Trust flags are refreshed from the nodes table."""
+    identity = await identify(services.db, public_key)
+    node = services.registry.ensure(identity.node_id, identity.public_key)
+    node.public_key, node.approved, node.revoked = identity.public_key, identity.approved, False
+    return node
 
 
 @router.post("/api/v1/node/register", response_model=RegisterResponse)
@@ -69,12 +71,7 @@ async def register(
 ) -> RegisterResponse:
     if body.public_key != signer:
         raise Unauthorized("The body's public_key is not the key that signed the request.")
-    if not services.settings.open_registration:
-        raise Unauthorized("This control plane needs a registration token (coming soon).")
-    node_id = await node_store.register_node(services.db, signer, body.name)
-    services.registry.ensure(node_id, signer)
-    log.info("node registered", extra={"node_id": node_id})
-    return RegisterResponse(node_id=node_id, status="registered")
+    return await register_node(services, body)
 
 
 @router.post("/api/v1/heartbeat", response_model=HeartbeatResponse)
@@ -95,7 +92,9 @@ async def heartbeat(beat: Heartbeat, signer: SignerDep, services: ServicesDep) -
     await services.jobs.dispatch_waiting()
     return HeartbeatResponse(
         node_id=node.node_id,
-        status=node.status(time.monotonic(), services.registry.offline_after_s),
+        status=node.status(time.monotonic(), services.registry.offline_after_s)
+        if node.approved
+        else "pending_approval",
         heartbeat_interval_s=services.settings.heartbeat_interval_s,
         commands=await _open_commands(services, node.node_id),
     )
@@ -118,6 +117,9 @@ class WebSocketChannel:
     async def send(self, message: JobAssignment | JobCancel) -> None:
         await self._socket.send_text(message.model_dump_json())
 
+    async def close(self, code: int, reason: str) -> None:
+        await self._socket.close(code=code, reason=reason[:120])
+
 
 async def _relay(services: Services, node_id: str, socket: WebSocket) -> None:
     while True:
@@ -130,7 +132,7 @@ async def _relay(services: Services, node_id: str, socket: WebSocket) -> None:
         if isinstance(message, JobToken):
             await services.jobs.on_token(node_id, message)
         elif isinstance(message, JobDone):
-            await services.jobs.on_done(node_id, message)
+            await finish_with_provenance(services, node_id, message)
         elif isinstance(message, JobFailed):
             await services.jobs.on_failed(node_id, message)
 
@@ -141,12 +143,15 @@ async def job_channel(socket: WebSocket) -> None:
     target = request_target_from_scope(socket.scope)
     try:
         signer = services.verifier.verify(socket.headers, "GET", target, b"")
-    except AuthError as exc:
-        await socket.close(code=4401, reason=f"signature rejected: {exc}"[:120])
+    except AuthError as exc:  # accepted, then closed: a refused handshake carries no reason
+        await socket.accept()
+        await socket.close(code=4401, reason=f"{exc.code}: {exc}"[:120])
         return
-    node = await known_node(services, signer)
-    if node is None:
-        await socket.close(code=4404, reason="unknown node key: register first")
+    try:
+        node = await known_node(services, signer)
+    except Unauthorized as exc:  # unknown_key, revoked, rotated
+        await socket.accept()
+        await socket.close(code=4401, reason=exc.message[:120])
         return
     await socket.accept()
     channel = WebSocketChannel(socket)

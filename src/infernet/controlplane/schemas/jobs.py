@@ -41,6 +41,17 @@ class JobResult(BaseModel):
     usage: UsagePublic
 
 
+class ProvenancePublic(BaseModel):
+    """The model key's signature over the final attempt's text (Book §6.5): SHA-256 of
+    canonical JSON {kind: "provenance", job_id, attempt, output_sha256}, BIP-340 Schnorr;
+    `verified` when the control plane checked it and the node key's model-key statement."""
+
+    model_pubkey: str
+    signature: str
+    attempt: int
+    verified: bool
+
+
 class JobPublic(BaseModel):
     id: str
     status: JobStatus
@@ -54,6 +65,7 @@ class JobPublic(BaseModel):
     error: str | None = None
     error_message: str | None = None
     queue_position: int | None = None
+    provenance: ProvenancePublic | None = None
 
 
 class JobList(BaseModel):
