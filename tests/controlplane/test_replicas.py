@@ -1,0 +1,184 @@
+"""Several control-plane replicas sharing PostgreSQL and Redis behave as one: a node
+connected to replica A serves a job submitted to B while the client reads the stream
+from C; a reconnect with Last-Event-ID to another replica gets exactly the rest; rate
+limits and the node-auth nonce cache hold across replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from infernet.controlplane.settings import Settings
+from infernet.engine.launch import free_port
+from infernet.localnet import ControlPlaneServer, LocalNode
+from infernet.protocol.signing import sign_request
+from tests.support.postgres import PostgresServer
+from tests.support.redis import RedisServer, redis_bin
+from tests.support.scripted import ScriptedBackend
+
+TOKENS = ["one", " two", " three", " four", " five", " six"]
+JOB = {"model": "m:1b", "messages": [{"role": "user", "content": "Count."}], "max_tokens": 50}
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    if redis_bin() is None:
+        pytest.skip("redis-server is not installed: apt-get install redis-server")
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+class Replicas:
+    def __init__(self, home: Path, database_url: str, redis_url: str, **extra: object) -> None:
+        self.home, self.servers, self.nodes = home, [], []  # type: ignore[var-annotated]
+        for i in range(3):
+            port = free_port()
+            settings = Settings(
+                database_url=database_url,
+                redis_url=redis_url,
+                replica_id=f"cp-{i}",
+                public_url=f"http://127.0.0.1:{port}",
+                **extra,  # type: ignore[arg-type]
+            )
+            self.servers.append(ControlPlaneServer(settings, port))
+        self.api_key = ""
+
+    async def start(self) -> None:
+        for server in self.servers:
+            await server.start()
+        self.api_key = await self.servers[0].create_client_key("tester")
+
+    def client(self, i: int) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        return httpx.AsyncClient(base_url=self.servers[i].url, headers=headers, timeout=30)
+
+    async def add_node(self, at: int, tokens: list[str]) -> LocalNode:
+        node = LocalNode(
+            self.home / f"node{len(self.nodes)}",
+            self.servers[at].url,
+            ScriptedBackend(["m:1b"], tokens=tokens, delay_s=0.05),
+            served_models=["m:1b"],
+            heartbeat_interval_s=1.0,
+        )
+        self.nodes.append(node)
+        node.start()
+        for server in self.servers:  # every replica sees it, with a channel somewhere
+            await server.wait_serving("m:1b", 1, timeout=20)
+        return node
+
+    async def stop(self) -> None:
+        for node in self.nodes:
+            await node.stop()
+        for server in self.servers:
+            await server.stop()
+
+
+@pytest_asyncio.fixture
+async def replicas(
+    tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer
+) -> AsyncIterator[Replicas]:
+    cluster = Replicas(
+        tmp_path,
+        await postgres_server.create_database(),
+        redis_server.url,
+        key_requests_per_minute=30,
+    )
+    await cluster.start()
+    try:
+        yield cluster
+    finally:
+        await cluster.stop()
+
+
+async def read_events(response: httpx.Response) -> list[tuple[int, str]]:
+    """(id, data) of every event, in order."""
+    events, current = [], None
+    async for line in response.aiter_lines():
+        if line.startswith("id: "):
+            current = int(line[4:])
+        elif line.startswith("data: "):
+            assert current is not None, "every event carries an id"
+            events.append((current, line[6:]))
+            current = None
+    return events
+
+
+def texts(events: list[tuple[int, str]]) -> list[str]:
+    return [json.loads(data)["text"] for _, data in events if data.startswith('{"text"')]
+
+
+async def test_a_node_on_a_serves_a_job_submitted_to_b_streamed_from_c(replicas: Replicas) -> None:
+    await replicas.add_node(0, TOKENS)
+    async with replicas.client(1) as b, replicas.client(2) as c:
+        job = (await b.post("/api/v1/jobs", json=JOB)).json()
+        async with c.stream("GET", f"/api/v1/jobs/{job['id']}/stream") as resp:
+            events = await read_events(resp)
+        assert texts(events) == TOKENS
+        assert [i for i, _ in events] == list(range(1, len(TOKENS) + 2))
+        assert events[-1][1] == "[DONE]"
+        for _ in range(100):
+            row = (await b.get(f"/api/v1/jobs/{job['id']}")).json()
+            if row["status"] == "completed":
+                break
+            await asyncio.sleep(0.05)
+    assert row["status"] == "completed"
+    assert row["result"]["content"] == "".join(TOKENS)
+    assert row["node_id"] == replicas.nodes[0].node_id
+
+
+async def test_a_reconnect_with_last_event_id_to_another_replica_gets_exactly_the_rest(
+    replicas: Replicas,
+) -> None:
+    await replicas.add_node(0, TOKENS)
+    async with replicas.client(1) as b, replicas.client(2) as c, replicas.client(0) as a:
+        job = (await b.post("/api/v1/jobs", json=JOB)).json()
+        seen: list[tuple[int, str]] = []
+        async with c.stream("GET", f"/api/v1/jobs/{job['id']}/stream") as resp:
+            async for line in resp.aiter_lines():
+                if line.startswith("id: "):
+                    seen.append((int(line[4:]), ""))
+                    if len(seen) == 2:
+                        break  # the client drops the connection after two events
+        headers = {"Last-Event-ID": str(seen[-1][0])}
+        async with a.stream("GET", f"/api/v1/jobs/{job['id']}/stream", headers=headers) as resp:
+            rest = await read_events(resp)
+    assert [i for i, _ in rest] == list(range(3, len(TOKENS) + 2)), "no duplicates, no gaps"
+    assert texts(rest) == TOKENS[2:]
+
+
+async def test_rate_limits_hold_across_replicas(replicas: Replicas) -> None:
+    clients = [replicas.client(i) for i in range(3)]
+    statuses = []
+    for n in range(31):
+        statuses.append((await clients[n % 3].get("/api/v1/jobs")).status_code)
+    for client in clients:
+        await client.aclose()
+    assert statuses[:30] == [200] * 30
+    assert statuses[30] == 429, "the 31st request in the minute is refused, wherever it lands"
+
+
+async def test_a_signed_request_replayed_to_another_replica_is_refused(replicas: Replicas) -> None:
+    node = await replicas.add_node(0, TOKENS)
+    body = b"{}"
+    headers = sign_request(node.key, "POST", "/api/v1/heartbeat", body)
+    headers["Content-Type"] = "application/json"
+    async with httpx.AsyncClient(timeout=10) as http:
+        first = await http.post(
+            f"{replicas.servers[1].url}/api/v1/heartbeat", content=body, headers=headers
+        )
+        again = await http.post(
+            f"{replicas.servers[2].url}/api/v1/heartbeat", content=body, headers=headers
+        )
+    assert first.status_code != 401 or "replay" not in first.text
+    assert again.status_code == 401
+    assert "replay" in again.text.lower()
