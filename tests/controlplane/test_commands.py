@@ -37,10 +37,12 @@ async def wait_status(api: httpx.AsyncClient, command_id: str, *final: str) -> d
 
 
 async def queue(api: httpx.AsyncClient, node_id: str, type: str, model: str) -> dict[str, object]:
-    response = await api.post(f"/api/v1/nodes/{node_id}/commands", json={"type": type, "model": model})
+    response = await api.post(
+        f"/api/v1/nodes/{node_id}/commands", json={"type": type, "model": model}
+    )
     assert response.status_code == 201, response.text
-    body: dict[str, object] = response.json()
-    return body
+    queued: dict[str, object] = response.json()
+    return queued
 
 
 async def test_a_queued_install_is_delivered_executed_acknowledged_and_routed(
@@ -156,8 +158,8 @@ async def test_a_node_cannot_ack_another_nodes_command(harness: Harness) -> None
     assert first.node_id is not None
     async with harness.client() as api:
         queued = await queue(api, first.node_id, "model_remove", "a:1b")
-    from infernet.node.commands import AckReply
     from infernet.node.client import ControlPlaneError
+    from infernet.node.commands import AckReply
     from infernet.protocol.wire import CommandAck
 
     try:
@@ -168,3 +170,28 @@ async def test_a_node_cannot_ack_another_nodes_command(harness: Harness) -> None
         assert "404" in str(exc)
     else:
         raise AssertionError("a foreign ack was accepted")
+
+
+async def test_the_cli_asks_a_running_daemon_for_a_sync_heartbeat_by_signal(
+    harness: Harness,
+) -> None:
+    import signal
+
+    from infernet.node.status_file import SYNC_SIGNAL, request_sync, status_path
+
+    backend = ScriptedBackend(["a:1b"], backend_name="ollama")
+    node = await attach(harness, backend, ["a:1b"])
+    await node.daemon.sync()  # writes the status file (this process's pid)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(SYNC_SIGNAL, node.daemon.request_sync)
+    try:
+
+        async def cli_sync() -> bool:
+            return await request_sync(status_path(node.config_path)) is not None
+
+        manager = ModelManager(backend, node.config_path, MemoryBudget(24.0, "VRAM"), cli_sync)
+        outcome = await manager.install("smollm2:135m")
+    finally:
+        loop.remove_signal_handler(signal.SIGUSR1)
+    assert outcome.synced
+    assert harness.control_plane.routable_nodes("smollm2:135m") == 1

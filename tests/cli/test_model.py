@@ -1,0 +1,129 @@
+"""`infernet model ...` against a protocol-faithful fake Ollama."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from infernet.backends.base import InstalledModel
+from infernet.cli.app import app
+from infernet.cli.model import fit_together, inventory
+from infernet.node.config import NodeConfig, load_config, save_config
+from tests.fakes.ollama import OllamaState
+from tests.fakes.ollama import create_app as ollama_app
+from tests.fakes.server import serve
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def ollama() -> Iterator[tuple[str, OllamaState]]:
+    state = OllamaState(
+        registry={"llama3.2:3b": [1_500_000_000, 500_000_000]},
+        installed={"qwen2.5:0.5b": 397_000_000},
+        loaded={"qwen2.5:0.5b"},
+    )
+    with serve(ollama_app(state)) as url:
+        yield url, state
+
+
+@pytest.fixture
+def config(tmp_path: Path, ollama: tuple[str, OllamaState]) -> Path:
+    path = tmp_path / "config.json"
+    save_config(
+        NodeConfig(backend="ollama", ollama_host=ollama[0], served_models=["qwen2.5:0.5b"]), path
+    )
+    return path
+
+
+def test_install_pulls_with_a_progress_bar_and_lists_the_model(
+    config: Path, ollama: tuple[str, OllamaState]
+) -> None:
+    result = runner.invoke(
+        app, ["model", "install", "llama3.2:3b", "--verbose", "--config", str(config)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Pulling llama3.2:3b from Ollama registry..." in result.output
+    assert "100%" in result.output and "(2.0 GB / 2.0 GB)" in result.output
+    assert "verifying sha256 digest" in result.output  # --verbose shows each status
+    assert "Added llama3.2:3b in served_models." in result.output
+    assert "daemon is not running" in result.output
+    assert load_config(config).served_models == ["qwen2.5:0.5b", "llama3.2:3b"]
+    assert "llama3.2:3b" in ollama[1].installed
+
+
+def test_a_failed_pull_exits_5_and_leaves_the_config_alone(config: Path) -> None:
+    before = config.read_bytes()
+    result = runner.invoke(app, ["model", "install", "nosuch:7b", "--config", str(config)])
+    assert result.exit_code == 5, result.output
+    assert "file does not exist" in result.output
+    assert config.read_bytes() == before
+
+
+def test_a_name_for_another_backend_is_a_usage_error_naming_the_right_one(config: Path) -> None:
+    result = runner.invoke(
+        app, ["model", "install", "Qwen/Qwen2.5-7B-Instruct", "--config", str(config)]
+    )
+    assert result.exit_code == 2
+    assert "qwen2.5:7b" in result.output
+
+
+def test_list_shows_model_size_backend_status_and_json(
+    config: Path, ollama: tuple[str, OllamaState]
+) -> None:
+    save_config(
+        NodeConfig(
+            backend="ollama", ollama_host=ollama[0], served_models=["qwen2.5:0.5b", "qwen2.5:14b"]
+        ),
+        config,
+    )
+    table = runner.invoke(app, ["model", "list", "--config", str(config)])
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert lines[0].split() == ["Model", "Size", "Backend", "Status"]
+    assert lines[1].split() == ["qwen2.5:0.5b", "397.0", "MB", "ollama", "loaded"]
+    assert lines[2].split() == ["qwen2.5:14b", "-", "ollama", "missing"]
+    data = json.loads(
+        runner.invoke(app, ["model", "list", "--json", "--config", str(config)]).output
+    )
+    assert {m["name"]: m["status"] for m in data["models"]} == {
+        "qwen2.5:0.5b": "loaded",
+        "qwen2.5:14b": "missing",
+    }
+
+
+def test_remove_deletes_the_weights_and_drops_the_model(
+    config: Path, ollama: tuple[str, OllamaState]
+) -> None:
+    result = runner.invoke(app, ["model", "remove", "qwen2.5:0.5b", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "Removed qwen2.5:0.5b from served_models." in result.output
+    assert ollama[1].installed == {}
+    assert load_config(config).served_models == []
+
+
+def test_inventory_reports_installed_but_unserved_models_separately() -> None:
+    rows = inventory(
+        ["a:1b"], [InstalledModel("a:1b", 5, False), InstalledModel("b:1b", 7, True)], "ollama"
+    )
+    assert [(r["name"], r["status"], r["served"]) for r in rows] == [
+        ("a:1b", "installed", True),
+        ("b:1b", "loaded", False),
+    ]
+
+
+def test_install_all_picks_models_that_fit_together() -> None:
+    picks = [("big", 17.0), ("mid", 6.0), ("small", 2.0)]
+    assert fit_together(picks, 24.0) == ["big", "small"]
+
+
+def test_info_prints_the_estimate_and_names_per_backend() -> None:
+    result = runner.invoke(app, ["model", "info", "Qwen/Qwen2.5-14B-Instruct"])
+    assert result.exit_code == 0, result.output
+    assert "Parameters:   14.7B" in result.output
+    assert "FP16 29.4 GB, INT8 14.7 GB, Q4 7.3 GB" in result.output
+    assert "qwen2.5:14b" in result.output and "This node" in result.output
