@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -58,18 +58,20 @@ async def run(args: argparse.Namespace, console: Console) -> list[Row]:
             "left out (--no-litellm)" if args.no_litellm else "not installed (run scripts/bench.sh)"
         )
         console.print(f"[yellow]LiteLLM {why}: its columns will say so.[/yellow]")
-    with tempfile.TemporaryDirectory(prefix="infernet-bench-") as tmp:
-        ctx = Context(Path(tmp), QUICK if args.quick else FULL, console, use_litellm)
-        suite = SUITE
-        if args.quick and use_litellm and (not wanted or "2" in wanted):
-            ctx.fake_port = free_port()
-            ctx.early_litellm = procs.start_litellm(ctx.work, ctx.fake_port, FAKE_MODEL)
-            suite = (SUITE[1], SUITE[0], *SUITE[2:])  # row 1 runs while LiteLLM boots
-        try:
-            rows = await _run_rows(ctx, suite, wanted)
-        finally:
-            if ctx.early_litellm is not None:
-                await ctx.early_litellm.child.stop()
+    work = args.out / "work"  # servers' logs and databases, kept for a look afterwards
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    ctx = Context(work, QUICK if args.quick else FULL, console, use_litellm)
+    suite = SUITE
+    if args.quick and use_litellm and (not wanted or "2" in wanted):
+        ctx.fake_port = free_port()
+        ctx.early_litellm = procs.start_litellm(ctx.work, ctx.fake_port, FAKE_MODEL)
+        suite = (SUITE[1], SUITE[0], *SUITE[2:])  # row 1 runs while LiteLLM boots
+    try:
+        rows = await _run_rows(ctx, suite, wanted)
+    finally:
+        if ctx.early_litellm is not None:
+            await ctx.early_litellm.child.stop()
     return sorted(rows, key=lambda r: r.id)
 
 

@@ -60,14 +60,26 @@ class Connection:
     async def request(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> Response:
+        """Send one request; a kept-alive connection the server has meanwhile closed is
+        reopened and the request sent once more (as any HTTP client does)."""
+        if self.reusable:
+            try:
+                return await self._request(method, path, body, headers)
+            except HttpError:
+                pass
+        return await self._request(method, path, body, headers)
+
+    async def _request(
+        self, method: str, path: str, body: bytes, headers: dict[str, str] | None
+    ) -> Response:
         reader, writer = await self._open()
         head = [f"{method} {path} HTTP/1.1", f"host: {self.host}:{self.port}"]
         head += [f"{k}: {v}" for k, v in (headers or {}).items()]
         if body or method == "POST":
             head.append(f"content-length: {len(body)}")
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
         self.reusable = False
         try:
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
             status_line = await reader.readuntil(b"\r\n")
             raw_headers = await reader.readuntil(b"\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError) as exc:

@@ -14,7 +14,7 @@ class Sizes:
     llama_max_tokens: int = 32
     fake_concurrency: tuple[int, ...] = (1, 64)
     fake_rounds: int = 5
-    fake_per_client: int = 10
+    fake_per_client: int = 5
     fake_chunks: int = 32
     router_nodes: tuple[int, ...] = (1_000, 10_000, 100_000)
     router_decisions: int = 200
