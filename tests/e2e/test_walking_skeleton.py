@@ -133,7 +133,10 @@ async def test_requests_without_a_valid_key_are_unauthorized(network: LocalNetwo
 async def test_models_lists_what_online_nodes_serve(network: LocalNetwork) -> None:
     async with client(network) as api:
         models = (await api.get("/api/v1/models")).json()["models"]
-    assert models == [{"id": network.model_name, "nodes": 1, "names": [network.model_name]}]
+    prices = {"price_input_per_1k": "0.000250", "price_output_per_1k": "0.001000"}
+    assert models == [
+        {"id": network.model_name, "nodes": 1, "names": [network.model_name], **prices}
+    ]
 
 
 async def test_cli_chat_answers_through_the_network(network: LocalNetwork) -> None:
