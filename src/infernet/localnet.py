@@ -20,6 +20,7 @@ import uvicorn
 from infernet.backends.base import Backend
 from infernet.backends.llamacpp import LlamaCppBackend
 from infernet.controlplane.app import create_app
+from infernet.controlplane.ledger import EXTERNAL_DEPOSITS, client_available
 from infernet.controlplane.services import Services
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.accounts import create_account, issue_key
@@ -28,6 +29,10 @@ from infernet.node.config import NodeConfig, save_config
 from infernet.node.daemon import NodeDaemon
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.modelnames import routing_key
+from infernet.protocol.money import usdc
+
+# What a local account starts with under `infernet up`: a ledger-only demo credit.
+LOCAL_DEMO_CREDIT = "25.00"
 
 
 class ControlPlaneServer:
@@ -61,8 +66,17 @@ class ControlPlaneServer:
                 raise RuntimeError("the control plane stopped during start-up")
             await asyncio.sleep(0.02)
 
-    async def create_client_key(self, name: str = "local") -> str:
+    async def create_client_key(self, name: str = "local", credit: str | None = None) -> str:
+        """A new client account and its API key. With payments on, the account starts with
+        `credit` USDC (default `LOCAL_DEMO_CREDIT`): a ledger-only local demo credit, so
+        the quick start runs jobs; no money exists behind it."""
         account = await create_account(self.services.db, name)
+        payments = self.services.payments
+        amount = usdc(LOCAL_DEMO_CREDIT if credit is None else credit)
+        if payments is not None and amount > 0:
+            moves = [(EXTERNAL_DEPOSITS, -amount), (client_available(account), amount)]
+            memo = "local demo credit (ledger-only, created by `infernet up`; not real money)"
+            await payments.ledger.post("deposit", f"demo:{account}", moves, memo=memo)
         return (await issue_key(self.services.db, account, name)).secret
 
     def routable_nodes(self, model: str) -> int:
@@ -160,6 +174,7 @@ class LocalNetwork:
             database_url=f"sqlite+aiosqlite:///{self.home / 'controlplane.db'}",
             public_url=self.url,
             heartbeat_interval_s=self.heartbeat_interval_s,
+            payments_enabled=True,
         )
         self.control_plane = ControlPlaneServer(settings, self.port)
         await self.control_plane.start()

@@ -1,7 +1,10 @@
 """The seam between the job lifecycle and the money: what happens to a client's balance
 when a job is submitted, completed or failed.
 
-`JobManager` calls an `Accounting` at exactly three points. `NoAccounting` is the
+`JobManager` calls an `Accounting` at three points (reserve on submit, settle on
+completion, release on failure) and asks it for a `Quote` each time it dispatches an
+attempt: the node's prices travel with the job so the node can sign its receipt (CPR)
+over real usage. `NoAccounting` is the
 `PAYMENTS_ENABLED=false` mode (jobs are tracked, nothing is held or charged); the ledger
 implements the real thing. A job split between nodes by failover settles per segment,
 so each node is paid for what it produced.
@@ -10,6 +13,7 @@ so each node is paid for what it produced.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 from infernet.controlplane.schemas.jobs import JobCreate
@@ -28,6 +32,25 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Quote:
+    """What a job costs on one node, sent with the assignment (USDC per 1K tokens)."""
+
+    input_per_1k: Decimal
+    output_per_1k: Decimal
+    client_pubkey: str | None = None
+    chain: str = "base"
+
+    def assignment_fields(self) -> dict[str, str | None]:
+        """The `JobAssignment` fields that carry this quote."""
+        return {
+            "price_input_per_1k": format(self.input_per_1k, "f"),
+            "price_output_per_1k": format(self.output_per_1k, "f"),
+            "client_pubkey": self.client_pubkey,
+            "chain": self.chain,
+        }
+
+
+@dataclass(frozen=True)
 class FinishedJob:
     job_id: str
     account_id: str
@@ -41,6 +64,12 @@ class Accounting(Protocol):
         """Hold the job's maximum cost; raise an ApiError (e.g. 402) to refuse the job."""
         ...
 
+    async def quote(
+        self, job_id: str, account_id: str, node_id: str, routing_key: str
+    ) -> Quote | None:
+        """The node's prices for this job (None: no payments, so no receipt)."""
+        ...
+
     async def settle(self, job: FinishedJob) -> None:
         """Charge the client for real usage, pay each node its share, release the rest."""
         ...
@@ -52,6 +81,11 @@ class Accounting(Protocol):
 
 class NoAccounting:
     async def reserve(self, account_id: str, job_id: str, request: JobCreate) -> None:
+        return None
+
+    async def quote(
+        self, job_id: str, account_id: str, node_id: str, routing_key: str
+    ) -> Quote | None:
         return None
 
     async def settle(self, job: FinishedJob) -> None:

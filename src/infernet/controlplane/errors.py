@@ -3,6 +3,7 @@
     ApiError(status, code, message)
     ├── BadRequest        400 bad_request
     ├── Unauthorized      401 unauthorized
+    ├── InsufficientFunds 402 insufficient_funds
     ├── NotFound          404 not_found
     ├── Forbidden         403 forbidden
     ├── ModelNotFound     404 model_not_found
@@ -41,6 +42,10 @@ class BadRequest(ApiError):
 
 class Unauthorized(ApiError):
     status, code = 401, "unauthorized"
+
+
+class InsufficientFunds(ApiError):
+    status, code = 402, "insufficient_funds"
 
 
 class NotFound(ApiError):

@@ -18,6 +18,8 @@ from infernet.backends.errors import (
     BackendUnavailable,
     ModelNotLoaded,
 )
+from infernet.node.receipting import sign_receipt
+from infernet.protocol.keys import NodeKey
 from infernet.protocol.wire import (
     JobAssignment,
     JobDone,
@@ -55,6 +57,7 @@ async def run_job(
     job: JobAssignment,
     send: Send,
     *,
+    key: NodeKey | None = None,
     provenance: ProvenanceSigner | None = None,
 ) -> None:
     started = time.monotonic()
@@ -77,6 +80,7 @@ async def run_job(
                             source=usage.source,
                         ),
                         finish_reason=event.finish_reason,
+                        receipt=sign_receipt(job, usage, key),
                         provenance=provenance.provenance(
                             job.model, job.job_id, job.attempt, "".join(generated)
                         )

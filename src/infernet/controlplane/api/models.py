@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.api.docs import errors
+from infernet.protocol.money import show
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
 
@@ -15,6 +16,10 @@ class ModelPublic(BaseModel):
     id: str
     nodes: int
     names: list[str]
+    # The lowest price among the online nodes serving it, USDC per 1K tokens (decimal
+    # strings); null when payments are off. The router does not weigh price yet.
+    price_input_per_1k: str | None = None
+    price_output_per_1k: str | None = None
 
 
 class ModelList(BaseModel):
@@ -27,5 +32,9 @@ async def list_models(_account: AccountDep, services: ServicesDep) -> ModelList:
     models = []
     for key, nodes in sorted(services.registry.online_models().items()):
         names = sorted({n.served[key] for n in nodes})
-        models.append(ModelPublic(id=names[0], nodes=len(nodes), names=names))
+        model = ModelPublic(id=names[0], nodes=len(nodes), names=names)
+        if services.payments and (low := await services.payments.pricing.lowest(key, nodes)):
+            model.price_input_per_1k = show(low.input_per_1k)
+            model.price_output_per_1k = show(low.output_per_1k)
+        models.append(model)
     return ModelList(models=models)
