@@ -1,0 +1,100 @@
+"""Manage Models: what a node could install — the catalogue models its tier can run (with
+the VRAM-fit estimate and the demand for each), and a catalogue search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infernet.controlplane.services import Services
+from infernet.protocol.modelnames import (
+    CATALOGUE,
+    CatalogueEntry,
+    UnknownBackend,
+    names_for_backend,
+    routing_key,
+)
+from infernet.protocol.vram import TIERS, Tier, check_fit, recommend
+
+MAX_RESULTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    key: str
+    install_name: str  # what the node's backend calls it
+    params_b: float
+    fit: str  # fits | tight | does_not_fit | unknown
+    fit_message: str
+    demand: int  # jobs submitted for it since start
+    refused: int  # jobs refused: no node served it
+    installed: bool
+    tier_default: bool = False
+
+
+def install_name(entry: CatalogueEntry, backend: str) -> str:
+    try:
+        return names_for_backend(entry.key, backend) or entry.key
+    except UnknownBackend:
+        return entry.ollama or entry.key
+
+
+def _candidate(
+    services: Services, entry: CatalogueEntry, backend: str, vram_gb: float, served: set[str]
+) -> Candidate:
+    name = install_name(entry, backend)
+    fit = check_fit(entry.key, vram_gb) if vram_gb else None
+    return Candidate(
+        key=entry.key,
+        install_name=name,
+        params_b=entry.params_b,
+        fit=fit.verdict if fit else "cpu",
+        fit_message=fit.message if fit else "CPU node: small models run in system memory.",
+        demand=services.jobs.demand.get(entry.key, 0),
+        refused=sum(n for m, n in services.jobs.refused.items() if routing_key(m) == entry.key),
+        installed=entry.key in served,
+    )
+
+
+def suggested(
+    services: Services, tier: str, vram_gb: float, backend: str, served: set[str]
+) -> list[Candidate]:
+    """The tier's models that fit, most demanded first (then the Book's tier default)."""
+    known_tier: Tier = next((t for t in TIERS if t == tier), "cpu")
+    picks = recommend(known_tier, vram_gb)
+    result = []
+    for pick in picks:
+        base = _candidate(services, pick.entry, backend, vram_gb, served)
+        message = f"{pick.quant}: about {pick.estimate_gb:.1f} GB" + (
+            f" of {vram_gb:.1f} GB VRAM" if vram_gb else " of RAM"
+        )
+        result.append(_with(base, message, pick.is_tier_default))
+    result.sort(key=lambda c: (-(c.demand + c.refused), not c.tier_default))
+    return result
+
+
+def _with(base: Candidate, message: str, tier_default: bool) -> Candidate:
+    return Candidate(
+        base.key,
+        base.install_name,
+        base.params_b,
+        base.fit,
+        message,
+        base.demand,
+        base.refused,
+        base.installed,
+        tier_default,
+    )
+
+
+def search(
+    services: Services, query: str, vram_gb: float, backend: str, served: set[str]
+) -> list[Candidate]:
+    words = query.strip().lower().split()
+    if not words:
+        return []
+    found = []
+    for entry in CATALOGUE:
+        haystack = " ".join(filter(None, (entry.key, entry.ollama, entry.huggingface, entry.gguf)))
+        if all(word in haystack.lower() for word in words):
+            found.append(_candidate(services, entry, backend, vram_gb, served))
+    return found[:MAX_RESULTS]
