@@ -19,6 +19,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -85,6 +86,7 @@ def console_errors(driver: WebDriver) -> list[str]:
 def screenshot(driver: WebDriver, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    driver.execute_script("window.scrollTo(0, 0)")
     driver.save_screenshot(str(path))
     return path
 
@@ -95,7 +97,10 @@ def wait_for(driver: WebDriver, css: str, timeout: float = 20) -> Any:
 
 def wait_text(driver: WebDriver, css: str, text: str, timeout: float = 20) -> None:
     def has(d: WebDriver) -> bool:
-        return any(text in e.text for e in d.find_elements(By.CSS_SELECTOR, css))
+        found = d.execute_script(
+            "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText);", css
+        )
+        return any(text in t for t in found)
 
     WebDriverWait(driver, timeout).until(has)
 
@@ -105,3 +110,19 @@ def fill(driver: WebDriver, values: dict[str, str]) -> None:
         field = driver.find_element(By.ID, element_id)
         field.clear()
         field.send_keys(value)
+
+
+def text(driver: WebDriver, css: str) -> str:
+    """The text of the first match, read in one step (live fragments replace elements)."""
+    found = driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;", css
+    )
+    return str(found) if found is not None else ""
+
+
+def wait_until_text(driver: WebDriver, css: str, expected: str, timeout: float = 30) -> None:
+    try:
+        WebDriverWait(driver, timeout).until(lambda d: text(d, css) == expected)
+    except TimeoutException as exc:
+        seen = text(driver, "main")
+        raise AssertionError(f"{css} never read {expected!r}; the page shows:\n{seen}") from exc

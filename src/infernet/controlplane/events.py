@@ -27,7 +27,7 @@ class Event:
     payload: object
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: it lives in the hub's sets
 class Subscription:
     """A subscriber's queue; `next` waits for the next event or the timeout."""
 

@@ -21,7 +21,7 @@ MAX_RESULTS = 20
 @dataclass(frozen=True, slots=True)
 class Candidate:
     key: str
-    install_name: str  # what the node's backend calls it
+    install_name: str  # what the node's backend calls it; "": none for that backend
     params_b: float
     fit: str  # fits | tight | does_not_fit | unknown
     fit_message: str
@@ -32,10 +32,12 @@ class Candidate:
 
 
 def install_name(entry: CatalogueEntry, backend: str) -> str:
+    """The name the node's backend installs the model by; "" when the catalogue knows no
+    name for it on that backend (e.g. no GGUF file for llama.cpp)."""
     try:
-        return names_for_backend(entry.key, backend) or entry.key
-    except UnknownBackend:
-        return entry.ollama or entry.key
+        return names_for_backend(entry.key, backend) or ""
+    except UnknownBackend:  # a backend the catalogue does not know: the plain key
+        return entry.key
 
 
 def _candidate(
