@@ -42,8 +42,10 @@ def test_chat_streams_tokens_into_the_page_and_the_job_has_a_receipt(
     browser.find_element(By.ID, "chat-send").click()
     # Part of the answer is on the page while the rest is still streaming.
     WebDriverWait(browser, 20).until(
-        lambda d: "Paris" in text(d, ".bubble.assistant.streaming")
-        and "France." not in text(d, ".bubble.assistant.streaming")
+        lambda d: (
+            "Paris" in text(d, ".bubble.assistant.streaming")
+            and "France." not in text(d, ".bubble.assistant.streaming")
+        )
     )
     wait_text(browser, ".bubble.assistant.done", "Paris is the capital of France.")
     screenshot(browser, "chat")
