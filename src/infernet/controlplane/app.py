@@ -21,6 +21,8 @@ from infernet.controlplane.api.accounts import router as accounts_router
 from infernet.controlplane.api.docs import install_openapi
 from infernet.controlplane.api.openai import router as openai_router
 from infernet.controlplane.background import background_tasks
+from infernet.controlplane.dashboard import dashboard_tasks
+from infernet.controlplane.dashboard import install as install_dashboard
 from infernet.controlplane.errors import register_handlers
 from infernet.controlplane.jobs import JobManager
 from infernet.controlplane.middleware import BodySizeLimit, RateLimitHeaders
@@ -43,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, db, registry, JobManager(db, registry, settings), RequestVerifier()
         )
         app.state.services = services
-        tasks = background_tasks(services)
+        tasks = background_tasks(services) + dashboard_tasks(services)
         for task in tasks:
             task.start()
         try:
@@ -64,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(client_router)
     for module in (jobs, models, nodes, node, commands, registration, node_keys):
         app.include_router(module.router)
+
+    install_dashboard(app)  # / and /dashboard/... (controlplane/dashboard/)
 
     @app.get("/version", tags=["meta"])
     async def version() -> dict[str, str]:

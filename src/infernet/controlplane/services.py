@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infernet.controlplane.events import EventHub
 from infernet.controlplane.jobs import JobManager
 from infernet.controlplane.registry import NodeRegistry
 from infernet.controlplane.settings import Settings
@@ -19,3 +20,4 @@ class Services:
     registry: NodeRegistry
     jobs: JobManager
     verifier: RequestVerifier
+    events: EventHub = field(default_factory=EventHub)  # live pages (dashboard SSE)

@@ -89,6 +89,8 @@ async def heartbeat(beat: Heartbeat, signer: SignerDep, services: ServicesDep) -
             vram_tier=beat.vram_tier,
             status="online",
         )
+    services.events.publish(f"node:{node.node_id}", beat)  # live dashboard pages
+    services.events.publish("nodes", node.node_id)
     await services.jobs.dispatch_waiting()
     return HeartbeatResponse(
         node_id=node.node_id,

@@ -243,3 +243,37 @@ client_keys = Table(
     Column("public_key", String(64), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- dashboard (controlplane/dashboard/): browser sign-in and notifications ---------------
+
+# Email + password sign-in for an account (scrypt hash); API-key sign-in needs no row.
+dashboard_logins = Table(
+    "dashboard_logins",
+    metadata,
+    Column("email", String(254), primary_key=True),  # lower-cased
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("password_hash", String(300), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Browser sessions: the cookie carries a random token (HMAC-signed); only its SHA-256 is kept.
+dashboard_sessions = Table(
+    "dashboard_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# Slack / Discord webhooks an account wants told when one of its nodes goes offline.
+notification_webhooks = Table(
+    "notification_webhooks",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),  # slack | discord
+    Column("url", String(500), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_status", String(200)),  # the last delivery's outcome, shown in Settings
+)
