@@ -26,6 +26,7 @@ from bench.stats import cpu_seconds, percentile, rss_mb
 
 BATCH = 100
 JOBS_BUDGET_S = 120.0  # clients stop submitting after this; the row counts what was done
+JOB_TIMEOUT_S = 30.0  # a job not fully answered by then counts as an error
 
 
 async def _ramp(ctx: Context, port: int, arrivals: dict[str, float]) -> tuple[list[SimNode], str]:
@@ -74,14 +75,19 @@ async def _jobs(
                 tag = f"bench job {n}"
                 target = _job_target(port, api_key, rng.choice(models), tag, openai)
                 submitted[tag] = time.perf_counter()
-                result = await stream_once(conn, target)
+                try:
+                    result = await asyncio.wait_for(stream_once(conn, target), JOB_TIMEOUT_S)
+                except TimeoutError:
+                    await conn.close()
+                    errors.append(f"no complete answer within {JOB_TIMEOUT_S:.0f} s")
+                    continue
                 if not result.ok:
                     errors.append(result.error)
         finally:
             await conn.close()
 
     started = time.perf_counter()
-    async with asyncio.timeout(JOBS_BUDGET_S + 60):
+    async with asyncio.timeout(JOBS_BUDGET_S + JOB_TIMEOUT_S + 30):
         await asyncio.gather(*(client() for _ in range(ctx.sizes.sim_concurrency)))
     wall = time.perf_counter() - started
     latencies = [arrivals[t] - s for t, s in submitted.items() if t in arrivals]
