@@ -11,6 +11,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from infernet.cli.app import app
+from infernet.controlplane.settings import Settings
 from tests.support.harness import Harness, running
 
 runner = CliRunner()
@@ -42,7 +43,8 @@ async def test_create_shows_the_key_once_and_it_works(tmp_path: Path) -> None:
 
 
 async def test_list_prints_a_table_and_revoke_makes_the_key_useless(tmp_path: Path) -> None:
-    async with running(tmp_path) as harness:
+    books_limits = Settings(key_requests_per_minute=60, key_requests_per_hour=1000)
+    async with running(tmp_path, books_limits) as harness:
         created = json.loads((await infernet(harness, "apikey", "create", "--json")).output)
         revoked = await infernet(harness, "apikey", "revoke", created["id"])
         table = await infernet(harness, "apikey", "list")

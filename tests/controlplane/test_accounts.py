@@ -22,6 +22,11 @@ async def invite_only(tmp_path: Path) -> AsyncIterator[Harness]:
         yield h
 
 
+def test_a_keys_default_limits_are_the_books_60_a_minute_and_1000_an_hour() -> None:
+    settings = Settings()
+    assert (settings.key_requests_per_minute, settings.key_requests_per_hour) == (60, 1000)
+
+
 async def account_count(harness: Harness) -> int:
     async with harness.control_plane.services.db.connect() as conn:
         return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
@@ -34,7 +39,10 @@ async def test_anyone_can_sign_up_and_use_the_key_they_get_once(harness: Harness
     body = created.json()
     key = body["api_key"]["key"]
     assert key.startswith("inft_sk_") and key.startswith(body["api_key"]["prefix"])
-    assert body["api_key"]["limits"] == {"requests_per_minute": 60, "requests_per_hour": 1000}
+    assert body["api_key"]["limits"] == {
+        "requests_per_minute": harness.settings.key_requests_per_minute,
+        "requests_per_hour": harness.settings.key_requests_per_hour,
+    }
     async with harness.client(key) as api:
         me = (await api.get("/api/v1/account")).json()
         listed = (await api.get("/api/v1/keys")).json()["keys"]
