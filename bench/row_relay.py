@@ -23,7 +23,7 @@ PROMPT = "Write one sentence about the sea."
 
 def ours_speaks_openai() -> bool:
     """True once the control plane serves `POST /v1/chat/completions`."""
-    return any(getattr(r, "path", "") == "/v1/chat/completions" for r in create_app().routes)
+    return "/v1/chat/completions" in create_app().openapi().get("paths", {})
 
 
 def ours_target(net: procs.Network, max_tokens: int) -> Target:
