@@ -23,6 +23,8 @@ from pathlib import Path
 from bench.httpclient import Connection, HttpError
 from infernet.engine.launch import free_port
 
+__all__ = ["Child", "LiteLLM", "Network", "ProcessFailed", "free_port", "network"]
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VENV = ROOT / ".venv-bench"
 LITELLM = BENCH_VENV / "bin" / "litellm"
@@ -135,7 +137,10 @@ async def network(
         work / f"controlplane-{port}.log",
     ).start()
     try:
-        info, *_ = await asyncio.gather(cp.ready(60), *([engine_ready] if engine_ready else []))
+        if engine_ready is None:
+            info = await cp.ready(60)
+        else:
+            info, _ = await asyncio.gather(cp.ready(60), engine_ready)
         url = str(info["url"])
         argv = python_module(
             "bench.serve", "nodes", "--control-plane", url, "--engine", engine_url,

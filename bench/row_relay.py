@@ -63,7 +63,7 @@ async def relay_llamacpp(ctx: Context) -> list[Row]:
             json_headers(),
         )
         ours = ours_target(net, sizes.llama_max_tokens)
-        rows = []
+        rows: list[Row] = []
         for c in sizes.llama_concurrency:
             ctx.say(f"row 1: concurrency {c}, {sizes.llama_rounds} rounds")
             got = await interleaved([direct, ours], c, sizes.llama_rounds)
@@ -136,7 +136,7 @@ async def pure_overhead(ctx: Context) -> list[Row]:
         ctx.shared["ours_idle_rss_mb"] = rss_mb(net.control_plane.pid) or 0.0
         if proxy is not None:
             ctx.shared["litellm_idle_rss_mb"] = tree_rss_mb(proxy.child.pid) or 0.0
-        rows = []
+        rows: list[Row] = []
         for c in sizes.fake_concurrency:
             ctx.say(f"row 2: concurrency {c}, {sizes.fake_rounds} rounds")
             got = await interleaved(targets, c, sizes.fake_rounds, sizes.fake_per_client)

@@ -39,7 +39,7 @@ def time_decisions(size: int, decisions: int) -> dict[str, float | int]:
 
 
 async def router(ctx: Context) -> list[Row]:
-    rows = []
+    rows: list[Row] = []
     for size in ctx.sizes.router_nodes:
         ctx.say(f"row 3: router with {size:,} nodes")
         got = time_decisions(size, ctx.sizes.router_decisions)

@@ -88,9 +88,21 @@ def _streams_row(ctx: Context, before: float, runs: list[dict[str, float | str]]
         target="0 errors; no growth across runs",
         verdict=verdict(errors == 0 and growth <= 0.05 * after[0]),
         note=f"first error: {first}" if first else "",
-        data={"rss_before_mb": before, "errors": errors, "growth_mb": growth}
-        | {f"run{i + 1}_{k}": v for i, r in enumerate(runs) for k, v in r.items()},
+        data=_flatten(before, errors, growth, runs),
     )
+
+
+def _flatten(
+    before: float, errors: int, growth: float, runs: list[dict[str, float | str]]
+) -> dict[str, float | int | str | None]:
+    data: dict[str, float | int | str | None] = {
+        "rss_before_mb": before,
+        "errors": errors,
+        "growth_mb": growth,
+    }
+    for i, run in enumerate(runs):
+        data |= {f"run{i + 1}_{k}": v for k, v in run.items()}
+    return data
 
 
 def _idle_row(ctx: Context) -> Row:
