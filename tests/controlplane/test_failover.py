@@ -66,12 +66,15 @@ async def test_a_node_lost_mid_stream_is_continued_by_another(tmp_path: Path) ->
         result = await stream_job(harness, 2, lose_first_node)
 
     assert result.done and result.error is None
-    assert result.texts[:2] == ["one", " two"]
-    assert result.texts[2:] == REST, "nothing repeated, nothing lost"
+    # The first node may stream a token or two more before it is gone: whatever the client
+    # got from it is the prefix the second node continues, nothing repeated, nothing lost.
+    prefix = result.texts[: len(result.texts) - len(REST)]
+    assert len(prefix) >= 2 and prefix == FIRST[: len(prefix)]
+    assert result.texts[len(prefix) :] == REST
     continued = second.requests[0]
     assert continued.messages[-1].role == "assistant"
-    assert continued.messages[-1].content == "one two"
-    assert continued.max_tokens == 100 - 2
+    assert continued.messages[-1].content == "".join(prefix)
+    assert continued.max_tokens == 100 - len(prefix)
 
 
 async def test_the_job_records_what_each_node_produced(tmp_path: Path) -> None:
@@ -83,16 +86,19 @@ async def test_the_job_records_what_each_node_produced(tmp_path: Path) -> None:
             await harness.add_node(second)
             await harness.nodes[0].stop()
 
-        await stream_job(harness, 3, lose_first_node)
+        result = await stream_job(harness, 3, lose_first_node)
         job = await latest_job(harness)
         row = await harness_job_row(harness, str(job["id"]))
     assert job["status"] == "completed"
     assert job["node_id"] == harness.nodes[1].node_id
     segments = row["segments"]
     assert [s["node_id"] for s in segments] == [harness.nodes[0].node_id, harness.nodes[1].node_id]
-    assert segments[0]["completion_tokens"] == 3 and segments[0]["usage_source"] == "stream_count"
+    from_first = len(result.texts) - len(REST)
+    assert from_first >= 3
+    assert segments[0]["completion_tokens"] == from_first
+    assert segments[0]["usage_source"] == "stream_count"
     assert segments[1]["completion_tokens"] == len(REST)
-    assert job["result"]["usage"]["completion_tokens"] == 3 + len(REST)  # type: ignore[index]
+    assert job["result"]["usage"]["completion_tokens"] == from_first + len(REST)  # type: ignore[index]
 
 
 async def harness_job_row(harness: Harness, job_id: str) -> dict[str, object]:
@@ -153,13 +159,16 @@ async def test_a_job_pinned_to_a_node_whose_engine_goes_down_fails_with_the_reas
 
 async def test_an_engine_going_down_mid_stream_is_continued_elsewhere(tmp_path: Path) -> None:
     async with running(tmp_path) as harness:
-        await harness.add_node(ScriptedBackend(["m:1b"], tokens=FIRST, delay_s=0.2, fail_after=2))
+        failing = ScriptedBackend(["m:1b"], tokens=FIRST, delay_s=0.2)
+        await harness.add_node(failing)
         healthy = ScriptedBackend(["m:1b"], tokens=REST)
 
-        async def bring_a_second_node() -> None:
+        async def second_node_then_engine_failure() -> None:
             await harness.add_node(healthy)
+            failing.fail_now.set()
 
-        result = await stream_job(harness, 1, bring_a_second_node)
+        result = await stream_job(harness, 1, second_node_then_engine_failure)
     assert result.done and result.error is None
-    assert result.texts == ["one", " two", *REST]
-    assert healthy.requests[0].messages[-1].content == "one two"
+    prefix = result.texts[: len(result.texts) - len(REST)]
+    assert prefix == FIRST[: len(prefix)] and result.texts[len(prefix) :] == REST
+    assert healthy.requests[0].messages[-1].content == "".join(prefix)

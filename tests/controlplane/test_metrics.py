@@ -22,7 +22,9 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     return found
 
 
-def value(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+def value(
+    found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
     return found.get((name, frozenset(labels.items())), 0.0)
 
 
@@ -77,7 +79,9 @@ async def test_http_routes_are_labelled_by_template_not_by_id(tmp_path: Path) ->
             await api.get("/api/v1/jobs/job_nor_this_one")
         found = await scrape(harness)
     route = "/api/v1/jobs/{job_id}"
-    assert value(found, "infernet_http_requests_total", method="GET", route=route, status="404") == 2
+    assert (
+        value(found, "infernet_http_requests_total", method="GET", route=route, status="404") == 2
+    )
 
 
 def test_each_app_has_its_own_registry() -> None:

@@ -21,8 +21,12 @@ class Harness:
         self.home = home
         port = free_port()
         base = settings or Settings()
+        # Tests poll fast; the per-key request limits are tested on their own.
+        limits = {"key_requests_per_minute": 100_000, "key_requests_per_hour": 1_000_000}
+        limits = {k: v for k, v in limits.items() if k not in base.model_fields_set}
         self.settings = base.model_copy(
             update={
+                **limits,
                 "database_url": database_url or f"sqlite+aiosqlite:///{home / 'cp.db'}",
                 "public_url": f"http://127.0.0.1:{port}",
             }

@@ -28,6 +28,7 @@ class ScriptedBackend:
     delay_s: float = 0.0  # between tokens
     healthy: bool = True
     fail_after: int | None = None  # raise BackendUnavailable after this many tokens
+    fail_now: asyncio.Event = field(default_factory=asyncio.Event)  # set: fail at next token
     requests: list[GenerationRequest] = field(default_factory=list)
     backend_name: str = "llamacpp"
 
@@ -55,7 +56,7 @@ class ScriptedBackend:
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
         self.requests.append(request)
         for index, token in enumerate(self.tokens):
-            if self.fail_after is not None and index >= self.fail_after:
+            if self.fail_now.is_set() or (self.fail_after is not None and index >= self.fail_after):
                 raise BackendUnavailable("scripted engine went away")
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)

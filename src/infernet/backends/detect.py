@@ -89,6 +89,8 @@ class BackendSettings:
     llamacpp_models_dir: Path | None = None
     engine_launch: bool = False  # start vLLM/SGLang/MAX servers per installed model
     tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    ray_address: str | None = None
     probe_timeout_s: float = 2.0
 
     @classmethod
@@ -103,7 +105,11 @@ class BackendSettings:
     def launch(self) -> LaunchSettings | None:
         if not self.engine_launch:
             return None
-        return LaunchSettings(tensor_parallel_size=self.tensor_parallel_size)
+        return LaunchSettings(
+            tensor_parallel_size=self.tensor_parallel_size,
+            pipeline_parallel_size=self.pipeline_parallel_size,
+            ray_address=self.ray_address,
+        )
 
 
 def _from_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,7 +135,8 @@ def _from_config(config: Mapping[str, Any]) -> dict[str, Any]:
         EngineInstance(normalize_host(str(i["host"]), DEFAULT_PORTS["vllm"]), i.get("model"))
         for i in flat.get("vllm_instances") or ()
     )
-    for key in ("engine_launch", "tensor_parallel_size", "llamacpp_models_dir"):
+    launch_keys = ("engine_launch", "tensor_parallel_size", "pipeline_parallel_size")
+    for key in (*launch_keys, "ray_address", "llamacpp_models_dir"):
         if flat.get(key) is not None:
             values[key] = Path(flat[key]) if key == "llamacpp_models_dir" else flat[key]
     return values

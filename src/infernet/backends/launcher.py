@@ -63,6 +63,10 @@ class LaunchSettings:
     command: tuple[str, ...] | None = None
     bind_host: str = "127.0.0.1"
     tensor_parallel_size: int = 1
+    # Multi-GPU (Book §9.1): total GPUs = tensor x pipeline; `ray_address` joins a Ray
+    # cluster (vLLM then uses Ray as its distributed executor; RAY_ADDRESS is exported).
+    pipeline_parallel_size: int = 1
+    ray_address: str | None = None
     startup_timeout_s: float = 1800.0  # a first launch downloads the weights
     stop_timeout_s: float = 30.0
     extra_args: tuple[str, ...] = ()

@@ -38,6 +38,10 @@ class VllmBackend(OpenAIEngineBackend):
             str(port),
             "--tensor-parallel-size",
             str(launch.tensor_parallel_size),
+            "--pipeline-parallel-size",
+            str(launch.pipeline_parallel_size),
+            *(("--distributed-executor-backend", "ray") if launch.ray_address else ()),
             *launch.extra_args,
         )
-        return LaunchPlan(argv, f"http://{launch.bind_host}:{port}", self.health_path)
+        env = {"RAY_ADDRESS": launch.ray_address} if launch.ray_address else {}
+        return LaunchPlan(argv, f"http://{launch.bind_host}:{port}", self.health_path, env)

@@ -6,16 +6,21 @@ import sys
 
 import typer
 
-from infernet import __version__
 from infernet.cli import (
     chat,
+    config,
     cp,
     doctor,
     keys,
+    lifecycle,
+    logs,
     model,
     node,
     node_owner,
+    payments,
+    receipts,
     register,
+    service,
     setup,
     status,
     up,
@@ -45,15 +50,25 @@ app.command("setup")(setup.setup)
 app.command("doctor")(doctor.doctor)
 app.command("status")(status.status)
 app.add_typer(model.app, name="model")
+app.add_typer(apikey_app, name="apikey")
 app.command("register")(register.register)
 app.add_typer(keys.app, name="keys")
 app.add_typer(node_owner.app, name="node")
-app.add_typer(apikey_app, name="apikey")
+app.command("payments")(payments.payments)
+app.add_typer(payments.payout_app, name="payout")
+app.add_typer(payments.price_app, name="price")
+app.add_typer(receipts.app, name="receipts")
+# Operating a node (docs/operations.md): service, logs, config, upgrade, remove.
+app.add_typer(service.app, name="service")
+app.command("logs")(logs.logs)
+app.add_typer(config.app, name="config")
+app.command("upgrade")(lifecycle.upgrade)
+app.command("remove")(lifecycle.remove)
 
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"infernet {__version__}")
+        lifecycle.print_version()  # plus "up to date" when the control plane answers in 1 s
         raise typer.Exit()
 
 

@@ -91,6 +91,23 @@ def _poll(client: httpx.Client, body: dict[str, object], as_json: bool) -> None:
         time.sleep(0.5)
 
 
+def _confidential(client: httpx.Client, body: dict[str, object], stream: bool) -> None:
+    """Book §6.6: only the chosen node can read the prompt or the answer."""
+    from infernet.client.confidential import confidential_chat, stream_confidential
+    from infernet.protocol.confidential import ConfidentialError
+
+    model, prompt = str(body.pop("model")), body.pop("messages")[0]["content"]  # type: ignore[index]
+    try:
+        if stream:
+            for text in stream_confidential(client, model, str(prompt), params=body):
+                typer.echo(text, nl=False)
+            typer.echo()
+        else:
+            typer.echo(confidential_chat(client, model, str(prompt), params=body))
+    except ConfidentialError as exc:
+        raise fail(str(exc), Exit.FAILED) from exc
+
+
 def chat(
     prompt: str = typer.Argument(None, help="The prompt; read from stdin when omitted or '-'."),
     stream: bool = typer.Option(False, "--stream", help="Print tokens as they arrive."),
@@ -105,6 +122,9 @@ def chat(
     ),
     api_key: str = typer.Option(..., envvar="INFERNET_API_KEY", help="Your API key."),
     as_json: bool = typer.Option(False, "--json", help="Print the finished job as JSON."),
+    confidential: bool = typer.Option(
+        False, "--confidential", help="Encrypt the prompt to the node's model key (NIP-44)."
+    ),
 ) -> None:
     """Send a chat job through the network and print the answer."""
     text = _prompt_text(prompt)
@@ -119,7 +139,9 @@ def chat(
             }
             if seed is not None:
                 body["seed"] = seed
-            if stream and not as_json:
+            if confidential:
+                _confidential(client, body, stream)
+            elif stream and not as_json:
                 _stream(client, body)
             else:
                 _poll(client, body, as_json)

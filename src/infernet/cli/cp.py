@@ -37,11 +37,35 @@ def serve(
     require_invite: bool = typer.Option(
         False, "--require-invite", help="Sign-up needs a code from `infernet cp invite`."
     ),
+    payments: bool = typer.Option(
+        True,
+        "--payments/--no-payments",
+        envvar="PAYMENTS_ENABLED",
+        help="Escrow, receipts and the ledger (PAYMENTS_ENABLED=false runs without).",
+    ),
+    platform_key: str = typer.Option(
+        None, "--platform-key", help="Receipt countersigning key (default: beside the DB)."
+    ),
+    redis: str = typer.Option(
+        None,
+        "--redis",
+        envvar="INFERNET_REDIS_URL",
+        help="Redis URL shared by several replicas (docs/deploy.md); none: one process.",
+    ),
+    replica_id: str = typer.Option(
+        None, "--replica-id", envvar="INFERNET_REPLICA_ID", help="This replica's name."
+    ),
 ) -> None:
     """Run a control plane in the foreground (API, node channel, OpenAPI docs at /docs)."""
     setup_logging(log_level)
     settings = Settings(
-        database_url=db, public_url=f"http://{host}:{port}", heartbeat_interval_s=heartbeat_interval
+        database_url=db,
+        public_url=f"http://{host}:{port}",
+        heartbeat_interval_s=heartbeat_interval,
+        redis_url=redis,
+        replica_id=replica_id,
+        payments_enabled=payments,
+        platform_key_path=platform_key,
     )
     settings = settings.model_copy(update={"require_invite": require_invite})
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

@@ -254,7 +254,7 @@ def check_time(probe: Probe) -> CheckResult:
             "Check that NTP (e.g. systemd-timesyncd) is running.",
         )
     drift = abs(offset)
-    minutes, seconds = divmod(int(drift), 60)
+    minutes, seconds = divmod(round(drift), 60)
     spelled = f"{minutes}m {seconds}s" if minutes else f"{drift:.1f}s"
     if drift > MAX_DRIFT_S:
         return CheckResult(

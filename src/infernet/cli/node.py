@@ -18,12 +18,14 @@ from infernet.cli.common import Exit, console, fail, user_errors
 from infernet.logs import setup_logging
 from infernet.node.config import (
     DEFAULT_CONTROL_PLANE_URL,
+    ConfigError,
     NodeConfig,
     default_config_path,
-    load_config,
+    load_effective_config,
     save_config,
 )
 from infernet.node.daemon import NodeDaemon
+from infernet.node.logfiles import resolve_log_path
 from infernet.node.status_file import SYNC_SIGNAL
 from infernet.protocol.keys import NodeKey
 
@@ -70,7 +72,7 @@ def _pid_file(path: Path) -> Path:
 
 
 async def _run_daemon(config_path: Path) -> None:
-    config = load_config(config_path)
+    config = load_effective_config(config_path)
     key = NodeKey.load(config.key_file())
     settings = BackendSettings.from_sources(config.model_dump())
     detection, backend = await detect_and_build(settings)
@@ -79,6 +81,7 @@ async def _run_daemon(config_path: Path) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, daemon.stop)
+    loop.add_signal_handler(signal.SIGUSR2, daemon.request_drain)  # `infernet upgrade`
     loop.add_signal_handler(SYNC_SIGNAL, daemon.request_sync)  # `infernet model install`
     try:
         await daemon.run()
@@ -93,9 +96,10 @@ def start(
 ) -> None:
     """Run the node daemon: heartbeats, job channel, job execution (foreground by default)."""
     path = config or default_config_path()
+    log = _log_file(path)
     if detach:
-        log = path.with_name("daemon.log")
-        with open(log, "ab") as out:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log.with_name("daemon.out"), "ab") as out:  # only what precedes logging
             child = subprocess.Popen(
                 [
                     sys.executable,
@@ -114,9 +118,18 @@ def start(
         _pid_file(path).write_text(str(child.pid))
         console.print(f"Daemon started (pid {child.pid}); logs in {log}")
         return
-    setup_logging(log_level)
+    setup_logging(log_level, log)
     with user_errors():
         asyncio.run(_run_daemon(path))
+
+
+def _log_file(config_path: Path) -> Path:
+    """The daemon's rotating log file (`infernet logs` reads it; node/logfiles.py)."""
+    try:
+        configured = load_effective_config(config_path).log_file
+    except ConfigError:
+        configured = None
+    return resolve_log_path(config_path, configured)
 
 
 def stop(config: Path = CONFIG_OPTION) -> None:

@@ -60,7 +60,9 @@ def _do(action: str, config: Path | None) -> None:
 @app.command("install")
 def install(
     config: Path = CONFIG_OPTION,
-    user: str | None = typer.Option(None, help="User= of a system unit (default: you / $SUDO_USER)."),
+    user: str | None = typer.Option(
+        None, help="User= of a system unit (default: you / $SUDO_USER)."
+    ),
     print_only: bool = typer.Option(False, "--print", help="Print the unit, write nothing."),
 ) -> None:
     """Write the unit (plist on macOS) and enable it: the node starts now and at boot."""

@@ -13,6 +13,12 @@ stream goes on without repeating anything. Each node's share is recorded as a se
 `stream_count`, since it never reported usage). After `max_attempts` the job fails with
 `node_disconnected`; a job not finished `job_timeout_s` after submission fails with
 `timeout`.
+
+Several replicas (cluster.py, takeover.py): the replica a job was submitted to owns it
+and holds a lease on its row; slots are reserved in the bus, assignments for a node
+connected elsewhere travel through the bus, and the stream is mirrored to the bus so any
+replica can serve it. An owner that dies loses its leases, and another replica adopts
+its jobs. With the in-process bus all of this is the single-process path above.
 """
 
 from __future__ import annotations
@@ -24,33 +30,47 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infernet.controlplane import takeover
 from infernet.controlplane.accounting import Accounting, FinishedJob, NoAccounting, Segment
+from infernet.controlplane.bus import Bus, MemoryBus
+from infernet.controlplane.cluster import Cluster
 from infernet.controlplane.errors import BadRequest, ModelNotFound, NoCapacity
 from infernet.controlplane.ids import new_id, utcnow
 from infernet.controlplane.live import LiveJob
+from infernet.controlplane.metrics import JobEvents, NoJobEvents
 from infernet.controlplane.registry import NodeRegistry, NodeState
 from infernet.controlplane.router import Decision, route
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store import jobs as job_store
+from infernet.controlplane.store.leases import lease_values
 from infernet.protocol.modelnames import AmbiguousModelName, UnknownModelName, resolve_model
 from infernet.protocol.wire import JobAssignment, JobCancel, JobDone, JobFailed, JobToken
 
 log = logging.getLogger("infernet.jobs")
 STREAM_RETENTION_S = 600.0
+# A confidential job's prefix is ciphertext we cannot read, so no node can continue it.
+CONFIDENTIAL_LOST = (
+    "The node went away mid-answer; a confidential job cannot be continued elsewhere "
+    "(the control plane cannot read what was streamed). Submit it again."
+)
 
 __all__ = ["JobManager", "LiveJob"]
 
 
 class JobManager:
+    metrics: JobEvents = NoJobEvents()  # set by create_app: controlplane/metrics.py
+
     def __init__(
         self,
         db: AsyncEngine,
         registry: NodeRegistry,
         settings: Settings,
         accounting: Accounting | None = None,
+        bus: Bus | None = None,
     ) -> None:
         self._db = db
+        self.cluster = Cluster(bus or MemoryBus(settings.replica_id), registry, self)
         self._accounting: Accounting = accounting or NoAccounting()
         self._registry = registry
         self._settings = settings
@@ -93,6 +113,7 @@ class JobManager:
                 "Too many jobs are waiting for a node; retry shortly.", headers={"Retry-After": "5"}
             )
         job = LiveJob(new_id("job"), account_id, key, request, time.monotonic())
+        job.stream = self.cluster.new_stream(job.id)
         await self._accounting.reserve(account_id, job.id, request)
         self._live[job.id] = job
         self.demand[key] += 1
@@ -106,8 +127,10 @@ class JobManager:
             request=request.model_dump(mode="json"),
             attempts=0,
             created_at=utcnow(),
+            **lease_values(self.cluster.bus.replica_id, self._settings.lease_ttl_s),
         )
         self._waiting.append(job.id)
+        self.metrics.submitted(job)
         await self.dispatch_waiting()
         return job
 
@@ -126,6 +149,8 @@ class JobManager:
         """Start every waiting job that some node can take now, oldest first."""
         for job_id in list(self._waiting):
             job = self._live.get(job_id)
+            if job_id not in self._waiting:
+                continue  # started meanwhile by a concurrent pass
             if job is None or job.finished_at is not None:
                 self._waiting.remove(job_id)
                 continue
@@ -148,14 +173,21 @@ class JobManager:
             top_p=r.top_p,
             stop=r.stop,
             seed=r.seed,
+            encrypted=r.encrypted,
         )
 
     async def _start(self, job: LiveJob, node: NodeState) -> None:
+        if not await self.cluster.reserve(node, job.id):  # another replica took the slot
+            self._waiting.appendleft(job.id)
+            return
         job.attempt += 1
         job.node_id, job.started = node.node_id, time.monotonic()
         job.last_progress, job.attempt_start_piece = job.started, len(job.stream.pieces)
-        node.active_jobs.add(job.id)  # reserved before any await: no double booking
+        self.metrics.started(job)
         assignment = self._assignment(job, node)
+        quote = await self._accounting.quote(job.id, job.account_id, node.node_id, job.key)
+        if quote is not None:  # the node prices and signs its receipt from these
+            assignment = assignment.model_copy(update=quote.assignment_fields())
         await job_store.update_job(
             self._db,
             job.id,
@@ -194,8 +226,14 @@ class JobManager:
             return
         usage = job.usage = message.usage
         job.finish_reason = message.finish_reason
+        receipt = message.receipt.model_dump() if message.receipt else None
         final = Segment(
-            node_id, message.attempt, usage.prompt_tokens, usage.completion_tokens, usage.source
+            node_id,
+            message.attempt,
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.source,
+            receipt,
         )
         segments = [*job.segments, final]
         stored = await job_store.update_job(
@@ -216,6 +254,7 @@ class JobManager:
             node.record_job(time.monotonic() - job.started, usage.completion_tokens)
         await self._close(job, node_id)
         if stored:
+            self.metrics.completed(job)
             await self._accounting.settle(
                 FinishedJob(job.id, job.account_id, job.request.model, job.key, segments)
             )
@@ -249,6 +288,7 @@ class JobManager:
         )
         await self._close(job, job.node_id)
         if stored:
+            self.metrics.failed(job, code)
             await self._accounting.release(job.account_id, job.id)
         await job.stream.fail(code, text)
         log.info("job failed", extra={"job_id": job.id, "error": code})
@@ -257,11 +297,14 @@ class JobManager:
         job.finished_at = time.monotonic()
         if node_id and (node := self._registry.get(node_id)):
             node.active_jobs.discard(job.id)
+        if node_id:
+            await self.cluster.release(node_id, job.id)
         await self.dispatch_waiting()
 
     async def _take_back(self, job: LiveJob, node: NodeState, why: str) -> None:
         """Stop counting on `node` for `job`: re-route it, continuing what was streamed."""
         node.active_jobs.discard(job.id)
+        await self.cluster.release(node.node_id, job.id)
         streamed = len(job.stream.pieces) - job.attempt_start_piece
         if streamed:
             job.segments.append(Segment(node.node_id, job.attempt, 0, streamed, "stream_count"))
@@ -269,6 +312,8 @@ class JobManager:
             "job taken back from node",
             extra={"job_id": job.id, "node_id": node.node_id, "why": why, "streamed": streamed},
         )
+        if job.request.encrypted is not None and job.stream.pieces:  # see docs/operations.md
+            return await self._fail(job, "node_disconnected", CONFIDENTIAL_LOST)
         if job.attempt >= self._settings.max_attempts:
             await self._fail(
                 job,
@@ -279,17 +324,25 @@ class JobManager:
             return
         job.node_id = None
         await job_store.update_job(
-            self._db, job.id, only_if_status=("processing",), status="pending", node_id=None
+            self._db,
+            job.id,
+            only_if_status=("processing",),
+            status="pending",
+            node_id=None,
+            segments=[vars(s) for s in job.segments],  # what a replica taking over needs
         )
         self._waiting.appendleft(job.id)
 
-    async def node_lost(self, node_id: str) -> None:
-        """The node's channel closed: every job it was running goes elsewhere."""
+    async def node_lost(self, node_id: str, only: set[str] | None = None) -> None:
+        """The node's channel closed: every job it was running (of `only`, when given:
+        those sent through the socket that closed) goes elsewhere."""
         node = self._registry.get(node_id)
         if node is None:
             return
         for job in [
-            j for j in self._live.values() if j.node_id == node_id and j.finished_at is None
+            j
+            for j in self._live.values()
+            if j.node_id == node_id and j.finished_at is None and (only is None or j.id in only)
         ]:
             await self._take_back(job, node, "channel_closed")
         await self.dispatch_waiting()
@@ -302,7 +355,10 @@ class JobManager:
                 log.warning("could not tell node to cancel", extra={"job_id": job.id})
 
     async def sweep(self) -> None:
-        """Fail overdue jobs, take back stalled ones, forget finished ones after a while."""
+        """Fail overdue jobs, take back stalled ones, forget finished ones after a while;
+        with several replicas, first renew our leases and adopt jobs whose lease ran out."""
+        if self.cluster.shared:
+            await takeover.tend(self, self._settings.lease_ttl_s)
         now = time.monotonic()
         for job in list(self._live.values()):
             if job.finished_at is not None:
@@ -317,6 +373,38 @@ class JobManager:
                     await self._cancel_on_node(job, node)
                     await self._take_back(job, node, "stalled")
         await self.dispatch_waiting()
+
+    @property
+    def db(self) -> AsyncEngine:
+        return self._db
+
+    def take_over(self, job: LiveJob) -> None:
+        """Run `job`, adopted from a replica that died, from here (takeover.py)."""
+        self._live[job.id] = job
+        self._waiting.appendleft(job.id)
+
+    async def fail_adopted(self, job: LiveJob, code: str, text: str) -> None:
+        await self._fail(job, code, text)
+
+    def drop_unheld(self, held: set[str], submitted_before: float) -> None:
+        """Forget unfinished jobs whose lease another replica holds now (we lost it)."""
+        for job in list(self._live.values()):
+            if job.finished_at is None and job.id not in held and job.submitted < submitted_before:
+                log.warning("job lease lost to another replica", extra={"job_id": job.id})
+                del self._live[job.id]
+                if job.id in self._waiting:
+                    self._waiting.remove(job.id)
+
+    async def undeliverable(self, node_id: str, job_id: str, attempt: int) -> None:
+        """The replica that was to forward this attempt has no channel to the node."""
+        job, node = self._current(node_id, job_id, attempt), self._registry.get(node_id)
+        if job is not None and node is not None:
+            await self._take_back(job, node, "send_failed")
+            await self.dispatch_waiting()
+
+    async def resync_streams(self) -> None:
+        for job in list(self._live.values()):
+            await job.stream.resync()
 
     def stats(self) -> dict[str, Any]:
         running = sum(1 for j in self._live.values() if j.finished_at is None and j.node_id)

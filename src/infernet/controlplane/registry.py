@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from infernet.protocol.delegation import ModelKeyStatement
 from infernet.protocol.modelnames import routing_key
 from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel
 
@@ -46,6 +47,12 @@ class NodeState:
     jobs_done: int = 0
     # Why this node was passed over, by reason, since the control plane started.
     passed_over: dict[str, int] = field(default_factory=dict)
+    # Operations: a draining node takes no new jobs; a node whose canary answers diverged
+    # (controlplane/canary.py) waits this many extra seconds in the router's prediction.
+    draining: bool = False
+    integrity_penalty_s: float = 0.0
+    # Routing key -> the node-signed statement of that model's key (confidential jobs).
+    model_keys: dict[str, ModelKeyStatement] = field(default_factory=dict)
 
     def record_job(self, seconds: float, completion_tokens: int, alpha: float = 0.2) -> None:
         rate = completion_tokens / seconds if seconds > 0 else 0.0
@@ -95,8 +102,12 @@ class NodeRegistry:
             self._by_key[public_key] = node_id
         return state
 
-    def apply_heartbeat(self, state: NodeState, beat: Heartbeat) -> bool:
-        """Record a heartbeat; return True when the set of served models changed."""
+    def apply_heartbeat(
+        self, state: NodeState, beat: Heartbeat, seen_at: float | None = None
+    ) -> bool:
+        """Record a heartbeat; return True when the set of served models changed.
+        `seen_at` (wall clock) marks a beat another replica received: it dates the node's
+        last beat as that replica saw it, and that replica flushes it to the database."""
         served = {routing_key(m.name): m.name for m in beat.served_models}
         changed = served != state.served
         for key in state.served.keys() - served.keys():
@@ -111,8 +122,15 @@ class NodeRegistry:
         state.version = beat.version
         state.vram_tier = beat.vram_tier
         state.max_concurrent = max(1, beat.load.max_concurrent_jobs)
-        state.last_seen = time.monotonic()
-        self._unflushed[state.node_id] = time.time()
+        state.draining = beat.draining
+        keys = {routing_key(m.name): m.model_key for m in beat.served_models}
+        state.model_keys = {key: statement for key, statement in keys.items() if statement}
+        if seen_at is None:
+            state.last_seen = time.monotonic()
+            self._unflushed[state.node_id] = time.time()
+        else:
+            age = max(0.0, time.time() - seen_at)
+            state.last_seen = max(state.last_seen, time.monotonic() - age)
         return changed
 
     def serving(self, key: str) -> list[NodeState]:

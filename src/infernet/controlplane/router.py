@@ -27,6 +27,7 @@ Filter = Callable[[NodeState, float, float], bool]
 FILTERS: tuple[tuple[str, Filter], ...] = (
     ("not_approved", lambda n, now, off: n.approved and not n.revoked),
     ("offline", lambda n, now, off: n.online(now, off)),
+    ("draining", lambda n, now, off: not n.draining),
     ("no_channel", lambda n, now, off: n.channel is not None),
     ("backend_unhealthy", lambda n, now, off: n.backend_healthy),
     ("busy", lambda n, now, off: n.free_slots > 0),
@@ -43,7 +44,7 @@ def predicted_wait_s(node: NodeState, key: str) -> float:
     """Seconds until this node would start streaming the job (lower is better)."""
     queue = len(node.active_jobs) / node.max_concurrent
     cold = 0.0 if key in node.hot else COLD_LOAD_S
-    return queue * node.avg_job_s + cold
+    return queue * node.avg_job_s + cold + node.integrity_penalty_s
 
 
 def _tie_break(node: NodeState) -> tuple[float, int]:

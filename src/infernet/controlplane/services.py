@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.events import EventHub
 from infernet.controlplane.jobs import JobManager
+from infernet.controlplane.payments import Payments
 from infernet.controlplane.registry import NodeRegistry
 from infernet.controlplane.settings import Settings
 from infernet.protocol.signing import RequestVerifier
@@ -20,4 +21,5 @@ class Services:
     registry: NodeRegistry
     jobs: JobManager
     verifier: RequestVerifier
+    payments: Payments | None = None  # None: PAYMENTS_ENABLED=false
     events: EventHub = field(default_factory=EventHub)  # live pages (dashboard SSE)

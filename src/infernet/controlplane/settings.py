@@ -33,22 +33,34 @@ class Settings(BaseModel):
     key_max_requests_per_hour: int = Field(default=20_000, ge=1)
     # OpenAI-compatible /v1: names clients send (e.g. "gpt-4o-mini") -> a model nodes serve.
     model_aliases: dict[str, str] = Field(default_factory=dict)
-    # Client accounts: open sign-up, or only with an invite code (`infernet cp invite`).
-    require_invite: bool = False
-    signups_per_hour_per_ip: int = Field(default=20, ge=1)
-    # Per API key request limits (Book §5.1); a key may ask for others up to the ceiling.
-    key_requests_per_minute: int = Field(default=60, ge=1)
-    key_requests_per_hour: int = Field(default=1000, ge=1)
-    key_max_requests_per_minute: int = Field(default=600, ge=1)
-    key_max_requests_per_hour: int = Field(default=20_000, ge=1)
-    # OpenAI-compatible /v1: names clients send (e.g. "gpt-4o-mini") -> a model nodes serve.
-    model_aliases: dict[str, str] = Field(default_factory=dict)
     # A running job whose node sends nothing for this long is taken back and re-routed.
     stall_timeout_s: float = 60.0
+    # Model integrity canaries (controlplane/canary.py): seconds between rounds; 0 = off.
+    canary_interval_s: float = Field(default=0.0, ge=0)
     # Attempts per job across nodes (first run + failovers) before it fails.
     max_attempts: int = 3
     # Jobs waiting for a free node, across all models; beyond it: 503 no_capacity.
     max_waiting_jobs: int = 10_000
+
+    # Money (Book §6.2-6.4): escrow, receipts, ledger. False = the Book's
+    # PAYMENTS_ENABLED=false: jobs are tracked, nothing is held, charged or receipted.
+    # Off for code that builds Settings() itself; `cp serve` and `infernet up` turn it on.
+    payments_enabled: bool = False
+    # The key that countersigns receipts; None: `platform.key` beside the SQLite database.
+    platform_key_path: str | None = None
+    # The Book's minimum a client must hold to submit a job, in USDC.
+    min_balance_usdc: str = "1.00"
+    # POST /api/v1/billing/deposits credits the ledger directly (no chain is reachable).
+    ledger_only_deposits: bool = True
+
+    # Several replicas (docs/deploy.md): Redis carries what crosses them (token streams,
+    # dispatch, node hot state, slots, rate limits, nonces). None: one process, in memory.
+    redis_url: str | None = None
+    # This replica's name in the cluster; None: a fresh random one at each start.
+    replica_id: str | None = None
+    # A replica holds each of its unfinished jobs by a lease it renews every second; a
+    # job whose lease ran out this long is taken over by another replica.
+    lease_ttl_s: float = Field(default=15.0, gt=0)
 
     @property
     def offline_after_s(self) -> float:

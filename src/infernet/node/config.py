@@ -18,7 +18,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,15 @@ class NodeConfig(BaseModel):
     payout_address: str | None = None
     payout_chain: str | None = None
     api_key: str | None = None  # client key for `infernet chat`
+    # Operations (docs/operations.md): daemon log file (None: /var/log/infernet/daemon.log
+    # if writable, else beside this config), local metrics listener (0 disables it), how
+    # long a drain waits for running jobs, and multi-GPU engine launch (Book §9.1).
+    log_file: str | None = None
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    drain_timeout_s: float = Field(default=300.0, gt=0)
+    tensor_parallel_size: int = Field(default=1, ge=1, le=64)
+    pipeline_parallel_size: int = Field(default=1, ge=1, le=64)
+    ray_address: str | None = None
 
     def key_file(self) -> Path:
         return Path(self.key_path).expanduser()
@@ -175,3 +184,57 @@ def update_config(change: Callable[[NodeConfig], None], path: Path | None = None
         change(config)
         save_config(config, path)
         return config
+
+
+# --- environment overrides (precedence: file < INFERNET_* environment < command-line flags)
+
+ENV_PREFIX = "INFERNET_"
+
+
+def env_var(field: str) -> str:
+    """The environment variable that overrides config key `field` (`INFERNET_<FIELD>`)."""
+    return ENV_PREFIX + field.upper()
+
+
+def coerce_value(field: str, text: str) -> object:
+    """Turn the text form of a value (an env var, `infernet config set`) into JSON-ish
+    data for `field`: lists are comma-separated (or JSON), maps are JSON, an empty string
+    clears an optional value. Pydantic validates the result."""
+    info = NodeConfig.model_fields.get(field)
+    if info is None:
+        raise ConfigError(f"unknown config key '{field}'; see `infernet config show`.")
+    annotation = str(info.annotation)
+    stripped = text.strip()
+    if "list" in annotation or "dict" in annotation:
+        if stripped.startswith(("[", "{")):
+            try:
+                return json.loads(stripped)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{field}: not valid JSON ({exc.msg}).") from exc
+        if "dict" in annotation:
+            example = '{"KEY": "value"}'
+            raise ConfigError(f"{field}: give a JSON object, e.g. '{example}'.")
+        return [item.strip() for item in stripped.split(",") if item.strip()]
+    if stripped == "" and info.default is None:
+        return None
+    return stripped
+
+
+def apply_env_overrides(config: NodeConfig, env: Mapping[str, str] | None = None) -> NodeConfig:
+    """A copy of `config` with every `INFERNET_<KEY>` variable set in `env` applied."""
+    env = os.environ if env is None else env
+    values = config.model_dump()
+    for field in NodeConfig.model_fields:
+        if (text := env.get(env_var(field))) is not None:
+            values[field] = coerce_value(field, text)
+    try:
+        return NodeConfig.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0])
+        raise ConfigError(f"{env_var(name)}: {err['msg']}. Fix or unset the variable.") from exc
+
+
+def load_effective_config(path: Path | None = None) -> NodeConfig:
+    """The config file with the environment's overrides on top (what the daemon runs on)."""
+    return apply_env_overrides(load_config(path))

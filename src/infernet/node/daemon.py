@@ -33,12 +33,16 @@ from infernet.backends.base import Backend, InstalledModel
 from infernet.backends.errors import BackendError
 from infernet.node.client import ControlPlaneClient, ControlPlaneError
 from infernet.node.commands import AckReply, CommandExecutor, ledger_path
-from infernet.node.config import ConfigError, NodeConfig, load_config
+from infernet.node.confidential import model_key_statement, open_job
+from infernet.node.config import ConfigError, NodeConfig, load_effective_config
 from infernet.node.executor import run_job
+from infernet.node.gpu_report import HardwareCache
 from infernet.node.hardware import detect_hardware
+from infernet.node.metrics import Health, MetricsServer, NodeMetrics, daemon_health
 from infernet.node.model_keys import ModelKeyring
 from infernet.node.models import MemoryBudget, ModelError, ModelManager
 from infernet.node.status_file import StatusSnapshot, status_path, write_status
+from infernet.protocol.confidential import ConfidentialError
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.modelnames import routing_key
 from infernet.protocol.wire import (
@@ -105,6 +109,11 @@ class NodeDaemon:
         self._syncs: set[asyncio.Task[bool]] = set()
         self._commands: CommandExecutor | None = None
         self.model_keys = ModelKeyring(self.config.key_file().parent, self.key)
+        self.metrics = NodeMetrics()  # served on 127.0.0.1:metrics_port (node/metrics.py)
+        self.metrics.active_jobs.set_function(lambda: len(self.running))
+        self.hardware = HardwareCache()  # GPUs and tier for heartbeats, probed every 5 min
+        self.draining = False  # set by drain(): no new jobs, exit when the running ones end
+        self._drain_task: asyncio.Task[None] | None = None
 
     async def register(self) -> str:
         reply = await self.client.post(
@@ -137,16 +146,22 @@ class NodeDaemon:
                 if model := installed.get(routing_key(name)):
                     served.append(
                         ServedModel(
-                            name=model.name, loaded=model.loaded, size_bytes=model.size_bytes
+                            name=model.name,
+                            loaded=model.loaded,
+                            size_bytes=model.size_bytes,
+                            model_key=model_key_statement(self.model_keys, model.name),
                         )
                     )
+        gpus, tier = await self.hardware.heartbeat_fields(self.config.vram_tier)
         return Heartbeat(
             version=__version__,
             backend=self.backend.name,
             backend_healthy=health.ok,
             backend_detail=health.detail,
             served_models=served,
-            vram_tier=self.config.vram_tier or "cpu",
+            vram_tier=tier,
+            gpus=gpus,
+            draining=self.draining,
             load=NodeLoad(
                 active_jobs=len(self.running), max_concurrent_jobs=self.config.max_concurrent_jobs
             ),
@@ -162,6 +177,7 @@ class NodeDaemon:
             reply = await self.client.post("/api/v1/heartbeat", beat, HeartbeatResponse)
             latency_ms = (time.monotonic() - started) * 1000
             self.last_heartbeat = time.time()
+        self.metrics.heartbeat_ok(latency_ms / 1000, beat.backend_healthy)
         log.info(f"Heartbeat OK (latency: {latency_ms:.0f}ms)")
         self._write_status(beat, reply, latency_ms)
         if reply.commands:
@@ -187,7 +203,7 @@ class NodeDaemon:
         if self.config_path is None:
             return
         try:
-            self.config.served_models = load_config(self.config_path).served_models
+            self.config.served_models = load_effective_config(self.config_path).served_models
         except ConfigError as exc:
             log.warning(f"Keeping the served_models I had: {exc}")
 
@@ -240,6 +256,7 @@ class NodeDaemon:
             try:
                 await self.heartbeat()
             except ControlPlaneError as exc:
+                self.metrics.heartbeat_failed()
                 log.warning(f"Heartbeat failed: {exc}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.config.heartbeat_interval_s)
@@ -254,6 +271,7 @@ class NodeDaemon:
         channel = self._channel
         if channel is None:
             raise ConnectionError("job channel is closed")
+        self.metrics.observe_message(message)
         async with self._send_lock:
             await channel.send(message.model_dump_json())
 
@@ -285,16 +303,67 @@ class NodeDaemon:
             if isinstance(message, JobAssignment):
                 task = asyncio.create_task(self._run(message), name=message.job_id)
                 self.running[message.job_id] = task
-            elif isinstance(message, JobCancel) and (task := self.running.get(message.job_id)):
-                task.cancel()
+            elif isinstance(message, JobCancel) and (job := self.running.get(message.job_id)):
+                job.cancel()
 
     async def _run(self, job: JobAssignment) -> None:
         try:
-            await run_job(self.backend, job, self.send, provenance=self.model_keys)
+            if self.draining:  # assigned before the control plane heard we are draining
+                await self._refuse(job, "backend_unavailable", "The node is draining.")
+                return
+            try:
+                job, backend = open_job(job, self.backend, self.model_keys, self.key)
+            except ConfidentialError as exc:
+                await self._refuse(job, "bad_request", f"Confidential job refused: {exc}")
+                return
+            await run_job(backend, job, self.send, key=self.key, provenance=self.model_keys)
         except ConnectionError:
             log.warning(f"Job {job.job_id}: channel lost while streaming")
         finally:
             self.running.pop(job.job_id, None)
+
+    async def _refuse(self, job: JobAssignment, error: str, message: str) -> None:
+        log.warning(f"Job {job.job_id} refused: {message}", extra={"job_id": job.job_id})
+        await self.send(
+            JobFailed(job_id=job.job_id, attempt=job.attempt, error=error, message=message)
+        )
+
+    async def drain(self) -> None:
+        """Stop taking jobs (the control plane hears it at once through a heartbeat with
+        `draining`), let running jobs finish (at most `drain_timeout_s`), then stop."""
+        self.draining = True
+        log.info(f"Draining: {len(self.running)} job(s) running, taking no new ones")
+        await self.sync()
+        deadline = time.monotonic() + self.config.drain_timeout_s
+        while self.running and (left := deadline - time.monotonic()) > 0:
+            await asyncio.wait(list(self.running.values()), timeout=left)
+        if self.running:
+            log.warning(f"Drain timed out; stopping {len(self.running)} running job(s)")
+        self.stop()
+
+    def request_drain(self) -> None:
+        """Schedule `drain()`; safe from a signal handler (SIGUSR2, `infernet upgrade`)."""
+        if self._drain_task is None:
+            self._drain_task = asyncio.create_task(self.drain())
+
+    def health(self) -> Health:
+        return daemon_health(
+            self.last_heartbeat,
+            self.config.heartbeat_interval_s,
+            self.metrics.backend_ok,
+            self.draining,
+        )
+
+    async def _start_metrics(self) -> MetricsServer | None:
+        if not self.config.metrics_port:
+            return None
+        server = MetricsServer(self.metrics, self.health, self.config.metrics_port)
+        try:
+            await server.start()
+        except OSError as exc:
+            log.warning(f"Metrics listener not started on port {self.config.metrics_port}: {exc}")
+            return None
+        return server
 
     async def run(self) -> None:
         """Register, check, then heartbeat and serve jobs until `stop()`."""
@@ -303,6 +372,7 @@ class NodeDaemon:
         log.info(f"Inference backend: {self.backend.name} ({self.backend.host})")
         await self.check_models()
         await self.heartbeat()
+        metrics_server = await self._start_metrics()
         loops = [
             asyncio.create_task(self.heartbeat_loop()),
             asyncio.create_task(self.channel_loop()),
@@ -314,6 +384,8 @@ class NodeDaemon:
             for task in [*loops, *self.running.values(), *commands]:
                 task.cancel()
             await asyncio.gather(*loops, *self.running.values(), *commands, return_exceptions=True)
+            if metrics_server is not None:
+                await metrics_server.stop()
             await self.client.close()
 
     def stop(self) -> None:

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from infernet.protocol.delegation import ModelKeyStatement, NodeDelegation
+from infernet.protocol.receipts import Receipt
 
 NODE_CHANNEL_PATH = "/api/v1/node/channel"
 
@@ -65,6 +66,9 @@ class ServedModel(WireModel):
     name: str
     loaded: bool = True
     size_bytes: int | None = None
+    # The node key's statement authorizing this model's key: what confidential clients
+    # encrypt to (GET /api/v1/models/{model}/keys lists it).
+    model_key: ModelKeyStatement | None = None
 
 
 class Heartbeat(WireModel):
@@ -78,6 +82,8 @@ class Heartbeat(WireModel):
     load: NodeLoad = NodeLoad()
     payout_address: str | None = None
     payout_chain: str | None = None
+    # The node is draining (before an upgrade or restart): route it no new jobs.
+    draining: bool = False
 
 
 class Command(WireModel):
@@ -111,6 +117,17 @@ class ChatMessageIn(WireModel):
     content: str
 
 
+class EncryptedPrompt(WireModel):
+    """A confidential job's prompt (Book §6.6): NIP-44 v2 `ciphertext` of the JSON
+    `{"messages": [...]}`, encrypted with the conversation key of `client_pubkey` and
+    `model_pubkey` (x-only hex). Only the holder of the model key can read it; the answer
+    comes back encrypted with the same conversation key (protocol/confidential.py)."""
+
+    client_pubkey: str = Field(pattern=r"^[0-9a-f]{64}$")
+    model_pubkey: str = Field(pattern=r"^[0-9a-f]{64}$")
+    ciphertext: str = Field(min_length=1, max_length=2_000_000)
+
+
 class JobAssignment(WireModel):
     type: Literal["job"] = "job"
     job_id: str
@@ -122,6 +139,15 @@ class JobAssignment(WireModel):
     top_p: float
     stop: list[str] = Field(default_factory=list)
     seed: int | None = None
+    # What this node charges for this job (USDC per 1K tokens, decimal strings) and what
+    # its receipt must name; absent when the control plane runs without payments, and
+    # then the node signs no receipt.
+    price_input_per_1k: str | None = None
+    price_output_per_1k: str | None = None
+    client_pubkey: str | None = None
+    chain: str = "base"
+    # Confidential job: `messages` is empty and the prompt is here, encrypted.
+    encrypted: EncryptedPrompt | None = None
 
 
 class JobCancel(WireModel):
@@ -158,6 +184,8 @@ class JobDone(WireModel):
     usage: UsageReport
     finish_reason: str = "stop"
     provenance: Provenance | None = None
+    # The node-signed Compute Payment Receipt over this attempt's real usage (Book §6.2).
+    receipt: Receipt | None = None
 
 
 class JobFailed(WireModel):

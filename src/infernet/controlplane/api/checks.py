@@ -17,5 +17,5 @@ def check_job_request(
             f"{tokens_field}: {body.max_tokens} is more than the limit of {limit}; "
             f"ask for at most {limit} tokens."
         )
-    if not any(m.content.strip() for m in body.messages):
+    if body.encrypted is None and not any(m.content.strip() for m in body.messages):
         raise BadRequest("messages: every message is empty; send at least one with content.")

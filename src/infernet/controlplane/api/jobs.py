@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from infernet.controlplane.api.checks import check_job_request
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.api.docs import errors
-from infernet.controlplane.errors import NotFound
+from infernet.controlplane.bus.base import follow
+from infernet.controlplane.errors import BadRequest, NotFound
 from infernet.controlplane.ids import iso
 from infernet.controlplane.jobs import JobManager
 from infernet.controlplane.schemas.jobs import (
@@ -24,8 +25,9 @@ from infernet.controlplane.schemas.jobs import (
     ProvenancePublic,
     UsagePublic,
 )
-from infernet.controlplane.sse import book_events, event, sse_response
+from infernet.controlplane.sse import book_events, entry_events, event, sse_response
 from infernet.controlplane.store import jobs as job_store
+from infernet.controlplane.store import receipts as receipt_store
 from infernet.controlplane.streams import JobStream
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
@@ -91,7 +93,9 @@ async def submit_job(
 
 @router.get("/jobs/{job_id}", response_model=JobPublic, responses=errors(401, 404, 429))
 async def get_job(job_id: str, account: AccountDep, services: ServicesDep) -> JobPublic:
-    return job_public(await _owned_job(services, account, job_id), services.jobs)
+    job = job_public(await _owned_job(services, account, job_id), services.jobs)
+    receipts = await receipt_store.receipts_for_job(services.db, job_id)
+    return job.model_copy(update={"receipt_ids": [r.receipt.id for r in receipts]})
 
 
 @router.get("/jobs", response_model=JobList, responses=errors(400, 401, 429))
@@ -106,24 +110,46 @@ async def list_jobs(
     return JobList(jobs=[job_public(row, services.jobs) for row in rows])
 
 
-async def _replay_finished(row: Mapping[str, Any]) -> Any:
+async def _replay_finished(row: Mapping[str, Any], after: int = 0) -> Any:
+    """A job whose stream is no longer kept: its whole text as event 1, then the end."""
     if row["status"] == "completed":
-        if row["content"]:
-            yield event({"text": row["content"]})
-        yield "data: [DONE]\n\n"
+        if row["content"] and after < 1:
+            yield "id: 1\n" + event({"text": row["content"]})
+        yield "id: 2\ndata: [DONE]\n\n"
     else:
-        yield event({"error": row["error"], "message": row["error_message"]})
+        yield "id: 1\n" + event({"error": row["error"], "message": row["error_message"]})
+
+
+def _last_event_id(value: str | None) -> int:
+    if value is None or value == "":
+        return 0
+    if not value.isdigit():
+        raise BadRequest(f"Last-Event-ID: '{value[:40]}' is not an event id of this stream.")
+    return int(value)
 
 
 @router.get(
     "/jobs/{job_id}/stream",
     responses={200: {"content": {"text/event-stream": {}}}, **errors(401, 404, 429)},
 )
-async def stream_job(job_id: str, account: AccountDep, services: ServicesDep) -> StreamingResponse:
-    """The job's tokens as SSE; opened late, it replays from the first token."""
+async def stream_job(
+    job_id: str,
+    account: AccountDep,
+    services: ServicesDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """The job's tokens as SSE; opened late, it replays from the first token. Every event
+    has an `id:`; reconnecting with `Last-Event-ID` (from any replica) sends the rest."""
+    after = _last_event_id(last_event_id)
     row = await _owned_job(services, account, job_id)
     live = services.jobs.live(job_id)
     stream: JobStream | None = live.stream if live else None
-    if stream is None:
-        return sse_response(_replay_finished(row))
-    return sse_response(book_events(stream, services.settings.sse_keepalive_s))
+    keepalive = services.settings.sse_keepalive_s
+    if stream is not None:
+        return sse_response(book_events(stream, keepalive, after))
+    cluster = services.jobs.cluster
+    if cluster.shared and (
+        row["status"] in ("pending", "processing") or await cluster.bus.tokens.last_seq(job_id)
+    ):  # running on (or recently finished by) another replica: read the shared stream
+        return sse_response(entry_events(follow(cluster.bus.tokens, job_id, after, keepalive)))
+    return sse_response(_replay_finished(row, after))

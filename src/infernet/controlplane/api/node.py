@@ -91,6 +91,7 @@ async def heartbeat(beat: Heartbeat, signer: SignerDep, services: ServicesDep) -
         )
     services.events.publish(f"node:{node.node_id}", beat)  # live dashboard pages
     services.events.publish("nodes", node.node_id)
+    await services.jobs.cluster.heartbeat(node, beat)  # other replicas apply it too
     await services.jobs.dispatch_waiting()
     return HeartbeatResponse(
         node_id=node.node_id,
@@ -131,12 +132,20 @@ async def _relay(services: Services, node_id: str, socket: WebSocket) -> None:
         except ValidationError:
             log.warning("malformed message from node", extra={"node_id": node_id})
             continue
-        if isinstance(message, JobToken):
-            await services.jobs.on_token(node_id, message)
-        elif isinstance(message, JobDone):
-            await finish_with_provenance(services, node_id, message)
-        elif isinstance(message, JobFailed):
-            await services.jobs.on_failed(node_id, message)
+        if not await services.jobs.cluster.forward(node_id, message):  # owned elsewhere?
+            await apply_node_message(services, node_id, message)
+
+
+async def apply_node_message(
+    services: Services, node_id: str, message: JobToken | JobDone | JobFailed
+) -> None:
+    """A node's message for a job this replica owns (from its socket, or another replica)."""
+    if isinstance(message, JobToken):
+        await services.jobs.on_token(node_id, message)
+    elif isinstance(message, JobDone):
+        await finish_with_provenance(services, node_id, message)
+    elif isinstance(message, JobFailed):
+        await services.jobs.on_failed(node_id, message)
 
 
 @router.websocket(NODE_CHANNEL_PATH)
@@ -159,6 +168,7 @@ async def job_channel(socket: WebSocket) -> None:
     channel = WebSocketChannel(socket)
     node.channel = channel
     log.info("job channel open", extra={"node_id": node.node_id})
+    await services.jobs.cluster.channel_opened(node.node_id)
     await services.jobs.dispatch_waiting()
     try:
         await _relay(services, node.node_id, socket)
@@ -168,4 +178,5 @@ async def job_channel(socket: WebSocket) -> None:
         if node.channel is channel:
             node.channel = None
             log.info("job channel closed", extra={"node_id": node.node_id})
+            await services.jobs.cluster.channel_closed(node.node_id)
             await services.jobs.node_lost(node.node_id)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from infernet.protocol.wire import ChatMessageIn
+from infernet.protocol.wire import ChatMessageIn, EncryptedPrompt
 
 JobStatus = Literal["pending", "processing", "completed", "failed"]
 
@@ -15,7 +15,10 @@ class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, max_length=300)
-    messages: list[ChatMessageIn] = Field(min_length=1, max_length=1000)
+    # Exactly one of `messages` (plain) and `encrypted` (confidential, Book §6.6: pinned
+    # with node_id to the node whose model key it is encrypted to).
+    messages: list[ChatMessageIn] = Field(default_factory=list, max_length=1000)
+    encrypted: EncryptedPrompt | None = None
     max_tokens: int = Field(default=512, ge=1)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
@@ -28,6 +31,14 @@ class JobCreate(BaseModel):
     @classmethod
     def _stop_as_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_prompt(self) -> JobCreate:
+        if (self.encrypted is None) == (not self.messages):
+            raise ValueError("send exactly one of `messages` and `encrypted`")
+        if self.encrypted is not None and self.node_id is None:
+            raise ValueError("an `encrypted` job needs `node_id`: the node whose key it is for")
+        return self
 
 
 class UsagePublic(BaseModel):
@@ -65,6 +76,8 @@ class JobPublic(BaseModel):
     error: str | None = None
     error_message: str | None = None
     queue_position: int | None = None
+    # Compute Payment Receipts for this job, one per node segment (GET /api/v1/cprs/{id}).
+    receipt_ids: list[str] = Field(default_factory=list)
     provenance: ProvenancePublic | None = None
 
 

@@ -129,6 +129,10 @@ jobs = Table(
     Column("started_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
     Column("latency_ms", Float),
+    # The replica running this job, until when (renewed while it lives). With several
+    # replicas, an expired lease is claimed by another (SELECT ... FOR UPDATE SKIP LOCKED).
+    Column("lease_owner", String(40)),
+    Column("lease_expires_at", DateTime(timezone=True), index=True),
 )
 
 # Model-management commands queued for a node (Book 3.3): delivered in heartbeat responses
@@ -171,7 +175,7 @@ ledger_transactions = Table(
     Column("idempotency_key", String(200), nullable=False, unique=True),
     Column("job_id", String(40), index=True),
     Column("memo", Text, nullable=False, default=""),
-    Column("usage_source", String(20)),
+    Column("usage_source", String(60)),  # e.g. "backend", "stream_count+backend"
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
