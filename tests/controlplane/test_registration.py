@@ -110,14 +110,15 @@ async def test_a_pending_node_gets_no_jobs_until_its_owner_approves(private: Har
     )
     assert (await heartbeat(private, key, ["m:1b"])).json()["status"] == "pending_approval"
     async with private.client() as api:
-        job = (await api.post("/api/v1/jobs", json={"model": "m:1b", "messages": MESSAGES})).json()
-        await private.control_plane.services.jobs.dispatch_waiting()
-        waiting = (await api.get(f"/api/v1/jobs/{job['id']}")).json()
+        # A pending node is not part of the network: its models are not offered.
+        refused = await api.post("/api/v1/jobs", json={"model": "m:1b", "messages": MESSAGES})
+        models = (await api.get("/api/v1/models")).json()["models"]
         pending = (await api.get("/api/v1/nodes", params={"status": "pending_approval"})).json()
         approved = await api.post(f"/api/v1/nodes/{node_id}/approve")
-        assert waiting["status"] == "pending" and waiting["node_id"] is None
+        assert refused.status_code == 404 and models == []
         assert [n["id"] for n in pending["nodes"]] == [node_id]
         assert approved.status_code == 200 and approved.json()["status"] != "pending_approval"
+        job = (await api.post("/api/v1/jobs", json={"model": "m:1b", "messages": MESSAGES})).json()
         for _ in range(400):
             done = (await api.get(f"/api/v1/jobs/{job['id']}")).json()
             if done["status"] == "completed":

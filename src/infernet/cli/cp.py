@@ -55,6 +55,18 @@ def serve(
     replica_id: str = typer.Option(
         None, "--replica-id", envvar="INFERNET_REPLICA_ID", help="This replica's name."
     ),
+    open_registration: bool = typer.Option(
+        True,
+        "--open-registration/--require-registration-token",
+        envvar="INFERNET_OPEN_REGISTRATION",
+        help="Let any node register, or only with an inft_reg_ token from its owner.",
+    ),
+    require_node_approval: bool = typer.Option(
+        False,
+        "--require-node-approval",
+        envvar="REQUIRE_NODE_APPROVAL",
+        help="New nodes get no jobs until their owner approves them (private networks).",
+    ),
 ) -> None:
     """Run a control plane in the foreground (API, node channel, OpenAPI docs at /docs)."""
     setup_logging(log_level)
@@ -66,8 +78,10 @@ def serve(
         replica_id=replica_id,
         payments_enabled=payments,
         platform_key_path=platform_key,
+        require_invite=require_invite,
+        open_registration=open_registration,
+        require_node_approval=require_node_approval,
     )
-    settings = settings.model_copy(update={"require_invite": require_invite})
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 

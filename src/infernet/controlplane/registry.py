@@ -137,12 +137,15 @@ class NodeRegistry:
         return [self._nodes[node_id] for node_id in self._by_model.get(key, ())]
 
     def online_models(self) -> dict[str, list[NodeState]]:
-        """Routing key -> online nodes serving it (only keys with at least one)."""
+        """Routing key -> online nodes serving it (only keys with at least one). Nodes
+        awaiting approval or revoked serve nobody, so their models are not offered."""
         now = time.monotonic()
         result: dict[str, list[NodeState]] = {}
         for key, node_ids in self._by_model.items():
             online = [
-                self._nodes[n] for n in node_ids if self._nodes[n].online(now, self.offline_after_s)
+                node
+                for node in (self._nodes[n] for n in node_ids)
+                if node.approved and not node.revoked and node.online(now, self.offline_after_s)
             ]
             if online:
                 result[key] = online
