@@ -63,7 +63,8 @@ async def test_a_registered_key_signing_correctly_is_accepted(harness: Harness) 
     assert response.status_code == 200 and response.json()["status"] in ("degraded", "online")
 
 
-@pytest.mark.parametrize("skew", [31, -31])
+# Whole-second timestamps and a loaded machine make the 30 s edge itself fuzzy by ~1 s.
+@pytest.mark.parametrize("skew", [33, -33])
 async def test_a_clock_off_by_more_than_30_seconds_is_refused(harness: Harness, skew: int) -> None:
     key = await registered(harness)
     payload = heartbeat_payload(["m:1b"])

@@ -1,4 +1,5 @@
-"""Database engine lifecycle."""
+"""Database engine lifecycle: connect, tune SQLite, bring the schema to the newest
+revision."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from infernet.controlplane.store.tables import metadata
+from infernet.controlplane.store.migrate import upgrade_to_head
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -22,6 +23,5 @@ async def open_database(url: str) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         sync_engine: Engine = engine.sync_engine
         event.listen(sync_engine, "connect", _sqlite_pragmas)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    await upgrade_to_head(engine)
     return engine
