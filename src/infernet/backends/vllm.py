@@ -27,6 +27,8 @@ class VllmBackend(OpenAIEngineBackend):
     config_hint = "vllm_instances"
 
     def launch_plan(self, model: str, port: int, launch: LaunchSettings) -> LaunchPlan:
+        pp = launch.pipeline_parallel_size
+        pipeline = ("--pipeline-parallel-size", str(pp)) if pp > 1 else ()
         argv = (
             *(launch.command or ("vllm", "serve")),
             model,
@@ -38,8 +40,7 @@ class VllmBackend(OpenAIEngineBackend):
             str(port),
             "--tensor-parallel-size",
             str(launch.tensor_parallel_size),
-            "--pipeline-parallel-size",
-            str(launch.pipeline_parallel_size),
+            *pipeline,
             *(("--distributed-executor-backend", "ray") if launch.ray_address else ()),
             *launch.extra_args,
         )
