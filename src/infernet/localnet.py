@@ -115,7 +115,7 @@ class LocalNode:
             }
         )
         save_config(self.config, self.config_path)
-        self.daemon = NodeDaemon(self.config, self.key, backend)
+        self.daemon = NodeDaemon(self.config, self.key, backend, config_path=self.config_path)
         self._task: asyncio.Task[None] | None = None
 
     @property

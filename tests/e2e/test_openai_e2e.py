@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
 from infernet.localnet import LocalNetwork
+from tests.e2e.direct import direct_answer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -18,16 +18,6 @@ QUESTION: list[Any] = [{"role": "user", "content": "What is the capital of Franc
 
 def sdk(net: LocalNetwork) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=f"{net.url}/v1", api_key=net.api_key, max_retries=0)
-
-
-async def direct_answer(net: LocalNetwork, body: dict[str, Any]) -> dict[str, Any]:
-    """The same request sent straight to llama.cpp, bypassing Infernet."""
-    assert net.engine is not None
-    async with httpx.AsyncClient(base_url=net.engine.url, timeout=120) as engine:
-        response = await engine.post("/v1/chat/completions", json={**body, "stream": False})
-    response.raise_for_status()
-    answer: dict[str, Any] = response.json()
-    return answer
 
 
 async def test_the_sdks_answer_and_usage_equal_llamacpps(network: LocalNetwork) -> None:

@@ -7,13 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from infernet.localnet import LocalNetwork
 from tests.e2e.conftest import start_network
+from tests.e2e.direct import direct_answer
 from tests.e2e.sse import read_sse
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
@@ -24,16 +24,6 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 def client(net: LocalNetwork, key: str | None = None) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {key or net.api_key}"}
     return httpx.AsyncClient(base_url=net.url, headers=headers, timeout=120)
-
-
-async def direct_answer(net: LocalNetwork, body: dict[str, Any]) -> dict[str, Any]:
-    """The same request sent straight to llama.cpp, bypassing Infernet."""
-    assert net.engine is not None
-    async with httpx.AsyncClient(base_url=net.engine.url, timeout=120) as engine:
-        response = await engine.post("/v1/chat/completions", json={**body, "stream": False})
-    response.raise_for_status()
-    answer: dict[str, Any] = response.json()
-    return answer
 
 
 async def test_streamed_job_equals_llamacpp_answer_and_usage(network: LocalNetwork) -> None:
