@@ -120,6 +120,10 @@ def parse_config(text: str, path: Path) -> NodeConfig:
             f"{path}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}). "
             "Fix that line; the file has not been changed."
         ) from exc
+    except RecursionError as exc:  # the C scanner's limit on nesting ([[[[...)
+        raise ConfigError(
+            f"{path}:1: nested too deeply to be a config. Fix the file; it has not been changed."
+        ) from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}:1: the config must be a JSON object {{...}}.")
     try:

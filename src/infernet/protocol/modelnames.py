@@ -319,6 +319,10 @@ def _parse_ollama(raw: str, base: str, tag: str) -> ModelName:
     family = _family(_tokens(base))
     tag_tokens = _tokens(tag)
     size = tag_tokens[0] if tag_tokens and _SIZE_RE.fullmatch(tag_tokens[0]) else None
+    if size is None and _split_at_size(_tokens(base))[1] is not None:
+        # An imported model named like a repo (`mistral-7b-instruct:latest`): the size is
+        # in the name, the tag only adds variant or quant words.
+        return _parse_repo(raw, base, "ollama", tag)
     rest = tag_tokens[1:] if size is not None else tag_tokens
     found = _describe(rest, instruct=True)
     extra = tuple(found.extra) if size is not None else ()
