@@ -96,7 +96,9 @@ class JobManager:
         """The routing key of the online model `model` names, or a client error saying
         which models are served (never a different model than the one asked for)."""
         try:
-            return resolve_model(model, self._registry.online_models().keys())
+            registry = self._registry
+            online = [k for k in registry.served_keys() if registry.has_online(k)]
+            return resolve_model(model, online)
         except AmbiguousModelName as exc:
             raise BadRequest(str(exc)) from exc
         except UnknownModelName as exc:
@@ -136,6 +138,8 @@ class JobManager:
 
     def _route(self, job: LiveJob) -> Decision:
         candidates = self._registry.serving(job.key)
+        if job.excluded:  # never hand a job back to a node that stalled or failed on it
+            candidates = [n for n in candidates if n.node_id not in job.excluded]
         return route(
             candidates, job.key, self._registry.offline_after_s, pinned=job.request.node_id
         )
@@ -188,24 +192,28 @@ class JobManager:
         quote = await self._accounting.quote(job.id, job.account_id, node.node_id, job.key)
         if quote is not None:  # the node prices and signs its receipt from these
             assignment = assignment.model_copy(update=quote.assignment_fields())
-        await job_store.update_job(
-            self._db,
-            job.id,
-            status="processing",
-            node_id=node.node_id,
-            started_at=utcnow(),
-            attempts=job.attempt,
-        )
         log.info(
             "job dispatched",
             extra={"job_id": job.id, "node_id": node.node_id, "attempt": job.attempt},
         )
         try:
             assert node.channel is not None
-            await node.channel.send(assignment)
+            await node.channel.send(assignment)  # first: the row write is off the TTFT path
         except Exception:
             log.exception("sending job to node failed", extra={"job_id": job.id})
             await self._take_back(job, node, "send_failed")
+            return
+        if job.finished_at is not None or job.node_id != node.node_id:
+            return  # the node already finished (or lost) it while we were sending
+        await job_store.update_job(
+            self._db,
+            job.id,
+            only_if_status=("pending", "processing"),  # never over a finished job
+            status="processing",
+            node_id=node.node_id,
+            started_at=utcnow(),
+            attempts=job.attempt,
+        )
 
     def _current(self, node_id: str, job_id: str, attempt: int) -> LiveJob | None:
         job = self._live.get(job_id)
@@ -239,8 +247,9 @@ class JobManager:
         stored = await job_store.update_job(
             self._db,
             job.id,
-            only_if_status=("processing",),
+            only_if_status=("pending", "processing"),  # the processing write may still lag
             status="completed",
+            node_id=node_id,
             content=job.stream.text,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=sum(s.completion_tokens for s in segments),
@@ -305,6 +314,8 @@ class JobManager:
         """Stop counting on `node` for `job`: re-route it, continuing what was streamed."""
         node.active_jobs.discard(job.id)
         await self.cluster.release(node.node_id, job.id)
+        if job.request.node_id is None:  # a pinned job has nowhere else to go
+            job.excluded.add(node.node_id)
         streamed = len(job.stream.pieces) - job.attempt_start_piece
         if streamed:
             job.segments.append(Segment(node.node_id, job.attempt, 0, streamed, "stream_count"))

@@ -27,6 +27,7 @@ class LiveJob:
     usage: UsageReport | None = None  # set when the job completed
     finish_reason: str | None = None
     segments: list[Segment] = field(default_factory=list)  # attempts that ended early
+    excluded: set[str] = field(default_factory=set)  # nodes that failed this job already
 
     @property
     def delivered(self) -> str:

@@ -83,6 +83,7 @@ class NodeRegistry:
         self.offline_after_s = offline_after_s
         self._nodes: dict[str, NodeState] = {}
         self._by_model: dict[str, set[str]] = defaultdict(set)
+        self._serving_cache: dict[str, list[NodeState]] = {}
         self._unflushed: dict[str, float] = {}
         self._by_key: dict[str, str] = {}
 
@@ -112,8 +113,10 @@ class NodeRegistry:
         changed = served != state.served
         for key in state.served.keys() - served.keys():
             self._by_model[key].discard(state.node_id)
-        for key in served:
+            self._serving_cache.pop(key, None)
+        for key in served.keys() - state.served.keys():
             self._by_model[key].add(state.node_id)
+            self._serving_cache.pop(key, None)
         state.served = served
         state.hot = {routing_key(m.name) for m in beat.served_models if m.loaded}
         state.backend = beat.backend
@@ -134,7 +137,24 @@ class NodeRegistry:
         return changed
 
     def serving(self, key: str) -> list[NodeState]:
-        return [self._nodes[node_id] for node_id in self._by_model.get(key, ())]
+        """Every node that serves `key`, online or not (the router filters). Kept as a
+        list per key and rebuilt only when a node starts or stops serving it."""
+        cached = self._serving_cache.get(key)
+        if cached is None:
+            node_ids = self._by_model.get(key, ())
+            cached = self._serving_cache[key] = [self._nodes[n] for n in node_ids]
+        return cached
+
+    def served_keys(self) -> list[str]:
+        """Routing keys that at least one registered node serves."""
+        return [key for key, node_ids in self._by_model.items() if node_ids]
+
+    def has_online(self, key: str) -> bool:
+        now = time.monotonic()
+        return any(
+            n.approved and not n.revoked and n.online(now, self.offline_after_s)
+            for n in self.serving(key)
+        )
 
     def online_models(self) -> dict[str, list[NodeState]]:
         """Routing key -> online nodes serving it (only keys with at least one). Nodes

@@ -21,6 +21,7 @@ from infernet.controlplane.registry import NodeState
 COLD_LOAD_S = 10.0  # typical load time of a model that is installed but not resident
 TIER_RANK = {">=48gb": 4, ">=24gb": 3, ">=12gb": 2, ">=8gb": 1, "cpu": 0}
 NEAR_BEST = 0.10  # nodes within 10% of the best predicted wait are treated as equals
+SAMPLE = 64  # candidates looked at per decision when a model has more nodes than this
 
 Filter = Callable[[NodeState, float, float], bool]
 
@@ -59,12 +60,26 @@ def route(
     pinned: str | None = None,
     rng: random.Random | None = None,
 ) -> Decision:
+    """Pick a node. With many candidates only a random sample of `SAMPLE` is filtered and
+    scored (the decision stays O(1) at 100,000 nodes); the whole set is scanned only when
+    no sampled node can take the job, so a free node is never missed."""
+    if pinned is not None:
+        return _decide([n for n in candidates if n.node_id == pinned], key, offline_after_s, rng)
+    if len(candidates) > SAMPLE:
+        sample = (rng or random).sample(candidates, SAMPLE)
+        decision = _decide(sample, key, offline_after_s, rng)
+        if decision.node is not None:
+            return decision
+    return _decide(candidates, key, offline_after_s, rng)
+
+
+def _decide(
+    candidates: Sequence[NodeState], key: str, offline_after_s: float, rng: random.Random | None
+) -> Decision:
     now = time.monotonic()
     rejected: dict[str, str] = {}
     usable = []
     for node in candidates:
-        if pinned is not None and node.node_id != pinned:
-            continue
         reason = next((r for r, keep in FILTERS if not keep(node, now, offline_after_s)), None)
         if reason is None:
             usable.append(node)
@@ -77,15 +92,15 @@ def route(
     near = sorted(
         (n for n in usable if waits[n.node_id] <= best * (1 + NEAR_BEST) + 1e-9), key=_tie_break
     )
-    chosen = near[0] if len(near) == 1 else _two_choices(near, rng or random.Random())
+    chosen = near[0] if len(near) == 1 else _two_choices(near, rng)
     for node in usable:
         if node is not chosen:
             rejected[node.node_id] = "model_cold" if key not in node.hot else "slower"
     return Decision(chosen, rejected)
 
 
-def _two_choices(near: list[NodeState], rng: random.Random) -> NodeState:
-    first, second = rng.sample(near, 2)
+def _two_choices(near: list[NodeState], rng: random.Random | None) -> NodeState:
+    first, second = (rng or random).sample(near, 2)
     return first if len(first.active_jobs) <= len(second.active_jobs) else second
 
 

@@ -19,7 +19,9 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 
 
 async def open_database(url: str) -> AsyncEngine:
-    engine = create_async_engine(url)
+    sqlite = url.startswith("sqlite")
+    # SQLite: wait for a busy writer instead of failing with "database is locked".
+    engine = create_async_engine(url, connect_args={"timeout": 30} if sqlite else {})
     if engine.dialect.name == "sqlite":
         sync_engine: Engine = engine.sync_engine
         event.listen(sync_engine, "connect", _sqlite_pragmas)
