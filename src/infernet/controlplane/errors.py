@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -132,6 +133,14 @@ def register_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(request, 400, "bad_request", _describe_validation(exc))
+
+    @app.exception_handler(DBAPIError)
+    async def unstorable(request: Request, exc: DBAPIError) -> JSONResponse:
+        # PostgreSQL text cannot hold NUL (SQLite can): the client's text, not our fault.
+        if "0x00" not in str(exc.orig):
+            raise exc
+        text = "Text fields may not contain NUL characters (\\u0000); remove them and retry."
+        return error_response(request, 400, "bad_request", text)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
