@@ -7,6 +7,7 @@ local connections, and is stopped and deleted at the end of the test session.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -86,8 +87,6 @@ class PostgresServer:
         return self.url(name)
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
