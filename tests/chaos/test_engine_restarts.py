@@ -1,0 +1,94 @@
+"""Redis and PostgreSQL restarted under a running cluster (two `infernet cp serve`
+replicas, node daemons as processes): the system recovers by itself, without anyone
+restarting a replica or a node, and every job it accepted ends completed or failed with
+a reason. Requests refused while an engine is down were never accepted."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.chaos.processes import ControlPlane, NodeProcess, client_key
+from tests.chaos.test_replica_faults import JOB, wait_all_final
+from tests.support.postgres import PostgresServer
+from tests.support.redis import RedisServer
+
+BEAT = 0.5
+
+
+class Running:
+    def __init__(self, home: Path, db: str, redis: str) -> None:
+        extra = ("--redis", redis, "--no-payments")
+        self.a = ControlPlane(home, db, *extra, "--replica-id", "a", heartbeat=BEAT)
+        self.b = ControlPlane(home, db, *extra, "--replica-id", "b", heartbeat=BEAT)
+        self.nodes = [
+            NodeProcess(home / f"n{i}", cp.url, [" x", " y", " z"], 0.05, BEAT)
+            for i, cp in enumerate((self.a, self.b))
+        ]
+        for node in self.nodes:
+            node.node_id()
+
+    def close(self) -> None:
+        for proc in (*self.nodes, self.a, self.b):
+            proc.close()
+
+
+@pytest.fixture
+def running(
+    tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer
+) -> Iterator[Running]:
+    cluster = Running(tmp_path, asyncio.run(postgres_server.create_database()), redis_server.url)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def accepted_until_recovered(urls: list[str], key: str, limit: float = 60) -> list[str]:
+    """Submit jobs, alternating replicas, until each replica has accepted two again."""
+    headers, ids, ok = {"Authorization": f"Bearer {key}"}, [], dict.fromkeys(urls, 0)
+    deadline = time.monotonic() + limit
+    while min(ok.values()) < 2:
+        assert time.monotonic() < deadline, f"not recovered after {limit} s: {ok}"
+        for url in urls:
+            try:
+                response = httpx.post(f"{url}/api/v1/jobs", json=JOB, headers=headers, timeout=10)
+            except httpx.TransportError:
+                continue
+            assert response.status_code != 404 or "model" in response.text
+            if response.status_code == 202:
+                ids.append(response.json()["id"])
+                ok[url] += 1
+        time.sleep(0.3)
+    return ids
+
+
+def restart_postgres(server: PostgresServer) -> None:
+    log = str(server.root / "server.log")
+    server._run("pg_ctl", "-D", str(server.data), "-l", log, "-m", "immediate", "-w", "restart")
+
+
+def test_redis_and_postgres_restarts_are_survived(
+    running: Running, redis_server: RedisServer, postgres_server: PostgresServer
+) -> None:
+    urls = [running.a.url, running.b.url]
+    key = client_key(running.a.url, credit=None)
+    accepted = accepted_until_recovered(urls, key)
+    redis_server.stop()
+    time.sleep(1)
+    redis_server.start()
+    accepted += accepted_until_recovered(urls, key)
+    restart_postgres(postgres_server)
+    accepted += accepted_until_recovered(urls, key)
+    final = wait_all_final(running.b.url, key, accepted, limit=60)
+    stuck = set(accepted) - set(final)
+    assert not stuck, f"accepted jobs neither completed nor failed: {sorted(stuck)}"
+    for job in final.values():
+        assert job["status"] == "completed" or job["error_message"], job
+    completed = sum(1 for j in final.values() if j["status"] == "completed")
+    print(f"\n{len(accepted)} accepted across the restarts, {completed} completed")
