@@ -33,7 +33,11 @@ async def test_drain_finishes_the_running_job_refuses_new_ones_and_stops(tmp_pat
             while not node.daemon.draining:
                 await asyncio.sleep(0.01)
             await asyncio.wait_for(drain, 30)
-            job = (await api.get(f"/api/v1/jobs/{job_id}")).json()
+            for _ in range(100):  # the node sent its result; the control plane records it
+                job = (await api.get(f"/api/v1/jobs/{job_id}")).json()
+                if job["status"] != "processing":
+                    break
+                await asyncio.sleep(0.05)
         state = services.registry.get(node.node_id or "")
         assert state is not None and state.draining
         decision = route(services.registry.serving(routing_key("m:1b")), routing_key("m:1b"), 90)
