@@ -117,7 +117,6 @@ class JobManager:
         job = LiveJob(new_id("job"), account_id, key, request, time.monotonic())
         job.stream = self.cluster.new_stream(job.id)
         await self._accounting.reserve(account_id, job.id, request)
-        self._live[job.id] = job
         self.demand[key] += 1
         await job_store.insert_job(
             self._db,
@@ -131,6 +130,7 @@ class JobManager:
             created_at=utcnow(),
             **lease_values(self.cluster.bus.replica_id, self._settings.lease_ttl_s),
         )
+        self._live[job.id] = job  # only once its row (and lease) is committed: takeover.tend
         self._waiting.append(job.id)
         self.metrics.submitted(job)
         await self.dispatch_waiting()
@@ -397,10 +397,14 @@ class JobManager:
     async def fail_adopted(self, job: LiveJob, code: str, text: str) -> None:
         await self._fail(job, code, text)
 
-    def drop_unheld(self, held: set[str], submitted_before: float) -> None:
-        """Forget unfinished jobs whose lease another replica holds now (we lost it)."""
+    def unfinished_ids(self) -> set[str]:
+        return {j.id for j in self._live.values() if j.finished_at is None}
+
+    def drop_unheld(self, held: set[str], among: set[str]) -> None:
+        """Forget unfinished jobs of `among` whose lease another replica holds now (we
+        lost it). `among` was taken before the renewal that returned `held` began."""
         for job in list(self._live.values()):
-            if job.finished_at is None and job.id not in held and job.submitted < submitted_before:
+            if job.finished_at is None and job.id not in held and job.id in among:
                 log.warning("job lease lost to another replica", extra={"job_id": job.id})
                 del self._live[job.id]
                 if job.id in self._waiting:

@@ -100,8 +100,10 @@ async def _stop_on_node(manager: JobManager, node_id: str, job_id: str) -> None:
 async def tend(manager: JobManager, ttl_s: float) -> None:
     """Renew this replica's leases, drop jobs it no longer holds, adopt expired ones."""
     owner = manager.cluster.bus.replica_id
-    started = time.monotonic()
+    # Jobs live here before the renewal starts: their rows were committed by then (submit
+    # adds a job only after its insert), so one missing from `held` was really lost.
+    live = manager.unfinished_ids()
     held = await leases.renew(manager.db, owner, ttl_s)
-    manager.drop_unheld(held, submitted_before=started)
+    manager.drop_unheld(held, among=live)
     for row in await leases.claim_expired(manager.db, owner, ttl_s):
         await adopt(manager, row)
