@@ -61,7 +61,7 @@ def route(
     rng: random.Random | None = None,
 ) -> Decision:
     """Pick a node. With many candidates only a random sample of `SAMPLE` is filtered and
-    scored (the decision stays O(1) at 100,000 nodes); the whole set is scanned only when
+    scored (the decision stays O(1) at 100,000 nodes); the whole set is examined only when
     no sampled node can take the job, so a free node is never missed."""
     if pinned is not None:
         return _decide([n for n in candidates if n.node_id == pinned], key, offline_after_s, rng)
