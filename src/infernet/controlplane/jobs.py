@@ -228,7 +228,11 @@ class JobManager:
         if job := self._current(node_id, message.job_id, message.attempt):
             await job.stream.push(message.text)
 
-    async def on_done(self, node_id: str, message: JobDone) -> None:
+    async def on_done(
+        self, node_id: str, message: JobDone, provenance: dict[str, object] | None = None
+    ) -> None:
+        """Complete the job; `provenance` (checked by controlplane/provenance.py) is stored
+        in the same write, so a reader never sees the job completed without it."""
         job = self._current(node_id, message.job_id, message.attempt)
         if job is None:
             return
@@ -258,6 +262,7 @@ class JobManager:
             completed_at=utcnow(),
             latency_ms=(time.monotonic() - job.submitted) * 1000,
             segments=[vars(s) for s in segments],
+            provenance=provenance,
         )
         if (node := self._registry.get(node_id)) and job.started is not None:
             node.record_job(time.monotonic() - job.started, usage.completion_tokens)

@@ -19,7 +19,6 @@ from infernet.controlplane.errors import Unauthorized
 from infernet.controlplane.ids import utcnow
 from infernet.controlplane.nodeauth import identify
 from infernet.controlplane.services import Services
-from infernet.controlplane.store import jobs as job_store
 from infernet.protocol.delegation import DelegationError, verify_model_key
 from infernet.protocol.provenance import verify_output
 from infernet.protocol.wire import JobDone, Provenance
@@ -76,10 +75,6 @@ async def check(services: Services, node_id: str, message: JobDone) -> dict[str,
 
 
 async def finish(services: Services, node_id: str, message: JobDone) -> None:
-    """`JobManager.on_done`, with the job's provenance checked before and stored after."""
+    """`JobManager.on_done`, with the job's provenance checked first and stored with it."""
     record = await check(services, node_id, message)
-    await services.jobs.on_done(node_id, message)
-    if record is not None:
-        await job_store.update_job(
-            services.db, message.job_id, only_if_status=("completed",), provenance=record
-        )
+    await services.jobs.on_done(node_id, message, provenance=record)
