@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 
 from infernet.cli.register import send_registration
 from infernet.localnet import LocalNode
@@ -75,9 +77,12 @@ def test_install_from_manage_models_follows_the_command_until_the_node_has_the_m
     wait_for(browser, "#installed")
     browser.find_element(By.ID, "q").send_keys("qwen2.5 0.5b")
     browser.find_element(By.CSS_SELECTOR, "form[role=search] button").click()
-    button = wait_for(browser, "#search-results button[data-install]")
-    model = button.get_attribute("data-install")
-    button.click()
+    selector = "#search-results button[data-install]"
+    model = wait_for(browser, selector).get_attribute("data-install")
+    # The live page may re-render the results between finding the button and clicking it.
+    WebDriverWait(browser, 20, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, selector).click() is None
+    )
     wait_for(browser, "[data-command-status]")
     assert text(browser, "[data-command-status]") in ("pending", "running", "done")
     wait_until_text(browser, "[data-command-status]", "done")
