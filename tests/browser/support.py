@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -103,6 +103,18 @@ def wait_text(driver: WebDriver, css: str, text: str, timeout: float = 20) -> No
         return any(text in t for t in found)
 
     WebDriverWait(driver, timeout).until(has)
+
+
+def click(driver: WebDriver, css: str, timeout: float = 20) -> None:
+    """Click the first match, finding it again if a live re-render replaced it meanwhile."""
+
+    def clicked(d: WebDriver) -> bool:
+        d.find_element(By.CSS_SELECTOR, css).click()
+        return True
+
+    WebDriverWait(driver, timeout, ignored_exceptions=[StaleElementReferenceException]).until(
+        clicked
+    )
 
 
 def fill(driver: WebDriver, values: dict[str, str]) -> None:

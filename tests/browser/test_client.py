@@ -5,12 +5,12 @@ revoked in Settings is refused by the API at once. Every page is screenshotted."
 from __future__ import annotations
 
 import httpx
-from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import Network
 from tests.browser.support import (
+    click,
     console_errors,
     fill,
     screenshot,
@@ -27,7 +27,7 @@ TOKENS = ["Paris", " is", " the", " capital", " of", " France", "."]
 def sign_in_with_key(network: Network, browser: WebDriver) -> None:
     browser.get(network.url + "/dashboard/sign-in")
     fill(browser, {"api_key": network.harness.api_key})
-    browser.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
+    click(browser, "#sign-in-form button[type=submit]")
     wait_for(browser, "#add-node")
 
 
@@ -39,7 +39,7 @@ def test_chat_streams_tokens_into_the_page_and_the_job_has_a_receipt(
     sign_in_with_key(network, browser)  # the harness account holds the local demo credit
     browser.get(network.url + "/dashboard/chat")
     fill(browser, {"chat-input": "What is the capital of France?"})
-    browser.find_element(By.ID, "chat-send").click()
+    click(browser, "#chat-send")
     # Part of the answer is on the page while the rest is still streaming.
     WebDriverWait(browser, 20).until(
         lambda d: (
@@ -52,7 +52,7 @@ def test_chat_streams_tokens_into_the_page_and_the_job_has_a_receipt(
     browser.get(network.url + "/dashboard/jobs")
     wait_text(browser, "#jobs-table", "completed")
     screenshot(browser, "jobs")
-    browser.find_element(By.CSS_SELECTOR, "#jobs-table a.mono").click()
+    click(browser, "#jobs-table a.mono")
     wait_for(browser, "#receipts dl.receipt")
     assert "Paris is the capital of France." in text(browser, "pre.answer")
     screenshot(browser, "job")
@@ -72,11 +72,11 @@ def test_add_funds_updates_the_balance_and_a_bad_amount_is_explained_inline(
     sign_up(browser, network.url)
     browser.get(network.url + "/dashboard/billing")
     fill(browser, {"amount": "ten dollars"})
-    browser.find_element(By.CSS_SELECTOR, "#deposit-form button").click()
+    click(browser, "#deposit-form button")
     wait_for(browser, "#amount-error")
     assert all("400" in m for m in console_errors(browser))
     fill(browser, {"amount": "12.50"})
-    browser.find_element(By.CSS_SELECTOR, "#deposit-form button").click()
+    click(browser, "#deposit-form button")
     wait_text(browser, "#available", "12.500000 USDC")
     screenshot(browser, "billing")
     browser.get(network.url + "/dashboard/earnings")
@@ -90,12 +90,12 @@ def test_a_key_revoked_in_settings_is_refused_by_the_api(
     sign_up(browser, network.url)
     browser.get(network.url + "/dashboard/settings")
     fill(browser, {"key_name": "laptop"})
-    browser.find_element(By.ID, "create-key").click()
+    click(browser, "#create-key")
     secret = wait_for(browser, "#new-key").text
     assert secret.startswith("inft_sk_")
     headers = {"Authorization": f"Bearer {secret}"}
     assert httpx.get(network.url + "/api/v1/jobs", headers=headers).status_code == 200
-    browser.find_element(By.CSS_SELECTOR, "button[data-revoke]").click()
+    click(browser, "button[data-revoke]")
     wait_text(browser, "#notice", "Key revoked")
     assert "revoked" in text(browser, "table.keys")
     assert httpx.get(network.url + "/api/v1/jobs", headers=headers).status_code == 401

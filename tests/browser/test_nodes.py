@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import re
 
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
 
 from infernet.cli.register import send_registration
 from infernet.localnet import LocalNode
 from tests.browser.conftest import Network
-from tests.browser.support import screenshot, text, wait_for, wait_text, wait_until_text
+from tests.browser.support import click, screenshot, text, wait_for, wait_text, wait_until_text
 from tests.browser.test_auth import sign_up
 from tests.support.scripted import ScriptedBackend
 
@@ -41,7 +39,7 @@ async def _token_node(network: Network, backend: ScriptedBackend, token: str) ->
 
 def add_node(network: Network, browser: WebDriver, backend: ScriptedBackend) -> LocalNode:
     browser.get(network.url + "/dashboard/nodes/add")
-    browser.find_element(By.ID, "create-token").click()
+    click(browser, "#create-token")
     token = wait_for(browser, "#registration-token").text
     assert re.fullmatch(r"inft_reg_[A-Za-z0-9]{20}", token)
     assert f"--registration-token {token}" in browser.find_element(By.ID, "cmd-setup").text
@@ -73,16 +71,13 @@ def test_install_from_manage_models_follows_the_command_until_the_node_has_the_m
     node = add_node(network, browser, backend)
     browser.get(network.url + "/dashboard/nodes")
     wait_text(browser, "#nodes-table .status", "online")
-    browser.find_element(By.CSS_SELECTOR, "#nodes-table tr[data-node] a").click()
+    click(browser, "#nodes-table tr[data-node] a")
     wait_for(browser, "#installed")
     browser.find_element(By.ID, "q").send_keys("qwen2.5 0.5b")
-    browser.find_element(By.CSS_SELECTOR, "form[role=search] button").click()
+    click(browser, "form[role=search] button")
     selector = "#search-results button[data-install]"
     model = wait_for(browser, selector).get_attribute("data-install")
-    # The live page may re-render the results between finding the button and clicking it.
-    WebDriverWait(browser, 20, ignored_exceptions=[StaleElementReferenceException]).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, selector).click() is None
-    )
+    click(browser, selector)
     wait_for(browser, "[data-command-status]")
     assert text(browser, "[data-command-status]") in ("pending", "running", "done")
     wait_until_text(browser, "[data-command-status]", "done")
