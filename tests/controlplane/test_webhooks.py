@@ -73,6 +73,36 @@ def test_a_webhook_must_be_a_full_url_of_a_known_service() -> None:
         check_webhook("discord", "hooks.slack.com/x")
 
 
+@pytest.mark.parametrize(
+    ("kind", "url", "why"),
+    [
+        ("slack", "http://hooks.slack.com/services/T/B/x", "https"),
+        ("slack", "https://hooks.slack.com:8443/services/T/B/x", "standard port"),
+        ("slack", "https://127.0.0.1/hook", "hooks.slack.com"),
+        ("slack", "https://169.254.169.254/latest/meta-data", "hooks.slack.com"),
+        ("slack", "https://hooks.slack.com.evil.example/x", "hooks.slack.com"),
+        ("discord", "https://localhost/api/webhooks/1/x", "discord.com"),
+        ("discord", "https://discord.com/channels/1/2", "api/webhooks"),
+        ("slack", "https://discord.com/api/webhooks/1/x", "hooks.slack.com"),
+    ],
+)
+def test_the_control_plane_posts_only_to_the_services_own_webhook_hosts(
+    kind: str, url: str, why: str
+) -> None:
+    # Otherwise any dashboard user could make the control plane POST into its own network.
+    with pytest.raises(BadWebhook, match=why):
+        check_webhook(kind, url)
+
+
+def test_the_operator_can_allow_another_host_such_as_a_self_hosted_mattermost() -> None:
+    url = "http://chat.internal:8065/hooks/abc"
+    assert check_webhook("slack", url, ["chat.internal"]) == ("slack", url)
+    assert check_webhook("discord", "https://discord.com/api/webhooks/1/x") == (
+        "discord",
+        "https://discord.com/api/webhooks/1/x",
+    )
+
+
 async def test_a_node_going_offline_posts_to_its_owners_webhook(
     tmp_path: Path, receiver: Receiver
 ) -> None:

@@ -67,6 +67,13 @@ def serve(
         envvar="REQUIRE_NODE_APPROVAL",
         help="New nodes get no jobs until their owner approves them (private networks).",
     ),
+    webhook_host: list[str] = typer.Option(
+        [],
+        "--webhook-host",
+        envvar="INFERNET_WEBHOOK_HOSTS",
+        help="A host offline notifications may post to besides Slack's and Discord's "
+        "(repeatable; e.g. a Slack-compatible Mattermost).",
+    ),
 ) -> None:
     """Run a control plane in the foreground (API, node channel, OpenAPI docs at /docs)."""
     setup_logging(log_level)
@@ -81,6 +88,7 @@ def serve(
         require_invite=require_invite,
         open_registration=open_registration,
         require_node_approval=require_node_approval,
+        webhook_hosts=webhook_host,
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 

@@ -41,6 +41,9 @@ class Settings(BaseModel):
     max_attempts: int = 3
     # Jobs waiting for a free node, across all models; beyond it: 503 no_capacity.
     max_waiting_jobs: int = 10_000
+    # Offline notifications go to Slack's and Discord's own hosts only; hosts named here
+    # are allowed too (any scheme and port), e.g. a Slack-compatible Mattermost.
+    webhook_hosts: list[str] = Field(default_factory=list)
 
     # Money (Book §6.2-6.4): escrow, receipts, ledger. False = the Book's
     # PAYMENTS_ENABLED=false: jobs are tracked, nothing is held, charged or receipted.

@@ -7,7 +7,10 @@ dashboard pages update even though no heartbeat arrived), and when a node that w
 or degraded is now offline it posts a message to every webhook of the account that owns
 the node. Nodes no account owns (open registration) have nobody to tell.
 
-Slack's incoming webhooks take `{"text": ...}`, Discord's `{"content": ...}`. Each
+Slack's incoming webhooks take `{"text": ...}`, Discord's `{"content": ...}`. The control
+plane posts only to the services' own webhook hosts over https (plus hosts the operator
+names in `Settings.webhook_hosts`, e.g. a Slack-compatible Mattermost): a dashboard user
+must not be able to make the control plane POST into its own private network. Each
 delivery's outcome (HTTP status, or the error) is stored on the webhook and shown in
 Settings, so an operator sees a broken URL instead of silence.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,6 +31,11 @@ from infernet.controlplane.store import nodes as node_store
 
 log = logging.getLogger("infernet.webhooks")
 KINDS = ("slack", "discord")
+# Where each service's incoming webhooks live (their documented URL shapes).
+SERVICE_HOSTS = {
+    "slack": ("hooks.slack.com", "hooks.slack-gov.com"),
+    "discord": ("discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"),
+}
 DELIVERY_TIMEOUT_S = 5.0
 
 
@@ -34,8 +43,11 @@ class BadWebhook(ValueError):
     """A webhook URL or kind the control plane will not post to."""
 
 
-def check_webhook(kind: str, url: str) -> tuple[str, str]:
-    """The (kind, url) to store, or BadWebhook saying what is wrong."""
+def check_webhook(kind: str, url: str, extra_hosts: Sequence[str] = ()) -> tuple[str, str]:
+    """The (kind, url) to store, or BadWebhook saying what is wrong.
+
+    `extra_hosts` are hosts the operator allows besides the services' own.
+    """
     kind = kind.strip().lower()
     if kind not in KINDS:
         raise BadWebhook("Choose Slack or Discord.")
@@ -45,6 +57,20 @@ def check_webhook(kind: str, url: str) -> tuple[str, str]:
         raise BadWebhook("Paste the full webhook URL, starting with https://.")
     if len(url) > 500:
         raise BadWebhook("That URL is longer than 500 characters.")
+    host = parts.hostname.lower()
+    if host in (h.lower() for h in extra_hosts):
+        return kind, url
+    if parts.scheme != "https" or parts.port not in (None, 443):
+        raise BadWebhook("Webhook URLs must use https:// on the standard port.")
+    if host not in SERVICE_HOSTS[kind]:
+        allowed = ", ".join(SERVICE_HOSTS[kind])
+        raise BadWebhook(
+            f"A {kind.capitalize()} webhook URL is on {allowed}. Copy it from the "
+            f"channel's integration settings (the control plane's operator can allow "
+            f"other hosts with webhook_hosts)."
+        )
+    if kind == "discord" and not parts.path.startswith("/api/webhooks/"):
+        raise BadWebhook("A Discord webhook URL looks like https://discord.com/api/webhooks/….")
     return kind, url
 
 

@@ -128,7 +128,7 @@ async def add_webhook(request: Request, viewer: ViewerDep, services: ServicesDep
     form, errors = parse_form(WebhookForm, fields)
     if form is not None:
         try:
-            kind, url = check_webhook(form.kind, form.url)
+            kind, url = check_webhook(form.kind, form.url, services.settings.webhook_hosts)
         except BadWebhook as exc:
             errors = {"url": str(exc)}
         else:
