@@ -14,7 +14,7 @@ Modules: `session.py` / `security.py` / `records.py` (sign-in, cookies, rows),
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from infernet.controlplane.background import PeriodicTask
@@ -38,6 +38,7 @@ def install(app: FastAPI) -> None:
     from infernet.controlplane.dashboard.session import (
         CookieKeys,
         SignInRequired,
+        same_origin,
         sign_in_required,
     )
 
@@ -53,7 +54,7 @@ def install(app: FastAPI) -> None:
         chat_pages,
         supply_pages,
     ):
-        app.include_router(module.router)
+        app.include_router(module.router, dependencies=[Depends(same_origin)])
     app.include_router(auth_pages.landing)
 
 

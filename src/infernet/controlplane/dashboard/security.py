@@ -7,7 +7,9 @@ Sessions: the cookie holds a random 256-bit token and its HMAC-SHA256 under a se
 kept beside the database (`dashboard.secret`, mode 0600, next to `platform.key`); the
 server stores only the token's SHA-256, so a stolen database holds no usable cookie and
 signing out deletes the session for good. The cookie is HttpOnly and SameSite=Lax (no
-cross-site form posts carry it), Secure when the control plane's public URL is https.
+cross-site form posts carry it), Secure when the control plane's public URL is https;
+state-changing requests must also come from the dashboard's own origin
+(`session.same_origin`).
 """
 
 from __future__ import annotations

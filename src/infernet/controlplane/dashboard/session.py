@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from infernet.controlplane.api.deps import ServicesDep
@@ -97,6 +97,32 @@ async def sign_in_required(_request: Request, exc: Exception) -> Response:
             status_code=401,
         )
     return RedirectResponse(f"{SIGN_IN}?next={quote(exc.next_path)}", status_code=303)
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def same_origin(request: Request) -> None:
+    """Refuse a state-changing request that a page on another site sent (CSRF).
+
+    SameSite=Lax already keeps the session cookie off cross-site form posts; this is the
+    second wall (OWASP's origin check): browsers send `Origin` (or at least `Referer`)
+    with every POST, and it must name the host the dashboard is served from. A request
+    with neither header comes from a script, not a browser, and carries no ambient cookie
+    risk.
+    """
+    if request.method in SAFE_METHODS:
+        return
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if source is None:
+        return
+    host = request.headers.get("host", "")
+    if source == "null" or urlsplit(source).netloc.lower() != host.lower():
+        raise HTTPException(
+            status_code=403,
+            detail="This form was sent from another site. Open the dashboard at "
+            f"http(s)://{host}/dashboard and try again.",
+        )
 
 
 async def open_session(
