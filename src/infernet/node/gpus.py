@@ -215,7 +215,11 @@ def _rocm_version(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
-def probe_gpus(run: CommandRunner, host: PlatformInfo, paths: HostPaths) -> tuple[GpuProbe, ...]:
+def probe_gpus(
+    run: CommandRunner, host: PlatformInfo, paths: HostPaths, nvidia: GpuProbe | None = None
+) -> tuple[GpuProbe, ...]:
+    """Every vendor's probe; `nvidia` is what NVML already found (skips nvidia-smi)."""
     if host.system == "darwin":
         return (probe_apple(run),)
-    return probe_nvidia(run), probe_amd(run, _rocm_version(paths.rocm_version))
+    nvidia = nvidia if nvidia is not None else probe_nvidia(run)
+    return nvidia, probe_amd(run, _rocm_version(paths.rocm_version))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from infernet.node.gpus import (
     APPLE_QUERY,
@@ -48,6 +49,7 @@ from infernet.node.host import (
     ram_gb,
     subprocess_runner,
 )
+from infernet.node.nvml import load_nvml, probe_nvml
 from infernet.protocol.vram import TIER_DEFAULT_MODEL, Tier
 
 __all__ = [
@@ -135,12 +137,18 @@ def detect_hardware(
     host: PlatformInfo | None = None,
     paths: HostPaths | None = None,
     cpu_count: int | None = None,
+    nvml: Any = None,
 ) -> HardwareReport:
-    """Probe this machine (or the recorded one the arguments describe)."""
-    run = run if run is not None else subprocess_runner()
+    """Probe this machine (or the recorded one the arguments describe).
+
+    On this machine (no `run` given) NVIDIA GPUs are read through NVML when nvidia-ml-py
+    is installed; `nvml` passes a module with pynvml's API explicitly.
+    """
+    if run is None:
+        run, nvml = subprocess_runner(), nvml if nvml is not None else load_nvml()
     host = host if host is not None else PlatformInfo.current()
     paths = paths if paths is not None else HostPaths()
-    probes = probe_gpus(run, host, paths)
+    probes = probe_gpus(run, host, paths, probe_nvml(nvml) if nvml is not None else None)
     gpus = tuple(gpu for probe in probes for gpu in probe.gpus)
     pci: tuple[PciGpu, ...] = ()
     if host.system == "linux" and not gpus:
