@@ -10,7 +10,10 @@ import pytest
 from infernet.controlplane.billing import hold_amount, prompt_bound
 from infernet.controlplane.pricing import UNKNOWN_SIZE_OUTPUT, default_price
 from infernet.controlplane.schemas.jobs import JobCreate
+from infernet.protocol.confidential import seal_prompt
+from infernet.protocol.keys import NodeKey
 from infernet.protocol.money import MoneyError, job_value, price, split_fee, usdc
+from infernet.protocol.wire import ChatMessageIn
 
 
 @pytest.mark.parametrize(
@@ -69,3 +72,15 @@ def test_the_hold_covers_the_prompt_bound_on_every_attempt_and_max_tokens() -> N
     assert hold_amount(job, p, 3) == job_value(
         prompt_bound(job) * 3 + 10, 10, p.input_per_1k, p.output_per_1k
     )
+
+
+@pytest.mark.parametrize("size", [1, 300, 5_000, 60_000])
+def test_a_confidential_prompt_is_held_for_at_least_what_its_ciphertext_can_hold(
+    size: int,
+) -> None:
+    # The control plane cannot read it, so the bound comes from the ciphertext's size.
+    messages = [ChatMessageIn(role="user", content="é" * (size // 2) + "x" * (size % 2))]
+    sealed, _ = seal_prompt(messages, NodeKey.generate(), NodeKey.generate().public_hex)
+    job = JobCreate(model="m:1b", encrypted=sealed, node_id="node-1", max_tokens=10)
+    plain = JobCreate(model="m:1b", messages=messages, max_tokens=10)
+    assert prompt_bound(job) >= prompt_bound(plain)

@@ -6,7 +6,9 @@
   `prompt_bound * max_attempts + max_tokens` input tokens (a failover re-sends the prompt
   plus what was streamed) and `max_tokens` output tokens. `prompt_bound` is an upper
   bound of the prompt's tokens: its UTF-8 bytes (a token of a byte-level tokenizer is at
-  least one byte) plus 16 per message and 64 for the chat template.
+  least one byte) plus 16 per message and 64 for the chat template. A confidential
+  prompt is bounded by its ciphertext's size (NIP-44 pads, never shrinks; the JSON around
+  each message is more bytes than the 16 tokens a plain message adds).
 * quote (dispatch): the node's own price, the client's key and the operator's chain,
   sent with the job so the node signs its receipt over real usage.
 * settle (completion): per segment (one node's share of the job), the value the node
@@ -43,6 +45,7 @@ from infernet.controlplane.store import client_keys
 from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.store import receipts as receipt_store
 from infernet.controlplane.store.payouts import default_destination
+from infernet.protocol import nip44
 from infernet.protocol.chains import DEFAULT_CHAIN
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.modelnames import UnknownModelName, resolve_model, routing_key
@@ -57,6 +60,8 @@ ADD_FUNDS = "Add funds with POST /api/v1/billing/deposits (see GET /api/v1/billi
 
 def prompt_bound(request: JobCreate) -> int:
     """An upper bound of the prompt's token count (see the module docstring)."""
+    if request.encrypted is not None:
+        return nip44.plaintext_bound(request.encrypted.ciphertext) + TEMPLATE_TOKENS
     text_bytes = sum(len(m.content.encode()) for m in request.messages)
     return text_bytes + TOKENS_PER_MESSAGE * len(request.messages) + TEMPLATE_TOKENS
 

@@ -161,6 +161,13 @@ def _decode_payload(payload: str) -> tuple[bytes, bytes, bytes]:
     return data[1:33], data[33:-32], data[-32:]
 
 
+def plaintext_bound(payload: str) -> int:
+    """An upper bound of the plaintext's UTF-8 bytes, read from the payload's size alone
+    (for those who must not decrypt it): base64 → version, nonce, padded text, MAC."""
+    data_bytes = len(payload) * 3 // 4
+    return max(0, data_bytes - 1 - 32 - 32 - 2)
+
+
 def decrypt(payload: str, conversation_key: bytes) -> str:
     """Decrypt a base64 payload; the MAC is checked (constant time) before decrypting."""
     nonce, ciphertext, mac = _decode_payload(payload)
