@@ -4,15 +4,9 @@ States: pending -> processing -> completed | failed. Each dispatch is an *attemp
 node's messages count only for the attempt it was given, so a late or duplicated message
 can never finish, re-run or double-bill a job. A finished job is never overwritten.
 
-Failover: when a node's channel closes or it goes silent for `stall_timeout_s` while
-running a job, the job is taken back. If nothing was streamed yet it simply runs
-elsewhere. If tokens were already delivered, the next node gets the client's messages
-plus the delivered text as an assistant prefix and continues the answer; the client's
-stream goes on without repeating anything. Each node's share is recorded as a segment
-(the lost node's completion count is the number of token messages it streamed, marked
-`stream_count`, since it never reported usage). After `max_attempts` the job fails with
-`node_disconnected`; a job not finished `job_timeout_s` after submission fails with
-`timeout`.
+Failover (failover.py): a job whose node went away, stalled or failed it is taken back
+and re-routed; a new node continues what was already streamed. A job not finished
+`job_timeout_s` after submission fails with `timeout`.
 
 Several replicas (cluster.py, takeover.py): the replica a job was submitted to owns it
 and holds a lease on its row; slots are reserved in the bus, assignments for a node
@@ -30,11 +24,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane import takeover
+from infernet.controlplane import failover, takeover
 from infernet.controlplane.accounting import Accounting, FinishedJob, NoAccounting, Segment
 from infernet.controlplane.bus import Bus, MemoryBus
 from infernet.controlplane.cluster import Cluster
 from infernet.controlplane.errors import BadRequest, ModelNotFound, NoCapacity
+from infernet.controlplane.failover import CONFIDENTIAL_LOST
 from infernet.controlplane.ids import new_id, utcnow
 from infernet.controlplane.live import LiveJob
 from infernet.controlplane.metrics import JobEvents, NoJobEvents
@@ -45,17 +40,11 @@ from infernet.controlplane.settings import Settings
 from infernet.controlplane.store import jobs as job_store
 from infernet.controlplane.store.leases import lease_values
 from infernet.protocol.modelnames import AmbiguousModelName, UnknownModelName, resolve_model
-from infernet.protocol.wire import JobAssignment, JobCancel, JobDone, JobFailed, JobToken
+from infernet.protocol.wire import JobAssignment, JobDone, JobFailed, JobToken
 
 log = logging.getLogger("infernet.jobs")
-STREAM_RETENTION_S = 600.0
-# A confidential job's prefix is ciphertext we cannot read, so no node can continue it.
-CONFIDENTIAL_LOST = (
-    "The node went away mid-answer; a confidential job cannot be continued elsewhere "
-    "(the control plane cannot read what was streamed). Submit it again."
-)
 
-__all__ = ["JobManager", "LiveJob"]
+__all__ = ["CONFIDENTIAL_LOST", "JobManager", "LiveJob"]
 
 
 class JobManager:
@@ -201,7 +190,7 @@ class JobManager:
             await node.channel.send(assignment)  # first: the row write is off the TTFT path
         except Exception:
             log.exception("sending job to node failed", extra={"job_id": job.id})
-            await self._take_back(job, node, "send_failed")
+            await failover.take_back(self, job, node, "send_failed")
             return
         if job.finished_at is not None or job.node_id != node.node_id:
             return  # the node already finished (or lost) it while we were sending
@@ -285,12 +274,13 @@ class JobManager:
             node.backend_healthy = False
             node.backend_detail = message.message
             if self._route(job).node is not None:
-                await self._take_back(job, node, "backend_unavailable")
+                await failover.take_back(self, job, node, "backend_unavailable")
                 await self.dispatch_waiting()
                 return
-        await self._fail(job, message.error, message.message)
+        await self.fail(job, message.error, message.message)
 
-    async def _fail(self, job: LiveJob, code: str, text: str) -> None:
+    async def fail(self, job: LiveJob, code: str, text: str) -> None:
+        """Finish `job` as failed (once), release its reservation and end its stream."""
         stored = await job_store.update_job(
             self._db,
             job.id,
@@ -315,111 +305,58 @@ class JobManager:
             await self.cluster.release(node_id, job.id)
         await self.dispatch_waiting()
 
-    async def _take_back(self, job: LiveJob, node: NodeState, why: str) -> None:
-        """Stop counting on `node` for `job`: re-route it, continuing what was streamed."""
-        node.active_jobs.discard(job.id)
-        await self.cluster.release(node.node_id, job.id)
-        if job.request.node_id is None:  # a pinned job has nowhere else to go
-            job.excluded.add(node.node_id)
-        streamed = len(job.stream.pieces) - job.attempt_start_piece
-        if streamed:
-            job.segments.append(Segment(node.node_id, job.attempt, 0, streamed, "stream_count"))
-        log.warning(
-            "job taken back from node",
-            extra={"job_id": job.id, "node_id": node.node_id, "why": why, "streamed": streamed},
-        )
-        if job.request.encrypted is not None and job.stream.pieces:  # see docs/operations.md
-            return await self._fail(job, "node_disconnected", CONFIDENTIAL_LOST)
-        if job.attempt >= self._settings.max_attempts:
-            await self._fail(
-                job,
-                "node_disconnected",
-                f"Node went offline mid-stream ({why}); no node could finish it "
-                f"after {job.attempt} attempts",
-            )
-            return
-        job.node_id = None
-        await job_store.update_job(
-            self._db,
-            job.id,
-            only_if_status=("processing",),
-            status="pending",
-            node_id=None,
-            segments=[vars(s) for s in job.segments],  # what a replica taking over needs
-        )
-        self._waiting.appendleft(job.id)
-
     async def node_lost(self, node_id: str, only: set[str] | None = None) -> None:
-        """The node's channel closed: every job it was running (of `only`, when given:
-        those sent through the socket that closed) goes elsewhere."""
-        node = self._registry.get(node_id)
-        if node is None:
-            return
-        for job in [
-            j
-            for j in self._live.values()
-            if j.node_id == node_id and j.finished_at is None and (only is None or j.id in only)
-        ]:
-            await self._take_back(job, node, "channel_closed")
+        """The node's channel closed: its jobs (of `only`, when given) go elsewhere."""
+        await failover.node_lost(self, node_id, only)
         await self.dispatch_waiting()
-
-    async def _cancel_on_node(self, job: LiveJob, node: NodeState) -> None:
-        if node.channel is not None:
-            try:
-                await node.channel.send(JobCancel(job_id=job.id))
-            except Exception:
-                log.warning("could not tell node to cancel", extra={"job_id": job.id})
 
     async def sweep(self) -> None:
         """Fail overdue jobs, take back stalled ones, forget finished ones after a while;
         with several replicas, first renew our leases and adopt jobs whose lease ran out."""
         if self.cluster.shared:
             await takeover.tend(self, self._settings.lease_ttl_s)
-        now = time.monotonic()
-        for job in list(self._live.values()):
-            if job.finished_at is not None:
-                if now - job.finished_at > STREAM_RETENTION_S:
-                    del self._live[job.id]
-            elif now - job.submitted > self._settings.job_timeout_s:
-                minutes = self._settings.job_timeout_s / 60
-                await self._fail(job, "timeout", f"Job did not complete within {minutes:g} minutes")
-            elif job.node_id and now - job.last_progress > self._settings.stall_timeout_s:
-                node = self._registry.get(job.node_id)
-                if node is not None:
-                    await self._cancel_on_node(job, node)
-                    await self._take_back(job, node, "stalled")
+        await failover.sweep(self)
         await self.dispatch_waiting()
 
     @property
     def db(self) -> AsyncEngine:
         return self._db
 
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def registry(self) -> NodeRegistry:
+        return self._registry
+
+    def all_live(self) -> list[LiveJob]:
+        """Every job in memory, finished ones included (kept a while for their streams)."""
+        return list(self._live.values())
+
+    def unfinished(self) -> list[LiveJob]:
+        return [j for j in self._live.values() if j.finished_at is None]
+
+    def requeue(self, job: LiveJob) -> None:
+        """Put `job`, taken back from its node, at the head of the queue."""
+        self._waiting.appendleft(job.id)
+
     def take_over(self, job: LiveJob) -> None:
         """Run `job`, adopted from a replica that died, from here (takeover.py)."""
         self._live[job.id] = job
         self._waiting.appendleft(job.id)
 
-    async def fail_adopted(self, job: LiveJob, code: str, text: str) -> None:
-        await self._fail(job, code, text)
-
-    def unfinished_ids(self) -> set[str]:
-        return {j.id for j in self._live.values() if j.finished_at is None}
-
-    def drop_unheld(self, held: set[str], among: set[str]) -> None:
-        """Forget unfinished jobs of `among` whose lease another replica holds now (we
-        lost it). `among` was taken before the renewal that returned `held` began."""
-        for job in list(self._live.values()):
-            if job.finished_at is None and job.id not in held and job.id in among:
-                log.warning("job lease lost to another replica", extra={"job_id": job.id})
-                del self._live[job.id]
-                if job.id in self._waiting:
-                    self._waiting.remove(job.id)
+    def forget(self, job_id: str) -> None:
+        """Drop `job_id` from memory: finished long ago, or now run by another replica."""
+        self._live.pop(job_id, None)
+        if job_id in self._waiting:
+            self._waiting.remove(job_id)
 
     async def undeliverable(self, node_id: str, job_id: str, attempt: int) -> None:
         """The replica that was to forward this attempt has no channel to the node."""
         job, node = self._current(node_id, job_id, attempt), self._registry.get(node_id)
         if job is not None and node is not None:
-            await self._take_back(job, node, "send_failed")
+            await failover.take_back(self, job, node, "send_failed")
             await self.dispatch_waiting()
 
     async def resync_streams(self) -> None:

@@ -75,7 +75,7 @@ async def adopt(manager: JobManager, row: Mapping[str, Any]) -> None:
     if any(e.terminal for e in entries):
         # The stream ended but the row was not finished: the owner died in between.
         manager.take_over(job)
-        await manager.fail_adopted(
+        await manager.fail(
             job,
             "control_plane_lost",
             "The control plane running this job stopped as it finished; submit it again.",
@@ -102,8 +102,11 @@ async def tend(manager: JobManager, ttl_s: float) -> None:
     owner = manager.cluster.bus.replica_id
     # Jobs live here before the renewal starts: their rows were committed by then (submit
     # adds a job only after its insert), so one missing from `held` was really lost.
-    live = manager.unfinished_ids()
+    live = {job.id for job in manager.unfinished()}
     held = await leases.renew(manager.db, owner, ttl_s)
-    manager.drop_unheld(held, among=live)
+    for job in manager.unfinished():
+        if job.id in live and job.id not in held:
+            log.warning("job lease lost to another replica", extra={"job_id": job.id})
+            manager.forget(job.id)
     for row in await leases.claim_expired(manager.db, owner, ttl_s):
         await adopt(manager, row)

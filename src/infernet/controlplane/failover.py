@@ -1,0 +1,110 @@
+"""Failover: taking a job back from a node that went away, stalled or failed it.
+
+When a node's channel closes or it goes silent for `stall_timeout_s` while running a
+job, the job is taken back. If nothing was streamed yet it simply runs elsewhere. If
+tokens were already delivered, the next node gets the client's messages plus the
+delivered text as an assistant prefix and continues the answer (LiveJob.
+continuation_messages); the client's stream goes on without repeating anything. Each
+node's share is recorded as a segment (the lost node's completion count is the number of
+token messages it streamed, marked `stream_count`, since it never reported usage). After
+`max_attempts` the job fails with `node_disconnected`; a job not finished
+`job_timeout_s` after submission fails with `timeout`.
+
+The job lifecycle itself (submit, dispatch, finish exactly once) is jobs.py; this module
+only decides, for a job already running, that it must go elsewhere or end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from infernet.controlplane.accounting import Segment
+from infernet.controlplane.live import LiveJob
+from infernet.controlplane.registry import NodeState
+from infernet.controlplane.store import jobs as job_store
+from infernet.protocol.wire import JobCancel
+
+if TYPE_CHECKING:
+    from infernet.controlplane.jobs import JobManager
+
+log = logging.getLogger("infernet.jobs")
+STREAM_RETENTION_S = 600.0
+# A confidential job's prefix is ciphertext we cannot read, so no node can continue it.
+CONFIDENTIAL_LOST = (
+    "The node went away mid-answer; a confidential job cannot be continued elsewhere "
+    "(the control plane cannot read what was streamed). Submit it again."
+)
+
+
+async def take_back(manager: JobManager, job: LiveJob, node: NodeState, why: str) -> None:
+    """Stop counting on `node` for `job`: re-route it, continuing what was streamed."""
+    node.active_jobs.discard(job.id)
+    await manager.cluster.release(node.node_id, job.id)
+    if job.request.node_id is None:  # a pinned job has nowhere else to go
+        job.excluded.add(node.node_id)
+    streamed = len(job.stream.pieces) - job.attempt_start_piece
+    if streamed:
+        job.segments.append(Segment(node.node_id, job.attempt, 0, streamed, "stream_count"))
+    log.warning(
+        "job taken back from node",
+        extra={"job_id": job.id, "node_id": node.node_id, "why": why, "streamed": streamed},
+    )
+    if job.request.encrypted is not None and job.stream.pieces:  # see docs/operations.md
+        return await manager.fail(job, "node_disconnected", CONFIDENTIAL_LOST)
+    if job.attempt >= manager.settings.max_attempts:
+        await manager.fail(
+            job,
+            "node_disconnected",
+            f"Node went offline mid-stream ({why}); no node could finish it "
+            f"after {job.attempt} attempts",
+        )
+        return
+    job.node_id = None
+    await job_store.update_job(
+        manager.db,
+        job.id,
+        only_if_status=("processing",),
+        status="pending",
+        node_id=None,
+        segments=[vars(s) for s in job.segments],  # what a replica taking over needs
+    )
+    manager.requeue(job)
+
+
+async def node_lost(manager: JobManager, node_id: str, only: set[str] | None = None) -> None:
+    """The node's channel closed: every job it was running (of `only`, when given: those
+    sent through the socket that closed) goes elsewhere."""
+    node = manager.registry.get(node_id)
+    if node is None:
+        return
+    for job in [
+        j for j in manager.unfinished() if j.node_id == node_id and (only is None or j.id in only)
+    ]:
+        await take_back(manager, job, node, "channel_closed")
+
+
+async def _cancel_on_node(job: LiveJob, node: NodeState) -> None:
+    if node.channel is not None:
+        try:
+            await node.channel.send(JobCancel(job_id=job.id))
+        except Exception:
+            log.warning("could not tell node to cancel", extra={"job_id": job.id})
+
+
+async def sweep(manager: JobManager) -> None:
+    """Fail overdue jobs, take back stalled ones, forget finished ones after a while."""
+    settings, now = manager.settings, time.monotonic()
+    for job in manager.all_live():
+        if job.finished_at is not None:
+            if now - job.finished_at > STREAM_RETENTION_S:
+                manager.forget(job.id)
+        elif now - job.submitted > settings.job_timeout_s:
+            minutes = settings.job_timeout_s / 60
+            await manager.fail(job, "timeout", f"Job did not complete within {minutes:g} minutes")
+        elif job.node_id and now - job.last_progress > settings.stall_timeout_s:
+            node = manager.registry.get(job.node_id)
+            if node is not None:
+                await _cancel_on_node(job, node)
+                await take_back(manager, job, node, "stalled")
