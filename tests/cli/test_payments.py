@@ -6,14 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from typer.testing import CliRunner, Result
 
 from infernet.cli.app import app
+from infernet.controlplane.ledger import earnings
 from infernet.controlplane.settings import Settings
 from infernet.localnet import LocalNode
+from infernet.node.autopayout import SCHEDULE_S, auto_payout_loop
+from infernet.node.client import ControlPlaneClient
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.receipts import ReceiptFields, countersign, sign_as_node
 from tests.support.harness import Harness, running
@@ -128,3 +133,66 @@ def test_receipts_verify_fails_a_tampered_receipt(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "[FAIL] node_signature" in flat(result) and "[FAIL] id" in flat(result)
+
+
+@pytest_asyncio.fixture
+async def earning(tmp_path: Path) -> AsyncIterator[tuple[Harness, LocalNode]]:
+    settings = Settings(payments_enabled=True, platform_key_path=str(tmp_path / "platform.key"))
+    async with running(tmp_path, settings) as harness:
+        yield harness, await harness.add_node(ScriptedBackend(["m:1b"]))
+
+
+async def earn(harness: Harness, node: LocalNode, amount: str) -> None:
+    payments = harness.control_plane.services.payments
+    assert payments is not None and node.node_id is not None
+    owner = await payments.accounting.owner_of(node.node_id)
+    credit = Decimal(amount)
+    await payments.ledger.post(
+        "test_earning",
+        f"earn:{amount}",
+        [(earnings(owner), credit), ("external:deposits", -credit)],
+    )
+
+
+async def test_payout_auto_claims_only_once_earnings_reach_the_threshold(
+    earning: tuple[Harness, LocalNode],
+) -> None:
+    harness, node = earning
+    # For cron: every "not yet" is a normal outcome (exit 0), saying what is missing.
+    no_address = await cli(node, "payout", "--auto")
+    assert no_address.exit_code == 0, no_address.output
+    assert "no payout address is set" in flat(no_address)
+    await cli(node, "payout", "set", "--network", "base", "--address", CHECKSUMMED)
+    await earn(harness, node, "4.5")  # above base's 1.00 minimum, below the 5.0 threshold
+    below = await cli(node, "payout", "--auto")
+    assert below.exit_code == 0, below.output
+    assert "below the auto-payout floor of 5.0 USDC" in flat(below)
+    assert "nothing claimed" in flat(below)
+    await earn(harness, node, "1.5")
+    claimed = await cli(node, "payout", "--auto")
+    assert claimed.exit_code == 0, claimed.output
+    assert f"Claimed 6.000000 USDC to {CHECKSUMMED} on base" in flat(claimed)
+    again = await cli(node, "payout", "--auto")
+    assert "Unclaimed 0.000000 USDC is below" in flat(again)
+
+
+async def test_the_daemons_schedule_claims_when_due(
+    earning: tuple[Harness, LocalNode], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness, node = earning
+    monkeypatch.setitem(SCHEDULE_S, "hourly", 0.05)  # an "hour" of 50 ms
+    await cli(node, "payout", "set", "--network", "base", "--address", CHECKSUMMED)
+    await earn(harness, node, "2.0")
+    config = node.config.model_copy(
+        update={"auto_payout_schedule": "hourly", "auto_payout_threshold": Decimal("1.5")}
+    )
+    client = ControlPlaneClient(harness.url, node.key)
+    loop = asyncio.create_task(auto_payout_loop(client, config))
+    try:
+        async with asyncio.timeout(20):
+            while "pending" not in flat(await cli(node, "payout", "list")):
+                await asyncio.sleep(0.1)
+    finally:
+        loop.cancel()
+        await client.close()
+    assert "2.000000 USDC base pending" in flat(await cli(node, "payout", "list"))

@@ -8,6 +8,7 @@ says so rather than printing a made-up transaction hash.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,11 @@ import typer
 
 from infernet.cli.common import Exit, console, fail, user_errors
 from infernet.cli.money_client import node_call
+from infernet.node.autopayout import auto_payout
+from infernet.node.client import ControlPlaneClient, ControlPlaneError
+from infernet.node.config import load_config
 from infernet.protocol.chains import AddressError, chain, check_coin, validate_address
+from infernet.protocol.keys import NodeKey
 
 CONFIG = typer.Option(None, "--config", envvar="INFERNET_CONFIG", help="Node config file.")
 payout_app = typer.Typer(help="Payout addresses and claims (USDC).", invoke_without_command=True)
@@ -74,12 +79,34 @@ def _claim(network: str | None, config: Path | None) -> None:
     _print_claim(payout)
 
 
+def _auto(config: Path | None) -> None:
+    with user_errors():
+        settings = load_config(config)
+        client = ControlPlaneClient(settings.control_plane_url, NodeKey.load(settings.key_file()))
+
+    async def decide() -> str:
+        try:
+            return await auto_payout(client, settings.auto_payout_threshold)
+        finally:
+            await client.close()
+
+    try:
+        console.print(asyncio.run(decide()))
+    except ControlPlaneError as exc:
+        raise fail(str(exc), Exit.CONTROL_PLANE) from exc
+
+
 @payout_app.callback()
 def payout(
     ctx: typer.Context,
     set_address: str = typer.Option(None, "--set-address", help="Book form: set the address."),
     chain_name: str = typer.Option("base", "--chain", help="Chain for --set-address."),
-    auto: bool = typer.Option(False, "--auto", help="Claim without prompting (for cron)."),
+    auto: bool = typer.Option(
+        False,
+        "--auto",
+        help="For cron: claim only when earnings reach the config's auto_payout_threshold "
+        "and the chain's minimum; below it, say so and exit 0.",
+    ),
     config: Path = CONFIG,
 ) -> None:
     """`infernet payout` claims everything unclaimed; `--set-address ADDR --chain C` sets
@@ -88,6 +115,9 @@ def payout(
         return
     if set_address:
         _set("USDC", chain_name, set_address, config)
+        return
+    if auto:
+        _auto(config)
         return
     _claim(None, config)
 

@@ -28,10 +28,16 @@ class ControlPlaneClient:
         return sign_request(self._key, method, path, body)
 
     async def post(self, path: str, payload: BaseModel, reply: type[T]) -> T:
-        body = payload.model_dump_json().encode()
-        headers = {"content-type": "application/json", **self.signed_headers("POST", path, body)}
+        return await self.call("POST", path, reply, payload.model_dump_json().encode())
+
+    async def get(self, path: str, reply: type[T]) -> T:
+        return await self.call("GET", path, reply)
+
+    async def call(self, method: str, path: str, reply: type[T], body: bytes = b"") -> T:
+        """A signed request; the answer parsed as `reply`, or ControlPlaneError."""
+        headers = {"content-type": "application/json", **self.signed_headers(method, path, body)}
         try:
-            response = await self._http.post(path, content=body, headers=headers)
+            response = await self._http.request(method, path, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise ControlPlaneError(
                 f"cannot reach the control plane at {self.base_url}: {exc!r}"

@@ -19,8 +19,9 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -62,6 +63,11 @@ class NodeConfig(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     payout_address: str | None = None
     payout_chain: str | None = None
+    # Book §8.5: the daemon claims earnings on this schedule once they reach the threshold
+    # (and the chain's minimum); `infernet payout --auto` makes the same decision for cron.
+    auto_payout: bool = False
+    auto_payout_threshold: Decimal = Field(default=Decimal("5.0"), ge=0)
+    auto_payout_schedule: Literal["hourly", "daily", "weekly"] = "daily"
     api_key: str | None = None  # client key for `infernet chat`
     # Operations (docs/operations.md): daemon log file (None: /var/log/infernet/daemon.log
     # if writable, else beside this config), local metrics listener (0 disables it), how
