@@ -31,6 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from infernet import __version__
 from infernet.backends.base import Backend, InstalledModel
 from infernet.backends.errors import BackendError
+from infernet.node.autopayout import auto_payout_loop
 from infernet.node.client import ControlPlaneClient, ControlPlaneError
 from infernet.node.commands import AckReply, CommandExecutor, ledger_path
 from infernet.node.confidential import model_key_statement, open_job
@@ -377,6 +378,8 @@ class NodeDaemon:
             asyncio.create_task(self.heartbeat_loop()),
             asyncio.create_task(self.channel_loop()),
         ]
+        if self.config.auto_payout:
+            loops.append(asyncio.create_task(auto_payout_loop(self.client, self.config)))
         try:
             await self._stopping.wait()
         finally:
