@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -13,9 +14,11 @@ from typer.testing import CliRunner
 from infernet.cli import status as status_cli
 from infernet.cli.app import app
 from infernet.node.config import NodeConfig, save_config
-from infernet.node.status_file import StatusSnapshot, status_path, write_status
+from infernet.node.status_file import StatusSnapshot, read_status, status_path, write_status
 from tests.cli.test_setup import RTX_4090
 from tests.fakes.server import closed_url
+from tests.support.harness import running
+from tests.support.scripted import ScriptedBackend
 
 
 @pytest.fixture
@@ -38,6 +41,8 @@ def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         loaded_models=["qwen2.5:14b"],
         vram_tier=">=24gb",
         active_jobs=1,
+        jobs_completed=41,
+        jobs_failed=2,
     )
     write_status(status_path(config), snapshot)
     return config
@@ -53,7 +58,7 @@ def test_status_prints_the_node_summary(node: Path) -> None:
     assert "Models:         qwen2.5:14b" in out
     assert "Tier:           >=24gb" in out
     assert "GPU:            NVIDIA GeForce RTX 4090 (24 GB) — 0% utilized" in out
-    assert "Jobs:           1 running (max 1)" in out
+    assert "Jobs:           1 running (max 1), 41 completed, 2 failed since start" in out
     assert "Last heartbeat: 18 seconds ago" in out
     assert "Status:         unknown: unreachable" in out
 
@@ -65,4 +70,18 @@ def test_status_json_has_the_gpu_utilization_and_every_field(node: Path) -> None
     assert data["tier"] == ">=24gb" and data["node_id"] == "node_8f3a2c1d"
     assert data["served_models"] == ["qwen2.5:14b"] and data["daemon_running"] is True
     assert 17 < data["heartbeat_age_s"] < 30 and data["active_jobs"] == 1
+    assert (data["jobs_completed"], data["jobs_failed"]) == (41, 2)
     assert data["control_plane"]["reachable"] is False
+
+
+async def test_the_running_daemon_counts_the_jobs_it_finished_for_status(tmp_path: Path) -> None:
+    async with running(tmp_path) as harness, harness.client() as api:
+        node = await harness.add_node(ScriptedBackend(["m:1b"]), heartbeat_interval_s=0.2)
+        job = {"model": "m:1b", "messages": [{"role": "user", "content": "hi"}]}
+        assert (await api.post("/api/v1/jobs", json=job)).status_code in (200, 201, 202)
+        async with asyncio.timeout(20):  # the next heartbeat rewrites the snapshot
+            while (snapshot := read_status(status_path(node.config_path))) is None or (
+                snapshot.jobs_completed == 0
+            ):
+                await asyncio.sleep(0.05)
+        assert (snapshot.jobs_completed, snapshot.jobs_failed) == (1, 0)

@@ -78,6 +78,8 @@ class NodeStatusReport(BaseModel):
     heartbeat_age_s: float | None
     active_jobs: int
     max_concurrent_jobs: int
+    jobs_completed: int  # since the daemon started
+    jobs_failed: int
 
 
 def control_plane_view(url: str, node_id: str | None, api_key: str | None) -> ControlPlaneView:
@@ -140,6 +142,8 @@ def build_report(config_path: Path, config: NodeConfig) -> NodeStatusReport:
         heartbeat_age_s=round(now - last, 1) if last else None,
         active_jobs=snap.active_jobs if snap and running else 0,
         max_concurrent_jobs=config.max_concurrent_jobs,
+        jobs_completed=snap.jobs_completed if snap and running else 0,
+        jobs_failed=snap.jobs_failed if snap and running else 0,
     )
 
 
@@ -182,7 +186,8 @@ def render(report: NodeStatusReport) -> list[str]:
         f"Models loaded:  {', '.join(report.loaded_models) or 'none'}",
         f"Tier:           {report.tier}",
         f"GPU:            {gpu}",
-        f"Jobs:           {report.active_jobs} running (max {report.max_concurrent_jobs})",
+        f"Jobs:           {report.active_jobs} running (max {report.max_concurrent_jobs}), "
+        f"{report.jobs_completed} completed, {report.jobs_failed} failed since start",
         f"Control plane:  {cp.url}",
         "Last heartbeat: "
         + (f"{human_duration(report.heartbeat_age_s)} ago" if report.heartbeat_age_s else "never"),

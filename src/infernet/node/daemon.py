@@ -228,6 +228,8 @@ class NodeDaemon:
             vram_tier=beat.vram_tier,
             active_jobs=len(self.running),
             max_concurrent_jobs=self.config.max_concurrent_jobs,
+            jobs_completed=self.metrics.completed,
+            jobs_failed=self.metrics.failed,
         )
         try:
             write_status(status_path(self.config_path), snapshot)

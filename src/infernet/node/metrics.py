@@ -60,13 +60,18 @@ class NodeMetrics:
             registry=r,
         )
         self.backend_ok = False
+        # Plain totals since start, for `infernet status` (counters are write-only).
+        self.completed = 0
+        self.failed = 0
 
     def observe_message(self, message: JobToken | JobDone | JobFailed) -> None:
         if isinstance(message, JobDone):
+            self.completed += 1
             self.jobs.labels("completed").inc()
             self.tokens.labels("in").inc(message.usage.prompt_tokens)
             self.tokens.labels("out").inc(message.usage.completion_tokens)
         elif isinstance(message, JobFailed):
+            self.failed += 1
             self.jobs.labels("failed").inc()
 
     def heartbeat_ok(self, latency_s: float, backend_healthy: bool) -> None:

@@ -48,6 +48,8 @@ class StatusSnapshot(BaseModel):
     vram_tier: str = "cpu"
     active_jobs: int = 0
     max_concurrent_jobs: int = 1
+    jobs_completed: int = 0  # since the daemon started
+    jobs_failed: int = 0
 
 
 def status_path(config_path: Path) -> Path:
