@@ -1,18 +1,22 @@
 """Why a node gets no jobs: the router's reasons, in words an operator can act on.
 
 No peer shows operators this. The counts come from real routing decisions (each time a
-job was routed to another node, every passed-over candidate records why), plus the
-node's current state and the demand for models it does not serve.
+job was routed, the passed-over candidates record why: all of them up to the router's
+sample size, a random sample past that), plus the node's current state and the demand for
+models it does not serve. Recording runs after the job was sent, off the routing path.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 
 from pydantic import BaseModel
 
 from infernet.controlplane.registry import NodeState
+from infernet.controlplane.router import considered, reason
 
 ADVICE = {
     "offline": "No heartbeat for 90 s: check that `infernet start` is running and can reach "
@@ -50,15 +54,37 @@ class NodeExplanation(BaseModel):
     unserved_demand: list[UnservedDemand]
 
 
+def note_passed_over(
+    candidates: Sequence[NodeState],
+    chosen: NodeState | None,
+    key: str,
+    offline_after_s: float,
+    *,
+    pinned: str | None = None,
+    rng: random.Random | None = None,
+) -> None:
+    """Count on each candidate looked at, except `chosen`, why it did not get the job."""
+    now = time.monotonic()
+    for node in considered(candidates, pinned, rng):
+        if node is not chosen:
+            why = reason(node, key, now, offline_after_s)
+            node.passed_over[why] = node.passed_over.get(why, 0) + 1
+
+
 def explain(node: NodeState, offline_after_s: float, demand: Counter[str]) -> NodeExplanation:
     status = node.status(time.monotonic(), offline_after_s)
     counts = Counter(node.passed_over)
     if status == "offline":
         counts["offline"] += 0  # listed even before a job was routed while offline
     reasons = [Reason(reason=r, count=c, advice=ADVICE.get(r, r)) for r, c in counts.most_common()]
-    unserved = [UnservedDemand(model=k, jobs=n) for k, n in demand.most_common()
-                if k not in node.served][:5]
+    unserved = [
+        UnservedDemand(model=k, jobs=n) for k, n in demand.most_common() if k not in node.served
+    ][:5]
     return NodeExplanation(
-        status=status, jobs_done=node.jobs_done, active_jobs=len(node.active_jobs),
-        measured_tokens_per_s=round(node.tokens_per_s, 1), reasons=reasons,
-        unserved_demand=unserved)
+        status=status,
+        jobs_done=node.jobs_done,
+        active_jobs=len(node.active_jobs),
+        measured_tokens_per_s=round(node.tokens_per_s, 1),
+        reasons=reasons,
+        unserved_demand=unserved,
+    )

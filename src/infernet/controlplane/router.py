@@ -1,11 +1,17 @@
 """Which node runs a job: filters, then scores, then a pick among the best.
 
-Filters drop nodes that cannot take the job now, each with a reason (offline, no job
-channel, backend down, no free slot, ...); the reasons feed the "why no jobs" explainer.
-The score predicts the wait until the first token from what the registry knows: queue
-depth relative to capacity times the node's measured job time, plus a load penalty when
-the model is not hot, with measured speed and tier as tie-breaks. Among the best nodes
-the pick uses two random choices, so a burst spreads instead of piling onto one node.
+Filters drop nodes that cannot take the job now (offline, no job channel, backend down,
+no free slot, ...). The score predicts the wait until the first token from what the
+registry knows: queue depth relative to capacity times the node's measured job time, plus
+a load penalty when the model is not hot. Among the nodes within `NEAR_BEST` of the best
+prediction the pick uses two random choices (the less loaded of two, measured speed and
+tier breaking ties), so a burst spreads instead of piling onto one node.
+
+`pick_node` is the hot path: one fused check per node, each prediction computed once, no
+reasons recorded. With many candidates it looks at a random sample of `SAMPLE` of them
+(drawn with replacement: O(1) whatever the network size) and scans them all only when no
+sampled node can take the job, so a free node is never missed. Why a node was passed over
+is worked out separately by `reasons` (for the explainer and `route`), off that path.
 Everything here is pure: no I/O, a snapshot in, a decision out.
 """
 
@@ -15,15 +21,26 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from infernet.controlplane.registry import NodeState
 
 COLD_LOAD_S = 10.0  # typical load time of a model that is installed but not resident
 TIER_RANK = {">=48gb": 4, ">=24gb": 3, ">=12gb": 2, ">=8gb": 1, "cpu": 0}
 NEAR_BEST = 0.10  # nodes within 10% of the best predicted wait are treated as equals
-SAMPLE = 64  # candidates looked at per decision when a model has more nodes than this
+SAMPLE = 32  # candidates looked at per decision when a model has more nodes than this
 
 Filter = Callable[[NodeState, float, float], bool]
+T = TypeVar("T")
+
+
+class Draw(Protocol):
+    """What the router draws randomness from: `random.Random` or the `random` module."""
+
+    def random(self) -> float: ...
+
+    def sample(self, population: Sequence[T], k: int) -> list[T]: ...
+
 
 FILTERS: tuple[tuple[str, Filter], ...] = (
     ("not_approved", lambda n, now, off: n.approved and not n.revoked),
@@ -41,6 +58,20 @@ class Decision:
     rejected: dict[str, str] = field(default_factory=dict)  # node id -> reason
 
 
+def usable(node: NodeState, now: float, offline_after_s: float) -> bool:
+    """True when no filter in `FILTERS` rejects the node (the same checks, fused)."""
+    return (
+        node.approved
+        and not node.revoked
+        and node.last_seen > 0
+        and now - node.last_seen <= offline_after_s
+        and not node.draining
+        and node.channel is not None
+        and node.backend_healthy
+        and len(node.active_jobs) < node.max_concurrent
+    )
+
+
 def predicted_wait_s(node: NodeState, key: str) -> float:
     """Seconds until this node would start streaming the job (lower is better)."""
     queue = len(node.active_jobs) / node.max_concurrent
@@ -48,60 +79,9 @@ def predicted_wait_s(node: NodeState, key: str) -> float:
     return queue * node.avg_job_s + cold + node.integrity_penalty_s
 
 
-def _tie_break(node: NodeState) -> tuple[float, int]:
-    return (-node.tokens_per_s, -TIER_RANK.get(node.vram_tier, 0))
-
-
-def route(
-    candidates: Sequence[NodeState],
-    key: str,
-    offline_after_s: float,
-    *,
-    pinned: str | None = None,
-    rng: random.Random | None = None,
-) -> Decision:
-    """Pick a node. With many candidates only a random sample of `SAMPLE` is filtered and
-    scored (the decision stays O(1) at 100,000 nodes); the whole set is examined only when
-    no sampled node can take the job, so a free node is never missed."""
-    if pinned is not None:
-        return _decide([n for n in candidates if n.node_id == pinned], key, offline_after_s, rng)
-    if len(candidates) > SAMPLE:
-        sample = (rng or random).sample(candidates, SAMPLE)
-        decision = _decide(sample, key, offline_after_s, rng)
-        if decision.node is not None:
-            return decision
-    return _decide(candidates, key, offline_after_s, rng)
-
-
-def _decide(
-    candidates: Sequence[NodeState], key: str, offline_after_s: float, rng: random.Random | None
-) -> Decision:
-    now = time.monotonic()
-    rejected: dict[str, str] = {}
-    usable = []
-    for node in candidates:
-        reason = next((r for r, keep in FILTERS if not keep(node, now, offline_after_s)), None)
-        if reason is None:
-            usable.append(node)
-        else:
-            rejected[node.node_id] = reason
-    if not usable:
-        return Decision(None, rejected)
-    waits = {n.node_id: predicted_wait_s(n, key) for n in usable}
-    best = min(waits.values())
-    near = sorted(
-        (n for n in usable if waits[n.node_id] <= best * (1 + NEAR_BEST) + 1e-9), key=_tie_break
-    )
-    chosen = near[0] if len(near) == 1 else _two_choices(near, rng)
-    for node in usable:
-        if node is not chosen:
-            rejected[node.node_id] = "model_cold" if key not in node.hot else "slower"
-    return Decision(chosen, rejected)
-
-
-def _two_choices(near: list[NodeState], rng: random.Random | None) -> NodeState:
-    first, second = (rng or random).sample(near, 2)
-    return first if len(first.active_jobs) <= len(second.active_jobs) else second
+def _preference(node: NodeState) -> tuple[int, float, int]:
+    """Between two equally predicted nodes: fewer running jobs, then faster, then bigger."""
+    return (len(node.active_jobs), -node.tokens_per_s, -TIER_RANK.get(node.vram_tier, 0))
 
 
 def pick_node(
@@ -112,4 +92,90 @@ def pick_node(
     pinned: str | None = None,
     rng: random.Random | None = None,
 ) -> NodeState | None:
-    return route(candidates, key, offline_after_s, pinned=pinned, rng=rng).node
+    """The node to run a job for `key` on now, or None when none can take it."""
+    draw: Draw = rng or random
+    if pinned is not None:
+        return _best([n for n in candidates if n.node_id == pinned], key, offline_after_s, draw)
+    count = len(candidates)
+    if count > SAMPLE:
+        pick = draw.random
+        sample = [candidates[int(pick() * count)] for _ in range(SAMPLE)]
+        chosen = _best(sample, key, offline_after_s, draw)
+        if chosen is not None:
+            return chosen
+    return _best(candidates, key, offline_after_s, draw)
+
+
+def _best(
+    nodes: Sequence[NodeState], key: str, offline_after_s: float, draw: Draw
+) -> NodeState | None:
+    now = time.monotonic()
+    scored: list[tuple[float, NodeState]] = []
+    best = float("inf")
+    for node in nodes:  # `usable` and `predicted_wait_s`, inlined: this loop is the cost
+        active = len(node.active_jobs)
+        if (
+            node.approved
+            and not node.revoked
+            and node.last_seen > 0
+            and now - node.last_seen <= offline_after_s
+            and not node.draining
+            and node.channel is not None
+            and node.backend_healthy
+            and active < node.max_concurrent
+        ):
+            cold = 0.0 if key in node.hot else COLD_LOAD_S
+            wait = active / node.max_concurrent * node.avg_job_s + cold + node.integrity_penalty_s
+            scored.append((wait, node))
+            if wait < best:
+                best = wait
+    if not scored:
+        return None
+    limit = best * (1 + NEAR_BEST) + 1e-9
+    near = [node for wait, node in scored if wait <= limit]
+    if len(near) == 1:
+        return near[0]
+    first, second = draw.sample(near, 2)
+    return first if _preference(first) <= _preference(second) else second
+
+
+def reason(node: NodeState, key: str, now: float, offline_after_s: float) -> str:
+    """Why `node` did not get a job for `key`: the first filter it fails, else
+    `model_cold` when the model was not resident on it, else `slower`."""
+    failed = next((r for r, keep in FILTERS if not keep(node, now, offline_after_s)), None)
+    return failed or ("model_cold" if key not in node.hot else "slower")
+
+
+def considered(
+    candidates: Sequence[NodeState], pinned: str | None, rng: random.Random | None = None
+) -> Sequence[NodeState]:
+    """The candidates whose reasons are worth recording for one decision: the pinned
+    node, or all of them, or (past `SAMPLE`) a random sample, so recording stays O(1)."""
+    if pinned is not None:
+        return [n for n in candidates if n.node_id == pinned]
+    if len(candidates) <= SAMPLE:
+        return candidates
+    return (rng or random).sample(candidates, SAMPLE)
+
+
+def reasons(
+    nodes: Sequence[NodeState], chosen: NodeState | None, key: str, offline_after_s: float
+) -> dict[str, str]:
+    """Node id -> why it was passed over, for each of `nodes` other than `chosen`."""
+    now = time.monotonic()
+    return {n.node_id: reason(n, key, now, offline_after_s) for n in nodes if n is not chosen}
+
+
+def route(
+    candidates: Sequence[NodeState],
+    key: str,
+    offline_after_s: float,
+    *,
+    pinned: str | None = None,
+    rng: random.Random | None = None,
+) -> Decision:
+    """`pick_node` plus why the passed-over candidates were (all of them up to `SAMPLE`,
+    a random sample past that). The hot path is `pick_node` alone."""
+    chosen = pick_node(candidates, key, offline_after_s, pinned=pinned, rng=rng)
+    looked_at = considered(candidates, pinned, rng)
+    return Decision(chosen, reasons(looked_at, chosen, key, offline_after_s))
