@@ -8,6 +8,10 @@ the SSE `id:`s, so a client reconnecting with `Last-Event-ID: n` gets exactly th
 With several replicas the stream is mirrored, entry by entry with the same numbers, into
 the bus's `TokenLog`, where any replica reads it; a mirror write that fails (Redis down)
 is retried with the next write or by `resync`, so numbers never skip.
+
+A finished job leaves memory at once; `StreamArchive` keeps, for a while, only where its
+pieces ended (4 bytes a piece, plus the text of a failed job, which the database does not
+hold), so a late reconnect still replays exactly the rest from the stored final text.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from array import array
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from redis.exceptions import RedisError
 
@@ -69,6 +76,23 @@ class JobStream:
         self.error: StreamError | None = None
         self._changed = asyncio.Condition()
         self.mirror = mirror
+
+    @classmethod
+    def ended(cls, text: str, ends: array[int], error: StreamError | None) -> JobStream:
+        """A finished stream rebuilt from its text and where each piece ended."""
+        stream = cls()
+        stream.pieces = [text[start:end] for start, end in pairwise([0, *ends])]
+        stream.finished, stream.error = error is None, error
+        return stream
+
+    @property
+    def ended_at(self) -> array[int]:
+        """The offset in `text` where each piece ends."""
+        ends, total = array("I"), 0
+        for piece in self.pieces:
+            total += len(piece)
+            ends.append(total)
+        return ends
 
     def entries_list(self) -> list[StreamEntry]:
         entries = [StreamEntry(i, "piece", p) for i, p in enumerate(self.pieces, start=1)]
@@ -152,3 +176,52 @@ class JobStream:
                 raise error
             if finished and index >= len(self.pieces):
                 return
+
+
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    expires: float
+    ends: array[int]
+    text: str | None  # None: the job completed and its row holds the text
+    error: StreamError | None
+
+
+class StreamArchive:
+    """Finished streams, compactly, for `retention_s` after they ended: what a client that
+    reconnects with `Last-Event-ID` needs to get exactly the rest, and nothing more."""
+
+    def __init__(self, retention_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.retention_s, self._clock = retention_s, clock
+        self._kept: dict[str, _Ended] = {}  # in the order they ended, so oldest first
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def keep(self, job_id: str, stream: JobStream) -> None:
+        """Remember an ended stream (a stream still running is not kept)."""
+        if not stream.finished and stream.error is None:
+            return
+        now = self._clock()
+        self._prune(now)
+        text = None if stream.error is None else stream.text
+        self._kept.pop(job_id, None)
+        self._kept[job_id] = _Ended(now + self.retention_s, stream.ended_at, text, stream.error)
+
+    def replay(self, job_id: str, stored_text: str | None) -> JobStream | None:
+        """The ended stream of `job_id`, numbered as it was streamed, or None when it is
+        not kept (any more) or `stored_text` (the job row's) is not the text it streamed."""
+        self._prune(self._clock())
+        kept = self._kept.get(job_id)
+        if kept is None:
+            return None
+        text = kept.text if kept.text is not None else stored_text or ""
+        if len(text) != (kept.ends[-1] if kept.ends else 0):
+            return None
+        return JobStream.ended(text, kept.ends, kept.error)
+
+    def _prune(self, now: float) -> None:
+        while self._kept:
+            job_id, oldest = next(iter(self._kept.items()))
+            if oldest.expires > now:
+                return
+            del self._kept[job_id]

@@ -1,0 +1,85 @@
+"""Job streams: numbered entries, and finished streams kept compactly for exact replay."""
+
+from __future__ import annotations
+
+from infernet.controlplane.bus.base import StreamEntry
+from infernet.controlplane.streams import JobStream, StreamArchive
+
+PIECES = ["Hel", "lo", ", ", "wor", "ld", "!"]
+
+
+async def streamed(pieces: list[str], error: tuple[str, str] | None = None) -> JobStream:
+    stream = JobStream()
+    for piece in pieces:
+        await stream.push(piece)
+    if error is None:
+        await stream.finish()
+    else:
+        await stream.fail(*error)
+    return stream
+
+
+async def rest(stream: JobStream, after: int) -> list[StreamEntry]:
+    return [entry async for entry in stream.entries(after) if entry is not None]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_finished_stream_replays_exactly_the_rest_from_the_stored_text() -> None:
+    original = await streamed(PIECES)
+    archive = StreamArchive(600)
+    archive.keep("job_1", original)
+    for after in range(len(PIECES) + 2):
+        replayed = archive.replay("job_1", "".join(PIECES))
+        assert replayed is not None
+        assert await rest(replayed, after) == await rest(original, after)
+
+
+async def test_a_failed_stream_keeps_its_own_text_and_error() -> None:
+    original = await streamed(PIECES[:3], ("node_disconnected", "The node went away."))
+    archive = StreamArchive(600)
+    archive.keep("job_1", original)
+    replayed = archive.replay("job_1", None)
+    assert replayed is not None
+    entries = await rest(replayed, 1)
+    assert entries == [
+        StreamEntry(2, "piece", "lo"),
+        StreamEntry(3, "piece", ", "),
+        StreamEntry(4, "error", "The node went away.", "node_disconnected"),
+    ]
+
+
+async def test_an_empty_answer_replays_as_just_the_end() -> None:
+    archive = StreamArchive(600)
+    archive.keep("job_1", await streamed([]))
+    replayed = archive.replay("job_1", "")
+    assert replayed is not None
+    assert await rest(replayed, 0) == [StreamEntry(1, "done")]
+
+
+async def test_finished_streams_are_forgotten_after_the_retention() -> None:
+    clock = Clock()
+    archive = StreamArchive(600, clock)
+    archive.keep("old", await streamed(PIECES))
+    clock.now += 300
+    archive.keep("new", await streamed(PIECES))
+    clock.now += 301
+    assert archive.replay("old", "".join(PIECES)) is None
+    assert archive.replay("new", "".join(PIECES)) is not None
+    assert len(archive) == 1
+
+
+async def test_a_running_stream_or_a_text_that_differs_is_not_replayed() -> None:
+    archive = StreamArchive(600)
+    running = JobStream()
+    await running.push("Hel")
+    archive.keep("running", running)
+    assert archive.replay("running", "Hel") is None
+    archive.keep("done", await streamed(PIECES))
+    assert archive.replay("done", "something else") is None
