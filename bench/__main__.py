@@ -22,6 +22,7 @@ from bench.fake_engine import MODEL as FAKE_MODEL
 from bench.report import Row, render, save, skipped
 from bench.row_heartbeat import heartbeat_ingest
 from bench.row_relay import pure_overhead, relay_llamacpp
+from bench.row_replicas import two_replicas
 from bench.row_router import router
 from bench.row_simnet import simulated_network
 from bench.row_streams import concurrent_streams
@@ -38,6 +39,7 @@ SUITE: Suite = (
     ("4", "4. Heartbeat ingest", heartbeat_ingest),
     ("5", "5. Concurrent streams", concurrent_streams),
     ("6", "6. Simulated network", simulated_network),
+    ("6", "6b. Simulated network, two replicas", two_replicas),
 )
 
 

@@ -4,7 +4,7 @@ Nodes join in batches until the target count or the ramp time budget is reached 
 says which). Then clients stream jobs through the control plane; each job's dispatch
 latency runs from the client's request to the job's arrival on a node (one clock: the
 nodes and the clients share this process). The two-replica PostgreSQL + Redis variant
-waits on multi-replica support and says so.
+(row 6b, `bench/row_replicas.py`) reuses the ramp and the clients with several doors.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ JOBS_BUDGET_S = 120.0  # clients stop submitting after this; the row counts what
 JOB_TIMEOUT_S = 30.0  # a job not fully answered by then counts as an error
 
 
-async def _ramp(ctx: Context, port: int, arrivals: dict[str, float]) -> tuple[list[SimNode], str]:
+async def _ramp(
+    ctx: Context, ports: tuple[int, ...], arrivals: dict[str, float]
+) -> tuple[list[SimNode], str]:
+    """Nodes join in batches, spread over `ports` (one per replica) in turn."""
     rng = random.Random(11)
     nodes: list[SimNode] = []
     deadline = time.perf_counter() + ctx.sizes.sim_ramp_budget_s
@@ -37,8 +40,8 @@ async def _ramp(ctx: Context, port: int, arrivals: dict[str, float]) -> tuple[li
         if time.perf_counter() > deadline:
             return nodes, f"ramp budget of {ctx.sizes.sim_ramp_budget_s:.0f} s reached"
         batch = [
-            SimNode(port, heartbeat_for(rng), arrivals)
-            for _ in range(min(BATCH, ctx.sizes.sim_nodes - len(nodes)))
+            SimNode(ports[(len(nodes) + i) % len(ports)], heartbeat_for(rng), arrivals)
+            for i in range(min(BATCH, ctx.sizes.sim_nodes - len(nodes)))
         ]
         got = await asyncio.gather(*(n.start() for n in batch), return_exceptions=True)
         failed = [g for g in got if isinstance(g, BaseException)]
@@ -59,8 +62,9 @@ def _job_target(port: int, api_key: str, model: str, tag: str, openai: bool) -> 
 
 
 async def _jobs(
-    ctx: Context, port: int, api_key: str, models: list[str], arrivals: dict[str, float]
+    ctx: Context, doors: list[tuple[int, str]], models: list[str], arrivals: dict[str, float]
 ) -> dict[str, float]:
+    """Clients stream jobs, each through one of `doors` ((port, API key) per replica)."""
     counter = itertools.count()
     submitted: dict[str, float] = {}
     errors: list[str] = []
@@ -68,7 +72,7 @@ async def _jobs(
     openai = ours_speaks_openai()
     deadline = time.perf_counter() + JOBS_BUDGET_S
 
-    async def client() -> None:
+    async def client(port: int, api_key: str) -> None:
         conn = Connection("127.0.0.1", port)
         try:
             while (n := next(counter)) < ctx.sizes.sim_jobs and time.perf_counter() < deadline:
@@ -88,7 +92,8 @@ async def _jobs(
 
     started = time.perf_counter()
     async with asyncio.timeout(JOBS_BUDGET_S + JOB_TIMEOUT_S + 30):
-        await asyncio.gather(*(client() for _ in range(ctx.sizes.sim_concurrency)))
+        clients = range(ctx.sizes.sim_concurrency)
+        await asyncio.gather(*(client(*doors[i % len(doors)]) for i in clients))
     wall = time.perf_counter() - started
     latencies = [arrivals[t] - s for t, s in submitted.items() if t in arrivals]
     return {
@@ -118,20 +123,20 @@ async def simulated_network(ctx: Context) -> list[Row]:
         info = await cp.ready(60)
         ctx.say(f"row 6: {sizes.sim_nodes:,} simulated nodes joining in batches of {BATCH}")
         ramp_started = time.perf_counter()
-        nodes, stopped = await _ramp(ctx, port, arrivals)
+        nodes, stopped = await _ramp(ctx, (port,), arrivals)
         ramp_s = time.perf_counter() - ramp_started
         served = sorted({m.name for n in nodes for m in n.beat.served_models})
         ctx.say(f"row 6: {len(nodes):,} nodes joined in {ramp_s:.0f} s; {sizes.sim_jobs:,} jobs")
         cpu0 = cpu_seconds(cp.pid) or 0.0
-        got = await _jobs(ctx, port, str(info["api_key"]), served, arrivals)
+        got = await _jobs(ctx, [(port, str(info["api_key"]))], served, arrivals)
         got["cp_cpu_s"] = (cpu_seconds(cp.pid) or 0.0) - cpu0
         got["cp_rss_mb"] = rss_mb(cp.pid) or 0.0
     except (procs.ProcessFailed, SimNodeError, TimeoutError, OSError) as exc:
-        return [skipped("6a", name, f"failed: {exc!r}"[:300], verdict="missed"), _replicas_row()]
+        return [skipped("6a", name, f"failed: {exc!r}"[:300], verdict="missed")]
     finally:
         await asyncio.gather(*(n.stop() for n in nodes))
         await cp.stop()
-    return [_sim_row(name, len(nodes), ramp_s, stopped, got), _replicas_row()]
+    return [_sim_row(name, len(nodes), ramp_s, stopped, got)]
 
 
 def _sim_row(name: str, joined: int, ramp_s: float, stopped: str, got: dict[str, float]) -> Row:
@@ -152,14 +157,4 @@ def _sim_row(name: str, joined: int, ramp_s: float, stopped: str, got: dict[str,
         verdict=verdict(not stopped and not got["errors"]),
         note=note,
         data={"joined": joined, "ramp_s": ramp_s, **got},
-    )
-
-
-def _replicas_row() -> Row:
-    return skipped(
-        "6b",
-        "6. Simulated network: two replicas on PostgreSQL + Redis",
-        "the two-replica variant is not wired into the bench yet (multi-replica support "
-        "landed while this suite was written; see docs/benchmarks.md)",
-        verdict="not run",
     )

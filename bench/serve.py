@@ -2,9 +2,12 @@
 
 `python -m bench.serve controlplane --port P --home DIR` runs one control plane (the real
 `ControlPlaneServer`, embedded SQLite), creates a client API key and prints one JSON line
-`{"url", "api_key"}` once it is listening. `python -m bench.serve nodes --control-plane URL
---engine URL --count N --slots S --home DIR` runs N real node daemons (`LocalNode`, the
-llama.cpp adapter) in front of one OpenAI-compatible engine and prints `{"ready": N}` once
+`{"url", "api_key"}` once it is listening. With `--db URL --redis URL --replica-id ID` it
+is one replica of several sharing PostgreSQL and Redis, with the same settings
+`infernet cp serve --db --redis --replica-id` gives it.
+`python -m bench.serve nodes --control-plane URL --engine URL --count N --slots S
+--home DIR` runs N real node daemons (`LocalNode`, the llama.cpp adapter) in front of
+one OpenAI-compatible engine and prints `{"ready": N}` once
 the control plane reports every one of them online. Keeping them in separate processes
 lets the benchmark read the control plane's own CPU time and memory from /proc.
 Both stop cleanly on SIGTERM or SIGINT.
@@ -41,11 +44,14 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
-async def control_plane(port: int, home: Path, heartbeat_interval_s: float) -> None:
+async def control_plane(
+    port: int, home: Path, heartbeat_interval_s: float, shared: dict[str, str | None] | None = None
+) -> None:
+    """`shared`: `database_url`, `redis_url` and `replica_id` of a multi-replica setup."""
     stop = _stop_event()
     home.mkdir(parents=True, exist_ok=True)
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{home / 'cp.db'}",
+        **(shared or {"database_url": f"sqlite+aiosqlite:///{home / 'cp.db'}"}),
         public_url=f"http://127.0.0.1:{port}",
         heartbeat_interval_s=heartbeat_interval_s,
         # The benchmark's one client key sends far more than the Book's default 60 requests
@@ -110,6 +116,9 @@ def main() -> None:
     cp.add_argument("--port", type=int, required=True)
     cp.add_argument("--home", type=Path, required=True)
     cp.add_argument("--heartbeat-interval", type=float, default=30.0)
+    cp.add_argument("--db", help="a shared database URL (default: SQLite in --home)")
+    cp.add_argument("--redis", help="the Redis URL shared by several replicas")
+    cp.add_argument("--replica-id", help="this replica's name")
     nd = sub.add_parser("nodes")
     nd.add_argument("--control-plane", required=True)
     nd.add_argument("--engine", required=True)
@@ -119,7 +128,14 @@ def main() -> None:
     nd.add_argument("--heartbeat-interval", type=float, default=30.0)
     args = parser.parse_args()
     if args.role == "controlplane":
-        asyncio.run(control_plane(args.port, args.home, args.heartbeat_interval))
+        shared: dict[str, str | None] | None = None
+        if args.db:
+            shared = {
+                "database_url": args.db,
+                "redis_url": args.redis,
+                "replica_id": args.replica_id,
+            }
+        asyncio.run(control_plane(args.port, args.home, args.heartbeat_interval, shared))
     else:
         asyncio.run(
             nodes(
