@@ -19,8 +19,12 @@ money is conserved: internal money = -(external balances).
 
 Each transaction carries an idempotency key (`hold:<job>`, `settle:<job>`, ...): posting a
 key that exists already does nothing, so a retried or duplicated call can never move money
-twice. Writes are serialized in-process by a lock and checked inside one database
-transaction (a single control-plane process; replicas would need row locks).
+twice. This holds across control-plane replicas sharing one database: the key is unique
+in the table, and the transaction row is inserted first, so of two replicas posting one
+key at once the second waits for the first and then finds the key posted. The overdraft
+check is the database's too (store/ledger.py: a conditional update of the balance row,
+under its row lock), never a balance read earlier. Within one process writes also take
+a lock, so SQLite (one writer) never sees two at once.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from infernet.controlplane.ids import new_id, utcnow
@@ -90,6 +95,17 @@ class Entry:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """What a transaction row says besides its postings."""
+
+    kind: str
+    idempotency_key: str
+    job_id: str | None
+    memo: str
+    usage_source: str | None
+
+
 def merge(postings: Iterable[tuple[str, Decimal]]) -> list[tuple[str, int]]:
     """Postings per account in micro-USDC, zero ones dropped, in a stable order."""
     totals: dict[str, int] = defaultdict(int)
@@ -122,33 +138,41 @@ class Ledger:
         rows = merge(postings)
         if sum(m for _, m in rows) != 0:
             raise LedgerError(f"transaction {idempotency_key} does not balance: {rows}")
-        async with self._lock, self._db.begin() as conn:
-            if await store.transaction_exists(conn, idempotency_key):
+        header = _Header(kind, idempotency_key, job_id, memo, usage_source)
+        try:
+            async with self._lock:
+                return await self._post(header, rows, extra)
+        except IntegrityError:
+            if await self.posted(idempotency_key):  # another replica posted it meanwhile
                 return None
-            await self._check_overdraft(conn, rows)
+            raise
+
+    async def _post(
+        self, header: _Header, rows: list[tuple[str, int]], extra: Extra | None
+    ) -> str | None:
+        async with self._db.begin() as conn:
+            if await store.transaction_exists(conn, header.idempotency_key):
+                return None
             transaction_id = new_id("txn")
             await store.insert_transaction(
                 conn,
                 transaction_id=transaction_id,
-                kind=kind,
-                idempotency_key=idempotency_key,
-                job_id=job_id,
-                memo=memo,
-                usage_source=usage_source,
+                kind=header.kind,
+                idempotency_key=header.idempotency_key,
+                job_id=header.job_id,
+                memo=header.memo,
+                usage_source=header.usage_source,
                 created_at=utcnow(),
                 postings=rows,
             )
+            guarded = {a for a, _ in rows if not is_external(a)}
+            if overdrawn := await store.apply_to_balances(conn, rows, guarded):
+                balance = (await store.balances_in(conn, [overdrawn]))[overdrawn]
+                change = dict(rows)[overdrawn]
+                raise Overdraft(overdrawn, from_micros(balance), from_micros(change))
             if extra is not None:
                 await extra(conn)
             return transaction_id
-
-    @staticmethod
-    async def _check_overdraft(conn: AsyncConnection, rows: list[tuple[str, int]]) -> None:
-        internal = [(a, m) for a, m in rows if m < 0 and not is_external(a)]
-        balances = await store.balances_in(conn, [a for a, _ in internal])
-        for account, micros in internal:
-            if balances[account] + micros < 0:
-                raise Overdraft(account, from_micros(balances[account]), from_micros(micros))
 
     async def posted(self, idempotency_key: str) -> bool:
         async with self._db.connect() as conn:

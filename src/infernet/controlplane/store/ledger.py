@@ -1,7 +1,12 @@
 """Ledger rows: transactions, their postings, and the running balance of every account.
 
-Only `controlplane.ledger.Ledger` writes here; it checks that postings balance and that no
-internal account goes below zero, inside the same database transaction as the insert.
+Only `controlplane.ledger.Ledger` writes here; it checks that postings balance. That no
+internal account goes below zero is decided by the database, not by an earlier read: a
+debit is one conditional `UPDATE … SET micros = micros + :m WHERE micros + :m >= 0`, which
+on PostgreSQL waits for any other transaction holding that balance row and re-checks the
+condition on the row it committed, so replicas sharing the database can never overdraw an
+account between them. Balance rows are created by an insert that ignores one created
+meanwhile, and touched in account order, so two transactions never deadlock on them.
 Amounts are integer micro-USDC.
 """
 
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from infernet.controlplane.store.tables import (
@@ -61,6 +67,9 @@ async def insert_transaction(
     created_at: datetime,
     postings: Sequence[tuple[str, int]],
 ) -> None:
+    """Insert the transaction and its postings. Its idempotency key is unique, so a second
+    transaction with the same key (another replica's) waits for this one and then fails
+    with IntegrityError; insert this first, before touching any balance."""
     await conn.execute(
         insert(ledger_transactions).values(
             id=transaction_id,
@@ -72,26 +81,46 @@ async def insert_transaction(
             created_at=created_at,
         )
     )
-    if not postings:
-        return  # recorded for its idempotency key only (e.g. a release of nothing)
-    await conn.execute(
-        insert(ledger_postings),
-        [{"transaction_id": transaction_id, "account": a, "micros": m} for a, m in postings],
-    )
-    names = [a for a, _ in postings]
-    existing = await conn.execute(
-        select(ledger_balances.c.account).where(ledger_balances.c.account.in_(names))
-    )
-    have = {row.account for row in existing}
-    for account, micros in postings:
-        if account in have:
-            await conn.execute(
-                update(ledger_balances)
-                .where(ledger_balances.c.account == account)
-                .values(micros=ledger_balances.c.micros + micros)
-            )
-        else:
-            await conn.execute(insert(ledger_balances).values(account=account, micros=micros))
+    if postings:  # none: recorded for its idempotency key only (e.g. a release of nothing)
+        await conn.execute(
+            insert(ledger_postings),
+            [{"transaction_id": transaction_id, "account": a, "micros": m} for a, m in postings],
+        )
+
+
+async def apply_to_balances(
+    conn: AsyncConnection, postings: Sequence[tuple[str, int]], guarded: set[str]
+) -> str | None:
+    """Add each posting to its account's running balance, in account order. A posting to
+    an account in `guarded` that would take it below zero is not applied: returns that
+    account (the caller must roll the transaction back), else None."""
+    ordered = sorted(postings)
+    if not ordered:
+        return None
+    await _create_missing(conn, [a for a, _ in ordered])
+    for account, micros in ordered:
+        statement = (
+            update(ledger_balances)
+            .where(ledger_balances.c.account == account)
+            .values(micros=ledger_balances.c.micros + micros)
+        )
+        if micros < 0 and account in guarded:
+            statement = statement.where(ledger_balances.c.micros + micros >= 0)
+        if not (await conn.execute(statement)).rowcount:
+            return account
+    return None
+
+
+async def _create_missing(conn: AsyncConnection, names: list[str]) -> None:
+    """Zero balance rows for the accounts that have none yet (ignoring one another
+    transaction creates meanwhile)."""
+    rows = [{"account": name, "micros": 0} for name in names]
+    if conn.dialect.name == "postgresql":
+        pg = postgresql.insert(ledger_balances).values(rows)
+        await conn.execute(pg.on_conflict_do_nothing(index_elements=["account"]))
+    else:
+        lite = sqlite.insert(ledger_balances).values(rows)
+        await conn.execute(lite.on_conflict_do_nothing(index_elements=["account"]))
 
 
 async def job_account_total(conn: AsyncConnection, job_id: str, account: str) -> int:
