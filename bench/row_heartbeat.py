@@ -13,6 +13,7 @@ import asyncio
 import json
 import random
 import time
+from collections import Counter
 
 from bench import procs
 from bench.context import Context
@@ -87,12 +88,12 @@ async def _register(port: int, keys: list[NodeKey], concurrency: int = 16) -> in
     return failures
 
 
-async def _send(port: int, signed: list[Signed], concurrency: int) -> int:
+async def _send(port: int, signed: list[Signed], concurrency: int) -> Counter[int]:
+    """Send every beat over ``concurrency`` keep-alive connections; count answers by status."""
     queue = list(reversed(signed))
-    errors = 0
+    statuses: Counter[int] = Counter()
 
     async def worker() -> None:
-        nonlocal errors
         conn = Connection("127.0.0.1", port)
         try:
             while queue:
@@ -101,12 +102,16 @@ async def _send(port: int, signed: list[Signed], concurrency: int) -> int:
                     "POST", PATH, body, {"content-type": "application/json", **headers}
                 )
                 await response.read()
-                errors += response.status != 200
+                statuses[response.status] += 1
         finally:
             await conn.close()
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return errors
+    return statuses
+
+
+def _errors(statuses: Counter[int]) -> int:
+    return sum(n for status, n in statuses.items() if status != 200)
 
 
 async def http_path(ctx: Context) -> dict[str, float]:
@@ -130,7 +135,7 @@ async def http_path(ctx: Context) -> dict[str, float]:
         signed = sign_beats(keys, bodies, sizes.heartbeat_http_beats)
         ctx.say(f"row 4: {len(signed):,} signed heartbeats over HTTP")
         cpu0, started = cpu_seconds(cp.pid) or 0.0, time.perf_counter()
-        errors = await _send(port, signed, sizes.heartbeat_http_concurrency)
+        statuses = await _send(port, signed, sizes.heartbeat_http_concurrency)
         wall, cpu = time.perf_counter() - started, (cpu_seconds(cp.pid) or 0.0) - cpu0
     finally:
         await cp.stop()
@@ -138,7 +143,8 @@ async def http_path(ctx: Context) -> dict[str, float]:
         "beats": len(signed),
         "nodes": len(keys),
         "register_failures": failed,
-        "errors": errors,
+        "errors": _errors(statuses),
+        **{f"status_{status}": n for status, n in sorted(statuses.items()) if status != 200},
         "per_s": len(signed) / wall,
         "per_cpu_s": len(signed) / cpu if cpu else float("nan"),
         "server_cpu_s": cpu,
@@ -150,8 +156,14 @@ async def heartbeat_ingest(ctx: Context) -> list[Row]:
     ctx.say(f"row 4: {sizes.heartbeat_beats:,} heartbeats through the pure function path")
     pure = pure_path(sizes.heartbeat_nodes, sizes.heartbeat_beats)
     http = await http_path(ctx)
+    by_status = ", ".join(
+        f"{n:.0f}× {key.removeprefix('status_')}"
+        for key, n in http.items()
+        if key.startswith("status_")
+    )
     problems = (
-        f"{http['errors']:.0f} HTTP errors, {http['register_failures']:.0f} failed registrations"
+        f"{http['errors']:.0f} HTTP errors ({by_status}), "
+        f"{http['register_failures']:.0f} failed registrations"
     )
     bad = http["errors"] or http["register_failures"]
     return [

@@ -20,6 +20,7 @@ import uvicorn
 from infernet.backends.base import Backend
 from infernet.backends.llamacpp import LlamaCppBackend
 from infernet.controlplane.app import create_app
+from infernet.controlplane.httpserver import LimitedH11Protocol
 from infernet.controlplane.ledger import EXTERNAL_DEPOSITS, client_available
 from infernet.controlplane.services import Services
 from infernet.controlplane.settings import Settings
@@ -49,6 +50,7 @@ class ControlPlaneServer:
             log_level="warning",
             lifespan="on",
             ws_ping_interval=20,
+            http=LimitedH11Protocol,  # oversize headers: a readable 431
         )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None

@@ -15,6 +15,7 @@ from infernet.protocol.keys import (
     InvalidKeyError,
     KeyFileError,
     NodeKey,
+    PublicKeyCache,
     npub_from_public_hex,
     parse_public_key,
     verify_schnorr,
@@ -271,3 +272,31 @@ def test_load_explains_a_missing_or_garbled_file(tmp_path: Path) -> None:
     garbled.chmod(0o600)
     with pytest.raises(KeyFileError, match="does not hold a valid key"):
         NodeKey.load(garbled)
+
+
+def test_the_key_cache_parses_hex_or_npub_to_the_same_canonical_key() -> None:
+    cache = PublicKeyCache(max_entries=4)
+    key = NodeKey.generate()
+    for spelling in (key.public_hex, key.npub, key.public_hex.upper()):
+        public_hex, point = cache.parse(spelling)
+        assert public_hex == key.public_hex
+        assert bytes(point.format()) == key.public_bytes
+
+
+def test_the_key_cache_is_bounded_and_drops_the_least_recently_used() -> None:
+    cache = PublicKeyCache(max_entries=2)
+    first, second, third = (NodeKey.generate().public_hex for _ in range(3))
+    cache.parse(first)
+    cache.parse(second)
+    cache.parse(first)  # used again: `second` is now the oldest
+    cache.parse(third)
+    assert len(cache) == 2
+    assert set(cache._keys) == {first, third}
+
+
+def test_the_key_cache_never_stores_a_malformed_key() -> None:
+    cache = PublicKeyCache()
+    for _ in range(2):
+        with pytest.raises(InvalidKeyError):
+            cache.parse("ab" * 31)
+    assert len(cache) == 0

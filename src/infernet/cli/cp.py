@@ -10,6 +10,7 @@ import uvicorn
 
 from infernet.cli.common import console
 from infernet.controlplane.app import create_app
+from infernet.controlplane.httpserver import LimitedH11Protocol
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.accounts import create_account as store_create_account
 from infernet.controlplane.store.accounts import issue_key
@@ -90,7 +91,13 @@ def serve(
         require_node_approval=require_node_approval,
         webhook_hosts=webhook_host,
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        http=LimitedH11Protocol,  # oversize headers: a readable 431 (controlplane/httpserver.py)
+    )
 
 
 @app.command("create-account")

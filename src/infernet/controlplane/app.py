@@ -9,6 +9,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from infernet import __version__
+from infernet.controlplane import nodecache
 from infernet.controlplane.api import (
     billing,
     commands,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             payments=payments,
         )
         app.state.services = services
+        nodecache.install(services)  # bus events reach the node caches
         await manager.cluster.start(partial(node.apply_node_message, services))
         tasks = background_tasks(services) + dashboard_tasks(services)
         for task in tasks:
@@ -98,13 +100,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = InMemoryRateLimiter()
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Node traffic first: heartbeats are the most frequent request, and routes match in order.
+    app.include_router(node.router)
     for client_router in (accounts_router, openai_router):
         app.include_router(client_router)
     for module in (
         jobs,
         models,
         nodes,
-        node,
         commands,
         registration,
         node_keys,

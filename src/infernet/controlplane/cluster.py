@@ -26,6 +26,7 @@ from infernet.controlplane.bus.events import (
     ChannelMoved,
     FromNode,
     HeartbeatSeen,
+    NodeChanged,
     SlotsChanged,
     Undeliverable,
 )
@@ -71,6 +72,8 @@ class Cluster:
         self.forwarded: dict[str, str] = {}  # job id -> owner, for assignments we forwarded
         self.via: dict[str, str] = {}  # job id -> replica its current attempt went through
         self._apply: Apply | None = None
+        # Drops a replica's cached facts about a node (None: every node); see nodecache.py.
+        self.forget_node: Callable[[str | None], None] = lambda node_id: None
 
     @property
     def shared(self) -> bool:
@@ -149,6 +152,8 @@ class Cluster:
         elif isinstance(event, SlotsChanged):
             if node := self._registry.get(event.node_id):
                 node.active_jobs = set(event.jobs)
+        elif isinstance(event, NodeChanged):
+            self.forget_node(event.node_id)
         elif isinstance(event, Assign):
             await self._deliver(event)
         elif isinstance(event, CancelOnNode):
@@ -204,6 +209,7 @@ class Cluster:
     async def resync(self) -> None:
         """Catch up after (re)connecting: nodes' last beats, channel locations, and any
         job stream entries the bus lost (a Redis restart)."""
+        self.forget_node(None)  # a missed NodeChanged must not leave a stale cache
         for seen in await self.bus.load_nodes():
             self._apply_heartbeat(seen)
         where = await self.bus.channels.all()

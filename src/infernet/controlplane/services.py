@@ -8,9 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.events import EventHub
 from infernet.controlplane.jobs import JobManager
+from infernet.controlplane.nodeauth import IdentityCache
 from infernet.controlplane.payments import Payments
 from infernet.controlplane.registry import NodeRegistry
 from infernet.controlplane.settings import Settings
+from infernet.controlplane.store.commands import OpenCommandCache
 from infernet.protocol.signing import RequestVerifier
 
 
@@ -23,3 +25,6 @@ class Services:
     verifier: RequestVerifier
     payments: Payments | None = None  # None: PAYMENTS_ENABLED=false
     events: EventHub = field(default_factory=EventHub)  # live pages (dashboard SSE)
+    # Node facts read on every heartbeat, kept current on every replica (nodecache.py).
+    identities: IdentityCache = field(default_factory=IdentityCache)
+    open_commands: OpenCommandCache = field(default_factory=OpenCommandCache)

@@ -86,6 +86,36 @@ def verify_schnorr(public_hex: str, msg32: bytes, sig64: bytes) -> bool:
     return bool(public.verify(sig64, msg32))
 
 
+class PublicKeyCache:
+    """Parsed x-only public keys by their spelling (hex or npub), at most ``max_entries``.
+
+    Parsing a key (``secp256k1_xonly_pubkey_parse``) costs about as much as half a
+    signature check, and the same nodes sign a request every few seconds, so a verifier
+    keeps the parsed points. Least recently used keys are dropped first; a malformed key
+    is never stored (it raises `InvalidKeyError` every time).
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self._max_entries = max_entries
+        self._keys: dict[str, tuple[str, PublicKeyXOnly]] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def parse(self, text: str) -> tuple[str, PublicKeyXOnly]:
+        """The canonical hex and the parsed point of ``text``; `InvalidKeyError` if bad."""
+        found = self._keys.pop(text, None)
+        if found is None:
+            public_hex = parse_public_key(text)
+            found = (public_hex, PublicKeyXOnly(bytes.fromhex(public_hex)))
+            if len(self._keys) >= self._max_entries:
+                del self._keys[next(iter(self._keys))]  # the least recently used
+        self._keys[text] = found  # re-inserted: now the most recently used
+        return found
+
+
 class NodeKey:
     """A secp256k1 private key with its derived x-only public key.
 

@@ -45,7 +45,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from infernet.protocol.keys import InvalidKeyError, NodeKey, parse_public_key, verify_schnorr
+from infernet.protocol.keys import InvalidKeyError, NodeKey, PublicKeyCache
 
 AUTH_HEADER = "X-Infernet-Auth"
 NODE_HEADER = "X-Infernet-Node"
@@ -238,11 +238,13 @@ class RequestVerifier:
         nonce_ttl_s: float = DEFAULT_NONCE_TTL_S,
         clock: Callable[[], float] = time.time,
         nonce_store: NonceStore | None = None,
+        key_cache_size: int = 100_000,
     ) -> None:
         self.window_s = window_s
         self.nonce_ttl_s = nonce_ttl_s
         self._clock = clock
         self._nonces: NonceStore = MemoryNonceStore() if nonce_store is None else nonce_store
+        self._keys = PublicKeyCache(key_cache_size)  # parsed once per node, not per request
 
     def verify(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> str:
         """Return the verified public key hex, or raise `AuthError` saying why not.
@@ -257,12 +259,12 @@ class RequestVerifier:
             raise AuthError(f"missing {NODE_HEADER} header (the node's public key)", code="missing")
         auth = parse_auth_header(auth_value)
         try:
-            public_hex = parse_public_key(node_value)
+            public_hex, public = self._keys.parse(node_value)
         except InvalidKeyError as exc:
             raise AuthError(f"malformed {NODE_HEADER}: {exc}", code="malformed") from exc
         self._check_skew(auth.timestamp)
         digest = request_digest(method, path, body, auth.nonce, auth.timestamp)
-        if not verify_schnorr(public_hex, digest, auth.signature):
+        if not bool(public.verify(auth.signature, digest)):
             raise AuthError(
                 "bad signature: it does not match this key, method, path, body, nonce "
                 "and timestamp",

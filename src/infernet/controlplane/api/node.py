@@ -11,18 +11,18 @@ import logging
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Request, Response, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.api.registration import register_node
 from infernet.controlplane.errors import Unauthorized
 from infernet.controlplane.ids import iso
-from infernet.controlplane.nodeauth import identify, refused
+from infernet.controlplane.nodeauth import refused
+from infernet.controlplane.nodecache import node_changed
 from infernet.controlplane.provenance import finish as finish_with_provenance
 from infernet.controlplane.registry import NodeState
 from infernet.controlplane.services import Services
-from infernet.controlplane.store import commands as command_store
 from infernet.controlplane.store import nodes as node_store
 from infernet.protocol.signing import AuthError, request_target_from_scope
 from infernet.protocol.wire import (
@@ -44,11 +44,18 @@ router = APIRouter(tags=["node"])
 log = logging.getLogger("infernet.node_api")
 
 
-async def signed_by(request: Request, services: ServicesDep) -> str:
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def signed_by(request: Request) -> str:
+    """The verified signer of this request (a 401 saying why not). Async and free of
+    sub-dependencies on purpose: a sync dependency would cost a thread hop per request."""
     body = await request.body()
     target = request_target_from_scope(request.scope)
     try:
-        return services.verifier.verify(request.headers, request.method, target, body)
+        return _services(request).verifier.verify(request.headers, request.method, target, body)
     except AuthError as exc:
         raise refused(exc.code, f"Node signature rejected: {exc}") from exc
 
@@ -58,8 +65,9 @@ SignerDep = Annotated[str, Depends(signed_by)]
 
 async def known_node(services: Services, public_key: str) -> NodeState:
     """The node this verified key acts for; a 401 saying why not (unknown_key, revoked,
-    rotated: controlplane/nodeauth.py). Trust flags are refreshed from the nodes table."""
-    identity = await identify(services.db, public_key)
+    rotated: controlplane/nodeauth.py). Trust flags come from the nodes table through the
+    identity cache, which every change to them clears on every replica (nodecache.py)."""
+    identity = await services.identities.identify(services.db, public_key)
     node = services.registry.ensure(identity.node_id, identity.public_key)
     node.public_key, node.approved, node.revoked = identity.public_key, identity.approved, False
     return node
@@ -71,14 +79,18 @@ async def register(
 ) -> RegisterResponse:
     if body.public_key != signer:
         raise Unauthorized("The body's public_key is not the key that signed the request.")
-    return await register_node(services, body)
+    reply = await register_node(services, body)
+    await node_changed(services, reply.node_id, "trust")  # account or user key may be new
+    return reply
 
 
 @router.post("/api/v1/heartbeat", response_model=HeartbeatResponse)
-async def heartbeat(beat: Heartbeat, signer: SignerDep, services: ServicesDep) -> HeartbeatResponse:
+async def heartbeat(beat: Heartbeat, signer: SignerDep, request: Request) -> Response:
+    """The node's liveness and state. The hot path of a large network (every node, every
+    few seconds): with a warm cache it touches no database (identity, open commands) and
+    the reply is serialized once, here, not validated again by `response_model`."""
+    services = _services(request)
     node = await known_node(services, signer)
-    if node is None:
-        raise Unauthorized("Unknown node key: run `infernet register` first.")
     if services.registry.apply_heartbeat(node, beat):
         await node_store.save_node_facts(
             services.db,
@@ -93,7 +105,7 @@ async def heartbeat(beat: Heartbeat, signer: SignerDep, services: ServicesDep) -
     services.events.publish("nodes", node.node_id)
     await services.jobs.cluster.heartbeat(node, beat)  # other replicas apply it too
     await services.jobs.dispatch_waiting()
-    return HeartbeatResponse(
+    reply = HeartbeatResponse(
         node_id=node.node_id,
         status=node.status(time.monotonic(), services.registry.offline_after_s)
         if node.approved
@@ -101,12 +113,13 @@ async def heartbeat(beat: Heartbeat, signer: SignerDep, services: ServicesDep) -
         heartbeat_interval_s=services.settings.heartbeat_interval_s,
         commands=await _open_commands(services, node.node_id),
     )
+    return Response(reply.model_dump_json(), media_type="application/json")
 
 
 async def _open_commands(services: Services, node_id: str) -> list[Command]:
     """Queued commands ride on every heartbeat response until the node acks them final
     (ack route and queue API: `api/commands.py`)."""
-    rows = await command_store.open_commands(services.db, node_id)
+    rows = await services.open_commands.open_commands(services.db, node_id)
     return [
         Command(id=r["id"], type=r["type"], model=r["model"], issued_at=iso(r["issued_at"]) or "")
         for r in rows

@@ -19,6 +19,7 @@ from infernet.controlplane.api.node import SignerDep
 from infernet.controlplane.errors import BadRequest
 from infernet.controlplane.ids import iso, utcnow
 from infernet.controlplane.nodeauth import identify, refused
+from infernet.controlplane.nodecache import node_changed
 from infernet.controlplane.store import node_keys
 from infernet.protocol.delegation import DelegationError, KeyRotation, verify_rotation
 from infernet.protocol.wire import RotateKeyResponse
@@ -51,6 +52,7 @@ async def rotate_key(
     )
     if not moved:
         raise BadRequest("This key was already rotated; rotate with the node's current key.")
+    await node_changed(services, identity.node_id, "trust")  # every replica's identity cache
     if state := services.registry.get(identity.node_id):
         state.public_key = rotation.new_pubkey
     log.info("node key rotated", extra={"node_id": identity.node_id})

@@ -1,7 +1,8 @@
 """Messages that travel between control-plane replicas over the bus.
 
 Each is a pydantic model with a `kind` tag so one adapter parses them all at the edge.
-Broadcasts (every replica applies them): `HeartbeatSeen`, `ChannelMoved`, `SlotsChanged`.
+Broadcasts (every replica applies them): `HeartbeatSeen`, `ChannelMoved`, `SlotsChanged`,
+`NodeChanged`.
 Directed (to the replica holding a node's channel, or the replica owning a job): `Assign`,
 `CancelOnNode`, `FromNode`, `Undeliverable`.
 """
@@ -44,6 +45,16 @@ class SlotsChanged(BaseModel):
     jobs: list[str]
 
 
+class NodeChanged(BaseModel):
+    """What a replica caches about a node changed in the database: its trust (approval,
+    revocation, key rotation, registration) or its open commands (one was queued).
+    Every replica drops that cache entry (controlplane/nodecache.py)."""
+
+    kind: Literal["node_changed"] = "node_changed"
+    node_id: str
+    what: Literal["trust", "commands"]
+
+
 class Assign(BaseModel):
     """Forward this assignment down the node's channel; `owner` runs the job."""
 
@@ -77,9 +88,23 @@ class Undeliverable(BaseModel):
 
 
 BusEvent = Annotated[
-    HeartbeatSeen | ChannelMoved | SlotsChanged | Assign | CancelOnNode | FromNode | Undeliverable,
+    HeartbeatSeen
+    | ChannelMoved
+    | SlotsChanged
+    | NodeChanged
+    | Assign
+    | CancelOnNode
+    | FromNode
+    | Undeliverable,
     Field(discriminator="kind"),
 ]
 bus_event_adapter: TypeAdapter[
-    HeartbeatSeen | ChannelMoved | SlotsChanged | Assign | CancelOnNode | FromNode | Undeliverable
+    HeartbeatSeen
+    | ChannelMoved
+    | SlotsChanged
+    | NodeChanged
+    | Assign
+    | CancelOnNode
+    | FromNode
+    | Undeliverable
 ] = TypeAdapter(BusEvent)

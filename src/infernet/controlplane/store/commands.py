@@ -93,3 +93,39 @@ async def record_ack(
     async with db.begin() as conn:
         result = await conn.execute(statement)
     return bool(result.rowcount)
+
+
+class OpenCommandCache:
+    """`open_commands` without a query for nodes known to have none (nearly all, nearly
+    always): a heartbeat of such a node costs no database round trip.
+
+    A node is remembered as having none after a query found none. Queuing a command
+    calls `forget` for its node on every replica (`controlplane/nodecache.py` broadcasts
+    it on the bus), and a bus resync forgets every node. Acks only close commands, so
+    they need no `forget`: a node with open commands is queried on every beat until the
+    query finds none. A query that raced with a `forget` does not mark its node.
+    """
+
+    def __init__(self) -> None:
+        self._none: set[str] = set()
+        self._generation = 0
+
+    def known_empty(self, node_id: str) -> bool:
+        return node_id in self._none
+
+    async def open_commands(self, db: AsyncEngine, node_id: str) -> list[CommandRow]:
+        if node_id in self._none:
+            return []
+        generation = self._generation
+        rows = await open_commands(db, node_id)
+        if not rows and generation == self._generation:
+            self._none.add(node_id)
+        return rows
+
+    def forget(self, node_id: str | None) -> None:
+        """``node_id`` may have open commands now (None: every node may)."""
+        self._generation += 1
+        if node_id is None:
+            self._none.clear()
+        else:
+            self._none.discard(node_id)

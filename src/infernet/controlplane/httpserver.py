@@ -1,0 +1,82 @@
+"""How the control plane's HTTP server (uvicorn, h11 parser) refuses a request head
+that is too large: 431 with the Book's envelope, answered so the client can read it.
+
+Stock uvicorn, on a request head over h11's limit (``h11_max_incomplete_event_size``,
+16 KiB by default), answers ``400 Invalid HTTP request received.`` in plain text and
+closes the socket at once. The client is usually still sending the rest of its headers,
+so its kernel sees unread data arrive at a closed socket and gets a TCP reset: most
+clients (httpx, curl) report a connection error and never see any status. Here the
+server answers 431 ``request_header_fields_too_large`` (RFC 6585) in the Book's error
+envelope, half-closes, and keeps reading and discarding what the client still sends
+(for at most `LINGER_S`, at most `LINGER_BYTES`) before closing: a "lingering close",
+as nginx and Apache do. Other malformed requests keep uvicorn's 400.
+
+Use it with ``uvicorn.Config(app, http=LimitedH11Protocol, ...)``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE  # uvicorn's default too
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+LINGER_S = 2.0
+LINGER_BYTES = 4 * 1024 * 1024
+HEADERS_TOO_LARGE = "request_header_fields_too_large"
+
+
+def _answer(limit: int) -> bytes:
+    body = json.dumps(
+        {
+            "error": HEADERS_TOO_LARGE,
+            "error_message": (
+                f"The request line and headers are larger than this control plane accepts "
+                f"({limit:,} bytes); send fewer or shorter headers (cookies, tokens)."
+            ),
+        }
+    ).encode()
+    head = (
+        "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        "content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n"
+        "connection: close\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+class LimitedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, answering an oversize request head with a readable 431."""
+
+    _lingering = False
+    _discarded = 0
+
+    def _head_limit(self) -> int:
+        configured = self.config.h11_max_incomplete_event_size
+        return DEFAULT_MAX_INCOMPLETE_EVENT_SIZE if configured is None else configured
+
+    def send_400_response(self, msg: str) -> None:
+        limit = self._head_limit()
+        pending, _closed = self.conn.trailing_data
+        if len(pending) <= limit:  # malformed, not oversize: uvicorn's own 400
+            super().send_400_response(msg)
+            return
+        self.transport.write(_answer(limit))
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()  # the client reads the whole answer, then EOF
+        self._lingering = True
+        self.loop.call_later(LINGER_S, self._stop_lingering)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._lingering:
+            super().data_received(data)
+            return
+        self._discarded += len(data)  # the rest of the refused head: read, then dropped
+        if self._discarded > LINGER_BYTES:
+            self._stop_lingering()
+
+    def _stop_lingering(self) -> None:
+        if not self.transport.is_closing():
+            self.transport.close()

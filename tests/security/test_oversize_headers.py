@@ -1,0 +1,57 @@
+"""A request head over the HTTP server's limit gets a status the client can read: 431
+`request_header_fields_too_large` in the Book's envelope (controlplane/httpserver.py),
+not a bare connection reset, and the server keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infernet.controlplane.httpserver import HEADERS_TOO_LARGE
+from tests.support.harness import running
+
+ONE_HUGE = {"X-Big": "a" * 200_000}
+MANY = {f"X-H{i}": "v" * 100 for i in range(2_000)}
+
+
+@pytest.mark.parametrize("headers", [ONE_HUGE, MANY], ids=["one huge header", "many headers"])
+async def test_oversize_headers_get_a_readable_431_with_the_envelope(
+    tmp_path: Path, headers: dict[str, str]
+) -> None:
+    async with running(tmp_path) as harness, harness.client() as api:
+        response = await api.get("/api/v1/jobs", headers=headers)
+        assert response.status_code == 431, response.text
+        assert response.json()["error"] == HEADERS_TOO_LARGE
+        assert "headers" in response.json()["error_message"]
+        assert response.headers["connection"] == "close"
+        assert (await api.get("/api/v1/jobs")).status_code == 200
+
+
+def _raw_exchange(url: str, request: bytes) -> bytes:
+    """Send ``request`` on a plain socket and read until the server closes."""
+    port = httpx.URL(url).port
+    assert port is not None
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(request)
+        received = b""
+        while chunk := conn.recv(65_536):
+            received += chunk
+        return received
+
+
+async def test_a_raw_client_reads_the_431_before_the_connection_ends(tmp_path: Path) -> None:
+    head = b"GET /api/v1/jobs HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n"
+    async with running(tmp_path) as harness:
+        answer = await asyncio.to_thread(_raw_exchange, harness.url, head)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert HEADERS_TOO_LARGE.encode() in answer
+
+
+async def test_a_malformed_request_line_is_still_uvicorns_400(tmp_path: Path) -> None:
+    async with running(tmp_path) as harness:
+        answer = await asyncio.to_thread(_raw_exchange, harness.url, b"NOT A REQUEST\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
