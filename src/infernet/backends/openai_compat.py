@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from infernet.backends import sse_http
 from infernet.backends.base import Finish, GenerationEvent, GenerationRequest, TokenDelta, Usage
 from infernet.backends.errors import (
     BackendError,
@@ -58,15 +59,24 @@ def chat_payload(request: GenerationRequest, *, served_name: str | None = None) 
     return payload
 
 
+def engine_status_error(status: int, body: str, model: str) -> BackendError | None:
+    """The backend error an engine's HTTP status stands for (None below 400)."""
+    if status < 400:
+        return None
+    body = body[:500]
+    if status == 404 or ("not found" in body.lower() and "model" in body.lower()):
+        return ModelNotLoaded(f"the engine does not serve model {model!r}: {body}")
+    if status >= 500:
+        return BackendUnavailable(f"the engine failed with HTTP {status}: {body}")
+    return BackendError(f"the engine refused the request (HTTP {status}): {body}")
+
+
 async def raise_for_engine_status(response: httpx.Response, model: str) -> None:
     if response.status_code < 400:
         return
-    body = (await response.aread()).decode("utf-8", "replace")[:500]
-    if response.status_code == 404 or ("not found" in body.lower() and "model" in body.lower()):
-        raise ModelNotLoaded(f"the engine does not serve model {model!r}: {body}")
-    if response.status_code >= 500:
-        raise BackendUnavailable(f"the engine failed with HTTP {response.status_code}: {body}")
-    raise BackendError(f"the engine refused the request (HTTP {response.status_code}): {body}")
+    body = (await response.aread()).decode("utf-8", "replace")
+    if (error := engine_status_error(response.status_code, body, model)) is not None:
+        raise error
 
 
 def parse_sse_chunk(line: str) -> dict[str, Any] | None:
@@ -89,6 +99,25 @@ def usage_from(obj: dict[str, Any]) -> Usage | None:
     return Usage(int(raw.get("prompt_tokens", 0)), int(raw.get("completion_tokens", 0)))
 
 
+async def engine_lines(
+    client: httpx.AsyncClient, payload: dict[str, Any], model: str
+) -> AsyncIterator[str]:
+    """The lines of the engine's streamed answer to `payload`, after a status check.
+    Plain-HTTP engines go through the lean client (sse_http.py), the rest through httpx."""
+    if not sse_http.usable(client):
+        async with client.stream("POST", "/v1/chat/completions", json=payload) as response:
+            await raise_for_engine_status(response, model)
+            async for line in response.aiter_lines():
+                yield line
+        return
+    async with sse_http.post_stream(client, "/v1/chat/completions", payload) as lean:
+        if lean.status_code >= 400:
+            error = engine_status_error(lean.status_code, await lean.text(), model)
+            raise error or BackendError(f"the engine answered HTTP {lean.status_code}")
+        async for line in lean.lines():
+            yield line
+
+
 async def stream_chat(
     client: httpx.AsyncClient,
     request: GenerationRequest,
@@ -101,20 +130,18 @@ async def stream_chat(
     finish_reason = "stop"
     host = str(client.base_url)
     with mapped_http_errors(host):
-        async with client.stream("POST", "/v1/chat/completions", json=payload) as response:
-            await raise_for_engine_status(response, request.model)
-            async for line in response.aiter_lines():
-                chunk = parse_sse_chunk(line)
-                if chunk is None:
-                    continue
-                if "error" in chunk:
-                    raise BackendError(f"the engine reported an error: {chunk['error']}")
-                usage = usage_from(chunk) or usage
-                for choice in chunk.get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        yield TokenDelta(text)
-                    finish_reason = choice.get("finish_reason") or finish_reason
+        async for line in engine_lines(client, payload, request.model):
+            chunk = parse_sse_chunk(line)
+            if chunk is None:
+                continue
+            if "error" in chunk:
+                raise BackendError(f"the engine reported an error: {chunk['error']}")
+            usage = usage_from(chunk) or usage
+            for choice in chunk.get("choices") or []:
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    yield TokenDelta(text)
+                finish_reason = choice.get("finish_reason") or finish_reason
     if usage is None:
         raise BackendError(
             f"the engine at {host} streamed no usage; it must honour "

@@ -15,8 +15,10 @@ The framing (`event`, the keep-alive, headers) is the Book stream's, from sse.py
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from infernet.controlplane.errors import openai_error
@@ -34,6 +36,9 @@ from infernet.controlplane.streams import JobStream, StreamError
 from infernet.protocol.wire import UsageReport
 
 KEEP_ALIVE = ": keep-alive\n\n"
+# Stands in for a piece's text while a chunk's JSON is rendered once per stream (a private
+# use character, which no model name or job id contains).
+_SLOT = "\ue000piece\ue000"
 DONE = "data: [DONE]\n\n"
 # A failed job's error code -> the HTTP status it stands for (502 for the rest).
 FAILURE_STATUS = {"timeout": 504, "no_capacity": 503, "internal_error": 500}
@@ -71,6 +76,23 @@ class ChunkRenderer(Protocol):
 
 
 @dataclass(frozen=True)
+class PieceFrame:
+    """A content chunk's event split around its text: rendering a piece is then one JSON
+    string encode, the same bytes the full model dump gives, on every token."""
+
+    head: str
+    tail: str
+
+    @classmethod
+    def of(cls, rendered: str) -> PieceFrame:
+        head, tail = rendered.split(json.dumps(_SLOT, ensure_ascii=False), 1)
+        return cls(head, tail)
+
+    def render(self, text: str) -> str:
+        return self.head + json.dumps(text, ensure_ascii=False) + self.tail
+
+
+@dataclass(frozen=True)
 class ChatChunks:
     id: str
     created: int
@@ -87,8 +109,12 @@ class ChatChunks:
     def opening(self) -> str | None:
         return self._chunk([ChunkChoice(delta=Delta(role="assistant", content=""))])
 
+    @cached_property
+    def _piece_frame(self) -> PieceFrame:
+        return PieceFrame.of(self._chunk([ChunkChoice(delta=Delta(content=_SLOT))]))
+
     def piece(self, text: str) -> str:
-        return self._chunk([ChunkChoice(delta=Delta(content=text))])
+        return self._piece_frame.render(text)
 
     def closing(self, reason: FinishReason) -> str:
         return self._chunk([ChunkChoice(delta=Delta(), finish_reason=reason)])
@@ -114,8 +140,12 @@ class CompletionChunks:
     def opening(self) -> str | None:
         return None
 
+    @cached_property
+    def _piece_frame(self) -> PieceFrame:
+        return PieceFrame.of(self._chunk([CompletionChoice(text=_SLOT)]))
+
     def piece(self, text: str) -> str:
-        return self._chunk([CompletionChoice(text=text)])
+        return self._piece_frame.render(text)
 
     def closing(self, reason: FinishReason) -> str:
         return self._chunk([CompletionChoice(text="", finish_reason=reason)])
@@ -127,19 +157,31 @@ class CompletionChunks:
 async def openai_events(
     job: LiveJob, chunks: ChunkRenderer, keepalive_s: float
 ) -> AsyncIterator[str]:
-    if (opening := chunks.opening()) is not None:
-        yield opening
+    """The stream's events, written in as few sends as the pieces allow: pieces that are
+    already here when one is rendered go out with it (each still its own SSE event), the
+    opening chunk rides with the first piece, and the closing chunks leave together."""
+    out = [opening] if (opening := chunks.opening()) is not None else []
+    taken = 0
     try:
         async for piece in job.stream.follow(idle_timeout=keepalive_s):
             if piece is None:
-                yield KEEP_ALIVE
-            elif piece:
-                yield chunks.piece(piece)
+                out.append(KEEP_ALIVE)
+            else:
+                taken += 1
+                if piece:
+                    out.append(chunks.piece(piece))
+                if taken < len(job.stream.pieces):
+                    continue  # more are here already: they leave in the same send
+            if out:
+                yield "".join(out)
+                out.clear()
         usage = job_usage(job)
     except StreamError as exc:
-        yield event(openai_error(FAILURE_STATUS.get(exc.code, 502), exc.code, exc.message))
+        out.append(event(openai_error(FAILURE_STATUS.get(exc.code, 502), exc.code, exc.message)))
+        yield "".join(out)
         return
-    yield chunks.closing(finish_reason(job))
+    out.append(chunks.closing(finish_reason(job)))
     if chunks.include_usage:
-        yield chunks.usage(usage)
-    yield DONE
+        out.append(chunks.usage(usage))
+    out.append(DONE)
+    yield "".join(out)

@@ -36,8 +36,7 @@ Send = Callable[[JobToken | JobDone | JobFailed], Awaitable[None]]
 class ProvenanceSigner(Protocol):
     """Signs a job's generated text with its model's key (node/model_keys.ModelKeyring)."""
 
-    def provenance(self, model: str, job_id: str, attempt: int, text: str) -> Provenance | None:
-        ...
+    def provenance(self, model: str, job_id: str, attempt: int, text: str) -> Provenance | None: ...
 
 
 def generation_request(job: JobAssignment) -> GenerationRequest:
@@ -61,8 +60,9 @@ async def run_job(
     provenance: ProvenanceSigner | None = None,
 ) -> None:
     started = time.monotonic()
-    log.info(f"Job {job.job_id} received: {job.model}", extra={"job_id": job.job_id})
-    log.info(f"Routing to backend: {backend.name}", extra={"job_id": job.job_id})
+    log.info(
+        f"Job {job.job_id} received: {job.model} on {backend.name}", extra={"job_id": job.job_id}
+    )
     ids = {"job_id": job.job_id, "attempt": job.attempt}
     generated: list[str] = []  # this attempt's text, for the provenance signature
     try:
@@ -101,8 +101,13 @@ async def run_job(
     except (BackendUnavailable, BackendTimeout) as exc:
         # The engine itself is down: the control plane may finish the job elsewhere.
         log.warning(f"Job {job.job_id}: backend unavailable: {exc}", extra={"job_id": job.job_id})
-        await send(JobFailed(error="backend_unavailable",
-                             message=f"The node's backend is unavailable: {exc}", **ids))
+        await send(
+            JobFailed(
+                error="backend_unavailable",
+                message=f"The node's backend is unavailable: {exc}",
+                **ids,
+            )
+        )
     except BackendError as exc:
         log.warning(f"Job {job.job_id} failed: {exc}", extra={"job_id": job.job_id})
         await send(

@@ -1,0 +1,159 @@
+"""A lean HTTP/1.1 POST that streams a plain-HTTP engine's answer back line by line.
+
+The node relays every token of every job, and beside a busy engine each CPU-millisecond
+the relay spends is one the engine does not get. httpx (through httpcore, h11 and anyio)
+costs several times more per streamed line than the engine spends making it, so
+`openai_compat.stream_chat` uses this client for `http://` engines that no proxy sits in
+front of, and httpx for everything else (TLS, proxies). One request per connection
+(`Connection: close`): on loopback a connect costs less than keep-alive bookkeeping.
+
+Failures come out as httpx's own exception types (connect/read timeouts, transport and
+protocol errors), so the caller maps them onto backend errors exactly as it does for httpx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+_MAX_LINE = 2**22  # the longest line (or header block) accepted from an engine
+_SKIPPED_HEADERS = {"host", "content-length", "connection", "accept-encoding", "content-type"}
+
+
+def usable(client: httpx.AsyncClient) -> bool:
+    """True when `client` talks plain HTTP straight to its engine (no proxy in between)."""
+    url = client.base_url
+    if url.scheme != "http" or not url.host:
+        return False
+    return not (client.trust_env and urllib.request.getproxies().get("http"))
+
+
+@dataclass
+class EngineResponse:
+    """The status and headers of a streamed answer; `lines()` reads its body."""
+
+    status_code: int
+    headers: dict[str, str]
+    _reader: asyncio.StreamReader
+    _read_timeout: float | None
+
+    async def _read(self, coro: Any) -> bytes:
+        try:
+            data: bytes = await asyncio.wait_for(coro, self._read_timeout)
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("the engine sent nothing within the read timeout") from exc
+        except asyncio.IncompleteReadError as exc:
+            raise httpx.RemoteProtocolError("the engine closed the connection mid-answer") from exc
+        except asyncio.LimitOverrunError as exc:
+            raise httpx.RemoteProtocolError("the engine sent an over-long line") from exc
+        except OSError as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+        return data
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        reader = self._reader
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            while True:
+                size_line = await self._read(reader.readuntil(b"\r\n"))
+                try:
+                    size = int(size_line.split(b";", 1)[0].strip(), 16)
+                except ValueError as exc:
+                    raise httpx.RemoteProtocolError("bad chunk size from the engine") from exc
+                if size == 0:
+                    return
+                data = await self._read(reader.readexactly(size + 2))
+                yield data[:-2]
+        elif (length := self.headers.get("content-length")) is not None:
+            yield await self._read(reader.readexactly(int(length)))
+        else:
+            while data := await self._read(reader.read(65536)):
+                yield data
+
+    async def lines(self) -> AsyncIterator[str]:
+        """The body's lines (without their line ends), as httpx's `aiter_lines` gives them."""
+        pending = b""
+        async for data in self._chunks():
+            pending += data
+            if len(pending) > _MAX_LINE:
+                raise httpx.RemoteProtocolError("the engine sent an over-long line")
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                yield line.rstrip(b"\r").decode("utf-8", "replace")
+        if pending:
+            yield pending.rstrip(b"\r").decode("utf-8", "replace")
+
+    async def text(self, limit: int = 4096) -> str:
+        body = b""
+        async for data in self._chunks():
+            body += data
+            if len(body) >= limit:
+                break
+        return body.decode("utf-8", "replace")
+
+
+def _request_head(client: httpx.AsyncClient, path: str, length: int) -> bytes:
+    url = client.base_url
+    host = url.host if url.port is None else f"{url.host}:{url.port}"
+    prefix = url.raw_path.decode("ascii").rstrip("/")
+    lines = [
+        f"POST {prefix}{path} HTTP/1.1",
+        f"Host: {host}",
+        "Content-Type: application/json",
+        f"Content-Length: {length}",
+        "Connection: close",
+    ]
+    lines += [f"{k}: {v}" for k, v in client.headers.items() if k.lower() not in _SKIPPED_HEADERS]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise httpx.RemoteProtocolError(f"not an HTTP response: {status_line[:80]!r}")
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return int(parts[1]), headers
+
+
+async def _connect(
+    client: httpx.AsyncClient,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    url = client.base_url
+    port = url.port or 80
+    try:
+        return await asyncio.wait_for(
+            asyncio.open_connection(url.host, port, limit=_MAX_LINE), client.timeout.connect
+        )
+    except TimeoutError as exc:
+        raise httpx.ConnectTimeout(f"no connection to {url.host}:{port} in time") from exc
+    except OSError as exc:
+        raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
+
+
+@asynccontextmanager
+async def post_stream(
+    client: httpx.AsyncClient, path: str, payload: dict[str, Any]
+) -> AsyncIterator[EngineResponse]:
+    """POST `payload` as JSON to `path` on `client`'s engine; the response, its body
+    unread. The connection closes when the block ends."""
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    reader, writer = await _connect(client)
+    try:
+        writer.write(_request_head(client, path, len(body)) + body)
+        response = EngineResponse(0, {}, reader, client.timeout.read)
+        head = await response._read(reader.readuntil(b"\r\n\r\n"))
+        response.status_code, response.headers = _parse_head(head[:-4])
+        yield response
+    finally:
+        writer.close()
