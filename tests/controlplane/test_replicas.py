@@ -17,7 +17,9 @@ import pytest_asyncio
 from infernet.controlplane.settings import Settings
 from infernet.engine.launch import free_port
 from infernet.localnet import ControlPlaneServer, LocalNode
+from infernet.protocol.keys import NodeKey
 from infernet.protocol.signing import sign_request
+from infernet.protocol.wire import Heartbeat
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer, redis_bin
 from tests.support.scripted import ScriptedBackend
@@ -182,3 +184,32 @@ async def test_a_signed_request_replayed_to_another_replica_is_refused(replicas:
     assert first.status_code != 401 or "replay" not in first.text
     assert again.status_code == 401
     assert "replay" in again.text.lower()
+
+
+async def test_a_node_revoked_at_one_replica_is_refused_by_another_that_had_it_cached(
+    replicas: Replicas,
+) -> None:
+    """Replicas answer a node's identity from memory (nodeauth.IdentityCache); the
+    revocation's NodeChanged event on the bus clears it everywhere, with no expiry to wait
+    out: the first refused beat comes as soon as the event is delivered."""
+    key = NodeKey.generate()
+    beat = Heartbeat(version="t", backend="scripted", backend_healthy=True, served_models=[])
+
+    async def signed(at: int, path: str, body: bytes) -> httpx.Response:
+        headers = {"content-type": "application/json", **sign_request(key, "POST", path, body)}
+        async with httpx.AsyncClient(base_url=replicas.servers[at].url, timeout=10) as http:
+            return await http.post(path, content=body, headers=headers)
+
+    register = json.dumps({"public_key": key.public_hex, "name": "cached"}).encode()
+    assert (await signed(0, "/api/v1/node/register", register)).status_code == 200
+    for _ in range(2):  # the second beat is answered from replica 1's cache
+        accepted = await signed(1, "/api/v1/heartbeat", beat.model_dump_json().encode())
+        assert accepted.status_code == 200, accepted.text
+    assert (await signed(0, "/api/v1/node/deregister", b"{}")).status_code == 200
+    for _ in range(200):  # the bus delivers within milliseconds; bounded, not timed
+        refused = await signed(1, "/api/v1/heartbeat", beat.model_dump_json().encode())
+        if refused.status_code == 401:
+            break
+        await asyncio.sleep(0.05)
+    assert refused.status_code == 401, refused.text
+    assert refused.headers["x-infernet-auth-error"] == "revoked"
