@@ -4,8 +4,8 @@ The node relays every token of every job, and beside a busy engine each CPU-mill
 the relay spends is one the engine does not get. httpx (through httpcore, h11 and anyio)
 costs several times more per streamed line than the engine spends making it, so
 `openai_compat.stream_chat` uses this client for `http://` engines that no proxy sits in
-front of, and httpx for everything else (TLS, proxies). One request per connection
-(`Connection: close`): on loopback a connect costs less than keep-alive bookkeeping.
+front of, and httpx for everything else (TLS, proxies). Connections are kept alive
+between requests, per httpx client, and dropped with that client.
 
 Failures come out as httpx's own exception types (connect/read timeouts, transport and
 protocol errors), so the caller maps them onto backend errors exactly as it does for httpx.
@@ -16,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import httpx
 
 _MAX_LINE = 2**22  # the longest line (or header block) accepted from an engine
+_IDLE_PER_ENGINE = 32  # kept-alive connections per client, beyond which they are closed
 _SKIPPED_HEADERS = {"host", "content-length", "connection", "accept-encoding", "content-type"}
 
 
@@ -43,10 +45,12 @@ class EngineResponse:
     headers: dict[str, str]
     _reader: asyncio.StreamReader
     _read_timeout: float | None
+    complete: bool = False  # the whole body was read: the connection can serve another
 
-    async def _read(self, coro: Any) -> bytes:
+    async def _read(self, coro: Coroutine[Any, Any, bytes]) -> bytes:
         try:
-            data: bytes = await asyncio.wait_for(coro, self._read_timeout)
+            async with asyncio.timeout(self._read_timeout):  # a timer, not a task, per read
+                data = await coro
         except TimeoutError as exc:
             raise httpx.ReadTimeout("the engine sent nothing within the read timeout") from exc
         except asyncio.IncompleteReadError as exc:
@@ -67,11 +71,14 @@ class EngineResponse:
                 except ValueError as exc:
                     raise httpx.RemoteProtocolError("bad chunk size from the engine") from exc
                 if size == 0:
+                    await self._read(reader.readuntil(b"\r\n"))  # the (empty) trailer
+                    self.complete = True
                     return
                 data = await self._read(reader.readexactly(size + 2))
                 yield data[:-2]
         elif (length := self.headers.get("content-length")) is not None:
             yield await self._read(reader.readexactly(int(length)))
+            self.complete = True
         else:
             while data := await self._read(reader.read(65536)):
                 yield data
@@ -107,7 +114,6 @@ def _request_head(client: httpx.AsyncClient, path: str, length: int) -> bytes:
         f"Host: {host}",
         "Content-Type: application/json",
         f"Content-Length: {length}",
-        "Connection: close",
     ]
     lines += [f"{k}: {v}" for k, v in client.headers.items() if k.lower() not in _SKIPPED_HEADERS]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -126,34 +132,88 @@ def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
     return int(parts[1]), headers
 
 
-async def _connect(
-    client: httpx.AsyncClient,
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class _Idle:
+    """Kept-alive connections to engines, per httpx client (and gone with it)."""
+
+    def __init__(self) -> None:
+        self._by_client: WeakKeyDictionary[httpx.AsyncClient, list[Connection]] = (
+            WeakKeyDictionary()
+        )
+
+    def take(self, client: httpx.AsyncClient) -> Connection | None:
+        idle = self._by_client.get(client) or []
+        while idle:
+            reader, writer = idle.pop()
+            if not reader.at_eof() and not writer.is_closing():
+                return reader, writer
+            writer.close()
+        return None
+
+    def give_back(self, client: httpx.AsyncClient, connection: Connection) -> None:
+        idle = self._by_client.setdefault(client, [])
+        if len(idle) < _IDLE_PER_ENGINE:
+            idle.append(connection)
+        else:
+            connection[1].close()
+
+
+async def _connect(client: httpx.AsyncClient) -> Connection:
     url = client.base_url
     port = url.port or 80
     try:
-        return await asyncio.wait_for(
-            asyncio.open_connection(url.host, port, limit=_MAX_LINE), client.timeout.connect
-        )
+        async with asyncio.timeout(client.timeout.connect):
+            return await asyncio.open_connection(url.host, port, limit=_MAX_LINE)
     except TimeoutError as exc:
         raise httpx.ConnectTimeout(f"no connection to {url.host}:{port} in time") from exc
     except OSError as exc:
         raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
 
 
+async def _send(
+    client: httpx.AsyncClient, connection: Connection, request: bytes
+) -> EngineResponse:
+    reader, writer = connection
+    writer.write(request)
+    response = EngineResponse(0, {}, reader, client.timeout.read)
+    head = await response._read(reader.readuntil(b"\r\n\r\n"))
+    response.status_code, response.headers = _parse_head(head[:-4])
+    return response
+
+
 @asynccontextmanager
 async def post_stream(
-    client: httpx.AsyncClient, path: str, payload: dict[str, Any]
+    client: httpx.AsyncClient, path: str, payload: dict[str, Any], idle: _Idle | None = None
 ) -> AsyncIterator[EngineResponse]:
     """POST `payload` as JSON to `path` on `client`'s engine; the response, its body
-    unread. The connection closes when the block ends."""
+    unread. A connection whose answer was read to the end is kept for the next request;
+    a kept one the engine closed meanwhile is replaced once, before any answer came."""
+    idle = idle or IDLE
     body = json.dumps(payload, ensure_ascii=False).encode()
-    reader, writer = await _connect(client)
+    request = _request_head(client, path, len(body)) + body
+    connection = idle.take(client)
+    response: EngineResponse | None = None
+    if connection is not None:
+        try:
+            response = await _send(client, connection, request)
+        except (httpx.RemoteProtocolError, httpx.ReadError):
+            connection[1].close()  # closed while idle: nothing was answered, ask afresh
+    if response is None:
+        connection = await _connect(client)
+        response = await _send(client, connection, request)
+    assert connection is not None
+    reusable = False
     try:
-        writer.write(_request_head(client, path, len(body)) + body)
-        response = EngineResponse(0, {}, reader, client.timeout.read)
-        head = await response._read(reader.readuntil(b"\r\n\r\n"))
-        response.status_code, response.headers = _parse_head(head[:-4])
         yield response
+        reusable = response.complete and response.headers.get("connection") != "close"
     finally:
-        writer.close()
+        if reusable:
+            idle.give_back(client, connection)
+        else:
+            connection[1].close()
+
+
+# Kept-alive connections of every client in this process, held weakly by client.
+IDLE = _Idle()
