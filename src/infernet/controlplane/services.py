@@ -12,6 +12,7 @@ from infernet.controlplane.nodeauth import IdentityCache
 from infernet.controlplane.payments import Payments
 from infernet.controlplane.registry import NodeRegistry
 from infernet.controlplane.settings import Settings
+from infernet.controlplane.store.accounts import KeyCache
 from infernet.controlplane.store.commands import OpenCommandCache
 from infernet.protocol.signing import RequestVerifier
 
@@ -28,3 +29,4 @@ class Services:
     # Node facts read on every heartbeat, kept current on every replica (nodecache.py).
     identities: IdentityCache = field(default_factory=IdentityCache)
     open_commands: OpenCommandCache = field(default_factory=OpenCommandCache)
+    api_keys: KeyCache = field(default_factory=KeyCache)  # live client keys (api/deps.py)

@@ -1,7 +1,8 @@
 """FastAPI dependencies, as `Annotated` aliases.
 
 `CallerDep` is the client endpoints' gate: the bearer API key is looked up (401 if it is
-missing, unknown or revoked), then counted against that key's request limits (429 with
+missing, unknown or revoked; a single replica answers from `Services.api_keys`, which
+revocation clears at once), then counted against that key's request limits (429 with
 `Retry-After` once they are used up). The limiter's answer is left on `request.state`, and
 `RateLimitHeaders` copies it into the `X-RateLimit-*` headers of whatever response follows.
 `AccountDep` is the same gate for handlers that need only the account id.
@@ -60,10 +61,17 @@ async def authenticated_caller(request: Request, services: ServicesDep) -> Calle
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Missing bearer token: send 'Authorization: Bearer <api key>'.")
-    key = await key_for_secret(services.db, token.strip())
+    cache = services.api_keys
+    if services.jobs.cluster.shared:  # no bus event tells other replicas of a revocation
+        key = await key_for_secret(services.db, token.strip())
+        if key is not None:
+            await mark_used(services.db, key)
+    else:
+        key = await cache.live_key(services.db, token.strip())
+        if key is not None:
+            await cache.mark_used(services.db, key)
     if key is None:
         raise Unauthorized("Invalid or expired bearer token")
-    await mark_used(services.db, key)
     return Caller(key.account_id, key.id, key_limits(key, services.settings))
 
 

@@ -101,6 +101,7 @@ async def create_key(request: Request, viewer: ViewerDep, services: ServicesDep)
 @router.post("/settings/keys/{key_id}/revoke")
 async def revoke(key_id: str, viewer: ViewerDep, services: ServicesDep) -> Response:
     done = await revoke_key(services.db, key_id, viewer.account_id)
+    services.api_keys.forget(key_id)
     notice = "Key revoked: it is refused from now on." if done else "That key was already revoked."
     return back(notice, "keys")
 

@@ -2,14 +2,22 @@
 
 A key carries its own request limits (NULL = the control plane's defaults) and the time
 it was last used, written at most once a minute so a busy key costs no write per request.
-A revoked key stops working at once: every request looks its hash up afresh.
+
+`KeyCache` keeps live keys in memory for a few seconds, so a request's key check is no
+database round trip. Revoking goes through the cache's owner (`forget` right after the
+write), so a revoked key stops working at once on this replica. Replicas sharing a bus do
+not cache (api/deps.py): there a revocation must reach every replica, and no bus event
+carries it yet, so every request looks its hash up afresh as before.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import RowMapping, insert, select, update
@@ -21,6 +29,8 @@ from infernet.controlplane.store.tables import accounts, api_keys
 
 KEY_PREFIX = "inft_sk_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+KEY_CACHE_TTL_S = 5.0  # how long a live key is trusted without looking it up again
+KEY_CACHE_MAX = 10_000  # keys held at most; the cache starts afresh beyond that
 
 
 @dataclass(frozen=True)
@@ -141,9 +151,11 @@ async def _insert_key(
 
 async def key_for_secret(db: AsyncEngine, secret: str) -> KeyRecord | None:
     """The live (unrevoked) key with this secret, or None."""
-    query = select(api_keys).where(
-        api_keys.c.key_hash == hash_key(secret), api_keys.c.revoked_at.is_(None)
-    )
+    return await _key_for_hash(db, hash_key(secret))
+
+
+async def _key_for_hash(db: AsyncEngine, key_hash: str) -> KeyRecord | None:
+    query = select(api_keys).where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
     async with db.connect() as conn:
         row = (await conn.execute(query)).first()
     return KeyRecord.from_row(row._mapping) if row else None
@@ -160,17 +172,62 @@ async def get_key(db: AsyncEngine, key_id: str) -> KeyRecord | None:
     return KeyRecord.from_row(row._mapping) if row else None
 
 
-async def mark_used(db: AsyncEngine, key: KeyRecord) -> None:
-    """Record that `key` was used now, unless that was already recorded this minute."""
+async def mark_used(db: AsyncEngine, key: KeyRecord) -> datetime | None:
+    """Record that `key` was used now, unless that was already recorded this minute; the
+    time written, or None when nothing was."""
     now = utcnow()
     last = key.last_used_at
     if last is not None:
         if last.tzinfo is None:  # SQLite hands back naive datetimes, stored in UTC
             last = last.replace(tzinfo=now.tzinfo)
         if now - last < LAST_USED_RESOLUTION:
-            return
+            return None
     async with db.begin() as conn:
         await conn.execute(update(api_keys).where(api_keys.c.id == key.id).values(last_used_at=now))
+    return now
+
+
+@dataclass
+class KeyCache:
+    """Live keys by the hash of their secret, each trusted for `ttl_s` seconds after it
+    was read. Unknown and revoked secrets are never cached: they are looked up each time."""
+
+    ttl_s: float = KEY_CACHE_TTL_S
+    clock: Callable[[], float] = time.monotonic
+    _keys: dict[str, tuple[float, KeyRecord]] = field(default_factory=dict)
+
+    async def live_key(self, db: AsyncEngine, secret: str) -> KeyRecord | None:
+        """`key_for_secret`, answered from memory while the entry is fresh."""
+        key_hash, now = hash_key(secret), self.clock()
+        if (hit := self._keys.get(key_hash)) is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        key = await _key_for_hash(db, key_hash)
+        if key is None:
+            self._keys.pop(key_hash, None)
+            return None
+        if len(self._keys) >= KEY_CACHE_MAX:
+            self._keys.clear()
+        self._keys[key_hash] = (now, key)
+        return key
+
+    async def mark_used(self, db: AsyncEngine, key: KeyRecord) -> None:
+        """`mark_used`, keeping the cached copy's `last_used_at` current (so a busy key
+        still costs at most one write a minute)."""
+        written = await mark_used(db, key)
+        if written is None:
+            return
+        for key_hash, (read_at, cached) in list(self._keys.items()):
+            if cached.id == key.id:
+                self._keys[key_hash] = (read_at, dataclasses.replace(cached, last_used_at=written))
+
+    def forget(self, key_id: str | None = None) -> None:
+        """Drop `key_id` (None: every key); call right after revoking it."""
+        if key_id is None:
+            self._keys.clear()
+            return
+        for key_hash, (_, cached) in list(self._keys.items()):
+            if cached.id == key_id:
+                del self._keys[key_hash]
 
 
 async def list_keys(db: AsyncEngine, account_id: str) -> list[KeyRecord]:

@@ -1,0 +1,95 @@
+"""`KeyCache`: a client's API key answered from memory for a few seconds, so a request's
+key check is no database round trip, and forgotten at once when the key is revoked."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infernet.controlplane.store.accounts import (
+    KeyCache,
+    create_account,
+    get_key,
+    issue_key,
+    revoke_key,
+)
+from infernet.controlplane.store.db import open_database
+from tests.support.harness import Harness
+
+
+@pytest_asyncio.fixture
+async def db(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'cp.db'}")
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_live_key_is_answered_from_memory_until_its_entry_is_stale(db: AsyncEngine) -> None:
+    clock = Clock()
+    cache = KeyCache(ttl_s=5.0, clock=clock)
+    issued = await issue_key(db, await create_account(db, "a"), "k")
+    assert (await cache.live_key(db, issued.secret)) is not None
+    await revoke_key(db, issued.id)  # behind the cache's back: no forget()
+    clock.now += 4.9
+    assert (await cache.live_key(db, issued.secret)) is not None, "fresh entry: no lookup"
+    clock.now += 0.2
+    assert (await cache.live_key(db, issued.secret)) is None, "stale entry: looked up again"
+
+
+async def test_a_forgotten_key_is_looked_up_again_at_once(db: AsyncEngine) -> None:
+    cache = KeyCache(clock=Clock())
+    issued = await issue_key(db, await create_account(db, "a"), "k")
+    assert (await cache.live_key(db, issued.secret)) is not None
+    await revoke_key(db, issued.id)
+    cache.forget(issued.id)
+    assert (await cache.live_key(db, issued.secret)) is None
+
+
+async def test_unknown_secrets_are_not_remembered(db: AsyncEngine) -> None:
+    cache = KeyCache(clock=Clock())
+    assert (await cache.live_key(db, "inft_sk_nothing")) is None
+    assert (await cache.live_key(db, "inft_sk_nothing")) is None
+    issued = await issue_key(db, await create_account(db, "a"), "k")
+    assert (await cache.live_key(db, issued.secret)) is not None
+
+
+async def test_marking_a_cached_key_used_writes_once_and_updates_the_cached_copy(
+    db: AsyncEngine,
+) -> None:
+    cache = KeyCache(clock=Clock())
+    issued = await issue_key(db, await create_account(db, "a"), "k")
+    key = await cache.live_key(db, issued.secret)
+    assert key is not None and key.last_used_at is None
+    await cache.mark_used(db, key)
+    cached = await cache.live_key(db, issued.secret)
+    stored = await get_key(db, issued.id)
+    assert cached is not None and stored is not None
+    assert cached.last_used_at is not None and stored.last_used_at is not None
+    await cache.mark_used(db, cached)  # within the minute: no second write
+    again = await get_key(db, issued.id)
+    assert again is not None and again.last_used_at == stored.last_used_at
+
+
+async def test_revoking_through_the_api_refuses_a_key_the_cache_holds(harness: Harness) -> None:
+    async with harness.client() as api:
+        created = (await api.post("/api/v1/keys", json={"name": "temp"})).json()
+    async with harness.client(created["key"]) as temp:
+        for _ in range(3):  # warm: answered from the cache now
+            assert (await temp.get("/api/v1/models")).status_code == 200
+    async with harness.client() as api:
+        assert (await api.delete(f"/api/v1/keys/{created['id']}")).status_code == 200
+    async with harness.client(created["key"]) as temp:
+        assert (await temp.get("/api/v1/models")).status_code == 401
