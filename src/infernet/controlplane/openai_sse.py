@@ -15,8 +15,9 @@ The framing (`event`, the keep-alive, headers) is the Book stream's, from sse.py
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
@@ -154,6 +155,29 @@ class CompletionChunks:
         return self._chunk([], usage)
 
 
+async def _pieces(stream: JobStream, keepalive_s: float) -> AsyncIterator[str | None]:
+    """The stream's pieces; None after `keepalive_s` without one. Each wait is bounded by a
+    timer (`asyncio.timeout`), not a task per wait as `follow(idle_timeout=...)` makes: on
+    expiry the follower is dropped and a new one resumes after the last piece taken."""
+    taken = 0
+    while True:
+        follower = stream.follow(taken)
+        try:
+            while True:
+                async with asyncio.timeout(keepalive_s):
+                    piece = await anext(follower)
+                if piece is not None:
+                    taken += 1
+                    yield piece
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            yield None
+        finally:
+            if isinstance(follower, AsyncGenerator):
+                await follower.aclose()
+
+
 async def openai_events(
     job: LiveJob, chunks: ChunkRenderer, keepalive_s: float
 ) -> AsyncIterator[str]:
@@ -163,7 +187,7 @@ async def openai_events(
     out = [opening] if (opening := chunks.opening()) is not None else []
     taken = 0
     try:
-        async for piece in job.stream.follow(idle_timeout=keepalive_s):
+        async for piece in _pieces(job.stream, keepalive_s):
             if piece is None:
                 out.append(KEEP_ALIVE)
             else:

@@ -1,0 +1,61 @@
+"""`openai_events`: a job's stream as OpenAI SSE. Pieces already there leave in one write
+(each still its own event), idle gaps get keep-alive comments, and no piece is lost or
+repeated across a keep-alive."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from infernet.controlplane.openai_sse import KEEP_ALIVE, ChatChunks, openai_events
+from infernet.controlplane.streams import JobStream
+from infernet.protocol.wire import UsageReport
+
+
+@dataclass
+class Job:
+    id: str = "job_1"
+    stream: JobStream = field(default_factory=JobStream)
+    usage: UsageReport | None = None
+    finish_reason: str | None = "stop"
+
+
+def contents(writes: list[str]) -> list[str]:
+    texts: list[str] = []
+    for write in writes:
+        for line in write.split("\n"):
+            if line.startswith("data: {"):
+                delta = json.loads(line[6:])["choices"]
+                if delta and (text := delta[0]["delta"].get("content")):
+                    texts.append(text)
+    return texts
+
+
+async def test_pieces_already_streamed_leave_in_one_write_as_separate_events() -> None:
+    job = Job()
+    for piece in ["The ", "sea ", "is ", "wide."]:
+        await job.stream.push(piece)
+    job.usage = UsageReport(prompt_tokens=3, completion_tokens=4)
+    await job.stream.finish()
+    writes = [w async for w in openai_events(job, ChatChunks(job.id, 1, "m", True), 60.0)]
+    assert len(writes) == 2, "opening + all pieces, then the closing chunks"
+    assert contents(writes) == ["The ", "sea ", "is ", "wide."]
+    assert writes[0].count("data: ") == 5 and writes[-1].endswith("data: [DONE]\n\n")
+    assert '"usage": {"prompt_tokens": 3' in writes[-1]
+
+
+async def test_idle_gaps_get_keep_alives_and_every_piece_arrives_once_in_order() -> None:
+    job = Job()
+    events = openai_events(job, ChatChunks(job.id, 1, "m", False), 0.01)
+    writes: list[str] = []
+    pieces = ["a", "b", "c"]
+    async for write in events:
+        writes.append(write)
+        if write.endswith(KEEP_ALIVE) and pieces:  # idle seen: now the next piece comes
+            await job.stream.push(pieces.pop(0))
+            if not pieces:
+                job.usage = UsageReport(prompt_tokens=1, completion_tokens=3)
+                await job.stream.finish()
+    assert contents(writes) == ["a", "b", "c"]
+    assert sum(w.count(KEEP_ALIVE) for w in writes) >= 3
+    assert writes[-1].endswith("data: [DONE]\n\n") and '"usage"' not in writes[-1]
