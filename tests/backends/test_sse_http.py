@@ -1,0 +1,154 @@
+"""The lean engine client (`sse_http`) that `stream_chat` uses for plain-HTTP engines:
+the same lines, statuses and errors httpx would give, and kept-alive connections that
+survive an engine closing them while idle."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+
+from infernet.backends import sse_http
+from infernet.backends.base import Finish, GenerationRequest, TokenDelta
+from infernet.backends.errors import BackendUnavailable, ModelNotLoaded
+from infernet.backends.openai_compat import stream_chat
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+CHAT = [
+    b'data: {"choices":[{"delta":{"role":"assistant"}}]}\n\n',
+    b'data: {"choices":[{"delta":{"content":"Hel"}}]}\n\n',
+    b'data: {"choices":[{"delta":{"content":"lo"},"finish_reason":"stop"}]}\n\n',
+    b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n',
+    b"data: [DONE]\n\n",
+]
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return await reader.readexactly(length)
+
+
+def chunked(parts: list[bytes]) -> bytes:
+    head = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    return head + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+@asynccontextmanager
+async def engine(handler: Handler) -> AsyncIterator[httpx.AsyncClient]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5.0)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+def request() -> GenerationRequest:
+    return GenerationRequest(model="m", messages=(), max_tokens=8)
+
+
+async def events(client: httpx.AsyncClient) -> list[object]:
+    return [e async for e in stream_chat(client, request())]
+
+
+async def test_a_chunked_stream_gives_its_tokens_and_the_engines_usage() -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(chunked(CHAT))
+        await writer.drain()
+        writer.close()
+
+    async with engine(serve) as client:
+        assert sse_http.usable(client)
+        got = await events(client)
+    assert got[:2] == [TokenDelta("Hel"), TokenDelta("lo")]
+    assert isinstance(got[2], Finish) and got[2].usage.completion_tokens == 2
+
+
+async def test_a_connection_the_engine_closed_while_idle_is_replaced() -> None:
+    served = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal served
+        await read_request(reader)
+        served += 1
+        writer.write(chunked(CHAT))  # keep-alive allowed, but closed right after
+        await writer.drain()
+        writer.close()
+
+    async with engine(serve) as client:
+        first, second = await events(client), await events(client)
+    assert first == second and served == 2
+
+
+async def test_connections_are_kept_alive_between_requests() -> None:
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        try:
+            while True:
+                await read_request(reader)
+                writer.write(chunked(CHAT))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async with engine(serve) as client:
+        for _ in range(3):
+            await events(client)
+    assert connections == 1
+
+
+async def test_a_404_means_the_model_is_not_loaded() -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        body = b'{"error": "model not found"}'
+        writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    async with engine(serve) as client:
+        with pytest.raises(ModelNotLoaded, match="model not found"):
+            await events(client)
+
+
+async def test_an_engine_that_hangs_up_mid_answer_is_unavailable() -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(chunked(CHAT)[:120])
+        await writer.drain()
+        writer.close()
+
+    async with engine(serve) as client:
+        with pytest.raises(BackendUnavailable):
+            await events(client)
+
+
+async def test_an_engine_that_is_not_listening_is_unavailable() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        with pytest.raises(BackendUnavailable, match="cannot reach"):
+            await events(client)
+
+
+async def test_https_engines_go_through_httpx() -> None:
+    async with httpx.AsyncClient(base_url="https://engine.example") as client:
+        assert not sse_http.usable(client)
