@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 from infernet.controlplane.bus.base import StreamEntry
 from infernet.controlplane.streams import JobStream, StreamArchive
+from tests.support.harness import Harness
+from tests.support.scripted import ScriptedBackend
 
 PIECES = ["Hel", "lo", ", ", "wor", "ld", "!"]
 
@@ -83,3 +88,26 @@ async def test_a_running_stream_or_a_text_that_differs_is_not_replayed() -> None
     assert archive.replay("running", "Hel") is None
     archive.keep("done", await streamed(PIECES))
     assert archive.replay("done", "something else") is None
+
+
+async def test_after_the_job_finished_and_left_memory_a_reconnect_gets_exactly_the_rest(
+    harness: Harness,
+) -> None:
+    backend = ScriptedBackend(["m:1b"], tokens=["The ", "capital ", "is ", "Paris", "."])
+    await harness.add_node(backend)
+    body = {"model": "m:1b", "messages": [{"role": "user", "content": "capital?"}]}
+    async with harness.client() as api:
+        job_id = (await api.post("/api/v1/jobs", json=body)).json()["id"]
+        for _ in range(200):
+            if (await api.get(f"/api/v1/jobs/{job_id}")).json()["status"] == "completed":
+                break
+            await asyncio.sleep(0.05)
+        assert harness.control_plane.services.jobs.live(job_id) is None, "finished: not kept"
+        headers = {"Last-Event-ID": "2"}
+        async with api.stream("GET", f"/api/v1/jobs/{job_id}/stream", headers=headers) as resp:
+            lines = [line async for line in resp.aiter_lines()]
+    ids = [int(line[4:]) for line in lines if line.startswith("id: ")]
+    texts = [json.loads(line[6:])["text"] for line in lines if line.startswith("data: {")]
+    assert ids == [3, 4, 5, 6], "no duplicates, no gaps, then the end"
+    assert texts == ["is ", "Paris", "."]
+    assert "data: [DONE]" in lines

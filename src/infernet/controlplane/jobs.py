@@ -29,16 +29,18 @@ from infernet.controlplane.accounting import Accounting, FinishedJob, NoAccounti
 from infernet.controlplane.bus import Bus, MemoryBus
 from infernet.controlplane.cluster import Cluster
 from infernet.controlplane.errors import BadRequest, ModelNotFound, NoCapacity
+from infernet.controlplane.explain import note_passed_over
 from infernet.controlplane.failover import CONFIDENTIAL_LOST
 from infernet.controlplane.ids import new_id, utcnow
 from infernet.controlplane.live import LiveJob
 from infernet.controlplane.metrics import JobEvents, NoJobEvents
 from infernet.controlplane.registry import NodeRegistry, NodeState
-from infernet.controlplane.router import Decision, route
+from infernet.controlplane.router import pick_node
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store import jobs as job_store
 from infernet.controlplane.store.leases import lease_values
+from infernet.controlplane.streams import StreamArchive
 from infernet.protocol.modelnames import AmbiguousModelName, UnknownModelName, resolve_model
 from infernet.protocol.wire import JobAssignment, JobDone, JobFailed, JobToken
 
@@ -64,6 +66,8 @@ class JobManager:
         self._registry = registry
         self._settings = settings
         self._live: dict[str, LiveJob] = {}
+        # A finished job leaves `_live` at once; this keeps what exact replay needs.
+        self.archive = StreamArchive(failover.STREAM_RETENTION_S)
         self._waiting: deque[str] = deque()
         self.demand: Counter[str] = Counter()  # jobs submitted per routing key
         self.refused: Counter[str] = Counter()  # jobs refused: model served by no node
@@ -125,18 +129,24 @@ class JobManager:
         await self.dispatch_waiting()
         return job
 
-    def _route(self, job: LiveJob) -> Decision:
+    def _candidates(self, job: LiveJob) -> list[NodeState]:
         candidates = self._registry.serving(job.key)
         if job.excluded:  # never hand a job back to a node that stalled or failed on it
             candidates = [n for n in candidates if n.node_id not in job.excluded]
-        return route(
-            candidates, job.key, self._registry.offline_after_s, pinned=job.request.node_id
+        return candidates
+
+    def _route(self, job: LiveJob) -> NodeState | None:
+        return pick_node(
+            self._candidates(job),
+            job.key,
+            self._registry.offline_after_s,
+            pinned=job.request.node_id,
         )
 
-    def _explain(self, decision: Decision) -> None:
-        for node_id, reason in decision.rejected.items():
-            if node := self._registry.get(node_id):
-                node.passed_over[reason] = node.passed_over.get(reason, 0) + 1
+    def _explain(self, job: LiveJob, chosen: NodeState) -> None:
+        """Why the others were passed over (explain.py), once the job was sent."""
+        offline_after_s, pinned = self._registry.offline_after_s, job.request.node_id
+        note_passed_over(self._candidates(job), chosen, job.key, offline_after_s, pinned=pinned)
 
     async def dispatch_waiting(self) -> None:
         """Start every waiting job that some node can take now, oldest first."""
@@ -147,11 +157,11 @@ class JobManager:
             if job is None or job.finished_at is not None:
                 self._waiting.remove(job_id)
                 continue
-            decision = self._route(job)
-            if decision.node is not None:
+            node = self._route(job)
+            if node is not None:
                 self._waiting.remove(job_id)
-                self._explain(decision)
-                await self._start(job, decision.node)
+                await self._start(job, node)
+                self._explain(job, node)
 
     def _assignment(self, job: LiveJob, node: NodeState) -> JobAssignment:
         r = job.request
@@ -262,6 +272,7 @@ class JobManager:
                 FinishedJob(job.id, job.account_id, job.request.model, job.key, segments)
             )
             await job.stream.finish()
+            self._retire(job)
 
     async def on_failed(self, node_id: str, message: JobFailed) -> None:
         job = self._current(node_id, message.job_id, message.attempt)
@@ -273,7 +284,7 @@ class JobManager:
             # and finish the job elsewhere if any other node can.
             node.backend_healthy = False
             node.backend_detail = message.message
-            if self._route(job).node is not None:
+            if self._route(job) is not None:
                 await failover.take_back(self, job, node, "backend_unavailable")
                 await self.dispatch_waiting()
                 return
@@ -295,7 +306,14 @@ class JobManager:
             self.metrics.failed(job, code)
             await self._accounting.release(job.account_id, job.id)
         await job.stream.fail(code, text)
+        self._retire(job)
         log.info("job failed", extra={"job_id": job.id, "error": code})
+
+    def _retire(self, job: LiveJob) -> None:
+        """A finished job leaves memory at once (readers hold their own reference); what
+        an exact Last-Event-ID replay needs stays in `archive` for a while."""
+        self.archive.keep(job.id, job.stream)
+        self.forget(job.id)
 
     async def _close(self, job: LiveJob, node_id: str | None) -> None:
         job.finished_at = time.monotonic()

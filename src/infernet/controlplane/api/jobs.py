@@ -143,7 +143,9 @@ async def stream_job(
     after = _last_event_id(last_event_id)
     row = await _owned_job(services, account, job_id)
     live = services.jobs.live(job_id)
-    stream: JobStream | None = live.stream if live else None
+    stream: JobStream | None = (
+        live.stream if live else services.jobs.archive.replay(job_id, row["content"])
+    )  # a finished job's stream is replayed, numbered as streamed, from its stored text
     keepalive = services.settings.sse_keepalive_s
     if stream is not None:
         return sse_response(book_events(stream, keepalive, after))
