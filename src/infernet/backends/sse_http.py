@@ -107,7 +107,8 @@ class EngineResponse:
 
 def _request_head(client: httpx.AsyncClient, path: str, length: int) -> bytes:
     url = client.base_url
-    host = url.host if url.port is None else f"{url.host}:{url.port}"
+    host = f"[{url.host}]" if ":" in url.host else url.host  # an IPv6 literal
+    host = host if url.port is None else f"{host}:{url.port}"
     prefix = url.raw_path.decode("ascii").rstrip("/")
     lines = [
         f"POST {prefix}{path} HTTP/1.1",
