@@ -123,7 +123,9 @@ class Cluster:
         if self.shared:
             await self.bus.channels.claim(node_id, self.bus.replica_id)
             event = ChannelMoved(node_id=node_id, replica_id=self.bus.replica_id, open=True)
-            await self.bus.broadcast(event)
+            await self.bus.broadcast(event)  # others see it in _channel_moved; we here:
+            lost = {j for j, r in self.via.items() if r != self.bus.replica_id}
+            await self._jobs.node_lost(node_id, only=lost)
 
     async def channel_closed(self, node_id: str) -> None:
         if self.shared:
@@ -191,10 +193,17 @@ class Cluster:
             await self.bus.send(event.owner, undeliverable)
 
     async def _channel_moved(self, event: ChannelMoved) -> None:
-        await self._refresh_channel(event.node_id, await self.bus.channels.where(event.node_id))
+        where = await self.bus.channels.where(event.node_id)
+        await self._refresh_channel(event.node_id, where)
         if not event.open:  # take back our jobs that went through that socket
-            lost = [j for j, r in self.via.items() if r == event.replica_id]
-            await self._jobs.node_lost(event.node_id, only=set(lost))
+            lost = {j for j, r in self.via.items() if r == event.replica_id}
+            await self._jobs.node_lost(event.node_id, only=lost)
+        elif where == event.replica_id:
+            # A node holds one channel: now that it opened one there, attempts we sent
+            # through another replica's socket to it are lost, even if that replica died
+            # without saying its socket closed (its node messages reach no one).
+            lost = {j for j, r in self.via.items() if r != where}
+            await self._jobs.node_lost(event.node_id, only=lost)
         await self._jobs.dispatch_waiting()
 
     async def _refresh_channel(self, node_id: str, replica_id: str | None) -> None:

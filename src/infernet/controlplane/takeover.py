@@ -1,7 +1,8 @@
 """Taking over the jobs of a replica that died, by leases in the database (no leader).
 
-Every sweep the replica renews the leases of the jobs it runs, and claims unfinished
-jobs whose lease ran out. A claimed job is rebuilt from its row and the token stream the
+Every sweep the replica renews the leases of the jobs it runs (only those: a row it
+leases but does not run lapses and is claimed again), and claims unfinished jobs whose
+lease ran out. A claimed job is rebuilt from its row and the token stream the
 bus kept: what was delivered stays delivered (the next node continues from it, as in
 failover), the node that was running it is told to stop and its slot is freed, and the
 job waits for a node here. Only with a shared bus: one process owns all its jobs.
@@ -64,13 +65,15 @@ async def adopt(manager: JobManager, row: Mapping[str, Any]) -> None:
     job.attempt = int(row["attempts"] or 0)
     job.segments = [Segment(**s) for s in row["segments"] or []]
     job.attempt_start_piece = len(pieces)
+    holders = _holders(manager, job_id, row["node_id"])
+    lost_node = row["node_id"] or (holders[0] if holders else None)
     counted = sum(s.completion_tokens for s in job.segments if s.usage_source == "stream_count")
-    if row["node_id"] and len(pieces) > counted:
+    if lost_node and len(pieces) > counted:
         job.segments.append(
-            Segment(row["node_id"], job.attempt, 0, len(pieces) - counted, "stream_count")
+            Segment(lost_node, job.attempt, 0, len(pieces) - counted, "stream_count")
         )
-    if row["node_id"]:
-        await _stop_on_node(manager, row["node_id"], job_id)
+    for node_id in holders:
+        await _stop_on_node(manager, node_id, job_id)
     log.warning("job taken over", extra={"job_id": job_id, "from": row["lease_owner"]})
     if any(e.terminal for e in entries):
         # The stream ended but the row was not finished: the owner died in between.
@@ -87,6 +90,14 @@ async def adopt(manager: JobManager, row: Mapping[str, Any]) -> None:
     manager.take_over(job)
 
 
+def _holders(manager: JobManager, job_id: str, row_node: str | None) -> list[str]:
+    """The nodes the dead owner may have given `job_id` to: the row's, and any whose slot
+    the job holds (the owner sends first and writes the row after, so a row can lack
+    the node; a slot never freed would block a one-job node for good)."""
+    holding = {n.node_id for n in manager.registry.all() if job_id in n.active_jobs}
+    return sorted(holding | ({row_node} if row_node else set()))
+
+
 async def _stop_on_node(manager: JobManager, node_id: str, job_id: str) -> None:
     cluster = manager.cluster
     await cluster.release(node_id, job_id)
@@ -100,13 +111,14 @@ async def _stop_on_node(manager: JobManager, node_id: str, job_id: str) -> None:
 async def tend(manager: JobManager, ttl_s: float) -> None:
     """Renew this replica's leases, drop jobs it no longer holds, adopt expired ones."""
     owner = manager.cluster.bus.replica_id
-    # Jobs live here before the renewal starts: their rows were committed by then (submit
-    # adds a job only after its insert), so one missing from `held` was really lost.
+    # Only jobs live here are renewed, and they were live before the renewal started:
+    # their rows were committed by then (submit adds a job only after its insert), so one
+    # missing from `held` was really lost. A job submitted meanwhile waits for the next.
     live = {job.id for job in manager.unfinished()}
-    held = await leases.renew(manager.db, owner, ttl_s)
-    for job in manager.unfinished():
-        if job.id in live and job.id not in held:
-            log.warning("job lease lost to another replica", extra={"job_id": job.id})
-            manager.forget(job.id)
+    held = await leases.renew(manager.db, owner, ttl_s, live)
+    for job_id in live - held:
+        if (job := manager.live(job_id)) is not None and job.finished_at is None:
+            log.warning("job lease lost to another replica", extra={"job_id": job_id})
+            manager.forget(job_id)
     for row in await leases.claim_expired(manager.db, owner, ttl_s):
         await adopt(manager, row)

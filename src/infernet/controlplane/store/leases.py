@@ -1,14 +1,15 @@
 """Job leases: which replica runs each unfinished job, and until when.
 
-The owner renews its leases on every sweep; a lease that ran out belongs to a replica
-that died (or lost the database), and any other replica may claim it. Claiming locks the
-rows with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so two sweepers never claim the same
-job and neither waits on the other; SQLite (one process) ignores the clause.
+The owner renews, on every sweep, the leases of the jobs it runs (in memory); a lease
+that ran out belongs to a replica that died (or lost the database, or leases a job it
+does not run), and any replica may claim it. Claiming locks the rows with `FOR UPDATE
+SKIP LOCKED` on PostgreSQL, so two sweepers never claim the same job and neither waits
+on the other; SQLite (one process) ignores the clause.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -19,22 +20,34 @@ from infernet.controlplane.ids import utcnow
 from infernet.controlplane.store.tables import jobs
 
 UNFINISHED = ("pending", "processing")
+RENEW_BATCH = 500  # job ids per statement (SQLite caps bound parameters)
 
 
 def lease_values(owner: str, ttl_s: float) -> dict[str, Any]:
     return {"lease_owner": owner, "lease_expires_at": utcnow() + timedelta(seconds=ttl_s)}
 
 
-async def renew(db: AsyncEngine, owner: str, ttl_s: float) -> set[str]:
-    """Extend every unfinished lease `owner` holds; returns the jobs it still holds."""
-    statement = (
-        update(jobs)
-        .where(jobs.c.lease_owner == owner, jobs.c.status.in_(UNFINISHED))
-        .values(lease_expires_at=utcnow() + timedelta(seconds=ttl_s))
-        .returning(jobs.c.id)
-    )
+async def renew(db: AsyncEngine, owner: str, ttl_s: float, job_ids: Iterable[str]) -> set[str]:
+    """Extend the leases `owner` holds on `job_ids` (the unfinished jobs it runs); returns
+    those it still holds. Only jobs the replica really runs are renewed: a row it leases
+    but does not run (say, claimed by a takeover that did not finish) lapses and is
+    claimed again, instead of being held by a live replica that never finishes it."""
+    ids, held = sorted(job_ids), set[str]()
+    expires = utcnow() + timedelta(seconds=ttl_s)
     async with db.begin() as conn:
-        return {row.id for row in (await conn.execute(statement)).all()}
+        for start in range(0, len(ids), RENEW_BATCH):
+            statement = (
+                update(jobs)
+                .where(
+                    jobs.c.id.in_(ids[start : start + RENEW_BATCH]),
+                    jobs.c.lease_owner == owner,
+                    jobs.c.status.in_(UNFINISHED),
+                )
+                .values(lease_expires_at=expires)
+                .returning(jobs.c.id)
+            )
+            held.update(row.id for row in (await conn.execute(statement)).all())
+    return held
 
 
 async def claim_expired(
