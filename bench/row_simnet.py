@@ -21,7 +21,7 @@ from bench.load import Target, book_body, json_headers, openai_body, stream_once
 from bench.population import heartbeat_for
 from bench.report import Row, skipped, verdict
 from bench.row_relay import ours_speaks_openai
-from bench.simnode import SimNode, SimNodeError
+from bench.simnode import SimNode, SimNodeError, SimPool
 from bench.stats import cpu_seconds, percentile, rss_mb
 
 BATCH = 100
@@ -32,7 +32,9 @@ JOB_TIMEOUT_S = 30.0  # a job not fully answered by then counts as an error
 async def _ramp(
     ctx: Context, ports: tuple[int, ...], arrivals: dict[str, float]
 ) -> tuple[list[SimNode], str]:
-    """Nodes join in batches, spread over `ports` (one per replica) in turn."""
+    """Nodes join in batches, spread over `ports` (one per replica) in turn; the nodes at
+    one port share a few keep-alive connections (`SimPool`), closed with the last node."""
+    pools = tuple(SimPool(port) for port in ports)
     rng = random.Random(11)
     nodes: list[SimNode] = []
     deadline = time.perf_counter() + ctx.sizes.sim_ramp_budget_s
@@ -40,7 +42,7 @@ async def _ramp(
         if time.perf_counter() > deadline:
             return nodes, f"ramp budget of {ctx.sizes.sim_ramp_budget_s:.0f} s reached"
         batch = [
-            SimNode(ports[(len(nodes) + i) % len(ports)], heartbeat_for(rng), arrivals)
+            SimNode(pools[(len(nodes) + i) % len(pools)], heartbeat_for(rng), arrivals)
             for i in range(min(BATCH, ctx.sizes.sim_nodes - len(nodes)))
         ]
         got = await asyncio.gather(*(n.start() for n in batch), return_exceptions=True)

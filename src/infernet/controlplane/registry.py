@@ -109,7 +109,8 @@ class NodeRegistry:
         """Record a heartbeat; return True when the set of served models changed.
         `seen_at` (wall clock) marks a beat another replica received: it dates the node's
         last beat as that replica saw it, and that replica flushes it to the database."""
-        served = {routing_key(m.name): m.name for m in beat.served_models}
+        keyed = [(routing_key(m.name), m) for m in beat.served_models]  # parsed once per beat
+        served = {key: m.name for key, m in keyed}
         changed = served != state.served
         for key in state.served.keys() - served.keys():
             self._by_model[key].discard(state.node_id)
@@ -118,7 +119,7 @@ class NodeRegistry:
             self._by_model[key].add(state.node_id)
             self._serving_cache.pop(key, None)
         state.served = served
-        state.hot = {routing_key(m.name) for m in beat.served_models if m.loaded}
+        state.hot = {key for key, m in keyed if m.loaded}
         state.backend = beat.backend
         state.backend_healthy = beat.backend_healthy
         state.backend_detail = beat.backend_detail
@@ -126,7 +127,7 @@ class NodeRegistry:
         state.vram_tier = beat.vram_tier
         state.max_concurrent = max(1, beat.load.max_concurrent_jobs)
         state.draining = beat.draining
-        keys = {routing_key(m.name): m.model_key for m in beat.served_models}
+        keys = {key: m.model_key for key, m in keyed}
         state.model_keys = {key: statement for key, statement in keys.items() if statement}
         if seen_at is None:
             state.last_seen = time.monotonic()

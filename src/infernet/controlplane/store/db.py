@@ -18,10 +18,21 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+# SQLite (the embedded single process): a bigger pool than SQLAlchemy's 5 + 10, so a burst
+# of node joins (each a few short statements) waits for a connection instead of failing
+# with a pool timeout. Readers run in parallel under WAL; writers queue on the file lock,
+# waiting up to `SQLITE_BUSY_S` for it instead of failing with "database is locked".
+SQLITE_POOL = {"pool_size": 16, "max_overflow": 48, "pool_timeout": 120}
+SQLITE_BUSY_S = 30
+
+
 async def open_database(url: str) -> AsyncEngine:
-    sqlite = url.startswith("sqlite")
-    # SQLite: wait for a busy writer instead of failing with "database is locked".
-    engine = create_async_engine(url, connect_args={"timeout": 30} if sqlite else {})
+    options: dict[str, object] = {}
+    if url.startswith("sqlite"):
+        options["connect_args"] = {"timeout": SQLITE_BUSY_S}
+        if ":memory:" not in url:  # an in-memory database keeps SQLAlchemy's static pool
+            options.update(SQLITE_POOL)
+    engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
         sync_engine: Engine = engine.sync_engine
         event.listen(sync_engine, "connect", _sqlite_pragmas)
