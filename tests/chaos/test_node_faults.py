@@ -95,6 +95,7 @@ def test_a_node_killed_mid_stream_is_finished_by_another_and_billed_once(
                 if line.startswith('data: {"text"'):
                     texts.append(json.loads(line[6:])["text"])
                     if len(texts) == 2 and second is None:
+                        first.freeze()  # so it cannot finish while the second one starts
                         second = NodeProcess(tmp_path / "n1", cp.url, REST, beat=BEAT)
                         wait_status(cp, second.node_id(), {"online", "degraded"}, 20)
                         first.kill()
