@@ -110,8 +110,12 @@ async def test_a_node_learns_why_it_was_passed_over(harness: Harness) -> None:
     busy = ScriptedBackend(["m:1b"], delay_s=0.3)
     busy_node = await harness.add_node(busy, max_concurrent_jobs=1)
     async with harness.client() as api:
-        ids = [(await api.post("/api/v1/jobs", json={"model": "m:1b", "messages": MESSAGES}))
-               .json()["id"] for _ in range(4)]
+        ids = [
+            (await api.post("/api/v1/jobs", json={"model": "m:1b", "messages": MESSAGES})).json()[
+                "id"
+            ]
+            for _ in range(4)
+        ]
         for job_id in ids:
             await wait_final(harness, job_id)
         await api.post("/api/v1/jobs", json={"model": "other:7b", "messages": MESSAGES})
