@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
+
 from infernet.controlplane.bus.base import StreamEntry
 from infernet.controlplane.streams import JobStream, StreamArchive
 from tests.support.harness import Harness
@@ -111,3 +113,45 @@ async def test_after_the_job_finished_and_left_memory_a_reconnect_gets_exactly_t
     assert ids == [3, 4, 5, 6], "no duplicates, no gaps, then the end"
     assert texts == ["is ", "Paris", "."]
     assert "data: [DONE]" in lines
+
+
+async def _completed_and_archive_expired(harness: Harness, api: httpx.AsyncClient) -> str:
+    backend = ScriptedBackend(["m:1b"], tokens=["The ", "capital ", "is ", "Paris", "."])
+    await harness.add_node(backend)
+    body = {"model": "m:1b", "messages": [{"role": "user", "content": "capital?"}]}
+    job_id: str = (await api.post("/api/v1/jobs", json=body)).json()["id"]
+    for _ in range(200):
+        if (await api.get(f"/api/v1/jobs/{job_id}")).json()["status"] == "completed":
+            break
+        await asyncio.sleep(0.05)
+    jobs = harness.control_plane.services.jobs
+    assert jobs.live(job_id) is None
+    jobs.archive = StreamArchive(600)  # the retention passed: the piece ends are gone
+    return job_id
+
+
+async def test_a_resume_after_the_retention_is_refused_with_410_and_says_where_the_result_is(
+    harness: Harness,
+) -> None:
+    async with harness.client() as api:
+        job_id = await _completed_and_archive_expired(harness, api)
+        for last in ("1", "2", "6"):
+            resp = await api.get(f"/api/v1/jobs/{job_id}/stream", headers={"Last-Event-ID": last})
+            assert resp.status_code == 410
+            assert resp.json()["error"] == "stream_expired"
+            assert f"GET /api/v1/jobs/{job_id}" in resp.json()["error_message"]
+
+
+async def test_after_the_retention_a_stream_read_from_the_start_still_gets_the_whole_answer(
+    harness: Harness,
+) -> None:
+    async with harness.client() as api:
+        job_id = await _completed_and_archive_expired(harness, api)
+        for headers in ({}, {"Last-Event-ID": "0"}):
+            url = f"/api/v1/jobs/{job_id}/stream"
+            async with api.stream("GET", url, headers=headers) as resp:
+                assert resp.status_code == 200
+                lines = [line async for line in resp.aiter_lines()]
+            texts = [json.loads(line[6:])["text"] for line in lines if line.startswith("data: {")]
+            assert "".join(texts) == "The capital is Paris."
+            assert "data: [DONE]" in lines

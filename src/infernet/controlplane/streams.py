@@ -12,6 +12,8 @@ is retried with the next write or by `resync`, so numbers never skip.
 A finished job leaves memory at once; `StreamArchive` keeps, for a while, only where its
 pieces ended (4 bytes a piece, plus the text of a failed job, which the database does not
 hold), so a late reconnect still replays exactly the rest from the stored final text.
+After that a resume after an event id cannot be told exactly; the stream endpoint then
+answers 410 `stream_expired` (pointing to the job's stored result) rather than guess.
 """
 
 from __future__ import annotations

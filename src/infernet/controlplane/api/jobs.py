@@ -11,9 +11,10 @@ from fastapi.responses import StreamingResponse
 
 from infernet.controlplane.api.checks import check_job_request
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
-from infernet.controlplane.api.docs import errors
+from infernet.controlplane.api.docs import ErrorEnvelope, ResponsesDoc, errors
 from infernet.controlplane.bus.base import follow
-from infernet.controlplane.errors import BadRequest, NotFound
+from infernet.controlplane.errors import ApiError, BadRequest, NotFound
+from infernet.controlplane.failover import STREAM_RETENTION_S
 from infernet.controlplane.ids import iso
 from infernet.controlplane.jobs import JobManager
 from infernet.controlplane.schemas.jobs import (
@@ -31,6 +32,22 @@ from infernet.controlplane.store import receipts as receipt_store
 from infernet.controlplane.streams import JobStream
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
+
+
+class StreamExpired(ApiError):
+    """A resume (`Last-Event-ID` >= 1) of a stream whose event numbering is no longer
+    kept: the rest cannot be told exactly, so none is guessed."""
+
+    status, code = 410, "stream_expired"
+
+
+EXPIRED_DOC: ResponsesDoc = {
+    410: {
+        "model": ErrorEnvelope,
+        "description": "Resume no longer possible: the job ended too long ago; "
+        "GET /api/v1/jobs/{job_id} has its whole result",
+    }
+}
 
 
 def job_public(row: Mapping[str, Any], manager: JobManager | None = None) -> JobPublic:
@@ -110,10 +127,19 @@ async def list_jobs(
     return JobList(jobs=[job_public(row, services.jobs) for row in rows])
 
 
-async def _replay_finished(row: Mapping[str, Any], after: int = 0) -> Any:
-    """A job whose stream is no longer kept: its whole text as event 1, then the end."""
+def _expired(job_id: str) -> StreamExpired:
+    return StreamExpired(
+        f"Job {job_id} ended too long ago to resume its stream after an event id (its "
+        f"pieces are kept {STREAM_RETENTION_S / 60:.0f} minutes); GET /api/v1/jobs/{job_id} "
+        "for the whole result, or open the stream without Last-Event-ID to get it as one event."
+    )
+
+
+async def _replay_finished(row: Mapping[str, Any]) -> Any:
+    """A job whose stream is no longer kept, read from the start: its whole text as
+    event 1, then the end (a resume after an event id is refused: `_expired`)."""
     if row["status"] == "completed":
-        if row["content"] and after < 1:
+        if row["content"]:
             yield "id: 1\n" + event({"text": row["content"]})
         yield "id: 2\ndata: [DONE]\n\n"
     else:
@@ -130,7 +156,11 @@ def _last_event_id(value: str | None) -> int:
 
 @router.get(
     "/jobs/{job_id}/stream",
-    responses={200: {"content": {"text/event-stream": {}}}, **errors(401, 404, 429)},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        **errors(401, 404, 429),
+        **EXPIRED_DOC,
+    },
 )
 async def stream_job(
     job_id: str,
@@ -139,7 +169,8 @@ async def stream_job(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     """The job's tokens as SSE; opened late, it replays from the first token. Every event
-    has an `id:`; reconnecting with `Last-Event-ID` (from any replica) sends the rest."""
+    has an `id:`; reconnecting with `Last-Event-ID` (from any replica) sends the rest,
+    for 10 minutes after the job ended; later such a resume answers 410 `stream_expired`."""
     after = _last_event_id(last_event_id)
     row = await _owned_job(services, account, job_id)
     live = services.jobs.live(job_id)
@@ -154,4 +185,6 @@ async def stream_job(
         row["status"] in ("pending", "processing") or await cluster.bus.tokens.last_seq(job_id)
     ):  # running on (or recently finished by) another replica: read the shared stream
         return sse_response(entry_events(follow(cluster.bus.tokens, job_id, after, keepalive)))
-    return sse_response(_replay_finished(row, after))
+    if after >= 1:  # which events the client saw can no longer be told: no guessing
+        raise _expired(job_id)
+    return sse_response(_replay_finished(row))
