@@ -279,9 +279,10 @@ class Replay:
         held = await books.ledger.job_total(job_id, acct.client_held(who))
         before = await balance(books, acct.client_available(who)) + held
         finished = FinishedJob(job_id, who, MODEL, MODEL, segments)
+        ended_before = await books.accounting.finished(job_id)  # settled or released
         for _ in range(2 if twice else 1):
             await books.accounting.settle(finished)
-        if not await books.ledger.posted(f"release:{job_id}") and job_id not in self.charged:
+        if not ended_before:
             self.charged[job_id] = before - await balance(books, acct.client_available(who))
             assert self.charged[job_id] == sum(value_of(s) for s in segments), "charged twice?"
 

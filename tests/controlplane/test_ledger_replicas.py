@@ -1,7 +1,8 @@
 """Ledger writes are safe across control-plane replicas sharing one PostgreSQL database:
 two replicas (each its own engine, `Ledger` and `LedgerAccounting`, as two `cp serve`
-processes have) settling the same jobs at once charge each job exactly once, and drawing
-on one balance at once never takes it below zero; the totals are exact."""
+processes have) settling the same jobs at once charge each job exactly once; one settling
+a job while the other releases it either charges it or returns its hold, never both; and
+drawing on one balance at once never takes it below zero; the totals are exact."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane import ledger as acct
@@ -25,7 +26,7 @@ from infernet.controlplane.registry import NodeRegistry
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.store import ledger as ledger_store
 from infernet.controlplane.store.db import open_database
-from infernet.controlplane.store.tables import accounts, nodes
+from infernet.controlplane.store.tables import accounts, ledger_transactions, nodes
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.money import job_value, split_fee, usdc
 from tests.support.postgres import PostgresServer
@@ -170,3 +171,57 @@ async def test_the_same_transaction_posted_by_two_replicas_at_once_is_applied_on
     with pytest.raises(Overdraft):
         await second.ledger.post("fee", "fee:one-too-many", moves)
     await assert_books_balance(first.db)
+
+
+async def test_a_settle_and_a_release_of_one_job_at_once_on_two_replicas_move_money_once(
+    replicas: tuple[Replica, Replica],
+) -> None:
+    first, second = replicas
+    await deposit(first.ledger, "alice", "50")
+    request = JobCreate(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=100)
+    ids = [f"job_{i}" for i in range(JOBS)]
+    for job_id in ids:
+        await first.accounting.reserve("alice", job_id, request)
+    finished = [FinishedJob(j, "alice", MODEL, MODEL, [Segment("node_a", 1, 20, 80)]) for j in ids]
+    # even jobs: the first replica settles while the second releases; odd jobs: the reverse
+    pairs = [(first, second) if n % 2 == 0 else (second, first) for n in range(JOBS)]
+
+    await asyncio.gather(
+        *(
+            call
+            for job, (settler, releaser) in zip(finished, pairs, strict=True)
+            for call in (
+                settler.accounting.settle(job),
+                releaser.accounting.release("alice", job.job_id),
+            )
+        )
+    )
+
+    kinds = {job_id: await final_kinds(first.db, job_id) for job_id in ids}
+    assert all(len(k) == 1 for k in kinds.values()), f"a job ended twice: {kinds}"
+    settled = sum(k == ["settle"] for k in kinds.values())
+    value = job_value(20, 80, usdc("0.001"), usdc("0.004"))
+    node_part, fee = split_fee(value)
+    balances = await second.ledger.balances(
+        [
+            acct.client_available("alice"),
+            acct.client_held("alice"),
+            acct.earnings("bob"),
+            acct.PLATFORM_FEES,
+        ]
+    )
+    assert balances == {
+        acct.client_available("alice"): usdc("50") - settled * value,
+        acct.client_held("alice"): Decimal(0),
+        acct.earnings("bob"): settled * node_part,
+        acct.PLATFORM_FEES: settled * fee,
+    }
+    await assert_books_balance(first.db)
+
+
+async def final_kinds(db: AsyncEngine, job_id: str) -> list[str]:
+    """The kinds of the transactions that ended the job (settle or release)."""
+    t = ledger_transactions
+    query = select(t.c.kind).where(t.c.job_id == job_id, t.c.kind.in_(["settle", "release"]))
+    async with db.connect() as conn:
+        return [str(kind) for kind in (await conn.execute(query)).scalars()]

@@ -22,7 +22,13 @@
 * release (failure): the whole hold goes back; a failed job costs nothing.
 
 Every step is one ledger transaction with a per-job idempotency key, so a duplicate
-settle or release, or a release after a settle, moves nothing.
+settle or release, or a release after a settle, moves nothing. A job's final movement,
+settle or release, posts under one key, `final:<job>` (the transaction's kind says which):
+the ledger's key is unique in the database, so of a settle and a release of one job at
+once, on two replicas sharing it, exactly one is posted and the other finds it posted and
+moves nothing. The amounts may be read before the transaction: the job's hold is its
+`hold:<job>` posting, written once at submit and taken only by the final movement.
+(`settle:<job>` and `release:<job>` are what earlier versions posted: still honoured.)
 """
 
 from __future__ import annotations
@@ -56,6 +62,11 @@ log = logging.getLogger("infernet.billing")
 TEMPLATE_TOKENS = 64
 TOKENS_PER_MESSAGE = 16
 ADD_FUNDS = "Add funds with POST /api/v1/billing/deposits (see GET /api/v1/billing/balance)."
+
+
+def final_key(job_id: str) -> str:
+    """The idempotency key of a job's final movement: its settle or its release, never both."""
+    return f"final:{job_id}"
 
 
 def prompt_bound(request: JobCreate) -> int:
@@ -199,10 +210,15 @@ class LedgerAccounting:
             segment.node_id,
         )
 
+    async def finished(self, job_id: str) -> bool:
+        """Whether the job's final movement (settle or release) is posted."""
+        for key in (final_key(job_id), f"settle:{job_id}", f"release:{job_id}"):
+            if await self.ledger.posted(key):
+                return True
+        return False
+
     async def settle(self, job: FinishedJob) -> None:
-        if await self.ledger.posted(f"settle:{job.job_id}") or await self.ledger.posted(
-            f"release:{job.job_id}"
-        ):
+        if await self.finished(job.job_id):
             return
         shares = [await self._share(job, s) for s in job.segments]
         await self._post_settlement(job, shares)
@@ -245,7 +261,7 @@ class LedgerAccounting:
         memo = f"{job.model}: {show(round6(total))} USDC over {len(shares)} segment(s)"
         await self.ledger.post(
             "settle",
-            f"settle:{job.job_id}",
+            final_key(job.job_id),
             moves,
             job_id=job.job_id,
             memo=memo,
@@ -254,7 +270,7 @@ class LedgerAccounting:
         )
 
     async def release(self, account_id: str, job_id: str) -> None:
-        if await self.ledger.posted(f"settle:{job_id}"):
+        if await self.finished(job_id):
             return
         held = await self.ledger.job_total(job_id, accounts.client_held(account_id))
         moves = [
@@ -263,7 +279,7 @@ class LedgerAccounting:
         ]
         await self.ledger.post(
             "release",
-            f"release:{job_id}",
+            final_key(job_id),
             moves,
             job_id=job_id,
             memo="job failed: hold returned, nothing charged",

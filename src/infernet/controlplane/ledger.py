@@ -17,7 +17,7 @@ Accounts (strings, so a reader of the database sees what each is):
 Only `external:*` accounts may be negative. The sum over *all* accounts is always zero, so
 money is conserved: internal money = -(external balances).
 
-Each transaction carries an idempotency key (`hold:<job>`, `settle:<job>`, ...): posting a
+Each transaction carries an idempotency key (`hold:<job>`, `final:<job>`, ...): posting a
 key that exists already does nothing, so a retried or duplicated call can never move money
 twice. This holds across control-plane replicas sharing one database: the key is unique
 in the table, and the transaction row is inserted first, so of two replicas posting one
