@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infernet.controlplane.store import accounts
 from infernet.controlplane.store.accounts import (
     KeyCache,
+    KeyRecord,
     create_account,
     get_key,
     issue_key,
@@ -93,3 +96,22 @@ async def test_revoking_through_the_api_refuses_a_key_the_cache_holds(harness: H
         assert (await api.delete(f"/api/v1/keys/{created['id']}")).status_code == 200
     async with harness.client(created["key"]) as temp:
         assert (await temp.get("/api/v1/models")).status_code == 401
+
+
+async def test_a_lookup_that_raced_with_a_revocation_is_not_kept(
+    db: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = KeyCache(clock=Clock())
+    issued = await issue_key(db, await create_account(db, "a"), "k")
+    read_before_revoking = accounts._key_for_hash
+
+    async def slow_read(engine: AsyncEngine, key_hash: str) -> KeyRecord | None:
+        key = await read_before_revoking(engine, key_hash)  # the row as it was...
+        await revoke_key(engine, issued.id)  # ...then the revocation commits and forgets
+        cache.forget(issued.id)
+        return key
+
+    monkeypatch.setattr(accounts, "_key_for_hash", slow_read)
+    assert (await cache.live_key(db, issued.secret)) is not None, "its own request: raced"
+    monkeypatch.setattr(accounts, "_key_for_hash", read_before_revoking)
+    assert (await cache.live_key(db, issued.secret)) is None, "not kept: looked up again"

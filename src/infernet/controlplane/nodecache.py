@@ -7,13 +7,17 @@ right after the commit: this replica forgets the node at once, and a `NodeChange
 the bus makes every other replica forget it as soon as the event arrives (with Redis,
 within the bus's delivery time, normally a millisecond or two). A replica that may
 have missed events (bus reconnect) forgets everything (`Cluster.resync`).
+
+Client API keys follow the same pattern: `KeyCache` (store/accounts.py) answers a live key
+from memory, and whoever revokes one calls `key_revoked` right after the commit, which
+forgets it here and broadcasts `KeyRevoked` to the other replicas.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from infernet.controlplane.bus.events import NodeChanged
+from infernet.controlplane.bus.events import KeyRevoked, NodeChanged
 from infernet.controlplane.services import Services
 
 What = Literal["trust", "commands"]
@@ -35,6 +39,14 @@ async def node_changed(services: Services, node_id: str, what: What) -> None:
         await bus.broadcast(NodeChanged(node_id=node_id, what=what))
 
 
+async def key_revoked(services: Services, key_id: str) -> None:
+    """Client key ``key_id`` was revoked in the database: every replica refuses it now."""
+    services.api_keys.forget(key_id)
+    bus = services.jobs.cluster.bus
+    if bus.shared:
+        await bus.broadcast(KeyRevoked(key_id=key_id))
+
+
 def install(services: Services) -> None:
     """Let bus events (and resyncs) reach this replica's caches."""
 
@@ -42,3 +54,4 @@ def install(services: Services) -> None:
         forget(services, node_id)
 
     services.jobs.cluster.forget_node = on_event
+    services.jobs.cluster.forget_key = services.api_keys.forget

@@ -20,6 +20,7 @@ from infernet.controlplane.api.deps import (
 from infernet.controlplane.api.docs import errors
 from infernet.controlplane.errors import BadRequest, Forbidden, NotFound, RateLimited
 from infernet.controlplane.ids import iso
+from infernet.controlplane.nodecache import key_revoked
 from infernet.controlplane.ratelimit import Limits
 from infernet.controlplane.schemas.accounts import (
     AccountPublic,
@@ -148,7 +149,7 @@ async def revoke_key(key_id: str, caller: CallerDep, services: ServicesDep) -> K
     if key is None or key.account_id != caller.account_id:  # others' keys do not exist
         raise NotFound(f"No key {key_id} in your account.")
     await store.revoke_key(services.db, key_id, caller.account_id)
-    services.api_keys.forget(key_id)  # refused from the next request on, not after a TTL
+    await key_revoked(services, key_id)  # refused from the next request on, on every replica
     revoked = await store.get_key(services.db, key_id)
     assert revoked is not None
     return key_public(revoked, services.settings)

@@ -1,10 +1,11 @@
 """FastAPI dependencies, as `Annotated` aliases.
 
 `CallerDep` is the client endpoints' gate: the bearer API key is looked up (401 if it is
-missing, unknown or revoked; a single replica answers from `Services.api_keys`, which
-revocation clears at once), then counted against that key's request limits (429 with
-`Retry-After` once they are used up). The limiter's answer is left on `request.state`, and
-`RateLimitHeaders` copies it into the `X-RateLimit-*` headers of whatever response follows.
+missing, unknown or revoked; answered from `Services.api_keys`, which a revocation clears
+at once on every replica: nodecache.key_revoked), then counted against that key's request
+limits (429 with `Retry-After` once they are used up). The limiter's answer is left on
+`request.state`, and `RateLimitHeaders` copies it into the `X-RateLimit-*` headers of
+whatever response follows.
 `AccountDep` is the same gate for handlers that need only the account id.
 """
 
@@ -19,7 +20,7 @@ from infernet.controlplane.errors import RateLimited, Unauthorized
 from infernet.controlplane.ratelimit import Limits, RateLimiter
 from infernet.controlplane.services import Services
 from infernet.controlplane.settings import Settings
-from infernet.controlplane.store.accounts import KeyRecord, key_for_secret, mark_used
+from infernet.controlplane.store.accounts import KeyRecord
 
 RATE_LIMIT_STATE = "rate_limit"
 
@@ -40,7 +41,8 @@ def key_limits(key: KeyRecord, settings: Settings) -> Limits:
     )
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a sync dependency in a worker thread, a hop on every request.
     services: Services = request.app.state.services
     return services
 
@@ -48,7 +50,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+async def get_rate_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
 
@@ -62,14 +64,9 @@ async def authenticated_caller(request: Request, services: ServicesDep) -> Calle
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Missing bearer token: send 'Authorization: Bearer <api key>'.")
     cache = services.api_keys
-    if services.jobs.cluster.shared:  # no bus event tells other replicas of a revocation
-        key = await key_for_secret(services.db, token.strip())
-        if key is not None:
-            await mark_used(services.db, key)
-    else:
-        key = await cache.live_key(services.db, token.strip())
-        if key is not None:
-            await cache.mark_used(services.db, key)
+    key = await cache.live_key(services.db, token.strip())
+    if key is not None:
+        await cache.mark_used(services.db, key)
     if key is None:
         raise Unauthorized("Invalid or expired bearer token")
     return Caller(key.account_id, key.id, key_limits(key, services.settings))
@@ -94,7 +91,7 @@ async def limited_caller(
 CallerDep = Annotated[Caller, Depends(limited_caller)]
 
 
-def current_account(caller: CallerDep) -> str:
+async def current_account(caller: CallerDep) -> str:
     return caller.account_id
 
 

@@ -2,7 +2,7 @@
 
 Each is a pydantic model with a `kind` tag so one adapter parses them all at the edge.
 Broadcasts (every replica applies them): `HeartbeatSeen`, `ChannelMoved`, `SlotsChanged`,
-`NodeChanged`.
+`NodeChanged`, `KeyRevoked`.
 Directed (to the replica holding a node's channel, or the replica owning a job): `Assign`,
 `CancelOnNode`, `FromNode`, `Undeliverable`.
 """
@@ -55,6 +55,14 @@ class NodeChanged(BaseModel):
     what: Literal["trust", "commands"]
 
 
+class KeyRevoked(BaseModel):
+    """A client API key was revoked in the database: every replica drops it from its
+    `KeyCache` (store/accounts.py), so the next request with it is refused."""
+
+    kind: Literal["key_revoked"] = "key_revoked"
+    key_id: str
+
+
 class Assign(BaseModel):
     """Forward this assignment down the node's channel; `owner` runs the job."""
 
@@ -92,6 +100,7 @@ BusEvent = Annotated[
     | ChannelMoved
     | SlotsChanged
     | NodeChanged
+    | KeyRevoked
     | Assign
     | CancelOnNode
     | FromNode
@@ -103,6 +112,7 @@ bus_event_adapter: TypeAdapter[
     | ChannelMoved
     | SlotsChanged
     | NodeChanged
+    | KeyRevoked
     | Assign
     | CancelOnNode
     | FromNode

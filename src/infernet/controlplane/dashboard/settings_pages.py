@@ -15,7 +15,7 @@ from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.dashboard import records
 from infernet.controlplane.dashboard.render import Errors, form_fields, page, parse_form
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
-from infernet.controlplane.nodecache import node_changed
+from infernet.controlplane.nodecache import key_revoked, node_changed
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import node_keys
 from infernet.controlplane.store import payouts as payout_store
@@ -101,7 +101,7 @@ async def create_key(request: Request, viewer: ViewerDep, services: ServicesDep)
 @router.post("/settings/keys/{key_id}/revoke")
 async def revoke(key_id: str, viewer: ViewerDep, services: ServicesDep) -> Response:
     done = await revoke_key(services.db, key_id, viewer.account_id)
-    services.api_keys.forget(key_id)
+    await key_revoked(services, key_id)
     notice = "Key revoked: it is refused from now on." if done else "That key was already revoked."
     return back(notice, "keys")
 

@@ -4,10 +4,10 @@ A key carries its own request limits (NULL = the control plane's defaults) and t
 it was last used, written at most once a minute so a busy key costs no write per request.
 
 `KeyCache` keeps live keys in memory for a few seconds, so a request's key check is no
-database round trip. Revoking goes through the cache's owner (`forget` right after the
-write), so a revoked key stops working at once on this replica. Replicas sharing a bus do
-not cache (api/deps.py): there a revocation must reach every replica, and no bus event
-carries it yet, so every request looks its hash up afresh as before.
+database round trip. Revoking calls `nodecache.key_revoked` right after the write: this
+replica forgets the key at once, and a `KeyRevoked` bus event makes every other replica
+forget it as soon as the event arrives; a bus resync forgets every key. The few seconds
+of trust are only a backstop should an event still be lost.
 """
 
 from __future__ import annotations
@@ -190,21 +190,27 @@ async def mark_used(db: AsyncEngine, key: KeyRecord) -> datetime | None:
 @dataclass
 class KeyCache:
     """Live keys by the hash of their secret, each trusted for `ttl_s` seconds after it
-    was read. Unknown and revoked secrets are never cached: they are looked up each time."""
+    was read. Unknown and revoked secrets are never cached: they are looked up each time.
+    A lookup that raced with a `forget` (it may have read the row before the revocation
+    committed) answers its own request but is not kept."""
 
     ttl_s: float = KEY_CACHE_TTL_S
     clock: Callable[[], float] = time.monotonic
     _keys: dict[str, tuple[float, KeyRecord]] = field(default_factory=dict)
+    _generation: int = 0  # bumped by every forget
 
     async def live_key(self, db: AsyncEngine, secret: str) -> KeyRecord | None:
         """`key_for_secret`, answered from memory while the entry is fresh."""
         key_hash, now = hash_key(secret), self.clock()
         if (hit := self._keys.get(key_hash)) is not None and now - hit[0] < self.ttl_s:
             return hit[1]
+        started = self._generation
         key = await _key_for_hash(db, key_hash)
         if key is None:
             self._keys.pop(key_hash, None)
             return None
+        if self._generation != started:
+            return key
         if len(self._keys) >= KEY_CACHE_MAX:
             self._keys.clear()
         self._keys[key_hash] = (now, key)
@@ -222,6 +228,7 @@ class KeyCache:
 
     def forget(self, key_id: str | None = None) -> None:
         """Drop `key_id` (None: every key); call right after revoking it."""
+        self._generation += 1
         if key_id is None:
             self._keys.clear()
             return
