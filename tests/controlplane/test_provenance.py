@@ -7,6 +7,10 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infernet.controlplane import nodeauth
 from infernet.protocol.delegation import authorize_model_key
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.provenance import sign_output, verify_output
@@ -90,3 +94,21 @@ async def test_a_model_key_authorized_for_another_model_is_not_verified(
 async def test_a_job_without_provenance_shows_none(harness: Harness) -> None:
     job = await run_by_hand(harness, lambda *_: None)
     assert job["status"] == "completed" and job["provenance"] is None
+
+
+async def test_the_statements_key_is_answered_from_the_identity_cache(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished job costs no node-key query: the node's key was read once, when it first
+    signed a request, and the provenance check asks the same per-replica cache."""
+    looked_up: list[str] = []
+    look_up = nodeauth._look_up
+
+    async def counted(db: AsyncEngine, signer: str) -> Any:
+        looked_up.append(signer)
+        return await look_up(db, signer)
+
+    monkeypatch.setattr(nodeauth, "_look_up", counted)
+    job = await run_by_hand(harness, proof("Hello"))
+    assert job["provenance"]["verified"] is True
+    assert len(looked_up) == 1, looked_up

@@ -8,7 +8,9 @@ signatures; afterwards the record (``model_pubkey``, ``signature``, ``attempt``,
 signature that does not check out is kept with ``verified: false`` and logged: it never
 blocks the client's answer. The statement must be signed by the node's current key, or
 by a rotated-out key of the same node still inside its grace period, and name the model as
-the node serves it.
+the node serves it. That key's standing comes from the replica's identity cache
+(`Services.identities`, kept current on every replica by nodecache.py), so a finished job
+costs no node-key query.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import logging
 
 from infernet.controlplane.errors import Unauthorized
 from infernet.controlplane.ids import utcnow
-from infernet.controlplane.nodeauth import identify
 from infernet.controlplane.services import Services
 from infernet.protocol.delegation import DelegationError, verify_model_key
 from infernet.protocol.provenance import verify_output
@@ -28,7 +29,8 @@ log = logging.getLogger("infernet.provenance")
 
 async def _key_speaks_for(services: Services, node_id: str, node_pubkey: str) -> bool:
     try:
-        return (await identify(services.db, node_pubkey, utcnow())).node_id == node_id
+        identity = await services.identities.identify(services.db, node_pubkey, utcnow())
+        return identity.node_id == node_id
     except Unauthorized:
         return False
 
