@@ -1,7 +1,9 @@
 """Several control-plane replicas sharing PostgreSQL and Redis behave as one: a node
 connected to replica A serves a job submitted to B while the client reads the stream
 from C; a reconnect with Last-Event-ID to another replica gets exactly the rest; rate
-limits and the node-auth nonce cache hold across replicas."""
+limits and the node-auth nonce cache hold across replicas; attempts sent through a socket
+that is gone (its replica died, or the node reconnected before the replica noticed) are
+taken back as soon as the node opens its new channel, not after the stall timeout."""
 
 from __future__ import annotations
 
@@ -13,13 +15,21 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from infernet.controlplane.settings import Settings
 from infernet.engine.launch import free_port
 from infernet.localnet import ControlPlaneServer, LocalNode
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.signing import sign_request
-from infernet.protocol.wire import Heartbeat
+from infernet.protocol.wire import (
+    Heartbeat,
+    JobAssignment,
+    NodeLoad,
+    ServedModel,
+    to_node_adapter,
+)
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer, redis_bin
 from tests.support.scripted import ScriptedBackend
@@ -100,6 +110,79 @@ async def replicas(
         yield cluster
     finally:
         await cluster.stop()
+
+
+@pytest_asyncio.fixture
+async def no_stall_replicas(
+    tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer
+) -> AsyncIterator[Replicas]:
+    """Replicas whose stall timeout never fires during a test: a job taken back was taken
+    back because its channel was known to be gone."""
+    cluster = Replicas(
+        tmp_path,
+        await postgres_server.create_database(),
+        redis_server.url,
+        stall_timeout_s=3600.0,
+    )
+    await cluster.start()
+    try:
+        yield cluster
+    finally:
+        await cluster.stop()
+
+
+class HandNode:
+    """A node speaking the protocol by hand, so a test decides when its sockets open and
+    close (a NodeDaemon reconnects on its own). It serves m:1b, two jobs at once."""
+
+    def __init__(self, replicas: Replicas) -> None:
+        self.replicas, self.key, self.node_id = replicas, NodeKey.generate(), ""
+        self.sockets: list[ClientConnection] = []
+
+    async def _post(self, at: int, path: str, body: bytes) -> httpx.Response:
+        headers = {"content-type": "application/json", **sign_request(self.key, "POST", path, body)}
+        async with httpx.AsyncClient(base_url=self.replicas.servers[at].url, timeout=10) as http:
+            return await http.post(path, content=body, headers=headers)
+
+    async def join(self, at: int) -> None:
+        register = json.dumps({"public_key": self.key.public_hex, "name": "by-hand"}).encode()
+        reply = await self._post(at, "/api/v1/node/register", register)
+        assert reply.status_code == 200, reply.text
+        self.node_id = reply.json()["node_id"]
+        beat = Heartbeat(
+            version="t",
+            backend="scripted",
+            backend_healthy=True,
+            served_models=[ServedModel(name="m:1b")],
+            load=NodeLoad(max_concurrent_jobs=2),
+        )
+        reply = await self._post(at, "/api/v1/heartbeat", beat.model_dump_json().encode())
+        assert reply.status_code == 200, reply.text
+
+    async def open_channel(self, at: int) -> ClientConnection:
+        path = "/api/v1/node/channel"
+        url = self.replicas.servers[at].url.replace("http://", "ws://") + path
+        socket = await connect(url, additional_headers=sign_request(self.key, "GET", path))
+        self.sockets.append(socket)
+        return socket
+
+    async def close(self) -> None:
+        for socket in self.sockets:
+            await socket.close()
+
+
+async def next_assignment(socket: ClientConnection) -> JobAssignment:
+    while True:  # a liveness bound only: the stall timeout is an hour
+        message = to_node_adapter.validate_json(await asyncio.wait_for(socket.recv(), 20))
+        if isinstance(message, JobAssignment):
+            return message
+
+
+async def submit(replicas: Replicas, at: int) -> str:
+    async with replicas.client(at) as client:
+        reply = await client.post("/api/v1/jobs", json=JOB)
+    assert reply.status_code in (200, 201, 202), reply.text
+    return str(reply.json()["id"])
 
 
 async def read_events(response: httpx.Response) -> list[tuple[int, str]]:
@@ -242,3 +325,65 @@ async def test_a_key_revoked_at_one_replica_is_refused_by_another_that_had_it_ca
         await asyncio.wait_for(forgotten.wait(), timeout=20)  # a liveness bound only
         refused = await temp.get("/api/v1/jobs")
     assert refused.status_code == 401, refused.text
+
+
+async def test_jobs_sent_through_a_dead_replicas_socket_are_taken_back_when_the_node_reconnects(
+    no_stall_replicas: Replicas,
+) -> None:
+    """The node's socket at replica 0 stays open but silent, as if replica 0 had died: it
+    never announces a close. The job's owner (replica 1) takes the attempt back as soon as
+    the node opens a channel at replica 2, and sends it to another node as attempt 2."""
+    replicas = no_stall_replicas
+    node, spare = HandNode(replicas), HandNode(replicas)
+    try:
+        await node.join(0)
+        through_dead = await node.open_channel(0)
+        for server in replicas.servers:
+            await server.wait_serving("m:1b", 1, timeout=20)
+        job_id = await submit(replicas, 1)
+        first = await next_assignment(through_dead)
+        assert (first.job_id, first.attempt) == (job_id, 1)
+        await spare.join(1)
+        to_spare = await spare.open_channel(1)
+        await replicas.servers[1].wait_serving("m:1b", 2, timeout=20)
+
+        await node.open_channel(2)
+
+        second = await next_assignment(to_spare)
+        assert (second.job_id, second.attempt) == (job_id, 2)
+    finally:
+        await node.close()
+        await spare.close()
+
+
+async def test_a_node_reopening_its_channel_at_the_same_replica_gets_its_jobs_taken_back(
+    no_stall_replicas: Replicas,
+) -> None:
+    """The node reconnects to replica 0 before replica 0 noticed its old socket go: the old
+    socket is closed, and the attempts sent through it, replica 0's own job and the job
+    replica 1 owns (forwarded down that socket), go to another node at once."""
+    replicas = no_stall_replicas
+    node, spare = HandNode(replicas), HandNode(replicas)
+    try:
+        await node.join(0)
+        old = await node.open_channel(0)
+        for server in replicas.servers:
+            await server.wait_serving("m:1b", 1, timeout=20)
+        jobs = {await submit(replicas, 0), await submit(replicas, 1)}
+        sent = {(a.job_id, a.attempt) for a in [await next_assignment(old) for _ in jobs]}
+        assert sent == {(job_id, 1) for job_id in jobs}
+        await spare.join(0)
+        to_spare = await spare.open_channel(2)
+        for server in replicas.servers[:2]:
+            await server.wait_serving("m:1b", 2, timeout=20)
+
+        await node.open_channel(0)
+
+        again = {(a.job_id, a.attempt) for a in [await next_assignment(to_spare) for _ in jobs]}
+        assert again == {(job_id, 2) for job_id in jobs}
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(old.recv(), 20)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
+    finally:
+        await node.close()
+        await spare.close()

@@ -8,6 +8,13 @@ a node connected elsewhere (a `RemoteChannel` sends them to that replica, which 
 them down its socket); and the node's messages for a job another replica owns (sent to
 the owner, who checks the attempt and bills, exactly once).
 
+A node holds one job channel. When it opens a new one here while this replica still
+holds an older one for it (it reconnected before this replica noticed the old socket
+close), the old socket is closed and every attempt sent through it is taken back at
+once: this replica's own, and, with a message to their owners, those it forwarded for
+other replicas (each named by its attempt, so an attempt sent through the new socket is
+never taken back). Otherwise they would wait for the stall timeout.
+
 With the in-process bus (one control plane) every method is the old local step or nothing.
 """
 
@@ -16,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from infernet.controlplane.bus.base import Bus
 from infernet.controlplane.bus.events import (
@@ -26,7 +33,6 @@ from infernet.controlplane.bus.events import (
     ChannelMoved,
     FromNode,
     HeartbeatSeen,
-    KeyRevoked,
     NodeChanged,
     SlotsChanged,
     Undeliverable,
@@ -41,6 +47,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("infernet.cluster")
 NodeMessage = JobToken | JobDone | JobFailed
 Apply = Callable[[str, NodeMessage], Awaitable[None]]
+
+
+@runtime_checkable
+class Closable(Protocol):
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+SUPERSEDED = 4000  # the close code telling a node its old channel was replaced
 
 
 class RemoteChannel:
@@ -72,10 +86,13 @@ class Cluster:
         self.bus, self._registry, self._jobs = bus, registry, jobs
         self.forwarded: dict[str, str] = {}  # job id -> owner, for assignments we forwarded
         self.via: dict[str, str] = {}  # job id -> replica its current attempt went through
+        # The local channel each node's messages come through, and for each assignment we
+        # forwarded: (node, the channel it went down, its attempt).
+        self._sockets: dict[str, object] = {}
+        self._through: dict[str, tuple[str, object, int]] = {}
         self._apply: Apply | None = None
         # Drops a replica's cached facts about a node (None: every node); see nodecache.py.
         self.forget_node: Callable[[str | None], None] = lambda node_id: None
-        self.forget_key: Callable[[str | None], None] = lambda key_id: None  # client API keys
 
     @property
     def shared(self) -> bool:
@@ -122,6 +139,12 @@ class Cluster:
             await self.bus.broadcast(seen)
 
     async def channel_opened(self, node_id: str) -> None:
+        node = self._registry.get(node_id)
+        if node is not None and _local(node):
+            old = self._sockets.get(node_id)
+            self._sockets[node_id] = node.channel
+            if old is not None and old is not node.channel:
+                await self._superseded(node_id, old)
         if self.shared:
             await self.bus.channels.claim(node_id, self.bus.replica_id)
             event = ChannelMoved(node_id=node_id, replica_id=self.bus.replica_id, open=True)
@@ -129,7 +152,30 @@ class Cluster:
             lost = {j for j, r in self.via.items() if r != self.bus.replica_id}
             await self._jobs.node_lost(node_id, only=lost)
 
+    async def _superseded(self, node_id: str, old: object) -> None:
+        """The node opened a new channel here while the old one still looked open: every
+        attempt sent through the old one is lost (see the module docstring)."""
+        # Before any await: attempts dispatched from now on go down the new channel.
+        mine = {j.id for j in self._jobs.unfinished() if j.node_id == node_id}
+        theirs = [(j, a) for j, (n, c, a) in self._through.items() if n == node_id and c is old]
+        log.warning("node reopened its job channel: old one closed", extra={"node_id": node_id})
+        if isinstance(old, Closable):
+            try:
+                await old.close(SUPERSEDED, "replaced by a newer channel from this node")
+            except Exception:  # already broken: nothing more to close
+                log.debug("old channel already closed", extra={"node_id": node_id})
+        for job_id, attempt in theirs:
+            self._through.pop(job_id, None)
+            owner = self.forwarded.pop(job_id, None)
+            if owner is not None:
+                lost = Undeliverable(node_id=node_id, job_id=job_id, attempt=attempt)
+                await self.bus.send(owner, lost)
+        await self._jobs.node_lost(node_id, only=mine)
+
     async def channel_closed(self, node_id: str) -> None:
+        self._sockets.pop(node_id, None)
+        for job_id in [j for j, (n, _, _) in self._through.items() if n == node_id]:
+            del self._through[job_id]
         if self.shared:
             await self.bus.channels.release(node_id, self.bus.replica_id)
             event = ChannelMoved(node_id=node_id, replica_id=self.bus.replica_id, open=False)
@@ -144,6 +190,7 @@ class Cluster:
             return False
         if not isinstance(message, JobToken):
             self.forwarded.pop(message.job_id, None)
+            self._through.pop(message.job_id, None)
         await self.bus.send(owner, FromNode(node_id=node_id, message=message))
         return True
 
@@ -158,8 +205,6 @@ class Cluster:
                 node.active_jobs = set(event.jobs)
         elif isinstance(event, NodeChanged):
             self.forget_node(event.node_id)
-        elif isinstance(event, KeyRevoked):
-            self.forget_key(event.key_id)
         elif isinstance(event, Assign):
             await self._deliver(event)
         elif isinstance(event, CancelOnNode):
@@ -187,6 +232,7 @@ class Cluster:
             )
             return
         self.forwarded[job.job_id] = event.owner
+        self._through[job.job_id] = (event.node_id, node.channel, job.attempt)
         try:
             await node.channel.send(job)
         except Exception:  # the socket broke: the owner routes the job elsewhere
@@ -223,7 +269,6 @@ class Cluster:
         """Catch up after (re)connecting: nodes' last beats, channel locations, and any
         job stream entries the bus lost (a Redis restart)."""
         self.forget_node(None)  # a missed NodeChanged must not leave a stale cache
-        self.forget_key(None)  # nor a missed KeyRevoked
         for seen in await self.bus.load_nodes():
             self._apply_heartbeat(seen)
         where = await self.bus.channels.all()
