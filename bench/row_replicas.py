@@ -43,16 +43,16 @@ async def two_replicas(ctx: Context) -> list[Row]:
     why = dbservers.missing()
     if why:
         return [skipped(ROW, name, why, verdict="not run")]
-    postgres, redis = dbservers.Postgres(ctx.work), dbservers.Redis(ctx.work)
+    postgres, redis = dbservers.PostgresServer(), dbservers.RedisServer()
     children: list[procs.Child] = []
     nodes: list[SimNode] = []
     arrivals: dict[str, float] = {}
     try:
         await asyncio.to_thread(postgres.start)
-        await redis.start()
+        await asyncio.to_thread(redis.start)
         doors: list[tuple[int, str]] = []
         for index in range(REPLICAS):  # one after the other: the first applies migrations
-            child, port = _replica(ctx, index, postgres.url, redis.url)
+            child, port = _replica(ctx, index, postgres.url(), redis.url)
             children.append(child.start())
             info = await child.ready(90)
             doors.append((port, str(info["api_key"])))
@@ -73,7 +73,7 @@ async def two_replicas(ctx: Context) -> list[Row]:
     finally:
         await asyncio.gather(*(n.stop() for n in nodes))
         await asyncio.gather(*(c.stop() for c in children))
-        redis.stop()
+        redis.close()
         await asyncio.to_thread(postgres.stop)
     return [_row(name, len(nodes), ramp_s, stopped, got)]
 
