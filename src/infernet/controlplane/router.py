@@ -112,23 +112,11 @@ def _best(
     now = time.monotonic()
     scored: list[tuple[float, NodeState]] = []
     best = float("inf")
-    for node in nodes:  # `usable` and `predicted_wait_s`, inlined: this loop is the cost
-        active = len(node.active_jobs)
-        if (
-            node.approved
-            and not node.revoked
-            and node.last_seen > 0
-            and now - node.last_seen <= offline_after_s
-            and not node.draining
-            and node.channel is not None
-            and node.backend_healthy
-            and active < node.max_concurrent
-        ):
-            cold = 0.0 if key in node.hot else COLD_LOAD_S
-            wait = active / node.max_concurrent * node.avg_job_s + cold + node.integrity_penalty_s
+    for node in nodes:
+        if usable(node, now, offline_after_s):
+            wait = predicted_wait_s(node, key)
             scored.append((wait, node))
-            if wait < best:
-                best = wait
+            best = min(best, wait)
     if not scored:
         return None
     limit = best * (1 + NEAR_BEST) + 1e-9
