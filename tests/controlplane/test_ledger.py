@@ -159,6 +159,31 @@ async def test_settling_twice_or_releasing_after_settling_charges_once(books: Bo
     await assert_books_balance(books)
 
 
+async def test_a_charge_above_the_hold_reads_the_balance_again_if_it_was_drawn_meanwhile(
+    books: Books, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await deposit(books, "alice", "1")
+    await books.accounting.reserve("alice", "job_1", request(max_tokens=10))
+    held = await balance(books, acct.client_held("alice"))
+    before = await balance(books, acct.client_available("alice"))
+    real_balance, stale = books.ledger.balance, [usdc(100)]
+
+    async def first_read_is_stale(account: str) -> Decimal:  # as if drawn after the read
+        found = await real_balance(account)
+        return found + stale.pop() if stale and account == acct.client_available("alice") else found
+
+    monkeypatch.setattr(books.ledger, "balance", first_read_is_stale)
+    segment = Segment("node_b", 1, 24, 1_000_000)  # prices rose: worth more than all she has
+    await books.accounting.settle(FinishedJob("job_1", "alice", MODEL, MODEL, [segment]))
+
+    value = job_value(24, 1_000_000, usdc("0.001"), usdc("0.004"))
+    assert not stale and value > held + before
+    assert await balance(books, acct.client_available("alice")) == 0
+    assert await balance(books, acct.EXTERNAL_CREDIT_LOSSES) == -(value - held - before)
+    assert await balance(books, acct.earnings("node_b")) == split_fee(value)[0]
+    await assert_books_balance(books)
+
+
 async def test_a_failed_job_costs_nothing(books: Books) -> None:
     await deposit(books, "alice", "5")
     await books.accounting.reserve("alice", "job_1", request())

@@ -19,6 +19,8 @@
   A charge above the hold (only if prices rose after submission) comes from the client's
   available balance, and what even that cannot cover is booked to
   `external:credit_losses`, so nodes are always paid what they signed for.
+  That balance is read before the transaction; if another replica draws on it meanwhile
+  the ledger refuses the overdraft and the settlement is computed again.
 * release (failure): the whole hold goes back; a failed job costs nothing.
 
 Every step is one ledger transaction with a per-job idempotency key, so a duplicate
@@ -61,6 +63,7 @@ from infernet.protocol.receipts import Receipt
 log = logging.getLogger("infernet.billing")
 TEMPLATE_TOKENS = 64
 TOKENS_PER_MESSAGE = 16
+SETTLE_TRIES = 3  # a charge above the hold re-reads the available balance this often
 ADD_FUNDS = "Add funds with POST /api/v1/billing/deposits (see GET /api/v1/billing/balance)."
 
 
@@ -228,7 +231,22 @@ class LedgerAccounting:
     async def _post_settlement(self, job: FinishedJob, shares: list[Share]) -> None:
         client = job.account_id
         held = await self.ledger.job_total(job.job_id, accounts.client_held(client))
-        available = await self.ledger.balance(accounts.client_available(client))
+        for tries in range(SETTLE_TRIES):
+            # The last try takes nothing from the available balance (what the hold does
+            # not cover becomes a credit loss): it cannot be overdrawn.
+            available = await self.ledger.balance(accounts.client_available(client))
+            try:
+                return await self._post_once(
+                    job, shares, held, available if tries < SETTLE_TRIES - 1 else Decimal(0)
+                )
+            except Overdraft as exc:  # another replica drew on the balance meanwhile
+                if exc.account != accounts.client_available(client):
+                    raise
+
+    async def _post_once(
+        self, job: FinishedJob, shares: list[Share], held: Decimal, available: Decimal
+    ) -> None:
+        client = job.account_id
         total = sum((s.value for s in shares), Decimal(0))
         from_held = min(total, held)
         from_available = min(total - from_held, available + held - from_held)
