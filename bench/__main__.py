@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only 1,3,6b] [--out DIR] [--no-litellm]`: run the benchmark
+"""`python -m bench [--quick] [--only 1,3,6a] [--out DIR] [--no-litellm]`: run the benchmark
 suite and print one table of side-by-side ratios; write results.json and results.md.
 
 Rows run one after another (never two at once: they would measure each other). A row
@@ -38,7 +38,7 @@ SUITE: Suite = (
     ("3", "3. Router", router),
     ("4", "4. Heartbeat ingest", heartbeat_ingest),
     ("5", "5. Concurrent streams", concurrent_streams),
-    ("6", "6. Simulated network", simulated_network),
+    ("6a", "6. Simulated network", simulated_network),
     ("6b", "6. Simulated network, two replicas", two_replicas),
 )
 
@@ -46,7 +46,9 @@ SUITE: Suite = (
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
-    parser.add_argument("--only", default="", help="comma-separated row numbers, e.g. 1,3")
+    parser.add_argument(
+        "--only", default="", help="comma-separated rows, e.g. 1,3 or 6a (6 runs 6a and 6b)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out")
     return parser.parse_args()
@@ -81,7 +83,7 @@ async def _run_rows(ctx: Context, suite: Suite, wanted: set[str]) -> list[Row]:
     rows: list[Row] = []
     for number, name, fn in suite:
         if wanted and number not in wanted and number[0] not in wanted:
-            continue  # --only 6 runs 6 and 6b; --only 6b runs 6b alone
+            continue  # --only 6 runs 6a and 6b; --only 6a or 6b runs that one alone
         started = time.perf_counter()
         try:
             rows += await fn(ctx)
