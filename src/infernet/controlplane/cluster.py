@@ -33,6 +33,7 @@ from infernet.controlplane.bus.events import (
     ChannelMoved,
     FromNode,
     HeartbeatSeen,
+    KeyRevoked,
     NodeChanged,
     SlotsChanged,
     Undeliverable,
@@ -93,6 +94,7 @@ class Cluster:
         self._apply: Apply | None = None
         # Drops a replica's cached facts about a node (None: every node); see nodecache.py.
         self.forget_node: Callable[[str | None], None] = lambda node_id: None
+        self.forget_key: Callable[[str | None], None] = lambda key_id: None  # client API keys
 
     @property
     def shared(self) -> bool:
@@ -205,6 +207,8 @@ class Cluster:
                 node.active_jobs = set(event.jobs)
         elif isinstance(event, NodeChanged):
             self.forget_node(event.node_id)
+        elif isinstance(event, KeyRevoked):
+            self.forget_key(event.key_id)
         elif isinstance(event, Assign):
             await self._deliver(event)
         elif isinstance(event, CancelOnNode):
@@ -269,6 +273,7 @@ class Cluster:
         """Catch up after (re)connecting: nodes' last beats, channel locations, and any
         job stream entries the bus lost (a Redis restart)."""
         self.forget_node(None)  # a missed NodeChanged must not leave a stale cache
+        self.forget_key(None)  # nor a missed KeyRevoked
         for seen in await self.bus.load_nodes():
             self._apply_heartbeat(seen)
         where = await self.bus.channels.all()
