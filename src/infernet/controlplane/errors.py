@@ -61,6 +61,13 @@ class ModelNotFound(ApiError):
     status, code = 404, "model_not_found"
 
 
+class StreamExpired(ApiError):
+    """A resume (`Last-Event-ID` >= 1) of a stream whose event numbering is no longer
+    kept: the rest cannot be told exactly, so none is guessed."""
+
+    status, code = 410, "stream_expired"
+
+
 class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
 

@@ -13,7 +13,7 @@ from infernet.controlplane.api.checks import check_job_request
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.api.docs import ErrorEnvelope, ResponsesDoc, errors
 from infernet.controlplane.bus.base import follow
-from infernet.controlplane.errors import ApiError, BadRequest, NotFound
+from infernet.controlplane.errors import BadRequest, NotFound, StreamExpired
 from infernet.controlplane.failover import STREAM_RETENTION_S
 from infernet.controlplane.ids import iso
 from infernet.controlplane.jobs import JobManager
@@ -32,13 +32,6 @@ from infernet.controlplane.store import receipts as receipt_store
 from infernet.controlplane.streams import JobStream
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
-
-
-class StreamExpired(ApiError):
-    """A resume (`Last-Event-ID` >= 1) of a stream whose event numbering is no longer
-    kept: the rest cannot be told exactly, so none is guessed."""
-
-    status, code = 410, "stream_expired"
 
 
 EXPIRED_DOC: ResponsesDoc = {
