@@ -109,23 +109,7 @@ async def test_two_replicas_settling_the_same_jobs_at_once_charge_each_exactly_o
         *(replica.accounting.settle(job) for job in finished for replica in (first, second))
     )
 
-    value = job_value(20, 80, usdc("0.001"), usdc("0.004"))
-    node_part, fee = split_fee(value)
-    balances = await first.ledger.balances(
-        [
-            acct.client_available("alice"),
-            acct.client_held("alice"),
-            acct.earnings("bob"),
-            acct.PLATFORM_FEES,
-        ]
-    )
-    assert balances == {
-        acct.client_available("alice"): usdc("50") - JOBS * value,
-        acct.client_held("alice"): Decimal(0),
-        acct.earnings("bob"): JOBS * node_part,
-        acct.PLATFORM_FEES: JOBS * fee,
-    }
-    await assert_books_balance(first.db)
+    await assert_paid_for(first, JOBS)
 
 
 async def test_two_replicas_drawing_on_one_balance_at_once_never_overdraw_it(
@@ -200,23 +184,27 @@ async def test_a_settle_and_a_release_of_one_job_at_once_on_two_replicas_move_mo
     kinds = {job_id: await final_kinds(first.db, job_id) for job_id in ids}
     assert all(len(k) == 1 for k in kinds.values()), f"a job ended twice: {kinds}"
     settled = sum(k == ["settle"] for k in kinds.values())
+    await assert_paid_for(second, settled)
+
+
+async def assert_paid_for(replica: Replica, settled: int) -> None:
+    """Alice paid for exactly `settled` jobs, Bob and the platform got their parts, nothing
+    is still held, and the books balance."""
     value = job_value(20, 80, usdc("0.001"), usdc("0.004"))
     node_part, fee = split_fee(value)
-    balances = await second.ledger.balances(
-        [
-            acct.client_available("alice"),
-            acct.client_held("alice"),
-            acct.earnings("bob"),
-            acct.PLATFORM_FEES,
-        ]
-    )
-    assert balances == {
+    accounts = [
+        acct.client_available("alice"),
+        acct.client_held("alice"),
+        acct.earnings("bob"),
+        acct.PLATFORM_FEES,
+    ]
+    assert await replica.ledger.balances(accounts) == {
         acct.client_available("alice"): usdc("50") - settled * value,
         acct.client_held("alice"): Decimal(0),
         acct.earnings("bob"): settled * node_part,
         acct.PLATFORM_FEES: settled * fee,
     }
-    await assert_books_balance(first.db)
+    await assert_books_balance(replica.db)
 
 
 async def final_kinds(db: AsyncEngine, job_id: str) -> list[str]:

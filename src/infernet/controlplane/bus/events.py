@@ -95,19 +95,7 @@ class Undeliverable(BaseModel):
     attempt: int
 
 
-BusEvent = Annotated[
-    HeartbeatSeen
-    | ChannelMoved
-    | SlotsChanged
-    | NodeChanged
-    | KeyRevoked
-    | Assign
-    | CancelOnNode
-    | FromNode
-    | Undeliverable,
-    Field(discriminator="kind"),
-]
-bus_event_adapter: TypeAdapter[
+AnyEvent = (
     HeartbeatSeen
     | ChannelMoved
     | SlotsChanged
@@ -117,4 +105,6 @@ bus_event_adapter: TypeAdapter[
     | CancelOnNode
     | FromNode
     | Undeliverable
-] = TypeAdapter(BusEvent)
+)
+BusEvent = Annotated[AnyEvent, Field(discriminator="kind")]
+bus_event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(BusEvent)
