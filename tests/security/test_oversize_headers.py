@@ -55,3 +55,20 @@ async def test_a_malformed_request_line_is_still_uvicorns_400(tmp_path: Path) ->
     async with running(tmp_path) as harness:
         answer = await asyncio.to_thread(_raw_exchange, harness.url, b"NOT A REQUEST\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+
+
+async def test_an_oversize_head_that_arrives_whole_is_refused_too(tmp_path: Path) -> None:
+    # h11 checks its limit only while a head is incomplete; 40 KB sent at once on loopback
+    # usually arrives complete in one read.
+    head = b"GET /api/v1/jobs HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40_000 + b"\r\n\r\n"
+    async with running(tmp_path) as harness:
+        answer = await asyncio.to_thread(_raw_exchange, harness.url, head)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+
+
+async def test_a_body_larger_than_the_head_limit_is_not_mistaken_for_a_head(
+    tmp_path: Path,
+) -> None:
+    async with running(tmp_path) as harness, harness.client() as api:
+        response = await api.post("/api/v1/jobs", content=b"x" * 50_000)
+    assert response.status_code != 431

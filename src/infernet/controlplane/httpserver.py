@@ -11,6 +11,10 @@ envelope, half-closes, and keeps reading and discarding what the client still se
 (for at most `LINGER_S`, at most `LINGER_BYTES`) before closing: a "lingering close",
 as nginx and Apache do. Other malformed requests keep uvicorn's 400.
 
+h11 enforces its limit only on a head still incomplete: one that arrives whole in a single
+read (a fast client, loopback) would pass at any size. So the size of each new request
+head is checked here too, before h11 sees it.
+
 Use it with ``uvicorn.Config(app, http=LimitedH11Protocol, ...)``.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import json
 
+import h11
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE  # uvicorn's default too
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -56,11 +61,26 @@ class LimitedH11Protocol(H11Protocol):
         return DEFAULT_MAX_INCOMPLETE_EVENT_SIZE if configured is None else configured
 
     def send_400_response(self, msg: str) -> None:
-        limit = self._head_limit()
         pending, _closed = self.conn.trailing_data
-        if len(pending) <= limit:  # malformed, not oversize: uvicorn's own 400
+        if len(pending) <= self._head_limit():  # malformed, not oversize: uvicorn's 400
             super().send_400_response(msg)
             return
+        self._refuse()
+
+    def _oversize_head(self, data: bytes) -> bool:
+        """True when a new request's head in `data` (after what h11 holds) is too large."""
+        if self.conn.their_state is not h11.IDLE:
+            return False  # a body, or a request already being answered
+        limit = self._head_limit()
+        pending, _closed = self.conn.trailing_data
+        buffered = bytes(pending) + data if pending else data
+        if len(buffered) <= limit:
+            return False
+        end = buffered.find(b"\r\n\r\n", 0, limit + 4)
+        return end == -1  # no end of head within the limit
+
+    def _refuse(self) -> None:
+        limit = self._head_limit()
         self.transport.write(_answer(limit))
         if not self.transport.can_write_eof():
             self.transport.close()
@@ -71,6 +91,9 @@ class LimitedH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         if not self._lingering:
+            if self._oversize_head(data):
+                self._refuse()
+                return
             super().data_received(data)
             return
         self._discarded += len(data)  # the rest of the refused head: read, then dropped
