@@ -17,7 +17,7 @@ import time
 from bench import dbservers, procs
 from bench.context import Context
 from bench.report import Row, skipped, verdict
-from bench.row_simnet import BATCH, _jobs, _ramp
+from bench.row_simnet import BATCH, _jobs, _ramp, sim_note
 from bench.simnode import SimNode, SimNodeError
 from bench.stats import cpu_seconds, rss_mb
 
@@ -79,9 +79,7 @@ async def two_replicas(ctx: Context) -> list[Row]:
 
 
 def _row(name: str, joined: int, ramp_s: float, stopped: str, got: dict[str, float]) -> Row:
-    note = f"largest N that joined: {joined:,} ({stopped})" if stopped else ""
-    if got["errors"]:
-        note = (note + "; " if note else "") + f"first error: {got['first_error']}"
+    note = sim_note(joined, stopped, got)
     return Row(
         ROW,
         name,

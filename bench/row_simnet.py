@@ -173,10 +173,16 @@ async def simulated_network(ctx: Context) -> list[Row]:
     return [_sim_row(name, len(nodes), ramp_s, stopped, got)]
 
 
-def _sim_row(name: str, joined: int, ramp_s: float, stopped: str, got: dict[str, float]) -> Row:
+def sim_note(joined: int, stopped: str, got: dict[str, float]) -> str:
+    """Why a simulated-network row fell short: where the ramp stopped, the first error."""
     note = f"largest N that joined: {joined:,} ({stopped})" if stopped else ""
     if got["errors"]:
         note = (note + "; " if note else "") + f"first error: {got['first_error']}"
+    return note
+
+
+def _sim_row(name: str, joined: int, ramp_s: float, stopped: str, got: dict[str, float]) -> Row:
+    note = sim_note(joined, stopped, got)
     return Row(
         "6a",
         name,

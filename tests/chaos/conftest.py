@@ -8,16 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.redis import RedisServer, redis_bin
+from tests.support.redis import RedisServer, throwaway_redis
 
 
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
-    if redis_bin() is None:
-        pytest.skip("redis-server is not installed: apt-get install redis-server")
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from throwaway_redis()

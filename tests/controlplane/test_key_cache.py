@@ -3,11 +3,7 @@ key check is no database round trip, and forgotten at once when the key is revok
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store import accounts
@@ -19,17 +15,7 @@ from infernet.controlplane.store.accounts import (
     issue_key,
     revoke_key,
 )
-from infernet.controlplane.store.db import open_database
 from tests.support.harness import Harness
-
-
-@pytest_asyncio.fixture
-async def db(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'cp.db'}")
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 class Clock:

@@ -5,9 +5,7 @@ replica claimed is not renewed; finished jobs are never claimed."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest_asyncio
 from sqlalchemy import insert
@@ -15,21 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.ids import utcnow
 from infernet.controlplane.store import leases
-from infernet.controlplane.store.db import open_database
 from infernet.controlplane.store.tables import accounts, jobs
 
 TTL = 15.0
 
 
 @pytest_asyncio.fixture
-async def db(tmp_path: Path, database_url: str | None) -> AsyncIterator[AsyncEngine]:
-    engine = await open_database(database_url or f"sqlite+aiosqlite:///{tmp_path / 'cp.db'}")
-    async with engine.begin() as conn:
+async def db(db: AsyncEngine) -> AsyncEngine:
+    """The shared database fixture, with the account the jobs here belong to."""
+    async with db.begin() as conn:
         await conn.execute(insert(accounts).values(id="acct", name="acct", created_at=utcnow()))
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
+    return db
 
 
 async def add_job(

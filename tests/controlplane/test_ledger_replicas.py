@@ -98,12 +98,7 @@ async def test_two_replicas_settling_the_same_jobs_at_once_charge_each_exactly_o
     replicas: tuple[Replica, Replica],
 ) -> None:
     first, second = replicas
-    await deposit(first.ledger, "alice", "50")
-    request = JobCreate(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=100)
-    ids = [f"job_{i}" for i in range(JOBS)]
-    for job_id in ids:
-        await first.accounting.reserve("alice", job_id, request)
-    finished = [FinishedJob(j, "alice", MODEL, MODEL, [Segment("node_a", 1, 20, 80)]) for j in ids]
+    finished = await reserved_jobs(first)
 
     await asyncio.gather(
         *(replica.accounting.settle(job) for job in finished for replica in (first, second))
@@ -161,12 +156,7 @@ async def test_a_settle_and_a_release_of_one_job_at_once_on_two_replicas_move_mo
     replicas: tuple[Replica, Replica],
 ) -> None:
     first, second = replicas
-    await deposit(first.ledger, "alice", "50")
-    request = JobCreate(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=100)
-    ids = [f"job_{i}" for i in range(JOBS)]
-    for job_id in ids:
-        await first.accounting.reserve("alice", job_id, request)
-    finished = [FinishedJob(j, "alice", MODEL, MODEL, [Segment("node_a", 1, 20, 80)]) for j in ids]
+    finished = await reserved_jobs(first)
     # even jobs: the first replica settles while the second releases; odd jobs: the reverse
     pairs = [(first, second) if n % 2 == 0 else (second, first) for n in range(JOBS)]
 
@@ -181,10 +171,20 @@ async def test_a_settle_and_a_release_of_one_job_at_once_on_two_replicas_move_mo
         )
     )
 
-    kinds = {job_id: await final_kinds(first.db, job_id) for job_id in ids}
+    kinds = {job.job_id: await final_kinds(first.db, job.job_id) for job in finished}
     assert all(len(k) == 1 for k in kinds.values()), f"a job ended twice: {kinds}"
     settled = sum(k == ["settle"] for k in kinds.values())
     await assert_paid_for(second, settled)
+
+
+async def reserved_jobs(replica: Replica) -> list[FinishedJob]:
+    """Alice deposits 50 and holds for `JOBS` jobs; each as it finishes on node_a."""
+    await deposit(replica.ledger, "alice", "50")
+    request = JobCreate(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=100)
+    ids = [f"job_{i}" for i in range(JOBS)]
+    for job_id in ids:
+        await replica.accounting.reserve("alice", job_id, request)
+    return [FinishedJob(j, "alice", MODEL, MODEL, [Segment("node_a", 1, 20, 80)]) for j in ids]
 
 
 async def assert_paid_for(replica: Replica, settled: int) -> None:

@@ -5,11 +5,7 @@ calls on every replica through the bus: tests/controlplane/test_replicas.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.errors import Unauthorized
@@ -17,17 +13,13 @@ from infernet.controlplane.ids import utcnow
 from infernet.controlplane.nodeauth import IdentityCache
 from infernet.controlplane.store import commands, node_keys, nodes
 from infernet.controlplane.store.accounts import create_account
-from infernet.controlplane.store.db import open_database
 from infernet.protocol.keys import NodeKey
 
 
-@pytest_asyncio.fixture
-async def db(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'cp.db'}")
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
+@pytest.fixture
+def database_url() -> None:
+    """These caches do not depend on the database: SQLite alone."""
+    return None
 
 
 async def test_a_warm_identity_is_answered_without_the_database(db: AsyncEngine) -> None:

@@ -32,7 +32,7 @@ from infernet.protocol.wire import (
 )
 from tests.support.minute import room_in_this_minute
 from tests.support.postgres import PostgresServer
-from tests.support.redis import RedisServer, redis_bin
+from tests.support.redis import RedisServer, throwaway_redis
 from tests.support.scripted import ScriptedBackend
 
 TOKENS = ["one", " two", " three", " four", " five", " six"]
@@ -41,14 +41,7 @@ JOB = {"model": "m:1b", "messages": [{"role": "user", "content": "Count."}], "ma
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[RedisServer]:
-    if redis_bin() is None:
-        pytest.skip("redis-server is not installed: apt-get install redis-server")
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from throwaway_redis()
 
 
 class Replicas:

@@ -8,13 +8,28 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from infernet.engine.launch import free_port
 
 
 def redis_bin() -> str | None:
     return shutil.which("redis-server")
+
+
+def throwaway_redis() -> Iterator[RedisServer]:
+    """A fixture's body: a started server, closed afterwards; skips without redis-server."""
+    if redis_bin() is None:
+        pytest.skip("redis-server is not installed: apt-get install redis-server")
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 class RedisServer:

@@ -3,25 +3,12 @@ node's own moment, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store import nodes
-from infernet.controlplane.store.db import open_database
 from infernet.protocol.keys import NodeKey
-
-
-@pytest_asyncio.fixture
-async def db(tmp_path: Path, database_url: str | None) -> AsyncIterator[AsyncEngine]:
-    engine = await open_database(database_url or f"sqlite+aiosqlite:///{tmp_path / 'cp.db'}")
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def last_beat(db: AsyncEngine, node_id: str) -> datetime | None:
