@@ -12,7 +12,7 @@ import random
 import time
 
 from infernet import __version__
-from infernet.controlplane.registry import NodeRegistry, NodeState
+from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel, NodeLoad, ServedModel
 
 MODELS = (

@@ -21,7 +21,7 @@ from bench.httpclient import Connection, post_json
 from bench.population import heartbeat_for
 from bench.report import Row, verdict
 from bench.stats import cpu_seconds
-from infernet.controlplane.registry import NodeRegistry
+from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.signing import RequestVerifier, sign_request
 from infernet.protocol.wire import Heartbeat

@@ -13,7 +13,7 @@ from bench.context import Context
 from bench.population import MODELS, build_registry
 from bench.report import Row, verdict
 from bench.stats import percentile
-from infernet.controlplane.router import pick_node
+from infernet.controlplane.jobs.router import pick_node
 from infernet.protocol.modelnames import routing_key
 
 TARGET_S = {10_000: 100e-6, 100_000: 1e-3}

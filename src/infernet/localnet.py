@@ -20,11 +20,11 @@ import uvicorn
 from infernet.backends.base import Backend
 from infernet.backends.llamacpp import LlamaCppBackend
 from infernet.controlplane.app import create_app
-from infernet.controlplane.httpserver import LimitedH11Protocol
-from infernet.controlplane.ledger import EXTERNAL_DEPOSITS, client_available
+from infernet.controlplane.money.ledger import EXTERNAL_DEPOSITS, client_available
 from infernet.controlplane.services import Services
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.accounts import create_account, issue_key
+from infernet.controlplane.web.server import LimitedH11Protocol
 from infernet.engine.launch import EngineProcess, find_smollm2, free_port
 from infernet.node.config import NodeConfig, save_config
 from infernet.node.daemon import NodeDaemon

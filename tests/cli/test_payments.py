@@ -14,7 +14,7 @@ import pytest_asyncio
 from typer.testing import CliRunner, Result
 
 from infernet.cli.app import app
-from infernet.controlplane.ledger import earnings
+from infernet.controlplane.money.ledger import earnings
 from infernet.controlplane.settings import Settings
 from infernet.localnet import LocalNode
 from infernet.node.autopayout import SCHEDULE_S, auto_payout_loop

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infernet.controlplane.canary import (
+from infernet.controlplane.jobs.router import predicted_wait_s, route
+from infernet.controlplane.settings import Settings
+from infernet.controlplane.store import jobs as job_store
+from infernet.controlplane.watchers.canary import (
     SYSTEM_ACCOUNT,
     Canary,
     CanaryConfig,
     Verdict,
     judge,
 )
-from infernet.controlplane.router import predicted_wait_s, route
-from infernet.controlplane.settings import Settings
-from infernet.controlplane.store import jobs as job_store
 from infernet.protocol.modelnames import routing_key
 from tests.support.harness import running
 from tests.support.scripted import ScriptedBackend

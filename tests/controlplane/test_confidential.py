@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from infernet.client.confidential import AnswerDecoder, ModelKeyListing, choose_key
-from infernet.controlplane.jobs import CONFIDENTIAL_LOST
+from infernet.controlplane.jobs.manager import CONFIDENTIAL_LOST
 from infernet.controlplane.store import jobs as job_store
 from infernet.protocol.confidential import open_answer, seal_prompt, seal_token
 from infernet.protocol.keys import NodeKey

@@ -11,8 +11,8 @@ import pytest_asyncio
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.ids import utcnow
 from infernet.controlplane.store import leases
+from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.tables import accounts, jobs
 
 TTL = 15.0

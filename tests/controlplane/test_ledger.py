@@ -19,19 +19,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
 
-from infernet.controlplane import ledger as acct
-from infernet.controlplane.accounting import FinishedJob, Segment
-from infernet.controlplane.billing import LedgerAccounting, hold_amount, prompt_bound
 from infernet.controlplane.errors import InsufficientFunds
-from infernet.controlplane.ids import utcnow
-from infernet.controlplane.ledger import Ledger, LedgerError
-from infernet.controlplane.payouts import PayoutRefused, Payouts
-from infernet.controlplane.pricing import Pricing, default_price
-from infernet.controlplane.registry import NodeRegistry
+from infernet.controlplane.money import ledger as acct
+from infernet.controlplane.money.accounting import FinishedJob, Segment
+from infernet.controlplane.money.billing import LedgerAccounting, hold_amount, prompt_bound
+from infernet.controlplane.money.ledger import Ledger, LedgerError
+from infernet.controlplane.money.payouts import PayoutRefused, Payouts
+from infernet.controlplane.money.pricing import Pricing, default_price
+from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.store import ledger as ledger_store
 from infernet.controlplane.store import payouts as payout_store
 from infernet.controlplane.store.db import open_database
+from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.tables import accounts, nodes
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.money import job_value, split_fee, usdc

@@ -16,16 +16,16 @@ import pytest_asyncio
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane import ledger as acct
-from infernet.controlplane.accounting import FinishedJob, Segment
-from infernet.controlplane.billing import LedgerAccounting
-from infernet.controlplane.ids import utcnow
-from infernet.controlplane.ledger import Ledger, Overdraft
-from infernet.controlplane.pricing import Pricing
-from infernet.controlplane.registry import NodeRegistry
+from infernet.controlplane.money import ledger as acct
+from infernet.controlplane.money.accounting import FinishedJob, Segment
+from infernet.controlplane.money.billing import LedgerAccounting
+from infernet.controlplane.money.ledger import Ledger, Overdraft
+from infernet.controlplane.money.pricing import Pricing
+from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.store import ledger as ledger_store
 from infernet.controlplane.store.db import open_database
+from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.tables import accounts, ledger_transactions, nodes
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.money import job_value, split_fee, usdc

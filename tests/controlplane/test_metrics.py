@@ -7,7 +7,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from infernet.controlplane.app import create_app
-from infernet.controlplane.metrics import ControlPlaneMetrics
+from infernet.controlplane.web.metrics import ControlPlaneMetrics
 from tests.support.harness import Harness, running
 from tests.support.scripted import ScriptedBackend
 

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.errors import Unauthorized
-from infernet.controlplane.ids import utcnow
-from infernet.controlplane.nodeauth import IdentityCache
+from infernet.controlplane.nodes.auth import IdentityCache
 from infernet.controlplane.store import commands, node_keys, nodes
 from infernet.controlplane.store.accounts import create_account
+from infernet.controlplane.store.ids import utcnow
 from infernet.protocol.keys import NodeKey
 
 

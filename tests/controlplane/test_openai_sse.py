@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from infernet.controlplane.openai_sse import KEEP_ALIVE, ChatChunks, openai_events
-from infernet.controlplane.streams import JobStream
+from infernet.controlplane.jobs.openai_sse import KEEP_ALIVE, ChatChunks, openai_events
+from infernet.controlplane.jobs.streams import JobStream
 from infernet.protocol.wire import UsageReport
 
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from infernet.controlplane.billing import hold_amount, prompt_bound
-from infernet.controlplane.pricing import UNKNOWN_SIZE_OUTPUT, default_price
+from infernet.controlplane.money.billing import hold_amount, prompt_bound
+from infernet.controlplane.money.pricing import UNKNOWN_SIZE_OUTPUT, default_price
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.protocol.confidential import seal_prompt
 from infernet.protocol.keys import NodeKey

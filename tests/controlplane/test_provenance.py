@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane import nodeauth
+from infernet.controlplane.nodes import auth as nodeauth
 from infernet.protocol.delegation import authorize_model_key
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.provenance import sign_output, verify_output

@@ -6,7 +6,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from infernet.controlplane.ratelimit import InMemoryRateLimiter, Limits
+from infernet.controlplane.limits.rates import InMemoryRateLimiter, Limits
 from tests.support.harness import Harness
 from tests.support.minute import room_in_this_minute
 from tests.support.scripted import ScriptedBackend

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from infernet.controlplane.jobs import JobManager
+from infernet.controlplane.jobs.manager import JobManager
 from infernet.controlplane.settings import Settings
 from infernet.localnet import LOCAL_DEMO_CREDIT
 from infernet.protocol.keys import NodeKey

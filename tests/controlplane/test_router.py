@@ -5,9 +5,8 @@ from __future__ import annotations
 import random
 import time
 
-from infernet.controlplane.explain import note_passed_over
-from infernet.controlplane.registry import NodeState
-from infernet.controlplane.router import (
+from infernet.controlplane.jobs.explain import note_passed_over
+from infernet.controlplane.jobs.router import (
     COLD_LOAD_S,
     FILTERS,
     SAMPLE,
@@ -16,6 +15,7 @@ from infernet.controlplane.router import (
     route,
     usable,
 )
+from infernet.controlplane.nodes.registry import NodeState
 from infernet.protocol.wire import JobAssignment, JobCancel
 
 KEY = "m:1b"

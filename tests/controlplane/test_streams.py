@@ -8,7 +8,7 @@ import json
 import httpx
 
 from infernet.controlplane.bus.base import StreamEntry
-from infernet.controlplane.streams import JobStream, StreamArchive
+from infernet.controlplane.jobs.streams import JobStream, StreamArchive
 from tests.support.harness import Harness
 from tests.support.scripted import ScriptedBackend
 

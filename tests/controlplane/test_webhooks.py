@@ -1,4 +1,4 @@
-"""Offline notifications (controlplane/webhooks.py): a node that stops heartbeating makes
+"""Offline notifications (controlplane/watchers/webhooks.py): a node that stops heartbeating makes
 the control plane post to its owner's Slack / Discord webhook; here the webhook is a real
 HTTP server on loopback that records what it was sent."""
 
@@ -18,7 +18,7 @@ from infernet.controlplane.dashboard import records
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.accounts import create_account
 from infernet.controlplane.store.registration import create_token
-from infernet.controlplane.webhooks import BadWebhook, check_webhook, payload
+from infernet.controlplane.watchers.webhooks import BadWebhook, check_webhook, payload
 from infernet.localnet import LocalNode
 from tests.support.harness import running
 from tests.support.scripted import ScriptedBackend

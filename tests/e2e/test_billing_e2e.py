@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from infernet.controlplane.jobs import JobManager
+from infernet.controlplane.jobs.manager import JobManager
 from infernet.localnet import LOCAL_DEMO_CREDIT, LocalNetwork
 from infernet.protocol.money import usdc
 from infernet.protocol.receipts import Receipt, verify

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from infernet.controlplane.api.node_lifecycle import DeregisterRequest, DeregisterResponse
-from infernet.controlplane.router import route
+from infernet.controlplane.jobs.router import route
 from infernet.node.client import ControlPlaneError
 from infernet.protocol.modelnames import routing_key
 from tests.support.harness import running

@@ -1,5 +1,5 @@
 """A request head over the HTTP server's limit gets a status the client can read: 431
-`request_header_fields_too_large` in the Book's envelope (controlplane/httpserver.py),
+`request_header_fields_too_large` in the Book's envelope (controlplane/web/server.py),
 not a bare connection reset, and the server keeps serving."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infernet.controlplane.httpserver import HEADERS_TOO_LARGE
+from infernet.controlplane.web.server import HEADERS_TOO_LARGE
 from tests.support.harness import running
 
 ONE_HUGE = {"X-Big": "a" * 200_000}

@@ -1,4 +1,4 @@
-"""Rate limits count requests per calendar minute (controlplane/ratelimit.py): a test that
+"""Rate limits count requests per calendar minute (controlplane/limits/rates.py): a test that
 expects its N+1st request refused must not straddle a minute boundary, or the new minute
 would allow it."""
 

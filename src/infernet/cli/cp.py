@@ -10,12 +10,12 @@ import uvicorn
 
 from infernet.cli.common import console
 from infernet.controlplane.app import create_app
-from infernet.controlplane.httpserver import LimitedH11Protocol
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.accounts import create_account as store_create_account
 from infernet.controlplane.store.accounts import issue_key
 from infernet.controlplane.store.db import open_database
 from infernet.controlplane.store.invites import IssuedInvite, create_invite
+from infernet.controlplane.web.server import LimitedH11Protocol
 from infernet.logs import setup_logging
 
 app = typer.Typer(help="Run and administer a control plane.", no_args_is_help=True)
@@ -96,7 +96,7 @@ def serve(
         host=host,
         port=port,
         log_level="warning",
-        http=LimitedH11Protocol,  # oversize headers: a readable 431 (controlplane/httpserver.py)
+        http=LimitedH11Protocol,  # oversize headers: a readable 431 (controlplane/web/server.py)
     )
 
 

@@ -9,7 +9,6 @@ from functools import partial
 from fastapi import FastAPI
 
 from infernet import __version__
-from infernet.controlplane import nodecache
 from infernet.controlplane.api import (
     billing,
     commands,
@@ -29,21 +28,21 @@ from infernet.controlplane.api import metrics as metrics_api
 from infernet.controlplane.api.accounts import router as accounts_router
 from infernet.controlplane.api.docs import install_openapi
 from infernet.controlplane.api.openai import router as openai_router
-from infernet.controlplane.background import background_tasks
-from infernet.controlplane.canary import Canary, CanaryConfig, ExemptAccounting
-from infernet.controlplane.dashboard import dashboard_tasks
-from infernet.controlplane.dashboard import install as install_dashboard
+from infernet.controlplane.dashboard.mount import install as install_dashboard
 from infernet.controlplane.errors import register_handlers
-from infernet.controlplane.jobs import JobManager
-from infernet.controlplane.metrics import ControlPlaneMetrics, HttpMetrics
-from infernet.controlplane.middleware import BodySizeLimit, RateLimitHeaders
-from infernet.controlplane.payments import build_payments
-from infernet.controlplane.ratelimit import InMemoryRateLimiter
-from infernet.controlplane.registry import NodeRegistry
+from infernet.controlplane.jobs.manager import JobManager
+from infernet.controlplane.limits.rates import InMemoryRateLimiter
+from infernet.controlplane.money.payments import build_payments
+from infernet.controlplane.nodes import cache as nodecache
+from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.scaleout import build_shared
 from infernet.controlplane.services import Services
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.db import open_database
+from infernet.controlplane.watchers.canary import Canary, CanaryConfig, ExemptAccounting
+from infernet.controlplane.watchers.sweeps import background_tasks
+from infernet.controlplane.web.metrics import ControlPlaneMetrics, HttpMetrics
+from infernet.controlplane.web.middleware import BodySizeLimit, RateLimitHeaders
 from infernet.protocol.signing import RequestVerifier
 
 
@@ -64,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             accounting=ExemptAccounting(payments.accounting) if payments else None,
             bus=shared.bus,
         )
-        manager.metrics = metrics  # counts job transitions (controlplane/metrics.py)
+        manager.metrics = metrics  # counts job transitions (controlplane/web/metrics.py)
         metrics.bind(registry, manager.stats)
         services = Services(
             settings,
@@ -77,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.services = services
         nodecache.install(services)  # bus events reach the node caches
         await manager.cluster.start(partial(node.apply_node_message, services))
-        tasks = background_tasks(services) + dashboard_tasks(services)
+        tasks = background_tasks(services)
         for task in tasks:
             task.start()
         canary = Canary(services, CanaryConfig(interval_s=settings.canary_interval_s))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infernet.controlplane.bus import Bus, build_bus
-from infernet.controlplane.ratelimit import InMemoryRateLimiter, RateLimiter
+from infernet.controlplane.limits.rates import InMemoryRateLimiter, RateLimiter
 from infernet.controlplane.settings import Settings
 from infernet.protocol.signing import MemoryNonceStore, NonceStore
 
@@ -23,8 +23,8 @@ def build_shared(settings: Settings) -> Shared:
     bus = build_bus(settings.redis_url, settings.replica_id)
     if settings.redis_url is None:
         return Shared(bus, InMemoryRateLimiter(), MemoryNonceStore())
-    from infernet.controlplane.bus.limits import RedisNonceStore, RedisRateLimiter
     from infernet.controlplane.bus.redis import RedisBus
+    from infernet.controlplane.limits.redis import RedisNonceStore, RedisRateLimiter
 
     assert isinstance(bus, RedisBus)
     return Shared(bus, RedisRateLimiter(bus.client), RedisNonceStore(settings.redis_url))

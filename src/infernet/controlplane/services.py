@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.events import EventHub
-from infernet.controlplane.jobs import JobManager
-from infernet.controlplane.nodeauth import IdentityCache
-from infernet.controlplane.payments import Payments
-from infernet.controlplane.registry import NodeRegistry
+from infernet.controlplane.dashboard.hub import EventHub
+from infernet.controlplane.jobs.manager import JobManager
+from infernet.controlplane.money.payments import Payments
+from infernet.controlplane.nodes.auth import IdentityCache
+from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.accounts import KeyCache
 from infernet.controlplane.store.commands import OpenCommandCache

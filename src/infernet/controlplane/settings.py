@@ -35,7 +35,7 @@ class Settings(BaseModel):
     model_aliases: dict[str, str] = Field(default_factory=dict)
     # A running job whose node sends nothing for this long is taken back and re-routed.
     stall_timeout_s: float = 60.0
-    # Model integrity canaries (controlplane/canary.py): seconds between rounds; 0 = off.
+    # Model integrity canaries (controlplane/watchers/canary.py): seconds between rounds; 0 = off.
     canary_interval_s: float = Field(default=0.0, ge=0)
     # Attempts per job across nodes (first run + failovers) before it fails.
     max_attempts: int = 3

@@ -19,9 +19,8 @@ from infernet.controlplane.api.deps import (
 )
 from infernet.controlplane.api.docs import errors
 from infernet.controlplane.errors import BadRequest, Forbidden, NotFound, RateLimited
-from infernet.controlplane.ids import iso
-from infernet.controlplane.nodecache import key_revoked
-from infernet.controlplane.ratelimit import Limits
+from infernet.controlplane.limits.rates import Limits
+from infernet.controlplane.nodes.cache import key_revoked
 from infernet.controlplane.schemas.accounts import (
     AccountPublic,
     KeyCreate,
@@ -36,6 +35,7 @@ from infernet.controlplane.schemas.accounts import (
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store import accounts as store
 from infernet.controlplane.store.accounts import AccountRecord, IssuedKey, KeyRecord
+from infernet.controlplane.store.ids import iso
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 

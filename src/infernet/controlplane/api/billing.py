@@ -12,12 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, Field
 
-from infernet.controlplane import ledger as accounts
 from infernet.controlplane.api.callers import PartyDep, owner_of, payments_of
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.errors import BadRequest, Forbidden
-from infernet.controlplane.ids import iso, new_id
+from infernet.controlplane.money import ledger as accounts
 from infernet.controlplane.store import client_keys
+from infernet.controlplane.store.ids import iso, new_id
 from infernet.protocol.keys import InvalidKeyError, parse_public_key
 from infernet.protocol.money import MoneyError, show, usdc
 

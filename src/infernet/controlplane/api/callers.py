@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from infernet.controlplane.api.deps import ServicesDep, authenticated_caller, limited_caller
 from infernet.controlplane.errors import NotFound, Unauthorized
-from infernet.controlplane.payments import Payments
+from infernet.controlplane.money.payments import Payments
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.store.tables import nodes

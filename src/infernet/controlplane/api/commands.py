@@ -27,11 +27,11 @@ from pydantic import BaseModel, Field
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.api.node import SignerDep, known_node
 from infernet.controlplane.errors import NotFound, Unauthorized
-from infernet.controlplane.ids import iso
-from infernet.controlplane.nodecache import node_changed
+from infernet.controlplane.nodes.cache import node_changed
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import commands as command_store
 from infernet.controlplane.store import nodes as node_store
+from infernet.controlplane.store.ids import iso
 from infernet.protocol.wire import CommandAck
 
 router = APIRouter(tags=["commands"])

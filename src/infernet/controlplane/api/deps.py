@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from infernet.controlplane.errors import RateLimited, Unauthorized
-from infernet.controlplane.ratelimit import Limits, RateLimiter
+from infernet.controlplane.limits.rates import Limits, RateLimiter
 from infernet.controlplane.services import Services
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.accounts import KeyRecord

@@ -14,9 +14,10 @@ from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.api.docs import ErrorEnvelope, ResponsesDoc, errors
 from infernet.controlplane.bus.base import follow
 from infernet.controlplane.errors import BadRequest, NotFound, StreamExpired
-from infernet.controlplane.failover import STREAM_RETENTION_S
-from infernet.controlplane.ids import iso
-from infernet.controlplane.jobs import JobManager
+from infernet.controlplane.jobs.failover import STREAM_RETENTION_S
+from infernet.controlplane.jobs.manager import JobManager
+from infernet.controlplane.jobs.sse import book_events, entry_events, event, sse_response
+from infernet.controlplane.jobs.streams import JobStream
 from infernet.controlplane.schemas.jobs import (
     JobCreate,
     JobList,
@@ -26,10 +27,9 @@ from infernet.controlplane.schemas.jobs import (
     ProvenancePublic,
     UsagePublic,
 )
-from infernet.controlplane.sse import book_events, entry_events, event, sse_response
 from infernet.controlplane.store import jobs as job_store
 from infernet.controlplane.store import receipts as receipt_store
-from infernet.controlplane.streams import JobStream
+from infernet.controlplane.store.ids import iso
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 

@@ -1,4 +1,4 @@
-"""`GET /metrics`: the control plane's Prometheus metrics (controlplane/metrics.py).
+"""`GET /metrics`: the control plane's Prometheus metrics (controlplane/web/metrics.py).
 
 Aggregates only (counts, histograms, nodes by state): no job content, no ids, no keys, so
 it is served without authentication like `/healthz`; put it behind your proxy's ACL if
@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from infernet.controlplane.metrics import ControlPlaneMetrics
+from infernet.controlplane.web.metrics import ControlPlaneMetrics
 
 router = APIRouter(tags=["meta"])
 

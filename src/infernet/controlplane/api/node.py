@@ -17,13 +17,13 @@ from pydantic import ValidationError
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.api.registration import register_node
 from infernet.controlplane.errors import Unauthorized
-from infernet.controlplane.ids import iso
-from infernet.controlplane.nodeauth import refused
-from infernet.controlplane.nodecache import node_changed
-from infernet.controlplane.provenance import finish as finish_with_provenance
-from infernet.controlplane.registry import NodeState
+from infernet.controlplane.jobs.provenance import finish as finish_with_provenance
+from infernet.controlplane.nodes.auth import refused
+from infernet.controlplane.nodes.cache import node_changed
+from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
+from infernet.controlplane.store.ids import iso
 from infernet.protocol.signing import AuthError, request_target_from_scope
 from infernet.protocol.wire import (
     NODE_CHANNEL_PATH,
@@ -65,7 +65,7 @@ SignerDep = Annotated[str, Depends(signed_by)]
 
 async def known_node(services: Services, public_key: str) -> NodeState:
     """The node this verified key acts for; a 401 saying why not (unknown_key, revoked,
-    rotated: controlplane/nodeauth.py). Trust flags come from the nodes table through the
+    rotated: controlplane/nodes/auth.py). Trust flags come from the nodes table through the
     identity cache, which every change to them clears on every replica (nodecache.py)."""
     identity = await services.identities.identify(services.db, public_key)
     node = services.registry.ensure(identity.node_id, identity.public_key)

@@ -17,10 +17,10 @@ from fastapi import APIRouter
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.api.node import SignerDep
 from infernet.controlplane.errors import BadRequest
-from infernet.controlplane.ids import iso, utcnow
-from infernet.controlplane.nodeauth import identify, refused
-from infernet.controlplane.nodecache import node_changed
+from infernet.controlplane.nodes.auth import identify, refused
+from infernet.controlplane.nodes.cache import node_changed
 from infernet.controlplane.store import node_keys
+from infernet.controlplane.store.ids import iso, utcnow
 from infernet.protocol.delegation import DelegationError, KeyRotation, verify_rotation
 from infernet.protocol.wire import RotateKeyResponse
 

@@ -15,11 +15,11 @@ from pydantic import BaseModel
 
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.api.node import SignerDep
-from infernet.controlplane.ids import iso, utcnow
-from infernet.controlplane.nodeauth import identify
-from infernet.controlplane.nodecache import node_changed
+from infernet.controlplane.nodes.auth import identify
+from infernet.controlplane.nodes.cache import node_changed
 from infernet.controlplane.store import node_keys
 from infernet.controlplane.store import nodes as node_store
+from infernet.controlplane.store.ids import iso, utcnow
 
 router = APIRouter(tags=["node"])
 log = logging.getLogger("infernet.node_lifecycle")

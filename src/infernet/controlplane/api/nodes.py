@@ -10,10 +10,10 @@ from pydantic import BaseModel
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.api.docs import errors
 from infernet.controlplane.errors import NotFound
-from infernet.controlplane.explain import NodeExplanation, explain
-from infernet.controlplane.ids import iso
-from infernet.controlplane.registry import NodeState
+from infernet.controlplane.jobs.explain import NodeExplanation, explain
+from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.store import nodes as node_store
+from infernet.controlplane.store.ids import iso
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 

@@ -27,7 +27,7 @@ from infernet.controlplane.api.checks import check_job_request
 from infernet.controlplane.api.deps import Caller, CallerDep, ServicesDep
 from infernet.controlplane.api.docs import openai_errors
 from infernet.controlplane.errors import ApiError, BadRequest, ModelNotFound, describe_errors
-from infernet.controlplane.openai_sse import (
+from infernet.controlplane.jobs.openai_sse import (
     FAILURE_STATUS,
     ChatChunks,
     ChunkRenderer,
@@ -37,6 +37,8 @@ from infernet.controlplane.openai_sse import (
     job_usage,
     openai_events,
 )
+from infernet.controlplane.jobs.sse import sse_response
+from infernet.controlplane.jobs.streams import StreamError
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.schemas.openai import (
     DEFAULT_MAX_TOKENS,
@@ -52,9 +54,7 @@ from infernet.controlplane.schemas.openai import (
     Usage,
 )
 from infernet.controlplane.services import Services
-from infernet.controlplane.sse import sse_response
 from infernet.controlplane.store.catalog import registered_at
-from infernet.controlplane.streams import StreamError
 from infernet.protocol.wire import ChatMessageIn
 
 router = APIRouter(prefix="/v1", tags=["openai"])

@@ -13,14 +13,14 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from infernet.controlplane import ledger as accounts
 from infernet.controlplane.api.callers import PartyDep, nodes_of, owner_of, payments_of
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.errors import BadRequest
-from infernet.controlplane.ids import iso
-from infernet.controlplane.payouts import PayoutRefused
+from infernet.controlplane.money import ledger as accounts
+from infernet.controlplane.money.payouts import PayoutRefused
 from infernet.controlplane.store import payouts as store
 from infernet.controlplane.store import receipts as receipt_store
+from infernet.controlplane.store.ids import iso
 from infernet.protocol.chains import AddressError, chain, check_coin, validate_address
 from infernet.protocol.money import from_micros, show, split_fee, usdc
 

@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from infernet.controlplane.api.callers import PartyDep, payments_of
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.errors import BadRequest, Forbidden, NotFound
-from infernet.controlplane.pricing import Price
-from infernet.controlplane.registry import NodeState
+from infernet.controlplane.money.pricing import Price
+from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
 from infernet.protocol.modelnames import routing_key

@@ -15,10 +15,10 @@ from pydantic import BaseModel
 from infernet.controlplane.api.callers import PartyDep, payments_of
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.errors import BadRequest, NotFound
-from infernet.controlplane.ids import iso
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.store import receipts as store
+from infernet.controlplane.store.ids import iso
 from infernet.protocol.keys import verify_schnorr
 from infernet.protocol.receipts import canonical_hash
 

@@ -27,12 +27,12 @@ from pydantic import BaseModel
 
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.errors import BadRequest, NotFound
-from infernet.controlplane.ids import iso, utcnow
-from infernet.controlplane.nodeauth import refused
-from infernet.controlplane.nodecache import node_changed
+from infernet.controlplane.nodes.auth import refused
+from infernet.controlplane.nodes.cache import node_changed
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import node_keys
 from infernet.controlplane.store import registration as registration_store
+from infernet.controlplane.store.ids import iso, utcnow
 from infernet.protocol.delegation import DelegationError, verify_node_delegation
 from infernet.protocol.keys import npub_from_public_hex
 from infernet.protocol.wire import RegisterRequest, RegisterResponse

@@ -48,7 +48,7 @@ class SlotsChanged(BaseModel):
 class NodeChanged(BaseModel):
     """What a replica caches about a node changed in the database: its trust (approval,
     revocation, key rotation, registration) or its open commands (one was queued).
-    Every replica drops that cache entry (controlplane/nodecache.py)."""
+    Every replica drops that cache entry (controlplane/nodes/cache.py)."""
 
     kind: Literal["node_changed"] = "node_changed"
     node_id: str

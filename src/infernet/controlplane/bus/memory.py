@@ -19,7 +19,7 @@ from infernet.controlplane.bus.base import (
     TokenLog,
 )
 from infernet.controlplane.bus.events import BusEvent, HeartbeatSeen
-from infernet.controlplane.ids import new_id
+from infernet.controlplane.store.ids import new_id
 
 
 class MemoryTokenLog:

@@ -35,7 +35,7 @@ from infernet.controlplane.bus.base import (
     TokenLog,
 )
 from infernet.controlplane.bus.events import BusEvent, HeartbeatSeen, bus_event_adapter
-from infernet.controlplane.ids import new_id
+from infernet.controlplane.store.ids import new_id
 
 log = logging.getLogger("infernet.bus")
 P = "infernet:"

@@ -18,8 +18,8 @@ from infernet.controlplane.dashboard.live import live_response
 from infernet.controlplane.dashboard.render import page
 from infernet.controlplane.dashboard.session import ViewerDep
 from infernet.controlplane.errors import ApiError
+from infernet.controlplane.jobs.sse import book_events
 from infernet.controlplane.schemas.jobs import JobCreate
-from infernet.controlplane.sse import book_events
 from infernet.protocol.wire import ChatMessageIn
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)

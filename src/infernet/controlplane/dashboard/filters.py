@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from jinja2 import Environment
 
-from infernet.controlplane.ids import iso
+from infernet.controlplane.store.ids import iso
 
 
 def when(moment: datetime | str | None) -> str:

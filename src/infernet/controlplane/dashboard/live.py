@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi.responses import StreamingResponse
 
+from infernet.controlplane.jobs.sse import SSE_HEADERS
 from infernet.controlplane.services import Services
-from infernet.controlplane.sse import SSE_HEADERS
 
 Fragments = dict[str, str]
 KEEPALIVE_S = 15.0

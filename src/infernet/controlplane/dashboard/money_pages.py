@@ -11,16 +11,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from infernet.controlplane import ledger as accounts
 from infernet.controlplane.api.billing import LEDGER_ONLY, MAX_DEPOSIT
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.dashboard.render import Errors, form_fields, page, parse_form
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
-from infernet.controlplane.ids import new_id
-from infernet.controlplane.payments import Payments
-from infernet.controlplane.registry import NodeState
+from infernet.controlplane.money import ledger as accounts
+from infernet.controlplane.money.payments import Payments
+from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import node_keys
+from infernet.controlplane.store.ids import new_id
 from infernet.protocol.modelnames import routing_key
 from infernet.protocol.money import MoneyError, price, show, usdc
 

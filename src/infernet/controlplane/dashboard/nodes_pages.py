@@ -1,6 +1,6 @@
 """Nodes: the list (live), Add Node (a registration token and the commands to run), and a
 node's page: Manage Models (installed, suggested for its tier, catalogue search, Install /
-Remove through the command queue, followed live) and Why no jobs (controlplane/explain.py).
+Remove through the command queue, followed live) and Why no jobs (controlplane/jobs/explain.py).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from infernet.controlplane.dashboard.nodes_view import (
 )
 from infernet.controlplane.dashboard.render import form_fields, fragment, page, parse_form
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
-from infernet.controlplane.explain import explain
-from infernet.controlplane.ids import iso
-from infernet.controlplane.nodecache import node_changed
+from infernet.controlplane.jobs.explain import explain
+from infernet.controlplane.nodes.cache import node_changed
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import commands as command_store
 from infernet.controlplane.store import registration as registration_store
+from infernet.controlplane.store.ids import iso
 from infernet.protocol.modelnames import routing_key
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)

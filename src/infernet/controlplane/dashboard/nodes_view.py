@@ -13,7 +13,7 @@ from typing import Any, cast
 from sqlalchemy import case, func, or_, select
 
 from infernet.controlplane.dashboard.session import Viewer
-from infernet.controlplane.registry import NodeState
+from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import receipts as receipt_store
 from infernet.controlplane.store.tables import jobs, nodes

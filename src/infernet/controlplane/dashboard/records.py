@@ -9,7 +9,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.ids import new_id, utcnow
+from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.controlplane.store.tables import (
     dashboard_logins,
     dashboard_sessions,

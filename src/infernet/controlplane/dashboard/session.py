@@ -21,7 +21,7 @@ from infernet.controlplane.dashboard.security import (
     load_or_create_secret,
     token_hash,
 )
-from infernet.controlplane.platform_key import platform_key_path
+from infernet.controlplane.money.platform_key import platform_key_path
 from infernet.controlplane.services import Services
 from infernet.controlplane.store.accounts import get_account
 

@@ -1,5 +1,5 @@
 """Settings: API keys (create — shown once — and revoke), payout address, notification
-webhooks (Slack / Discord, told when a node goes offline: controlplane/webhooks.py), and
+webhooks (Slack / Discord, told when a node goes offline: controlplane/watchers/webhooks.py), and
 nodes waiting for approval on private networks (REQUIRE_NODE_APPROVAL)."""
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.dashboard import records
 from infernet.controlplane.dashboard.render import Errors, form_fields, page, parse_form
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
-from infernet.controlplane.nodecache import key_revoked, node_changed
+from infernet.controlplane.nodes.cache import key_revoked, node_changed
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import node_keys
 from infernet.controlplane.store import payouts as payout_store
 from infernet.controlplane.store.accounts import issue_key, list_keys, revoke_key
-from infernet.controlplane.webhooks import BadWebhook, check_webhook, notify_account
+from infernet.controlplane.watchers.webhooks import BadWebhook, check_webhook, notify_account
 from infernet.protocol.chains import CHAINS, AddressError, chain, check_coin, validate_address
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from infernet.controlplane.ids import new_id, utcnow
+from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.controlplane.store.invites import redeem_invite
 from infernet.controlplane.store.tables import accounts, api_keys
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.ids import utcnow
+from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.tables import client_keys
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.ids import new_id, utcnow
+from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.controlplane.store.tables import node_commands
 
 CommandRow = Mapping[str, Any]
@@ -100,7 +100,7 @@ class OpenCommandCache:
     always): a heartbeat of such a node costs no database round trip.
 
     A node is remembered as having none after a query found none. Queuing a command
-    calls `forget` for its node on every replica (`controlplane/nodecache.py` broadcasts
+    calls `forget` for its node on every replica (`controlplane/nodes/cache.py` broadcasts
     it on the bus), and a bus resync forgets every node. Acks only close commands, so
     they need no `forget`: a node with open commands is queried on every beat until the
     query finds none. A query that raced with a `forget` does not mark its node.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from infernet.controlplane.ids import new_id, utcnow
+from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.controlplane.store.tables import invites
 
 INVITE_PREFIX = "inft_inv_"

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.ids import utcnow
+from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.tables import jobs
 
 UNFINISHED = ("pending", "processing")

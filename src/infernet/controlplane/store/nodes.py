@@ -16,7 +16,7 @@ from typing import Any, cast
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.ids import new_id, utcnow
+from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.controlplane.store.tables import nodes
 
 # A VALUES list would be compiled afresh for every batch size (~0.25 ms per row in

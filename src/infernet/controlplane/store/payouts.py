@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from infernet.controlplane.ids import utcnow
+from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.tables import payout_addresses, payout_requests
 
 

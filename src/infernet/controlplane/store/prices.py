@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.ids import utcnow
+from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.tables import node_prices
 
 

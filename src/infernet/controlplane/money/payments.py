@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.billing import LedgerAccounting
-from infernet.controlplane.ledger import Ledger
-from infernet.controlplane.payouts import Payouts
-from infernet.controlplane.platform_key import load_or_create_platform_key, platform_key_path
-from infernet.controlplane.pricing import Pricing
-from infernet.controlplane.registry import NodeRegistry
+from infernet.controlplane.money.billing import LedgerAccounting
+from infernet.controlplane.money.ledger import Ledger
+from infernet.controlplane.money.payouts import Payouts
+from infernet.controlplane.money.platform_key import load_or_create_platform_key, platform_key_path
+from infernet.controlplane.money.pricing import Pricing
+from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.settings import Settings
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.money import usdc

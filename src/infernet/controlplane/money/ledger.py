@@ -39,8 +39,8 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from infernet.controlplane.ids import new_id, utcnow
 from infernet.controlplane.store import ledger as store
+from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.protocol.money import from_micros, to_micros
 
 PLATFORM_FEES = "platform:fees"

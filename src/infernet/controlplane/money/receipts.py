@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from infernet.controlplane.accounting import FinishedJob, Quote, Segment
+from infernet.controlplane.money.accounting import FinishedJob, Quote, Segment
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.modelnames import routing_key
 from infernet.protocol.money import job_value, usdc

@@ -48,7 +48,7 @@ class NodeState:
     # Why this node was passed over, by reason, since the control plane started.
     passed_over: dict[str, int] = field(default_factory=dict)
     # Operations: a draining node takes no new jobs; a node whose canary answers diverged
-    # (controlplane/canary.py) waits this many extra seconds in the router's prediction.
+    # (controlplane/watchers/canary.py) waits this many extra seconds in the router's prediction.
     draining: bool = False
     integrity_penalty_s: float = 0.0
     # Routing key -> the node-signed statement of that model's key (confidential jobs).

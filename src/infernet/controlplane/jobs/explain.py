@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from infernet.controlplane.registry import NodeState
-from infernet.controlplane.router import considered, reason
+from infernet.controlplane.jobs.router import considered, reason
+from infernet.controlplane.nodes.registry import NodeState
 
 ADVICE = {
     "offline": "No heartbeat for 90 s: check that `infernet start` is running and can reach "

@@ -15,18 +15,18 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from infernet.controlplane.accounting import Segment
 from infernet.controlplane.bus.base import StreamEntry
 from infernet.controlplane.bus.events import CancelOnNode
-from infernet.controlplane.ids import utcnow
-from infernet.controlplane.live import LiveJob
+from infernet.controlplane.jobs.live import LiveJob
+from infernet.controlplane.money.accounting import Segment
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.store import jobs as job_store
 from infernet.controlplane.store import leases
+from infernet.controlplane.store.ids import utcnow
 from infernet.protocol.wire import JobCancel
 
 if TYPE_CHECKING:
-    from infernet.controlplane.jobs import JobManager
+    from infernet.controlplane.jobs.manager import JobManager
 
 log = logging.getLogger("infernet.takeover")
 

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
+from infernet.controlplane.watchers.webhooks import LivenessWatch
 
+LIVENESS_CHECK_S = 2.0
 log = logging.getLogger("infernet.background")
 
 
@@ -43,7 +45,10 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
         moments = {node: datetime.fromtimestamp(ts, UTC) for node, ts in seen.items()}
         await node_store.flush_heartbeats(services.db, moments)
 
+    liveness_s = min(LIVENESS_CHECK_S, services.settings.heartbeat_interval_s)
     return [
         PeriodicTask("job-sweeper", 1.0, services.jobs.sweep),
         PeriodicTask("heartbeat-flusher", 5.0, flush_heartbeats),
+        # Node liveness -> live dashboard pages and offline webhooks (webhooks.py).
+        PeriodicTask("liveness-watch", liveness_s, LivenessWatch(services).check),
     ]

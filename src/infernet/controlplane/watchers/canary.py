@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.accounting import Accounting, FinishedJob, Quote
 from infernet.controlplane.errors import ApiError
-from infernet.controlplane.ids import utcnow
-from infernet.controlplane.registry import NodeState
+from infernet.controlplane.jobs.streams import StreamError
+from infernet.controlplane.money.accounting import Accounting, FinishedJob, Quote
+from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.services import Services
+from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.tables import accounts
-from infernet.controlplane.streams import StreamError
 from infernet.protocol.wire import ChatMessageIn
 
 log = logging.getLogger("infernet.canary")

@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from infernet.controlplane.dashboard import records
-from infernet.controlplane.ids import iso, utcnow
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
+from infernet.controlplane.store.ids import iso, utcnow
 
 log = logging.getLogger("infernet.webhooks")
 KINDS = ("slack", "discord")

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.errors import Unauthorized
-from infernet.controlplane.ids import iso, utcnow
 from infernet.controlplane.store import node_keys
+from infernet.controlplane.store.ids import iso, utcnow
 from infernet.protocol.keys import npub_from_public_hex
 
 AUTH_ERROR_HEADER = "X-Infernet-Auth-Error"
@@ -128,7 +128,7 @@ class IdentityCache:
     Entries are the trust columns of a key's node (and, for a rotated-out key, its grace
     period, checked against the clock on every use). Whatever changes them (approval,
     revocation, rotation, registration) calls `forget` for that node on every replica
-    (`controlplane/nodecache.py` broadcasts it on the bus), and a bus resync forgets
+    (`controlplane/nodes/cache.py` broadcasts it on the bus), and a bus resync forgets
     everything. A lookup that raced with a `forget` is not stored, so a stale row never
     outlives the change that made it stale. Unknown keys are not cached. At most
     ``max_entries`` keys are kept; the oldest are dropped first.

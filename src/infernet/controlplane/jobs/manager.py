@@ -24,23 +24,23 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane import failover, takeover
-from infernet.controlplane.accounting import Accounting, FinishedJob, NoAccounting, Segment
 from infernet.controlplane.bus import Bus, MemoryBus
-from infernet.controlplane.cluster import Cluster
 from infernet.controlplane.errors import BadRequest, ModelNotFound, NoCapacity
-from infernet.controlplane.explain import note_passed_over
-from infernet.controlplane.failover import CONFIDENTIAL_LOST
-from infernet.controlplane.ids import new_id, utcnow
-from infernet.controlplane.live import LiveJob
-from infernet.controlplane.metrics import JobEvents, NoJobEvents
-from infernet.controlplane.registry import NodeRegistry, NodeState
-from infernet.controlplane.router import pick_node
+from infernet.controlplane.jobs import failover, takeover
+from infernet.controlplane.jobs.cluster import Cluster
+from infernet.controlplane.jobs.explain import note_passed_over
+from infernet.controlplane.jobs.failover import CONFIDENTIAL_LOST
+from infernet.controlplane.jobs.live import LiveJob
+from infernet.controlplane.jobs.router import pick_node
+from infernet.controlplane.jobs.streams import StreamArchive
+from infernet.controlplane.money.accounting import Accounting, FinishedJob, NoAccounting, Segment
+from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store import jobs as job_store
+from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.controlplane.store.leases import lease_values
-from infernet.controlplane.streams import StreamArchive
+from infernet.controlplane.web.metrics import JobEvents, NoJobEvents
 from infernet.protocol.modelnames import AmbiguousModelName, UnknownModelName, resolve_model
 from infernet.protocol.wire import JobAssignment, JobDone, JobFailed, JobToken
 
@@ -50,7 +50,7 @@ __all__ = ["CONFIDENTIAL_LOST", "JobManager", "LiveJob"]
 
 
 class JobManager:
-    metrics: JobEvents = NoJobEvents()  # set by create_app: controlplane/metrics.py
+    metrics: JobEvents = NoJobEvents()  # set by create_app: controlplane/web/metrics.py
 
     def __init__(
         self,
@@ -230,7 +230,7 @@ class JobManager:
     async def on_done(
         self, node_id: str, message: JobDone, provenance: dict[str, object] | None = None
     ) -> None:
-        """Complete the job; `provenance` (checked by controlplane/provenance.py) is stored
+        """Complete the job; `provenance` (checked by controlplane/jobs/provenance.py) is stored
         in the same write, so a reader never sees the job completed without it."""
         job = self._current(node_id, message.job_id, message.attempt)
         if job is None:

@@ -38,12 +38,12 @@ from infernet.controlplane.bus.events import (
     SlotsChanged,
     Undeliverable,
 )
-from infernet.controlplane.registry import NodeRegistry, NodeState
-from infernet.controlplane.streams import JobStream, Mirror
+from infernet.controlplane.jobs.streams import JobStream, Mirror
+from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel, JobDone, JobFailed, JobToken
 
 if TYPE_CHECKING:
-    from infernet.controlplane.jobs import JobManager
+    from infernet.controlplane.jobs.manager import JobManager
 
 log = logging.getLogger("infernet.cluster")
 NodeMessage = JobToken | JobDone | JobFailed

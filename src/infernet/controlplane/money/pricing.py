@@ -31,7 +31,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.registry import NodeRegistry, NodeState
+from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.store import prices as store
 from infernet.protocol.modelnames import routing_key
 from infernet.protocol.money import from_micros, round6, to_micros

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from infernet.controlplane.registry import NodeState
+from infernet.controlplane.nodes.registry import NodeState
 
 COLD_LOAD_S = 10.0  # typical load time of a model that is installed but not resident
 TIER_RANK = {">=48gb": 4, ">=24gb": 3, ">=12gb": 2, ">=8gb": 1, "cpu": 0}

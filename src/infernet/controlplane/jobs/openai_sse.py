@@ -23,6 +23,8 @@ from functools import cached_property
 from typing import Protocol
 
 from infernet.controlplane.errors import openai_error
+from infernet.controlplane.jobs.sse import event
+from infernet.controlplane.jobs.streams import JobStream, StreamError
 from infernet.controlplane.schemas.openai import (
     ChatCompletionChunk,
     ChunkChoice,
@@ -32,8 +34,6 @@ from infernet.controlplane.schemas.openai import (
     FinishReason,
     Usage,
 )
-from infernet.controlplane.sse import event
-from infernet.controlplane.streams import JobStream, StreamError
 from infernet.protocol.wire import UsageReport
 
 KEEP_ALIVE = ": keep-alive\n\n"

@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 
 from infernet.controlplane.errors import Unauthorized
-from infernet.controlplane.ids import utcnow
 from infernet.controlplane.services import Services
+from infernet.controlplane.store.ids import utcnow
 from infernet.protocol.delegation import DelegationError, verify_model_key
 from infernet.protocol.provenance import verify_output
 from infernet.protocol.wire import JobDone, Provenance

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from fastapi.responses import StreamingResponse
 
 from infernet.controlplane.bus.base import StreamEntry
-from infernet.controlplane.streams import JobStream
+from infernet.controlplane.jobs.streams import JobStream
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 

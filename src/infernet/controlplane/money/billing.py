@@ -41,13 +41,13 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from infernet.controlplane import ledger as accounts
-from infernet.controlplane.accounting import FinishedJob, Quote, Segment
 from infernet.controlplane.errors import InsufficientFunds
-from infernet.controlplane.ledger import Ledger, Overdraft
-from infernet.controlplane.pricing import Price, Pricing
-from infernet.controlplane.receipt_check import ReceiptRejected, check_and_countersign
-from infernet.controlplane.registry import NodeRegistry
+from infernet.controlplane.money import ledger as accounts
+from infernet.controlplane.money.accounting import FinishedJob, Quote, Segment
+from infernet.controlplane.money.ledger import Ledger, Overdraft
+from infernet.controlplane.money.pricing import Price, Pricing
+from infernet.controlplane.money.receipts import ReceiptRejected, check_and_countersign
+from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.store import client_keys
 from infernet.controlplane.store import nodes as node_store

@@ -20,14 +20,14 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from infernet.controlplane.accounting import Segment
-from infernet.controlplane.live import LiveJob
-from infernet.controlplane.registry import NodeState
+from infernet.controlplane.jobs.live import LiveJob
+from infernet.controlplane.money.accounting import Segment
+from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.store import jobs as job_store
 from infernet.protocol.wire import JobCancel
 
 if TYPE_CHECKING:
-    from infernet.controlplane.jobs import JobManager
+    from infernet.controlplane.jobs.manager import JobManager
 
 log = logging.getLogger("infernet.jobs")
 STREAM_RETENTION_S = 600.0

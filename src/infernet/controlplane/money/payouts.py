@@ -17,11 +17,11 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from infernet.controlplane import ledger as accounts
-from infernet.controlplane.ids import new_id, utcnow
-from infernet.controlplane.ledger import Ledger
+from infernet.controlplane.money import ledger as accounts
+from infernet.controlplane.money.ledger import Ledger
 from infernet.controlplane.store import payouts as store
 from infernet.controlplane.store import receipts as receipt_store
+from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.protocol.chains import chain
 from infernet.protocol.money import show, to_micros
 

@@ -28,9 +28,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from infernet.controlplane.live import LiveJob
-from infernet.controlplane.registry import NodeRegistry
-from infernet.controlplane.streams import StreamError
+from infernet.controlplane.jobs.live import LiveJob
+from infernet.controlplane.jobs.streams import StreamError
+from infernet.controlplane.nodes.registry import NodeRegistry
 
 HEARTBEAT_ROUTE = "/api/v1/heartbeat"
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)

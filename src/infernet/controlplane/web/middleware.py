@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infernet.controlplane.api.deps import RATE_LIMIT_STATE
 from infernet.controlplane.errors import PayloadTooLarge, error_response
-from infernet.controlplane.ratelimit import Decision
+from infernet.controlplane.limits.rates import Decision
 
 
 def _too_large(max_bytes: int) -> str:

@@ -23,7 +23,7 @@ import redis as sync_redis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from infernet.controlplane.ratelimit import Decision, InMemoryRateLimiter, Limits
+from infernet.controlplane.limits.rates import Decision, InMemoryRateLimiter, Limits
 from infernet.protocol.signing import MemoryNonceStore
 
 log = logging.getLogger("infernet.limits")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from infernet.controlplane.accounting import Segment
+from infernet.controlplane.jobs.streams import JobStream
+from infernet.controlplane.money.accounting import Segment
 from infernet.controlplane.schemas.jobs import JobCreate
-from infernet.controlplane.streams import JobStream
 from infernet.protocol.wire import ChatMessageIn, UsageReport
 
 
