@@ -76,11 +76,9 @@ async def test_canary_jobs_are_greedy_pinned_and_run_under_the_system_account(
             await harness.add_node(backend)
         services = harness.control_plane.services
         await Canary(services, CanaryConfig(answer_timeout_s=20)).run_once()
-        rows = await job_store.list_jobs(
-            services.db, SYSTEM_ACCOUNT, limit=10, status=None, since=None
-        )
-    assert {row["status"] for row in rows} == {"completed"}
-    assert len(rows) == 2
+        found = await job_store.for_account(services.db, SYSTEM_ACCOUNT, limit=10)
+    assert {job.status for job in found} == {"completed"}
+    assert len(found) == 2
     for backend in backends:
         (request,) = backend.requests
         assert request.temperature == 0.0 and request.seed == CanaryConfig().seed

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from infernet.client.confidential import AnswerDecoder, ModelKeyListing, choose_key
-from infernet.controlplane.jobs.manager import CONFIDENTIAL_LOST
+from infernet.controlplane.jobs.failover import CONFIDENTIAL_LOST
 from infernet.controlplane.store import jobs as job_store
 from infernet.protocol.confidential import open_answer, seal_prompt, seal_token
 from infernet.protocol.keys import NodeKey
@@ -54,14 +54,14 @@ async def test_the_node_reads_the_prompt_and_the_control_plane_only_ciphertext(
             )
             job_id = (await api.get("/api/v1/jobs")).json()["jobs"][0]["id"]
             stored = (await api.get(f"/api/v1/jobs/{job_id}")).json()
-        row = await job_store.get_job(harness.control_plane.services.db, job_id)
+        row = await job_store.get(harness.control_plane.services.db, job_id)
     assert backend.requests[0].messages[0].content == SECRET  # the node decrypted it
     assert open_answer(streamed, conversation) == "".join(ANSWER)
     assert stored["status"] == "completed"
     assert open_answer(stored["result"]["content"], conversation) == "".join(ANSWER)
     assert row is not None
     for secret in (SECRET, "plum-walnut-17"):
-        assert secret not in str(dict(row))
+        assert secret not in str(row)
         assert secret not in streamed
         assert secret not in caplog.text
 

@@ -6,6 +6,8 @@ import asyncio
 from pathlib import Path
 
 from infernet.controlplane.settings import Settings
+from infernet.controlplane.store import jobs as job_store
+from infernet.controlplane.store.jobs import JobRecord
 from tests.e2e.sse import SseResult, read_sse
 from tests.support.harness import Harness, running
 from tests.support.scripted import ScriptedBackend
@@ -91,7 +93,8 @@ async def test_the_job_records_what_each_node_produced(tmp_path: Path) -> None:
         row = await harness_job_row(harness, str(job["id"]))
     assert job["status"] == "completed"
     assert job["node_id"] == harness.nodes[1].node_id
-    segments = row["segments"]
+    segments = row.segments
+    assert segments is not None
     assert [s["node_id"] for s in segments] == [harness.nodes[0].node_id, harness.nodes[1].node_id]
     from_first = len(result.texts) - len(REST)
     assert from_first >= 3
@@ -101,12 +104,10 @@ async def test_the_job_records_what_each_node_produced(tmp_path: Path) -> None:
     assert job["result"]["usage"]["completion_tokens"] == from_first + len(REST)  # type: ignore[index]
 
 
-async def harness_job_row(harness: Harness, job_id: str) -> dict[str, object]:
-    from infernet.controlplane.store.jobs import get_job
-
-    row = await get_job(harness.control_plane.services.db, job_id)
-    assert row is not None
-    return dict(row)
+async def harness_job_row(harness: Harness, job_id: str) -> JobRecord:
+    record = await job_store.get(harness.control_plane.services.db, job_id)
+    assert record is not None
+    return record
 
 
 async def test_a_stalled_node_is_taken_off_the_job(tmp_path: Path) -> None:

@@ -54,12 +54,12 @@ async def test_a_replica_renews_only_the_leases_of_the_jobs_it_runs(db: AsyncEng
     claimed = await leases.claim_expired(db, "b", TTL)
 
     assert held == {"job_run"}
-    assert [row["id"] for row in claimed] == ["job_orphan"]
+    assert [row.id for row in claimed] == ["job_orphan"]
 
 
 async def test_a_lease_another_replica_claimed_is_not_renewed(db: AsyncEngine) -> None:
     await add_job(db, "job_1", "a", expires_in_s=-1)
-    assert [row["id"] for row in await leases.claim_expired(db, "b", TTL)] == ["job_1"]
+    assert [row.id for row in await leases.claim_expired(db, "b", TTL)] == ["job_1"]
 
     assert await leases.renew(db, "a", TTL, {"job_1"}) == set()
     assert await leases.renew(db, "b", TTL, {"job_1"}) == {"job_1"}

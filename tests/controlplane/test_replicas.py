@@ -300,15 +300,15 @@ async def test_a_key_revoked_at_one_replica_is_refused_by_another_that_had_it_ca
     revocation's KeyRevoked event on the bus clears it everywhere, so the key is refused
     as soon as the event is delivered, not when the cached entry would have gone stale."""
     b = replicas.servers[1].services
-    b.api_keys.ttl_s = 3600.0  # nothing but the event can clear it during this test
+    b.caches.api_keys.ttl_s = 3600.0  # nothing but the event can clear it during this test
     forgotten = asyncio.Event()
-    forget_key = b.jobs.cluster.forget_key
+    forget_key = b.caches.forget_key
 
     def on_forget(key_id: str | None) -> None:
         forget_key(key_id)
         forgotten.set()
 
-    b.jobs.cluster.forget_key = on_forget
+    b.caches.forget_key = on_forget  # type: ignore[method-assign]
     async with replicas.client(0) as a:
         created = (await a.post("/api/v1/keys", json={"name": "temp"})).json()
     headers = {"Authorization": f"Bearer {created['key']}"}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import httpx
 
 from infernet.controlplane.bus.base import StreamEntry
-from infernet.controlplane.jobs.streams import JobStream, StreamArchive
+from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, JobStream, StreamArchive
 from tests.support.harness import Harness
 from tests.support.scripted import ScriptedBackend
 
@@ -126,7 +127,8 @@ async def _completed_and_archive_expired(harness: Harness, api: httpx.AsyncClien
         await asyncio.sleep(0.05)
     jobs = harness.control_plane.services.jobs
     assert jobs.live(job_id) is None
-    jobs.archive = StreamArchive(600)  # the retention passed: the piece ends are gone
+    later = time.monotonic() + STREAM_RETENTION_S + 1
+    jobs.archive.clock = lambda: later  # the retention passed: the piece ends are gone
     return job_id
 
 

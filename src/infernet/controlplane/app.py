@@ -1,10 +1,14 @@
-"""The composition root: `create_app(settings)` builds every part and wires the routes."""
+"""The composition root: `create_app(settings)` builds every part and wires the routes.
+
+Every dependency is passed at construction; nothing is patched in afterwards. Tests may
+pass a `clock` (the wall clock rate limits count by) or a `limiter` of their own.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from functools import partial
 
 from fastapi import FastAPI
 
@@ -31,12 +35,12 @@ from infernet.controlplane.api.openai import router as openai_router
 from infernet.controlplane.dashboard.mount import install as install_dashboard
 from infernet.controlplane.errors import register_handlers
 from infernet.controlplane.jobs.manager import JobManager
-from infernet.controlplane.limits.rates import InMemoryRateLimiter
+from infernet.controlplane.jobs.provenance import ProvenanceCheck
+from infernet.controlplane.limits.rates import RateLimiter
 from infernet.controlplane.money.payments import build_payments
-from infernet.controlplane.nodes import cache as nodecache
+from infernet.controlplane.nodes.cache import NodeCaches
 from infernet.controlplane.nodes.registry import NodeRegistry
-from infernet.controlplane.scaleout import build_shared
-from infernet.controlplane.services import Services
+from infernet.controlplane.services import Services, Shared, build_shared
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.db import open_database
 from infernet.controlplane.watchers.canary import Canary, CanaryConfig, ExemptAccounting
@@ -45,41 +49,42 @@ from infernet.controlplane.web.metrics import ControlPlaneMetrics, HttpMetrics
 from infernet.controlplane.web.middleware import BodySizeLimit, RateLimitHeaders
 from infernet.protocol.signing import RequestVerifier
 
+CLIENT_ROUTES = (
+    jobs,
+    models,
+    nodes,
+    commands,
+    registration,
+    node_keys,
+    billing,
+    receipts,
+    prices,
+    payouts,
+    node_lifecycle,
+    confidential,
+    metrics_api,
+)
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+    limiter: RateLimiter | None = None,
+) -> FastAPI:
     settings = settings or Settings()
+    shared = build_shared(settings, clock, limiter)  # bus, rate limits, nonces
+    metrics = ControlPlaneMetrics()  # GET /metrics (api/metrics.py)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = await open_database(settings.database_url)
-        registry = NodeRegistry(settings.offline_after_s)
-        shared = build_shared(settings)  # bus, rate limits, nonces: memory or Redis
-        app.state.rate_limiter = shared.limiter
-        payments = build_payments(db, registry, settings) if settings.payments_enabled else None
-        manager = JobManager(
-            db,
-            registry,
-            settings,
-            accounting=ExemptAccounting(payments.accounting) if payments else None,
-            bus=shared.bus,
-        )
-        manager.metrics = metrics  # counts job transitions (controlplane/web/metrics.py)
-        metrics.bind(registry, manager.stats)
-        services = Services(
-            settings,
-            db,
-            registry,
-            manager,
-            RequestVerifier(nonce_store=shared.nonces),
-            payments=payments,
-        )
+        services = await build_services(settings, shared, metrics)
         app.state.services = services
-        nodecache.install(services)  # bus events reach the node caches
-        await manager.cluster.start(partial(node.apply_node_message, services))
+        await services.jobs.cluster.start()
         tasks = background_tasks(services)
+        canary = Canary(services, CanaryConfig(interval_s=settings.canary_interval_s))
         for task in tasks:
             task.start()
-        canary = Canary(services, CanaryConfig(interval_s=settings.canary_interval_s))
         canary.start()
         try:
             yield
@@ -87,39 +92,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await canary.stop()
             for task in tasks:
                 await task.stop()
-            await manager.cluster.stop()
-            await db.dispose()
+            await services.jobs.cluster.stop()
+            await services.db.dispose()
 
     app = FastAPI(title="Infernet control plane", version=__version__, lifespan=lifespan)
+    app.state.metrics, app.state.rate_limiter = metrics, shared.limiter
     install_openapi(app)
     register_handlers(app)
-    metrics = app.state.metrics = ControlPlaneMetrics()  # GET /metrics (api/metrics.py)
     app.add_middleware(HttpMetrics, metrics=metrics)
-    # Client API: accounts and keys, and the OpenAI-compatible /v1 (rate-limited per key).
-    app.state.rate_limiter = InMemoryRateLimiter()
-    app.add_middleware(RateLimitHeaders)
+    app.add_middleware(RateLimitHeaders)  # the per-key limits' X-RateLimit-* headers
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Node traffic first: heartbeats are the most frequent request, and routes match in order.
     app.include_router(node.router)
-    for client_router in (accounts_router, openai_router):
-        app.include_router(client_router)
-    for module in (
-        jobs,
-        models,
-        nodes,
-        commands,
-        registration,
-        node_keys,
-        billing,
-        receipts,
-        prices,
-        payouts,
-        node_lifecycle,
-        confidential,
-        metrics_api,
-    ):
+    app.include_router(accounts_router)
+    app.include_router(openai_router)
+    for module in CLIENT_ROUTES:
         app.include_router(module.router)
-
     install_dashboard(app)  # / and /dashboard/... (controlplane/dashboard/)
 
     @app.get("/version", tags=["meta"])
@@ -131,3 +119,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+async def build_services(
+    settings: Settings, shared: Shared, metrics: ControlPlaneMetrics
+) -> Services:
+    """Every part of a running control plane, each given what it needs."""
+    db = await open_database(settings.database_url)
+    registry = NodeRegistry(settings.offline_after_s)
+    caches = NodeCaches(shared.bus)
+    payments = build_payments(db, registry, settings) if settings.payments_enabled else None
+    manager = JobManager(
+        db,
+        registry,
+        settings,
+        bus=shared.bus,
+        caches=caches,
+        accounting=ExemptAccounting(payments.accounting) if payments else None,
+        events=metrics,
+        provenance=ProvenanceCheck(db, registry, caches.identities),
+    )
+    metrics.bind(registry, manager.stats)
+    verifier = RequestVerifier(nonce_store=shared.nonces)
+    return Services(settings, db, registry, manager, verifier, shared.bus, caches, payments)

@@ -1,20 +1,52 @@
-"""Everything a request handler needs, built once by `create_app` and kept on app.state."""
+"""What one running control plane is made of, built once by `create_app` (app.py).
+
+`Services` is what request handlers and background tasks reach through `app.state`;
+`Shared` is what a control plane shares with its sibling replicas, chosen by
+`Settings.redis_url`: the bus (jobs/cluster.py), the per-key rate limiter and the
+node-auth nonce cache. With no Redis URL everything is this process's memory.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infernet.controlplane.bus import Bus, build_bus
 from infernet.controlplane.dashboard.hub import EventHub
 from infernet.controlplane.jobs.manager import JobManager
+from infernet.controlplane.limits.rates import InMemoryRateLimiter, RateLimiter
 from infernet.controlplane.money.payments import Payments
-from infernet.controlplane.nodes.auth import IdentityCache
+from infernet.controlplane.nodes.cache import NodeCaches
 from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.settings import Settings
-from infernet.controlplane.store.accounts import KeyCache
-from infernet.controlplane.store.commands import OpenCommandCache
-from infernet.protocol.signing import RequestVerifier
+from infernet.protocol.signing import MemoryNonceStore, NonceStore, RequestVerifier
+
+
+@dataclass
+class Shared:
+    bus: Bus
+    limiter: RateLimiter
+    nonces: NonceStore
+
+
+def build_shared(
+    settings: Settings,
+    clock: Callable[[], float] = time.time,
+    limiter: RateLimiter | None = None,
+) -> Shared:
+    """The bus, rate limiter and nonce store for `settings` (`limiter`: use this one)."""
+    bus = build_bus(settings.redis_url, settings.replica_id)
+    if settings.redis_url is None:
+        return Shared(bus, limiter or InMemoryRateLimiter(clock), MemoryNonceStore())
+    from infernet.controlplane.bus.redis import RedisBus
+    from infernet.controlplane.limits.redis import RedisNonceStore, RedisRateLimiter
+
+    assert isinstance(bus, RedisBus)
+    limiter = limiter or RedisRateLimiter(bus.client, clock)
+    return Shared(bus, limiter, RedisNonceStore(settings.redis_url))
 
 
 @dataclass
@@ -24,9 +56,8 @@ class Services:
     registry: NodeRegistry
     jobs: JobManager
     verifier: RequestVerifier
+    bus: Bus
+    # Node and client-key facts read on every request, kept current on every replica.
+    caches: NodeCaches
     payments: Payments | None = None  # None: PAYMENTS_ENABLED=false
     events: EventHub = field(default_factory=EventHub)  # live pages (dashboard SSE)
-    # Node facts read on every heartbeat, kept current on every replica (nodecache.py).
-    identities: IdentityCache = field(default_factory=IdentityCache)
-    open_commands: OpenCommandCache = field(default_factory=OpenCommandCache)
-    api_keys: KeyCache = field(default_factory=KeyCache)  # live client keys (api/deps.py)

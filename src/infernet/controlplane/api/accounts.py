@@ -20,7 +20,6 @@ from infernet.controlplane.api.deps import (
 from infernet.controlplane.api.docs import errors
 from infernet.controlplane.errors import BadRequest, Forbidden, NotFound, RateLimited
 from infernet.controlplane.limits.rates import Limits
-from infernet.controlplane.nodes.cache import key_revoked
 from infernet.controlplane.schemas.accounts import (
     AccountPublic,
     KeyCreate,
@@ -149,7 +148,7 @@ async def revoke_key(key_id: str, caller: CallerDep, services: ServicesDep) -> K
     if key is None or key.account_id != caller.account_id:  # others' keys do not exist
         raise NotFound(f"No key {key_id} in your account.")
     await store.revoke_key(services.db, key_id, caller.account_id)
-    await key_revoked(services, key_id)  # refused from the next request on, on every replica
+    await services.caches.key_revoked(key_id)  # refused from the next request on, on every replica
     revoked = await store.get_key(services.db, key_id)
     assert revoked is not None
     return key_public(revoked, services.settings)

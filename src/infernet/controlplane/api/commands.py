@@ -27,7 +27,6 @@ from pydantic import BaseModel, Field
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.api.node import SignerDep, known_node
 from infernet.controlplane.errors import NotFound, Unauthorized
-from infernet.controlplane.nodes.cache import node_changed
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import commands as command_store
 from infernet.controlplane.store import nodes as node_store
@@ -90,7 +89,7 @@ async def queue_command(
     row = await command_store.queue_command(
         services.db, node_id=node_id, account_id=account, type=body.type, model=body.model.strip()
     )
-    await node_changed(services, node_id, "commands")  # its next heartbeat carries it
+    await services.caches.node_changed(node_id, "commands")  # its next heartbeat carries it
     return CommandPublic.from_row(row)
 
 

@@ -2,7 +2,7 @@
 
 `CallerDep` is the client endpoints' gate: the bearer API key is looked up (401 if it is
 missing, unknown or revoked; answered from `Services.api_keys`, which a revocation clears
-at once on every replica: nodecache.key_revoked), then counted against that key's request
+at once on every replica: NodeCaches.key_revoked), then counted against that key's request
 limits (429 with `Retry-After` once they are used up). The limiter's answer is left on
 `request.state`, and `RateLimitHeaders` copies it into the `X-RateLimit-*` headers of
 whatever response follows.
@@ -63,7 +63,7 @@ async def authenticated_caller(request: Request, services: ServicesDep) -> Calle
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Missing bearer token: send 'Authorization: Bearer <api key>'.")
-    cache = services.api_keys
+    cache = services.caches.api_keys
     key = await cache.live_key(services.db, token.strip())
     if key is not None:
         await cache.mark_used(services.db, key)

@@ -17,9 +17,7 @@ from pydantic import ValidationError
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.api.registration import register_node
 from infernet.controlplane.errors import Unauthorized
-from infernet.controlplane.jobs.provenance import finish as finish_with_provenance
 from infernet.controlplane.nodes.auth import refused
-from infernet.controlplane.nodes.cache import node_changed
 from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
@@ -32,9 +30,6 @@ from infernet.protocol.wire import (
     HeartbeatResponse,
     JobAssignment,
     JobCancel,
-    JobDone,
-    JobFailed,
-    JobToken,
     RegisterRequest,
     RegisterResponse,
     from_node_adapter,
@@ -66,8 +61,8 @@ SignerDep = Annotated[str, Depends(signed_by)]
 async def known_node(services: Services, public_key: str) -> NodeState:
     """The node this verified key acts for; a 401 saying why not (unknown_key, revoked,
     rotated: controlplane/nodes/auth.py). Trust flags come from the nodes table through the
-    identity cache, which every change to them clears on every replica (nodecache.py)."""
-    identity = await services.identities.identify(services.db, public_key)
+    identity cache, which every change to them clears on every replica (nodes/cache.py)."""
+    identity = await services.caches.identities.identify(services.db, public_key)
     node = services.registry.ensure(identity.node_id, identity.public_key)
     node.public_key, node.approved, node.revoked = identity.public_key, identity.approved, False
     return node
@@ -80,7 +75,7 @@ async def register(
     if body.public_key != signer:
         raise Unauthorized("The body's public_key is not the key that signed the request.")
     reply = await register_node(services, body)
-    await node_changed(services, reply.node_id, "trust")  # account or user key may be new
+    await services.caches.node_changed(reply.node_id, "trust")  # account or user key may be new
     return reply
 
 
@@ -103,8 +98,7 @@ async def heartbeat(beat: Heartbeat, signer: SignerDep, request: Request) -> Res
         )
     services.events.publish(f"node:{node.node_id}", beat)  # live dashboard pages
     services.events.publish("nodes", node.node_id)
-    await services.jobs.cluster.heartbeat(node, beat)  # other replicas apply it too
-    await services.jobs.dispatch_waiting()
+    await services.jobs.heartbeat(node, beat)  # other replicas apply it too
     reply = HeartbeatResponse(
         node_id=node.node_id,
         status=node.status(time.monotonic(), services.registry.offline_after_s)
@@ -119,7 +113,7 @@ async def heartbeat(beat: Heartbeat, signer: SignerDep, request: Request) -> Res
 async def _open_commands(services: Services, node_id: str) -> list[Command]:
     """Queued commands ride on every heartbeat response until the node acks them final
     (ack route and queue API: `api/commands.py`)."""
-    rows = await services.open_commands.open_commands(services.db, node_id)
+    rows = await services.caches.open_commands.open_commands(services.db, node_id)
     return [
         Command(id=r["id"], type=r["type"], model=r["model"], issued_at=iso(r["issued_at"]) or "")
         for r in rows
@@ -145,20 +139,7 @@ async def _relay(services: Services, node_id: str, socket: WebSocket) -> None:
         except ValidationError:
             log.warning("malformed message from node", extra={"node_id": node_id})
             continue
-        if not await services.jobs.cluster.forward(node_id, message):  # owned elsewhere?
-            await apply_node_message(services, node_id, message)
-
-
-async def apply_node_message(
-    services: Services, node_id: str, message: JobToken | JobDone | JobFailed
-) -> None:
-    """A node's message for a job this replica owns (from its socket, or another replica)."""
-    if isinstance(message, JobToken):
-        await services.jobs.on_token(node_id, message)
-    elif isinstance(message, JobDone):
-        await finish_with_provenance(services, node_id, message)
-    elif isinstance(message, JobFailed):
-        await services.jobs.on_failed(node_id, message)
+        await services.jobs.receive(node_id, message)
 
 
 @router.websocket(NODE_CHANNEL_PATH)
@@ -181,8 +162,7 @@ async def job_channel(socket: WebSocket) -> None:
     channel = WebSocketChannel(socket)
     node.channel = channel
     log.info("job channel open", extra={"node_id": node.node_id})
-    await services.jobs.cluster.channel_opened(node.node_id)
-    await services.jobs.dispatch_waiting()
+    await services.jobs.channel_opened(node.node_id)
     try:
         await _relay(services, node.node_id, socket)
     except WebSocketDisconnect:
@@ -191,5 +171,4 @@ async def job_channel(socket: WebSocket) -> None:
         if node.channel is channel:
             node.channel = None
             log.info("job channel closed", extra={"node_id": node.node_id})
-            await services.jobs.cluster.channel_closed(node.node_id)
-            await services.jobs.node_lost(node.node_id)
+            await services.jobs.channel_closed(node.node_id)

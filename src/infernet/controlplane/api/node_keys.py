@@ -18,7 +18,6 @@ from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.api.node import SignerDep
 from infernet.controlplane.errors import BadRequest
 from infernet.controlplane.nodes.auth import identify, refused
-from infernet.controlplane.nodes.cache import node_changed
 from infernet.controlplane.store import node_keys
 from infernet.controlplane.store.ids import iso, utcnow
 from infernet.protocol.delegation import DelegationError, KeyRotation, verify_rotation
@@ -52,7 +51,7 @@ async def rotate_key(
     )
     if not moved:
         raise BadRequest("This key was already rotated; rotate with the node's current key.")
-    await node_changed(services, identity.node_id, "trust")  # every replica's identity cache
+    await services.caches.node_changed(identity.node_id, "trust")  # every replica's identity cache
     if state := services.registry.get(identity.node_id):
         state.public_key = rotation.new_pubkey
     log.info("node key rotated", extra={"node_id": identity.node_id})

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.api.node import SignerDep
 from infernet.controlplane.nodes.auth import identify
-from infernet.controlplane.nodes.cache import node_changed
 from infernet.controlplane.store import node_keys
 from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.store.ids import iso, utcnow
@@ -43,7 +42,7 @@ async def deregister(
     identity = await identify(services.db, signer)
     now = utcnow()
     await node_keys.revoke(services.db, identity.node_id, now)
-    await node_changed(services, identity.node_id, "trust")  # refused on every replica
+    await services.caches.node_changed(identity.node_id, "trust")  # refused on every replica
     await node_store.save_node_facts(services.db, identity.node_id, status="deregistered")
     if state := services.registry.get(identity.node_id):
         state.revoked = True

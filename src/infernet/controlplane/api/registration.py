@@ -28,7 +28,6 @@ from pydantic import BaseModel
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.errors import BadRequest, NotFound
 from infernet.controlplane.nodes.auth import refused
-from infernet.controlplane.nodes.cache import node_changed
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import node_keys
 from infernet.controlplane.store import registration as registration_store
@@ -163,7 +162,7 @@ async def approve_node(node_id: str, account: AccountDep, services: ServicesDep)
     if row["revoked"]:
         raise BadRequest(f"Node {node_id} is revoked; a revoked node cannot be approved.")
     await node_keys.approve(services.db, node_id)
-    await node_changed(services, node_id, "trust")  # every replica's identity cache
+    await services.caches.node_changed(node_id, "trust")  # every replica's identity cache
     if state := services.registry.get(node_id):
         state.approved = True
     await services.jobs.dispatch_waiting()
@@ -176,7 +175,7 @@ async def revoke_node(node_id: str, account: AccountDep, services: ServicesDep) 
     """Refuse this node from now on, and close its job channel at once."""
     row = await _owned(services, account, node_id)
     await node_keys.revoke(services.db, node_id, utcnow())
-    await node_changed(services, node_id, "trust")  # refused at once on every replica
+    await services.caches.node_changed(node_id, "trust")  # refused at once on every replica
     if (state := services.registry.get(node_id)) is not None:
         state.revoked = True
         if isinstance(state.channel, ClosableChannel):

@@ -18,7 +18,7 @@ from infernet.controlplane.dashboard.live import live_response
 from infernet.controlplane.dashboard.render import page
 from infernet.controlplane.dashboard.session import ViewerDep
 from infernet.controlplane.errors import ApiError
-from infernet.controlplane.jobs.sse import book_events
+from infernet.controlplane.jobs.sse import entry_events
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.protocol.wire import ChatMessageIn
 
@@ -69,4 +69,4 @@ async def chat_stream(
     except ApiError as exc:
         return _error(exc.status, exc.code, exc.message)
     services.events.publish("jobs", live.id)
-    return live_response(book_events(live.stream, services.settings.sse_keepalive_s))
+    return live_response(entry_events(live.stream.entries(0, services.settings.sse_keepalive_s)))

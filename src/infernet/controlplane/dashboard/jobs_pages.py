@@ -3,14 +3,12 @@ node, tokens, latency, cost) updating live, and a job's page with its receipts (
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import or_, select
 
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.dashboard.live import Fragments, fragment_events, live_response
@@ -18,14 +16,14 @@ from infernet.controlplane.dashboard.render import fragment, page
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import jobs as job_store
+from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.store import receipts as receipt_store
-from infernet.controlplane.store.tables import jobs, nodes
+from infernet.controlplane.store.jobs import JobRecord
 from infernet.protocol.money import show, usdc
 from infernet.protocol.receipts import canonical_hash
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 RECENT = 20
-Row = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,18 +40,6 @@ class JobRow:
     error_message: str | None
 
 
-async def recent_rows(services: Services, viewer: Viewer) -> list[Mapping[str, Any]]:
-    owned = select(nodes.c.id).where(nodes.c.account_id == viewer.account_id)
-    query = (
-        select(jobs)
-        .where(or_(jobs.c.account_id == viewer.account_id, jobs.c.node_id.in_(owned)))
-        .order_by(jobs.c.created_at.desc())
-        .limit(RECENT)
-    )
-    async with services.db.connect() as conn:
-        return [cast(Row, row._mapping) for row in (await conn.execute(query)).all()]
-
-
 async def _cost(services: Services, job_id: str) -> str | None:
     if services.payments is None:
         return None
@@ -65,20 +51,20 @@ async def _cost(services: Services, job_id: str) -> str | None:
 
 async def recent_jobs(services: Services, viewer: Viewer) -> list[JobRow]:
     result = []
-    for row in await recent_rows(services, viewer):
-        tokens = row["completion_tokens"]
+    for job in await job_store.seen_by(services.db, viewer.account_id, limit=RECENT):
+        tokens = job.completion_tokens
         result.append(
             JobRow(
-                id=row["id"],
-                status=row["status"],
-                model=row["model"],
-                node_id=row["node_id"],
-                tokens=None if tokens is None else int(tokens) + int(row["prompt_tokens"] or 0),
-                latency_ms=row["latency_ms"],
-                cost=await _cost(services, row["id"]),
-                created_at=row["created_at"],
-                mine=row["account_id"] == viewer.account_id,
-                error_message=row["error_message"],
+                id=job.id,
+                status=job.status,
+                model=job.model,
+                node_id=job.node_id,
+                tokens=None if tokens is None else tokens + (job.prompt_tokens or 0),
+                latency_ms=job.latency_ms,
+                cost=await _cost(services, job.id),
+                created_at=job.created_at,
+                mine=job.account_id == viewer.account_id,
+                error_message=job.error_message,
             )
         )
     return result
@@ -107,20 +93,15 @@ async def jobs_live(viewer: ViewerDep, services: ServicesDep) -> Response:
     return live_response(fragment_events(services, render, ("jobs",)))
 
 
-async def _visible_job(services: Services, viewer: Viewer, job_id: str) -> Mapping[str, Any] | None:
-    row = await job_store.get_job(services.db, job_id)
-    if row is None:
+async def _visible_job(services: Services, viewer: Viewer, job_id: str) -> JobRecord | None:
+    """The job, if the viewer submitted it or one of the viewer's nodes ran it."""
+    job = await job_store.get(services.db, job_id)
+    if job is None:
         return None
-    if row["account_id"] == viewer.account_id:
-        return row
-    if row["node_id"]:
-        async with services.db.connect() as conn:
-            owner = (
-                await conn.execute(select(nodes.c.account_id).where(nodes.c.id == row["node_id"]))
-            ).scalar()
-        if owner == viewer.account_id:
-            return row
-    return None
+    if job.account_id == viewer.account_id:
+        return job
+    node = await node_store.node_by_id(services.db, job.node_id) if job.node_id else None
+    return job if node is not None and node["account_id"] == viewer.account_id else None
 
 
 @router.get("/jobs/{job_id}")

@@ -23,7 +23,6 @@ from infernet.controlplane.dashboard.nodes_view import (
 from infernet.controlplane.dashboard.render import form_fields, fragment, page, parse_form
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
 from infernet.controlplane.jobs.explain import explain
-from infernet.controlplane.nodes.cache import node_changed
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import commands as command_store
 from infernet.controlplane.store import registration as registration_store
@@ -176,6 +175,6 @@ async def queue_command(
         type="model_install" if form.type == "model_install" else "model_remove",
         model=form.model.strip(),
     )
-    await node_changed(services, node_id, "commands")  # its next heartbeat carries it
+    await services.caches.node_changed(node_id, "commands")  # its next heartbeat carries it
     services.events.publish(f"commands:{node_id}", form.model)
     return RedirectResponse(f"/dashboard/nodes/{node_id}#commands", status_code=303)

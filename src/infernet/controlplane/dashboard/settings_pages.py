@@ -15,7 +15,6 @@ from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.dashboard import records
 from infernet.controlplane.dashboard.render import Errors, form_fields, page, parse_form
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
-from infernet.controlplane.nodes.cache import key_revoked, node_changed
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import node_keys
 from infernet.controlplane.store import payouts as payout_store
@@ -101,7 +100,7 @@ async def create_key(request: Request, viewer: ViewerDep, services: ServicesDep)
 @router.post("/settings/keys/{key_id}/revoke")
 async def revoke(key_id: str, viewer: ViewerDep, services: ServicesDep) -> Response:
     done = await revoke_key(services.db, key_id, viewer.account_id)
-    await key_revoked(services, key_id)
+    await services.caches.key_revoked(key_id)
     notice = "Key revoked: it is refused from now on." if done else "That key was already revoked."
     return back(notice, "keys")
 
@@ -162,7 +161,7 @@ async def approve(node_id: str, viewer: ViewerDep, services: ServicesDep) -> Res
     row = await node_keys.node_row(services.db, node_id)
     if row is not None and row["account_id"] == viewer.account_id and not row["revoked"]:
         await node_keys.approve(services.db, node_id)
-        await node_changed(services, node_id, "trust")  # every replica's identity cache
+        await services.caches.node_changed(node_id, "trust")  # every replica's identity cache
         if state := services.registry.get(node_id):
             state.approved = True
         await services.jobs.dispatch_waiting()

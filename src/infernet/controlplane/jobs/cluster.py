@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from infernet.controlplane.bus.base import Bus
 from infernet.controlplane.bus.events import (
@@ -38,16 +37,19 @@ from infernet.controlplane.bus.events import (
     SlotsChanged,
     Undeliverable,
 )
+from infernet.controlplane.jobs.owner import JobOwner, NodeMessage
 from infernet.controlplane.jobs.streams import JobStream, Mirror
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
-from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel, JobDone, JobFailed, JobToken
-
-if TYPE_CHECKING:
-    from infernet.controlplane.jobs.manager import JobManager
+from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel, JobToken
 
 log = logging.getLogger("infernet.cluster")
-NodeMessage = JobToken | JobDone | JobFailed
-Apply = Callable[[str, NodeMessage], Awaitable[None]]
+
+
+class Caches(Protocol):
+    """This replica's caches that bus events invalidate (nodes/cache.py)."""
+
+    def forget(self, node_id: str | None) -> None: ...
+    def forget_key(self, key_id: str | None) -> None: ...
 
 
 @runtime_checkable
@@ -83,26 +85,20 @@ def _local(node: NodeState | None) -> bool:
 
 
 class Cluster:
-    def __init__(self, bus: Bus, registry: NodeRegistry, jobs: JobManager) -> None:
-        self.bus, self._registry, self._jobs = bus, registry, jobs
+    def __init__(self, bus: Bus, registry: NodeRegistry, owner: JobOwner, caches: Caches) -> None:
+        self.bus, self._registry, self._owner, self._caches = bus, registry, owner, caches
         self.forwarded: dict[str, str] = {}  # job id -> owner, for assignments we forwarded
         self.via: dict[str, str] = {}  # job id -> replica its current attempt went through
         # The local channel each node's messages come through, and for each assignment we
         # forwarded: (node, the channel it went down, its attempt).
         self._sockets: dict[str, object] = {}
         self._through: dict[str, tuple[str, object, int]] = {}
-        self._apply: Apply | None = None
-        # Drops a replica's cached facts about a node (None: every node); see nodecache.py.
-        self.forget_node: Callable[[str | None], None] = lambda node_id: None
-        self.forget_key: Callable[[str | None], None] = lambda key_id: None  # client API keys
 
     @property
     def shared(self) -> bool:
         return self.bus.shared
 
-    async def start(self, apply: Apply) -> None:
-        """`apply` handles a node's message as if it had arrived on a local channel."""
-        self._apply = apply
+    async def start(self) -> None:
         await self.bus.start(self.handle, self.resync)
 
     async def stop(self) -> None:
@@ -152,13 +148,13 @@ class Cluster:
             event = ChannelMoved(node_id=node_id, replica_id=self.bus.replica_id, open=True)
             await self.bus.broadcast(event)  # others see it in _channel_moved; we here:
             lost = {j for j, r in self.via.items() if r != self.bus.replica_id}
-            await self._jobs.node_lost(node_id, only=lost)
+            await self._owner.node_lost(node_id, only=lost)
 
     async def _superseded(self, node_id: str, old: object) -> None:
         """The node opened a new channel here while the old one still looked open: every
         attempt sent through the old one is lost (see the module docstring)."""
         # Before any await: attempts dispatched from now on go down the new channel.
-        mine = {j.id for j in self._jobs.unfinished() if j.node_id == node_id}
+        mine = {j.id for j in self._owner.unfinished() if j.node_id == node_id}
         theirs = [(j, a) for j, (n, c, a) in self._through.items() if n == node_id and c is old]
         log.warning("node reopened its job channel: old one closed", extra={"node_id": node_id})
         if isinstance(old, Closable):
@@ -172,7 +168,7 @@ class Cluster:
             if owner is not None:
                 lost = Undeliverable(node_id=node_id, job_id=job_id, attempt=attempt)
                 await self.bus.send(owner, lost)
-        await self._jobs.node_lost(node_id, only=mine)
+        await self._owner.node_lost(node_id, only=mine)
 
     async def channel_closed(self, node_id: str) -> None:
         self._sockets.pop(node_id, None)
@@ -185,7 +181,7 @@ class Cluster:
 
     async def forward(self, node_id: str, message: NodeMessage) -> bool:
         """Send a node's message to the replica owning its job; False: handle it here."""
-        if not self.shared or self._jobs.live(message.job_id) is not None:
+        if not self.shared or self._owner.live(message.job_id) is not None:
             return False
         owner = self.forwarded.get(message.job_id)
         if owner is None or owner == self.bus.replica_id:
@@ -199,16 +195,16 @@ class Cluster:
     async def handle(self, event: BusEvent) -> None:
         if isinstance(event, HeartbeatSeen):
             self._apply_heartbeat(event)
-            await self._jobs.dispatch_waiting()
+            await self._owner.dispatch_waiting()
         elif isinstance(event, ChannelMoved):
             await self._channel_moved(event)
         elif isinstance(event, SlotsChanged):
             if node := self._registry.get(event.node_id):
                 node.active_jobs = set(event.jobs)
         elif isinstance(event, NodeChanged):
-            self.forget_node(event.node_id)
+            self._caches.forget(event.node_id)
         elif isinstance(event, KeyRevoked):
-            self.forget_key(event.key_id)
+            self._caches.forget_key(event.key_id)
         elif isinstance(event, Assign):
             await self._deliver(event)
         elif isinstance(event, CancelOnNode):
@@ -216,10 +212,9 @@ class Cluster:
             if node is not None and node.channel is not None and _local(node):
                 await node.channel.send(event.cancel)
         elif isinstance(event, FromNode):
-            if self._apply is not None:
-                await self._apply(event.node_id, event.message)
+            await self._owner.apply(event.node_id, event.message)
         else:
-            await self._jobs.undeliverable(event.node_id, event.job_id, event.attempt)
+            await self._owner.undeliverable(event.node_id, event.job_id, event.attempt)
 
     def _apply_heartbeat(self, seen: HeartbeatSeen) -> None:
         node = self._registry.ensure(seen.node_id, seen.public_key)
@@ -251,14 +246,14 @@ class Cluster:
         await self._refresh_channel(event.node_id, where)
         if not event.open:  # take back our jobs that went through that socket
             lost = {j for j, r in self.via.items() if r == event.replica_id}
-            await self._jobs.node_lost(event.node_id, only=lost)
+            await self._owner.node_lost(event.node_id, only=lost)
         elif where == event.replica_id:
             # A node holds one channel: now that it opened one there, attempts we sent
             # through another replica's socket to it are lost, even if that replica died
             # without saying its socket closed (its node messages reach no one).
             lost = {j for j, r in self.via.items() if r != where}
-            await self._jobs.node_lost(event.node_id, only=lost)
-        await self._jobs.dispatch_waiting()
+            await self._owner.node_lost(event.node_id, only=lost)
+        await self._owner.dispatch_waiting()
 
     async def _refresh_channel(self, node_id: str, replica_id: str | None) -> None:
         node = self._registry.get(node_id)
@@ -272,8 +267,8 @@ class Cluster:
     async def resync(self) -> None:
         """Catch up after (re)connecting: nodes' last beats, channel locations, and any
         job stream entries the bus lost (a Redis restart)."""
-        self.forget_node(None)  # a missed NodeChanged must not leave a stale cache
-        self.forget_key(None)  # nor a missed KeyRevoked
+        self._caches.forget(None)  # a missed NodeChanged must not leave a stale cache
+        self._caches.forget_key(None)  # nor a missed KeyRevoked
         for seen in await self.bus.load_nodes():
             self._apply_heartbeat(seen)
         where = await self.bus.channels.all()
@@ -281,4 +276,4 @@ class Cluster:
             await self._refresh_channel(node.node_id, where.get(node.node_id))
             if _local(node):
                 await self.channel_opened(node.node_id)
-        await self._jobs.resync_streams()
+        await self._owner.resync_streams()

@@ -10,27 +10,25 @@ token messages it streamed, marked `stream_count`, since it never reported usage
 `max_attempts` the job fails with `node_disconnected`; a job not finished
 `job_timeout_s` after submission fails with `timeout`.
 
-The job lifecycle itself (submit, dispatch, finish exactly once) is jobs.py; this module
-only decides, for a job already running, that it must go elsewhere or end.
+This module only decides, for a job already running, that it must go elsewhere or end;
+the job's owner (owner.py) carries the decision out.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
+from infernet.controlplane.jobs.cluster import Cluster
 from infernet.controlplane.jobs.live import LiveJob
+from infernet.controlplane.jobs.owner import JobOwner
+from infernet.controlplane.jobs.streams import STREAM_RETENTION_S
 from infernet.controlplane.money.accounting import Segment
-from infernet.controlplane.nodes.registry import NodeState
-from infernet.controlplane.store import jobs as job_store
+from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
+from infernet.controlplane.settings import Settings
 from infernet.protocol.wire import JobCancel
 
-if TYPE_CHECKING:
-    from infernet.controlplane.jobs.manager import JobManager
-
 log = logging.getLogger("infernet.jobs")
-STREAM_RETENTION_S = 600.0
 # A confidential job's prefix is ciphertext we cannot read, so no node can continue it.
 CONFIDENTIAL_LOST = (
     "The node went away mid-answer; a confidential job cannot be continued elsewhere "
@@ -38,51 +36,64 @@ CONFIDENTIAL_LOST = (
 )
 
 
-async def take_back(manager: JobManager, job: LiveJob, node: NodeState, why: str) -> None:
-    """Stop counting on `node` for `job`: re-route it, continuing what was streamed."""
-    node.active_jobs.discard(job.id)
-    await manager.cluster.release(node.node_id, job.id)
-    if job.request.node_id is None:  # a pinned job has nowhere else to go
-        job.excluded.add(node.node_id)
-    streamed = len(job.stream.pieces) - job.attempt_start_piece
-    if streamed:
-        job.segments.append(Segment(node.node_id, job.attempt, 0, streamed, "stream_count"))
-    log.warning(
-        "job taken back from node",
-        extra={"job_id": job.id, "node_id": node.node_id, "why": why, "streamed": streamed},
-    )
-    if job.request.encrypted is not None and job.stream.pieces:  # see docs/operations.md
-        return await manager.fail(job, "node_disconnected", CONFIDENTIAL_LOST)
-    if job.attempt >= manager.settings.max_attempts:
-        await manager.fail(
-            job,
-            "node_disconnected",
-            f"Node went offline mid-stream ({why}); no node could finish it "
-            f"after {job.attempt} attempts",
+class Failover:
+    def __init__(
+        self, owner: JobOwner, registry: NodeRegistry, cluster: Cluster, settings: Settings
+    ) -> None:
+        self._owner, self._registry, self._cluster = owner, registry, cluster
+        self._settings = settings
+
+    async def take_back(self, job: LiveJob, node: NodeState, why: str) -> None:
+        """Stop counting on `node` for `job`: re-route it, continuing what was streamed."""
+        node.active_jobs.discard(job.id)
+        await self._cluster.release(node.node_id, job.id)
+        if job.request.node_id is None:  # a pinned job has nowhere else to go
+            job.excluded.add(node.node_id)
+        streamed = len(job.stream.pieces) - job.attempt_start_piece
+        if streamed:
+            job.segments.append(Segment(node.node_id, job.attempt, 0, streamed, "stream_count"))
+        log.warning(
+            "job taken back from node",
+            extra={"job_id": job.id, "node_id": node.node_id, "why": why, "streamed": streamed},
         )
-        return
-    job.node_id = None
-    await job_store.update_job(
-        manager.db,
-        job.id,
-        only_if_status=("processing",),
-        status="pending",
-        node_id=None,
-        segments=[vars(s) for s in job.segments],  # what a replica taking over needs
-    )
-    manager.requeue(job)
+        if job.request.encrypted is not None and job.stream.pieces:  # docs/operations.md
+            await self._owner.fail(job, "node_disconnected", CONFIDENTIAL_LOST)
+        elif job.attempt >= self._settings.max_attempts:
+            await self._owner.fail(
+                job,
+                "node_disconnected",
+                f"Node went offline mid-stream ({why}); no node could finish it "
+                f"after {job.attempt} attempts",
+            )
+        else:
+            await self._owner.requeue(job)
 
+    async def node_lost(self, node_id: str, only: set[str] | None = None) -> None:
+        """The node's channel closed: every job it was running (of `only`, when given:
+        those sent through the socket that closed) goes elsewhere."""
+        node = self._registry.get(node_id)
+        if node is None:
+            return
+        for job in self._owner.unfinished():
+            if job.node_id == node_id and (only is None or job.id in only):
+                await self.take_back(job, node, "channel_closed")
 
-async def node_lost(manager: JobManager, node_id: str, only: set[str] | None = None) -> None:
-    """The node's channel closed: every job it was running (of `only`, when given: those
-    sent through the socket that closed) goes elsewhere."""
-    node = manager.registry.get(node_id)
-    if node is None:
-        return
-    for job in [
-        j for j in manager.unfinished() if j.node_id == node_id and (only is None or j.id in only)
-    ]:
-        await take_back(manager, job, node, "channel_closed")
+    async def sweep(self, jobs: list[LiveJob]) -> None:
+        """Fail overdue jobs, take back stalled ones, forget finished ones after a while."""
+        settings, now = self._settings, time.monotonic()
+        for job in jobs:
+            if job.finished_at is not None:
+                if now - job.finished_at > STREAM_RETENTION_S:
+                    self._owner.forget(job.id)
+            elif now - job.submitted > settings.job_timeout_s:
+                minutes = settings.job_timeout_s / 60
+                text = f"Job did not complete within {minutes:g} minutes"
+                await self._owner.fail(job, "timeout", text)
+            elif job.node_id and now - job.last_progress > settings.stall_timeout_s:
+                node = self._registry.get(job.node_id)
+                if node is not None:
+                    await _cancel_on_node(job, node)
+                    await self.take_back(job, node, "stalled")
 
 
 async def _cancel_on_node(job: LiveJob, node: NodeState) -> None:
@@ -91,20 +102,3 @@ async def _cancel_on_node(job: LiveJob, node: NodeState) -> None:
             await node.channel.send(JobCancel(job_id=job.id))
         except Exception:
             log.warning("could not tell node to cancel", extra={"job_id": job.id})
-
-
-async def sweep(manager: JobManager) -> None:
-    """Fail overdue jobs, take back stalled ones, forget finished ones after a while."""
-    settings, now = manager.settings, time.monotonic()
-    for job in manager.all_live():
-        if job.finished_at is not None:
-            if now - job.finished_at > STREAM_RETENTION_S:
-                manager.forget(job.id)
-        elif now - job.submitted > settings.job_timeout_s:
-            minutes = settings.job_timeout_s / 60
-            await manager.fail(job, "timeout", f"Job did not complete within {minutes:g} minutes")
-        elif job.node_id and now - job.last_progress > settings.stall_timeout_s:
-            node = manager.registry.get(job.node_id)
-            if node is not None:
-                await _cancel_on_node(job, node)
-                await take_back(manager, job, node, "stalled")

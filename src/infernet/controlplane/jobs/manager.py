@@ -3,6 +3,7 @@
 States: pending -> processing -> completed | failed. Each dispatch is an *attempt*; a
 node's messages count only for the attempt it was given, so a late or duplicated message
 can never finish, re-run or double-bill a job. A finished job is never overwritten.
+`JobManager` is the one owner of a job's state (owner.py): every move goes through it.
 
 Failover (failover.py): a job whose node went away, stalled or failed it is taken back
 and re-routed; a new node continues what was already streamed. A job not finished
@@ -24,62 +25,80 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.bus import Bus, MemoryBus
+from infernet.controlplane.bus.base import Bus
 from infernet.controlplane.errors import BadRequest, ModelNotFound, NoCapacity
-from infernet.controlplane.jobs import failover, takeover
-from infernet.controlplane.jobs.cluster import Cluster
+from infernet.controlplane.jobs.cluster import Caches, Cluster
+from infernet.controlplane.jobs.events import JobEvents, NoJobEvents
 from infernet.controlplane.jobs.explain import note_passed_over
-from infernet.controlplane.jobs.failover import CONFIDENTIAL_LOST
+from infernet.controlplane.jobs.failover import Failover
 from infernet.controlplane.jobs.live import LiveJob
+from infernet.controlplane.jobs.owner import NodeMessage
+from infernet.controlplane.jobs.provenance import ProvenanceCheck
+from infernet.controlplane.jobs.reading import Entries, StreamOpener
 from infernet.controlplane.jobs.router import pick_node
-from infernet.controlplane.jobs.streams import StreamArchive
+from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, StreamArchive
+from infernet.controlplane.jobs.takeover import Takeover
 from infernet.controlplane.money.accounting import Accounting, FinishedJob, NoAccounting, Segment
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store import jobs as job_store
 from infernet.controlplane.store.ids import new_id, utcnow
-from infernet.controlplane.store.leases import lease_values
-from infernet.controlplane.web.metrics import JobEvents, NoJobEvents
+from infernet.controlplane.store.jobs import Completion, JobRecord
+from infernet.controlplane.store.leases import lease_expiry
 from infernet.protocol.modelnames import AmbiguousModelName, UnknownModelName, resolve_model
-from infernet.protocol.wire import JobAssignment, JobDone, JobFailed, JobToken
+from infernet.protocol.wire import Heartbeat, JobAssignment, JobDone, JobFailed, JobToken
 
 log = logging.getLogger("infernet.jobs")
 
-__all__ = ["CONFIDENTIAL_LOST", "JobManager", "LiveJob"]
-
 
 class JobManager:
-    metrics: JobEvents = NoJobEvents()  # set by create_app: controlplane/web/metrics.py
-
     def __init__(
         self,
         db: AsyncEngine,
         registry: NodeRegistry,
         settings: Settings,
+        *,
+        bus: Bus,
+        caches: Caches,
         accounting: Accounting | None = None,
-        bus: Bus | None = None,
+        events: JobEvents | None = None,
+        provenance: ProvenanceCheck | None = None,
     ) -> None:
-        self._db = db
-        self.cluster = Cluster(bus or MemoryBus(settings.replica_id), registry, self)
+        self._db, self._registry, self._settings = db, registry, settings
         self._accounting: Accounting = accounting or NoAccounting()
-        self._registry = registry
-        self._settings = settings
+        self._events: JobEvents = events or NoJobEvents()
+        self._provenance = provenance
+        self.cluster = Cluster(bus, registry, self, caches)
+        self._failover = Failover(self, registry, self.cluster, settings)
+        self._takeover = Takeover(self, self.cluster, registry, db)
         self._live: dict[str, LiveJob] = {}
         # A finished job leaves `_live` at once; this keeps what exact replay needs.
-        self.archive = StreamArchive(failover.STREAM_RETENTION_S)
+        self.archive = StreamArchive(STREAM_RETENTION_S)
+        self._streams = StreamOpener(
+            self.live, self.archive, self.cluster, settings.sse_keepalive_s
+        )
         self._waiting: deque[str] = deque()
         self.demand: Counter[str] = Counter()  # jobs submitted per routing key
         self.refused: Counter[str] = Counter()  # jobs refused: model served by no node
 
+    # -- reading -------------------------------------------------------------------------
+
     def live(self, job_id: str) -> LiveJob | None:
         return self._live.get(job_id)
+
+    def unfinished(self) -> list[LiveJob]:
+        return [j for j in self._live.values() if j.finished_at is None]
 
     def queue_position(self, job_id: str) -> int | None:
         try:
             return self._waiting.index(job_id) + 1
         except ValueError:
             return None
+
+    async def open_stream(self, record: JobRecord, after: int = 0) -> Entries:
+        """The job's stream entries after event `after`, wherever the job is (reading.py)."""
+        return await self._streams.open(record, after)
 
     def served_names(self) -> list[str]:
         online = self._registry.online_models().items()
@@ -101,6 +120,12 @@ class JobManager:
                 f"No online node serves model '{model}'. Models served now: {served}."
             ) from exc
 
+    def stats(self) -> dict[str, Any]:
+        running = sum(1 for j in self._live.values() if j.finished_at is None and j.node_id)
+        return {"waiting": len(self._waiting), "running": running}
+
+    # -- submit and dispatch -------------------------------------------------------------
+
     async def submit(self, account_id: str, request: JobCreate) -> LiveJob:
         key = self.resolve(request.model)
         if len(self._waiting) >= self._settings.max_waiting_jobs:
@@ -111,21 +136,21 @@ class JobManager:
         job.stream = self.cluster.new_stream(job.id)
         await self._accounting.reserve(account_id, job.id, request)
         self.demand[key] += 1
-        await job_store.insert_job(
-            self._db,
+        record = JobRecord(
             id=job.id,
             account_id=account_id,
             model=request.model,
             routing_key=key,
             status="pending",
             request=request.model_dump(mode="json"),
-            attempts=0,
             created_at=utcnow(),
-            **lease_values(self.cluster.bus.replica_id, self._settings.lease_ttl_s),
+            lease_owner=self.cluster.bus.replica_id,
+            lease_expires_at=lease_expiry(self._settings.lease_ttl_s),
         )
+        await job_store.create(self._db, record)
         self._live[job.id] = job  # only once its row (and lease) is committed: takeover.tend
         self._waiting.append(job.id)
-        self.metrics.submitted(job)
+        self._events.submitted(job)
         await self.dispatch_waiting()
         return job
 
@@ -136,11 +161,9 @@ class JobManager:
         return candidates
 
     def _route(self, job: LiveJob) -> NodeState | None:
+        offline_after_s = self._registry.offline_after_s
         return pick_node(
-            self._candidates(job),
-            job.key,
-            self._registry.offline_after_s,
-            pinned=job.request.node_id,
+            self._candidates(job), job.key, offline_after_s, pinned=job.request.node_id
         )
 
     def _explain(self, job: LiveJob, chosen: NodeState) -> None:
@@ -165,13 +188,12 @@ class JobManager:
 
     def _assignment(self, job: LiveJob, node: NodeState) -> JobAssignment:
         r = job.request
-        remaining = max(1, r.max_tokens - job.produced_tokens)
         return JobAssignment(
             job_id=job.id,
             attempt=job.attempt,
             model=node.served[job.key],
             messages=job.continuation_messages(),
-            max_tokens=remaining,
+            max_tokens=max(1, r.max_tokens - job.produced_tokens),
             temperature=r.temperature,
             top_p=r.top_p,
             stop=r.stop,
@@ -186,7 +208,7 @@ class JobManager:
         job.attempt += 1
         job.node_id, job.started = node.node_id, time.monotonic()
         job.last_progress, job.attempt_start_piece = job.started, len(job.stream.pieces)
-        self.metrics.started(job)
+        self._events.started(job)
         assignment = self._assignment(job, node)
         quote = await self._accounting.quote(job.id, job.account_id, node.node_id, job.key)
         if quote is not None:  # the node prices and signs its receipt from these
@@ -200,19 +222,29 @@ class JobManager:
             await node.channel.send(assignment)  # first: the row write is off the TTFT path
         except Exception:
             log.exception("sending job to node failed", extra={"job_id": job.id})
-            await failover.take_back(self, job, node, "send_failed")
+            await self._failover.take_back(job, node, "send_failed")
             return
         if job.finished_at is not None or job.node_id != node.node_id:
             return  # the node already finished (or lost) it while we were sending
-        await job_store.update_job(
-            self._db,
-            job.id,
-            only_if_status=("pending", "processing"),  # never over a finished job
-            status="processing",
-            node_id=node.node_id,
-            started_at=utcnow(),
-            attempts=job.attempt,
-        )
+        await job_store.mark_processing(self._db, job.id, node.node_id, job.attempt)
+
+    # -- what nodes say ------------------------------------------------------------------
+
+    async def receive(self, node_id: str, message: NodeMessage) -> None:
+        """A node's message from its channel to this replica: handled here, or sent to
+        the replica that owns the job (cluster.py)."""
+        if not await self.cluster.forward(node_id, message):
+            await self.apply(node_id, message)
+
+    async def apply(self, node_id: str, message: NodeMessage) -> None:
+        """A node's message for a job this replica owns."""
+        if isinstance(message, JobToken):
+            if job := self._current(node_id, message.job_id, message.attempt):
+                await job.stream.push(message.text)
+        elif isinstance(message, JobDone):
+            await self._done(node_id, message)
+        else:
+            await self._failed(node_id, message)
 
     def _current(self, node_id: str, job_id: str, attempt: int) -> LiveJob | None:
         job = self._live.get(job_id)
@@ -223,18 +255,15 @@ class JobManager:
         job.last_progress = time.monotonic()
         return job
 
-    async def on_token(self, node_id: str, message: JobToken) -> None:
-        if job := self._current(node_id, message.job_id, message.attempt):
-            await job.stream.push(message.text)
-
-    async def on_done(
-        self, node_id: str, message: JobDone, provenance: dict[str, object] | None = None
-    ) -> None:
-        """Complete the job; `provenance` (checked by controlplane/jobs/provenance.py) is stored
-        in the same write, so a reader never sees the job completed without it."""
+    async def _done(self, node_id: str, message: JobDone) -> None:
+        """Complete the job; its provenance (provenance.py) is checked first and stored in
+        the same write, so a reader never sees the job completed without it."""
         job = self._current(node_id, message.job_id, message.attempt)
         if job is None:
             return
+        provenance = None
+        if self._provenance is not None:
+            provenance = await self._provenance.record(job, node_id, message)
         usage = job.usage = message.usage
         job.finish_reason = message.finish_reason
         receipt = message.receipt.model_dump() if message.receipt else None
@@ -247,34 +276,30 @@ class JobManager:
             receipt,
         )
         segments = [*job.segments, final]
-        stored = await job_store.update_job(
-            self._db,
-            job.id,
-            only_if_status=("pending", "processing"),  # the processing write may still lag
-            status="completed",
+        done = Completion(
             node_id=node_id,
             content=job.stream.text,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=sum(s.completion_tokens for s in segments),
             usage_source=usage.source,
             finish_reason=message.finish_reason,
-            completed_at=utcnow(),
             latency_ms=(time.monotonic() - job.submitted) * 1000,
             segments=[vars(s) for s in segments],
             provenance=provenance,
         )
+        stored = await job_store.complete(self._db, job.id, done)
         if (node := self._registry.get(node_id)) and job.started is not None:
             node.record_job(time.monotonic() - job.started, usage.completion_tokens)
         await self._close(job, node_id)
         if stored:
-            self.metrics.completed(job)
+            self._events.completed(job)
             await self._accounting.settle(
                 FinishedJob(job.id, job.account_id, job.request.model, job.key, segments)
             )
             await job.stream.finish()
             self._retire(job)
 
-    async def on_failed(self, node_id: str, message: JobFailed) -> None:
+    async def _failed(self, node_id: str, message: JobFailed) -> None:
         job = self._current(node_id, message.job_id, message.attempt)
         if job is None:
             return
@@ -285,29 +310,64 @@ class JobManager:
             node.backend_healthy = False
             node.backend_detail = message.message
             if self._route(job) is not None:
-                await failover.take_back(self, job, node, "backend_unavailable")
+                await self._failover.take_back(job, node, "backend_unavailable")
                 await self.dispatch_waiting()
                 return
         await self.fail(job, message.error, message.message)
 
+    # -- nodes coming and going ----------------------------------------------------------
+
+    async def heartbeat(self, node: NodeState, beat: Heartbeat) -> None:
+        """A heartbeat was applied here: other replicas apply it too; a node may be free."""
+        await self.cluster.heartbeat(node, beat)
+        await self.dispatch_waiting()
+
+    async def channel_opened(self, node_id: str) -> None:
+        await self.cluster.channel_opened(node_id)
+        await self.dispatch_waiting()
+
+    async def channel_closed(self, node_id: str) -> None:
+        await self.cluster.channel_closed(node_id)
+        await self.node_lost(node_id)
+
+    async def node_lost(self, node_id: str, only: set[str] | None = None) -> None:
+        """The node's channel closed: its jobs (of `only`, when given) go elsewhere."""
+        await self._failover.node_lost(node_id, only)
+        await self.dispatch_waiting()
+
+    async def undeliverable(self, node_id: str, job_id: str, attempt: int) -> None:
+        job, node = self._current(node_id, job_id, attempt), self._registry.get(node_id)
+        if job is not None and node is not None:
+            await self._failover.take_back(job, node, "send_failed")
+            await self.dispatch_waiting()
+
+    # -- moves of the lifecycle (owner.py) -----------------------------------------------
+
     async def fail(self, job: LiveJob, code: str, text: str) -> None:
         """Finish `job` as failed (once), release its reservation and end its stream."""
-        stored = await job_store.update_job(
-            self._db,
-            job.id,
-            only_if_status=("pending", "processing"),
-            status="failed",
-            error=code,
-            error_message=text,
-            completed_at=utcnow(),
-        )
+        stored = await job_store.fail(self._db, job.id, code, text)
         await self._close(job, job.node_id)
         if stored:
-            self.metrics.failed(job, code)
+            self._events.failed(job, code)
             await self._accounting.release(job.account_id, job.id)
         await job.stream.fail(code, text)
         self._retire(job)
         log.info("job failed", extra={"job_id": job.id, "error": code})
+
+    async def requeue(self, job: LiveJob) -> None:
+        job.node_id = None
+        segments = [vars(s) for s in job.segments]  # what a replica taking over needs
+        await job_store.requeue(self._db, job.id, segments)
+        self._waiting.appendleft(job.id)
+
+    def adopt(self, job: LiveJob) -> None:
+        self._live[job.id] = job
+        self._waiting.appendleft(job.id)
+
+    def forget(self, job_id: str) -> None:
+        self._live.pop(job_id, None)
+        if job_id in self._waiting:
+            self._waiting.remove(job_id)
 
     def _retire(self, job: LiveJob) -> None:
         """A finished job leaves memory at once (readers hold their own reference); what
@@ -323,64 +383,14 @@ class JobManager:
             await self.cluster.release(node_id, job.id)
         await self.dispatch_waiting()
 
-    async def node_lost(self, node_id: str, only: set[str] | None = None) -> None:
-        """The node's channel closed: its jobs (of `only`, when given) go elsewhere."""
-        await failover.node_lost(self, node_id, only)
-        await self.dispatch_waiting()
-
     async def sweep(self) -> None:
         """Fail overdue jobs, take back stalled ones, forget finished ones after a while;
         with several replicas, first renew our leases and adopt jobs whose lease ran out."""
         if self.cluster.shared:
-            await takeover.tend(self, self._settings.lease_ttl_s)
-        await failover.sweep(self)
+            await self._takeover.tend(self._settings.lease_ttl_s)
+        await self._failover.sweep(list(self._live.values()))
         await self.dispatch_waiting()
-
-    @property
-    def db(self) -> AsyncEngine:
-        return self._db
-
-    @property
-    def settings(self) -> Settings:
-        return self._settings
-
-    @property
-    def registry(self) -> NodeRegistry:
-        return self._registry
-
-    def all_live(self) -> list[LiveJob]:
-        """Every job in memory, finished ones included (kept a while for their streams)."""
-        return list(self._live.values())
-
-    def unfinished(self) -> list[LiveJob]:
-        return [j for j in self._live.values() if j.finished_at is None]
-
-    def requeue(self, job: LiveJob) -> None:
-        """Put `job`, taken back from its node, at the head of the queue."""
-        self._waiting.appendleft(job.id)
-
-    def take_over(self, job: LiveJob) -> None:
-        """Run `job`, adopted from a replica that died, from here (takeover.py)."""
-        self._live[job.id] = job
-        self._waiting.appendleft(job.id)
-
-    def forget(self, job_id: str) -> None:
-        """Drop `job_id` from memory: finished long ago, or now run by another replica."""
-        self._live.pop(job_id, None)
-        if job_id in self._waiting:
-            self._waiting.remove(job_id)
-
-    async def undeliverable(self, node_id: str, job_id: str, attempt: int) -> None:
-        """The replica that was to forward this attempt has no channel to the node."""
-        job, node = self._current(node_id, job_id, attempt), self._registry.get(node_id)
-        if job is not None and node is not None:
-            await failover.take_back(self, job, node, "send_failed")
-            await self.dispatch_waiting()
 
     async def resync_streams(self) -> None:
         for job in list(self._live.values()):
             await job.stream.resync()
-
-    def stats(self) -> dict[str, Any]:
-        running = sum(1 for j in self._live.values() if j.finished_at is None and j.node_id)
-        return {"waiting": len(self._waiting), "running": running}

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from fastapi.responses import StreamingResponse
 
 from infernet.controlplane.bus.base import StreamEntry
-from infernet.controlplane.jobs.streams import JobStream
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -35,11 +34,6 @@ async def entry_events(entries: AsyncIterator[StreamEntry | None]) -> AsyncItera
     """Book SSE from numbered stream entries (None: a keep-alive comment)."""
     async for entry in entries:
         yield ": keep-alive\n\n" if entry is None else entry_event(entry)
-
-
-async def book_events(stream: JobStream, keepalive_s: float, after: int = 0) -> AsyncIterator[str]:
-    async for text in entry_events(stream.entries(after, keepalive_s)):
-        yield text
 
 
 def sse_response(events: AsyncIterator[str]) -> StreamingResponse:

@@ -32,6 +32,8 @@ from redis.exceptions import RedisError
 from infernet.controlplane.bus.base import SeqConflict, StreamEntry, TokenLog
 
 log = logging.getLogger("infernet.streams")
+# How long a finished job's stream stays resumable after an event id (StreamArchive).
+STREAM_RETENTION_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ class StreamArchive:
     reconnects with `Last-Event-ID` needs to get exactly the rest, and nothing more."""
 
     def __init__(self, retention_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.retention_s, self._clock = retention_s, clock
+        self.retention_s, self.clock = retention_s, clock  # tests move it
         self._kept: dict[str, _Ended] = {}  # in the order they ended, so oldest first
 
     def __len__(self) -> int:
@@ -203,7 +205,7 @@ class StreamArchive:
         """Remember an ended stream (a stream still running is not kept)."""
         if not stream.finished and stream.error is None:
             return
-        now = self._clock()
+        now = self.clock()
         self._prune(now)
         text = None if stream.error is None else stream.text
         self._kept.pop(job_id, None)
@@ -212,7 +214,7 @@ class StreamArchive:
     def replay(self, job_id: str, stored_text: str | None) -> JobStream | None:
         """The ended stream of `job_id`, numbered as it was streamed, or None when it is
         not kept (any more) or `stored_text` (the job row's) is not the text it streamed."""
-        self._prune(self._clock())
+        self._prune(self.clock())
         kept = self._kept.get(job_id)
         if kept is None:
             return None

@@ -12,113 +12,113 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.bus.base import StreamEntry
 from infernet.controlplane.bus.events import CancelOnNode
+from infernet.controlplane.jobs.cluster import Cluster
 from infernet.controlplane.jobs.live import LiveJob
+from infernet.controlplane.jobs.owner import JobOwner
 from infernet.controlplane.money.accounting import Segment
+from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.store import jobs as job_store
 from infernet.controlplane.store import leases
 from infernet.controlplane.store.ids import utcnow
+from infernet.controlplane.store.jobs import JobRecord
 from infernet.protocol.wire import JobCancel
-
-if TYPE_CHECKING:
-    from infernet.controlplane.jobs.manager import JobManager
 
 log = logging.getLogger("infernet.takeover")
 
 
-async def _entries(manager: JobManager, job_id: str) -> list[StreamEntry]:
-    entries: list[StreamEntry] = []
-    while True:
-        batch = await manager.cluster.bus.tokens.read(job_id, len(entries), 0.001)
-        entries.extend(batch)
-        if len(batch) < 1000:
-            return entries
-
-
-def _age_s(row: Mapping[str, Any]) -> float:
-    created = row["created_at"]
+def _age_s(record: JobRecord) -> float:
+    created = record.created_at
     if created.tzinfo is None:
         created = created.replace(tzinfo=utcnow().tzinfo)
     return max(0.0, float((utcnow() - created).total_seconds()))
 
 
-async def adopt(manager: JobManager, row: Mapping[str, Any]) -> None:
-    job_id = row["id"]
-    if manager.live(job_id) is not None:
-        return
-    entries = await _entries(manager, job_id)
-    pieces = [e.text for e in entries if e.kind == "piece"]
-    job = LiveJob(
-        job_id,
-        row["account_id"],
-        row["routing_key"],
-        JobCreate.model_validate(row["request"]),
-        time.monotonic() - _age_s(row),
-    )
-    job.stream = manager.cluster.new_stream(job_id, already=len(entries))
-    job.stream.pieces = pieces
-    job.attempt = int(row["attempts"] or 0)
-    job.segments = [Segment(**s) for s in row["segments"] or []]
-    job.attempt_start_piece = len(pieces)
-    holders = _holders(manager, job_id, row["node_id"])
-    lost_node = row["node_id"] or (holders[0] if holders else None)
-    counted = sum(s.completion_tokens for s in job.segments if s.usage_source == "stream_count")
-    if lost_node and len(pieces) > counted:
-        job.segments.append(
-            Segment(lost_node, job.attempt, 0, len(pieces) - counted, "stream_count")
-        )
-    for node_id in holders:
-        await _stop_on_node(manager, node_id, job_id)
-    log.warning("job taken over", extra={"job_id": job_id, "from": row["lease_owner"]})
-    if any(e.terminal for e in entries):
-        # The stream ended but the row was not finished: the owner died in between.
-        manager.take_over(job)
-        await manager.fail(
-            job,
-            "control_plane_lost",
-            "The control plane running this job stopped as it finished; submit it again.",
-        )
-        return
-    await job_store.update_job(
-        manager.db, job_id, only_if_status=("processing",), status="pending", node_id=None
-    )
-    manager.take_over(job)
+class Takeover:
+    def __init__(
+        self, owner: JobOwner, cluster: Cluster, registry: NodeRegistry, db: AsyncEngine
+    ) -> None:
+        self._owner, self._cluster, self._registry, self._db = owner, cluster, registry, db
 
+    async def tend(self, ttl_s: float) -> None:
+        """Renew this replica's leases, drop jobs it no longer holds, adopt expired ones."""
+        me = self._cluster.bus.replica_id
+        # Only jobs live here are renewed, and they were live before the renewal started:
+        # their rows were committed by then (submit adds a job only after its insert), so
+        # one missing from `held` was really lost. A job submitted meanwhile waits.
+        live = {job.id for job in self._owner.unfinished()}
+        held = await leases.renew(self._db, me, ttl_s, live)
+        for job_id in live - held:
+            if (job := self._owner.live(job_id)) is not None and job.finished_at is None:
+                log.warning("job lease lost to another replica", extra={"job_id": job_id})
+                self._owner.forget(job_id)
+        for record in await leases.claim_expired(self._db, me, ttl_s):
+            await self.adopt(record)
 
-def _holders(manager: JobManager, job_id: str, row_node: str | None) -> list[str]:
-    """The nodes the dead owner may have given `job_id` to: the row's, and any whose slot
-    the job holds (the owner sends first and writes the row after, so a row can lack
-    the node; a slot never freed would block a one-job node for good)."""
-    holding = {n.node_id for n in manager.registry.all() if job_id in n.active_jobs}
-    return sorted(holding | ({row_node} if row_node else set()))
+    async def adopt(self, record: JobRecord) -> None:
+        if self._owner.live(record.id) is not None:
+            return
+        entries = await self._entries(record.id)
+        job = self._rebuild(record, entries)
+        holders = self._holders(record.id, record.node_id)
+        lost_node = record.node_id or (holders[0] if holders else None)
+        counted = sum(s.completion_tokens for s in job.segments if s.usage_source == "stream_count")
+        pieces = len(job.stream.pieces)
+        if lost_node and pieces > counted:
+            job.segments.append(
+                Segment(lost_node, job.attempt, 0, pieces - counted, "stream_count")
+            )
+        for node_id in holders:
+            await self._stop_on_node(node_id, record.id)
+        log.warning("job taken over", extra={"job_id": record.id, "from": record.lease_owner})
+        if any(e.terminal for e in entries):
+            # The stream ended but the row was not finished: the owner died in between.
+            self._owner.adopt(job)
+            await self._owner.fail(
+                job,
+                "control_plane_lost",
+                "The control plane running this job stopped as it finished; submit it again.",
+            )
+            return
+        await job_store.requeue(self._db, record.id)
+        self._owner.adopt(job)
 
+    def _rebuild(self, record: JobRecord, entries: list[StreamEntry]) -> LiveJob:
+        """The job as it was when its owner died: what was streamed stays delivered."""
+        pieces = [e.text for e in entries if e.kind == "piece"]
+        request = JobCreate.model_validate(record.request)
+        submitted = time.monotonic() - _age_s(record)
+        job = LiveJob(record.id, record.account_id, record.routing_key, request, submitted)
+        job.stream = self._cluster.new_stream(record.id, already=len(entries))
+        job.stream.pieces = pieces
+        job.attempt = record.attempts
+        job.segments = [Segment(**s) for s in record.segments or []]
+        job.attempt_start_piece = len(pieces)
+        return job
 
-async def _stop_on_node(manager: JobManager, node_id: str, job_id: str) -> None:
-    cluster = manager.cluster
-    await cluster.release(node_id, job_id)
-    where = await cluster.bus.channels.where(node_id)
-    if where is not None:
-        await cluster.bus.send(
-            where, CancelOnNode(node_id=node_id, cancel=JobCancel(job_id=job_id))
-        )
+    async def _entries(self, job_id: str) -> list[StreamEntry]:
+        entries: list[StreamEntry] = []
+        while True:
+            batch = await self._cluster.bus.tokens.read(job_id, len(entries), 0.001)
+            entries.extend(batch)
+            if len(batch) < 1000:
+                return entries
 
+    def _holders(self, job_id: str, row_node: str | None) -> list[str]:
+        """The nodes the dead owner may have given `job_id` to: the row's, and any whose
+        slot the job holds (the owner sends first and writes the row after, so a row can
+        lack the node; a slot never freed would block a one-job node for good)."""
+        holding = {n.node_id for n in self._registry.all() if job_id in n.active_jobs}
+        return sorted(holding | ({row_node} if row_node else set()))
 
-async def tend(manager: JobManager, ttl_s: float) -> None:
-    """Renew this replica's leases, drop jobs it no longer holds, adopt expired ones."""
-    owner = manager.cluster.bus.replica_id
-    # Only jobs live here are renewed, and they were live before the renewal started:
-    # their rows were committed by then (submit adds a job only after its insert), so one
-    # missing from `held` was really lost. A job submitted meanwhile waits for the next.
-    live = {job.id for job in manager.unfinished()}
-    held = await leases.renew(manager.db, owner, ttl_s, live)
-    for job_id in live - held:
-        if (job := manager.live(job_id)) is not None and job.finished_at is None:
-            log.warning("job lease lost to another replica", extra={"job_id": job_id})
-            manager.forget(job_id)
-    for row in await leases.claim_expired(manager.db, owner, ttl_s):
-        await adopt(manager, row)
+    async def _stop_on_node(self, node_id: str, job_id: str) -> None:
+        bus = self._cluster.bus
+        await self._cluster.release(node_id, job_id)
+        where = await bus.channels.where(node_id)
+        if where is not None:
+            await bus.send(where, CancelOnNode(node_id=node_id, cancel=JobCancel(job_id=job_id)))

@@ -4,10 +4,10 @@ A key carries its own request limits (NULL = the control plane's defaults) and t
 it was last used, written at most once a minute so a busy key costs no write per request.
 
 `KeyCache` keeps live keys in memory for a few seconds, so a request's key check is no
-database round trip. Revoking calls `nodecache.key_revoked` right after the write: this
-replica forgets the key at once, and a `KeyRevoked` bus event makes every other replica
-forget it as soon as the event arrives; a bus resync forgets every key. The few seconds
-of trust are only a backstop should an event still be lost.
+database round trip. Revoking calls `NodeCaches.key_revoked` (nodes/cache.py) right after
+the write: this replica forgets the key at once, and a `KeyRevoked` bus event makes every
+other replica forget it as soon as the event arrives; a bus resync forgets every key. The
+few seconds of trust are only a backstop should an event still be lost.
 """
 
 from __future__ import annotations

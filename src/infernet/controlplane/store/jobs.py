@@ -1,46 +1,165 @@
-"""Job rows: one per client request, written on each state change (never per token)."""
+"""Job rows: one per client request, written on each state change (never per token).
+
+A row moves pending -> processing -> completed | failed, and back from processing to
+pending when its node is lost (failover, takeover). Each operation below is one of those
+moves and names it; every move but `insert` applies only while the job is unfinished, so
+a finished job is never overwritten (say, by a late duplicate message).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.store.tables import jobs
+from infernet.controlplane.store.ids import utcnow
+from infernet.controlplane.store.tables import jobs, nodes
 
-JobRow = Mapping[str, Any]
+JobStatus = Literal["pending", "processing", "completed", "failed"]
+UNFINISHED: tuple[JobStatus, ...] = ("pending", "processing")
 
 
-async def insert_job(db: AsyncEngine, **values: Any) -> None:
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A job as stored. `request` is the submitted `JobCreate` as JSON; `segments` what
+    each node produced (money/accounting.Segment as dicts)."""
+
+    id: str
+    account_id: str
+    model: str
+    routing_key: str
+    status: JobStatus
+    request: dict[str, Any]
+    created_at: datetime
+    attempts: int = 0
+    node_id: str | None = None
+    content: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    usage_source: str | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    error_message: str | None = None
+    segments: list[dict[str, Any]] | None = None
+    provenance: dict[str, Any] | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    latency_ms: float | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> JobRecord:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What a completed job stores: the node that finished it, its text and real usage."""
+
+    node_id: str
+    content: str
+    prompt_tokens: int
+    completion_tokens: int
+    usage_source: str
+    finish_reason: str | None
+    latency_ms: float
+    segments: list[dict[str, Any]]
+    provenance: dict[str, object] | None = None
+
+
+async def create(db: AsyncEngine, job: JobRecord) -> None:
+    """Store a newly submitted job."""
+    values = {f.name: getattr(job, f.name) for f in fields(job)}
     async with db.begin() as conn:
         await conn.execute(insert(jobs).values(**values))
 
 
-async def update_job(
-    db: AsyncEngine, job_id: str, *, only_if_status: tuple[str, ...] = (), **values: Any
+async def _move(
+    db: AsyncEngine, job_id: str, only_if: tuple[JobStatus, ...], **values: Any
 ) -> bool:
-    """Apply `values`; with `only_if_status`, only while the job is still in one of those
-    states (so a finished job is never overwritten, e.g. by a late duplicate)."""
-    statement = update(jobs).where(jobs.c.id == job_id)
-    if only_if_status:
-        statement = statement.where(jobs.c.status.in_(only_if_status))
+    statement = update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(only_if)).values(**values)
     async with db.begin() as conn:
-        result = await conn.execute(statement.values(**values))
+        result = await conn.execute(statement)
     return bool(result.rowcount)
 
 
-async def get_job(db: AsyncEngine, job_id: str) -> JobRow | None:
+async def mark_processing(db: AsyncEngine, job_id: str, node_id: str, attempt: int) -> bool:
+    """Attempt `attempt` of the job runs on `node_id`."""
+    return await _move(
+        db,
+        job_id,
+        UNFINISHED,
+        status="processing",
+        node_id=node_id,
+        started_at=utcnow(),
+        attempts=attempt,
+    )
+
+
+async def complete(db: AsyncEngine, job_id: str, done: Completion) -> bool:
+    """Finish the job as completed; False when it was finished already."""
+    return await _move(
+        db,
+        job_id,
+        UNFINISHED,  # the processing write may still lag behind the answer
+        status="completed",
+        node_id=done.node_id,
+        content=done.content,
+        prompt_tokens=done.prompt_tokens,
+        completion_tokens=done.completion_tokens,
+        usage_source=done.usage_source,
+        finish_reason=done.finish_reason,
+        completed_at=utcnow(),
+        latency_ms=done.latency_ms,
+        segments=done.segments,
+        provenance=done.provenance,
+    )
+
+
+async def fail(db: AsyncEngine, job_id: str, code: str, message: str) -> bool:
+    """Finish the job as failed; False when it was finished already."""
+    return await _move(
+        db,
+        job_id,
+        UNFINISHED,
+        status="failed",
+        error=code,
+        error_message=message,
+        completed_at=utcnow(),
+    )
+
+
+async def requeue(
+    db: AsyncEngine, job_id: str, segments: list[dict[str, Any]] | None = None
+) -> bool:
+    """The running job lost its node and waits for another; `segments` (when given) is
+    what the nodes produced so far, which a replica taking it over needs."""
+    values: dict[str, Any] = {"status": "pending", "node_id": None}
+    if segments is not None:
+        values["segments"] = segments
+    return await _move(db, job_id, ("processing",), **values)
+
+
+async def get(db: AsyncEngine, job_id: str) -> JobRecord | None:
     async with db.connect() as conn:
         row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
-    return cast(Mapping[str, Any], row._mapping) if row else None
+    return JobRecord.from_row(row._mapping) if row else None
 
 
-async def list_jobs(
-    db: AsyncEngine, account_id: str, *, limit: int, status: str | None, since: datetime | None
-) -> list[JobRow]:
+async def for_account(
+    db: AsyncEngine,
+    account_id: str,
+    *,
+    limit: int,
+    status: str | None = None,
+    since: datetime | None = None,
+) -> list[JobRecord]:
+    """The account's jobs, newest first."""
     query = select(jobs).where(jobs.c.account_id == account_id)
     if status:
         query = query.where(jobs.c.status == status)
@@ -48,4 +167,17 @@ async def list_jobs(
         query = query.where(jobs.c.created_at >= since)
     query = query.order_by(jobs.c.created_at.desc()).limit(limit)
     async with db.connect() as conn:
-        return [cast(Mapping[str, Any], row._mapping) for row in (await conn.execute(query)).all()]
+        return [JobRecord.from_row(r._mapping) for r in (await conn.execute(query)).all()]
+
+
+async def seen_by(db: AsyncEngine, account_id: str, *, limit: int) -> list[JobRecord]:
+    """The jobs an account submitted or its nodes ran, newest first (the dashboard)."""
+    owned = select(nodes.c.id).where(nodes.c.account_id == account_id)
+    query = (
+        select(jobs)
+        .where(or_(jobs.c.account_id == account_id, jobs.c.node_id.in_(owned)))
+        .order_by(jobs.c.created_at.desc())
+        .limit(limit)
+    )
+    async with db.connect() as conn:
+        return [JobRecord.from_row(r._mapping) for r in (await conn.execute(query)).all()]

@@ -9,22 +9,22 @@ on the other; SQLite (one process) ignores the clause.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import timedelta
-from typing import Any
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store.ids import utcnow
+from infernet.controlplane.store.jobs import UNFINISHED, JobRecord
 from infernet.controlplane.store.tables import jobs
 
-UNFINISHED = ("pending", "processing")
 RENEW_BATCH = 500  # job ids per statement (SQLite caps bound parameters)
 
 
-def lease_values(owner: str, ttl_s: float) -> dict[str, Any]:
-    return {"lease_owner": owner, "lease_expires_at": utcnow() + timedelta(seconds=ttl_s)}
+def lease_expiry(ttl_s: float) -> datetime:
+    """When a lease taken (or renewed) now runs out."""
+    return utcnow() + timedelta(seconds=ttl_s)
 
 
 async def renew(db: AsyncEngine, owner: str, ttl_s: float, job_ids: Iterable[str]) -> set[str]:
@@ -33,7 +33,7 @@ async def renew(db: AsyncEngine, owner: str, ttl_s: float, job_ids: Iterable[str
     but does not run (say, claimed by a takeover that did not finish) lapses and is
     claimed again, instead of being held by a live replica that never finishes it."""
     ids, held = sorted(job_ids), set[str]()
-    expires = utcnow() + timedelta(seconds=ttl_s)
+    expires = lease_expiry(ttl_s)
     async with db.begin() as conn:
         for start in range(0, len(ids), RENEW_BATCH):
             statement = (
@@ -52,7 +52,7 @@ async def renew(db: AsyncEngine, owner: str, ttl_s: float, job_ids: Iterable[str
 
 async def claim_expired(
     db: AsyncEngine, owner: str, ttl_s: float, limit: int = 50
-) -> list[Mapping[str, Any]]:
+) -> list[JobRecord]:
     """Take over up to `limit` unfinished jobs whose lease ran out; returns their rows."""
     now = utcnow()
     query = (
@@ -66,13 +66,11 @@ async def claim_expired(
         .with_for_update(skip_locked=True)
     )
     async with db.begin() as conn:
-        rows: list[Mapping[str, Any]] = [
-            dict(r._mapping) for r in (await conn.execute(query)).all()
-        ]
-        if rows:
+        records = [JobRecord.from_row(r._mapping) for r in (await conn.execute(query)).all()]
+        if records:
             await conn.execute(
                 update(jobs)
-                .where(jobs.c.id.in_([r["id"] for r in rows]))
-                .values(**lease_values(owner, ttl_s))
+                .where(jobs.c.id.in_([r.id for r in records]))
+                .values(lease_owner=owner, lease_expires_at=lease_expiry(ttl_s))
             )
-    return rows
+    return records

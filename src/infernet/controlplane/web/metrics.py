@@ -21,7 +21,7 @@ import asyncio
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -34,31 +34,6 @@ from infernet.controlplane.nodes.registry import NodeRegistry
 
 HEARTBEAT_ROUTE = "/api/v1/heartbeat"
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-
-
-class JobEvents(Protocol):
-    """What `JobManager` reports at its state transitions."""
-
-    def submitted(self, job: LiveJob) -> None: ...
-    def started(self, job: LiveJob) -> None: ...
-    def completed(self, job: LiveJob) -> None: ...
-    def failed(self, job: LiveJob, code: str) -> None: ...
-
-
-class NoJobEvents:
-    """The default: count nothing (a JobManager built without metrics)."""
-
-    def submitted(self, job: LiveJob) -> None:
-        return None
-
-    def started(self, job: LiveJob) -> None:
-        return None
-
-    def completed(self, job: LiveJob) -> None:
-        return None
-
-    def failed(self, job: LiveJob, code: str) -> None:
-        return None
 
 
 class _LiveState(Collector):

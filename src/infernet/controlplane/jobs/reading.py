@@ -1,0 +1,69 @@
+"""Opening a job's stream for a reader, wherever the job is: the one place that decides.
+
+- running here: its live `JobStream` (tokens as they arrive);
+- finished here a moment ago: the stream rebuilt from the `StreamArchive`, numbered as
+  it was streamed, so a `Last-Event-ID` resume gets exactly the rest;
+- running on (or recently finished by) another replica: the shared `TokenLog`;
+- finished long ago: its stored result as one piece and its end. A resume after an event
+  id is refused then (410 `stream_expired`): which events the client saw can no longer be
+  told, and guessing would repeat or drop text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+from infernet.controlplane.bus.base import StreamEntry, follow
+from infernet.controlplane.errors import StreamExpired
+from infernet.controlplane.jobs.cluster import Cluster
+from infernet.controlplane.jobs.live import LiveJob
+from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, StreamArchive
+from infernet.controlplane.store.jobs import UNFINISHED, JobRecord
+
+Entries = AsyncIterator[StreamEntry | None]  # None: nothing new for a while (keep-alive)
+
+
+class StreamOpener:
+    def __init__(
+        self,
+        live: Callable[[str], LiveJob | None],
+        archive: StreamArchive,
+        cluster: Cluster,
+        keepalive_s: float,
+    ) -> None:
+        self._live, self._archive, self._cluster = live, archive, cluster
+        self._keepalive_s = keepalive_s
+
+    async def open(self, record: JobRecord, after: int = 0) -> Entries:
+        """The job's entries after event `after`; StreamExpired when that cannot be told."""
+        live = self._live(record.id)
+        stream = live.stream if live else self._archive.replay(record.id, record.content)
+        if stream is not None:
+            return stream.entries(after, self._keepalive_s)
+        bus = self._cluster.bus
+        if self._cluster.shared and (
+            record.status in UNFINISHED or await bus.tokens.last_seq(record.id)
+        ):
+            return follow(bus.tokens, record.id, after, self._keepalive_s)
+        if after >= 1:
+            raise _expired(record.id)
+        return _stored(record)
+
+
+async def _stored(record: JobRecord) -> Entries:
+    """A job whose stream is no longer kept, read from the start: its whole text as
+    event 1, then its end."""
+    if record.status == "completed":
+        if record.content:
+            yield StreamEntry(1, "piece", record.content)
+        yield StreamEntry(2, "done")
+    else:
+        yield StreamEntry(1, "error", record.error_message or "", record.error or "")
+
+
+def _expired(job_id: str) -> StreamExpired:
+    return StreamExpired(
+        f"Job {job_id} ended too long ago to resume its stream after an event id (its "
+        f"pieces are kept {STREAM_RETENTION_S / 60:.0f} minutes); GET /api/v1/jobs/{job_id} "
+        "for the whole result, or open the stream without Last-Event-ID to get it as one event."
+    )
