@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from infernet.cli.register import send_registration
-from infernet.controlplane.dashboard import records
 from infernet.controlplane.settings import Settings
+from infernet.controlplane.store import dashboard as records
 from infernet.controlplane.store.accounts import create_account
 from infernet.controlplane.store.registration import create_token
 from infernet.controlplane.watchers.webhooks import BadWebhook, check_webhook, payload

@@ -10,12 +10,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from pydantic import BaseModel, Field
 
 from infernet.controlplane.api.callers import PartyDep, owner_of, payments_of
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.errors import BadRequest, Forbidden
 from infernet.controlplane.money import ledger as accounts
+from infernet.controlplane.schemas.billing import (
+    LEDGER_ONLY,
+    Balance,
+    ClientKey,
+    DepositCreate,
+    DepositPublic,
+    EntryList,
+    EntryPublic,
+)
 from infernet.controlplane.store import client_keys
 from infernet.controlplane.store.ids import iso, new_id
 from infernet.protocol.keys import InvalidKeyError, parse_public_key
@@ -23,48 +31,6 @@ from infernet.protocol.money import MoneyError, show, usdc
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 MAX_DEPOSIT = usdc("100000")
-LEDGER_ONLY = (
-    "Ledger-only credit: no chain is reachable from this control plane, so no USDC moved "
-    "on-chain; the amount was added to your balance in the ledger."
-)
-
-
-class DepositCreate(BaseModel):
-    amount: str = Field(description='USDC, as a decimal string, e.g. "10.00"')
-
-
-class Balance(BaseModel):
-    currency: str = "USDC"
-    available: str
-    held: str
-    minimum_to_submit: str
-
-
-class DepositPublic(BaseModel):
-    id: str
-    amount: str
-    settlement: str = "ledger-only"
-    message: str = LEDGER_ONLY
-    balance: Balance
-
-
-class EntryPublic(BaseModel):
-    transaction_id: str
-    kind: str
-    account: str
-    amount: str
-    job_id: str | None
-    memo: str
-    usage_source: str | None
-    created_at: str
-
-
-class EntryList(BaseModel):
-    entries: list[EntryPublic]
-
-
-class ClientKey(BaseModel):
-    public_key: str
 
 
 async def _balance(services: ServicesDep, account: str) -> Balance:

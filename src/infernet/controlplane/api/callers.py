@@ -11,14 +11,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 
 from infernet.controlplane.api.deps import ServicesDep, authenticated_caller, limited_caller
 from infernet.controlplane.errors import NotFound, Unauthorized
 from infernet.controlplane.money.payments import Payments
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
-from infernet.controlplane.store.tables import nodes
 from infernet.protocol.signing import AUTH_HEADER, AuthError, request_target_from_scope
 
 
@@ -72,6 +70,6 @@ async def nodes_of(services: Services, who: Party) -> list[str]:
     """The nodes whose earnings this caller sees."""
     if who.node_id is not None:
         return [who.node_id]
-    query = select(nodes.c.id).where(nodes.c.account_id == who.account_id)
-    async with services.db.connect() as conn:
-        return [str(r) for r in (await conn.execute(query)).scalars()]
+    if who.account_id is None:
+        return []
+    return await node_store.ids_of_account(services.db, who.account_id)

@@ -18,57 +18,18 @@ Once registration tokens bind a node to an account, only that account may queue.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
-
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.api.node import SignerDep, known_node
 from infernet.controlplane.errors import NotFound, Unauthorized
+from infernet.controlplane.schemas.commands import CommandCreate, CommandList, CommandPublic
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import commands as command_store
 from infernet.controlplane.store import nodes as node_store
-from infernet.controlplane.store.ids import iso
 from infernet.protocol.wire import CommandAck
 
 router = APIRouter(tags=["commands"])
-
-
-class CommandCreate(BaseModel):
-    type: Literal["model_install", "model_remove"]
-    model: str = Field(min_length=1, max_length=300)
-
-
-class CommandPublic(BaseModel):
-    id: str
-    node_id: str
-    type: str
-    model: str
-    status: str
-    error: str | None
-    issued_at: str
-    updated_at: str
-    completed_at: str | None
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> CommandPublic:
-        return cls(
-            id=row["id"],
-            node_id=row["node_id"],
-            type=row["type"],
-            model=row["model"],
-            status=row["status"],
-            error=row["error"],
-            issued_at=iso(row["issued_at"]) or "",
-            updated_at=iso(row["updated_at"]) or "",
-            completed_at=iso(row["completed_at"]),
-        )
-
-
-class CommandList(BaseModel):
-    commands: list[CommandPublic]
 
 
 async def _owned_node(services: Services, node_id: str, account_id: str) -> None:

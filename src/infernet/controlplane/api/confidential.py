@@ -14,27 +14,13 @@ import logging
 import time
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
-from infernet.protocol.delegation import DelegationError, ModelKeyStatement, verify_model_key
+from infernet.controlplane.schemas.model_keys import ModelKeyList, ModelKeyPublic
+from infernet.protocol.delegation import DelegationError, verify_model_key
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
 log = logging.getLogger("infernet.confidential")
-
-
-class ModelKeyPublic(BaseModel):
-    node_id: str
-    node_pubkey: str
-    model: str  # the model's name on that node
-    model_pubkey: str
-    statement: ModelKeyStatement
-    status: str
-
-
-class ModelKeyList(BaseModel):
-    model: str
-    keys: list[ModelKeyPublic]
 
 
 @router.get("/models/{model:path}/keys", response_model=ModelKeyList)

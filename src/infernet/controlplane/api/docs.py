@@ -12,17 +12,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel
 
+from infernet.controlplane.schemas.errors import ErrorEnvelope
 from infernet.controlplane.schemas.openai import OpenAIError
-
-
-class ErrorEnvelope(BaseModel):
-    """The Book's error envelope, which every native error answers with."""
-
-    error: str
-    error_message: str
-
 
 MEANINGS = {
     400: "Bad request: malformed JSON, a missing, unknown or invalid field, an ambiguous model",

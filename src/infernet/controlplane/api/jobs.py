@@ -10,10 +10,11 @@ from fastapi.responses import StreamingResponse
 
 from infernet.controlplane.api.checks import check_job_request
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
-from infernet.controlplane.api.docs import ErrorEnvelope, ResponsesDoc, errors
+from infernet.controlplane.api.docs import ResponsesDoc, errors
 from infernet.controlplane.errors import BadRequest, NotFound
 from infernet.controlplane.jobs.manager import JobManager
 from infernet.controlplane.jobs.sse import entry_events, sse_response
+from infernet.controlplane.schemas.errors import ErrorEnvelope
 from infernet.controlplane.schemas.jobs import (
     JobCreate,
     JobList,

@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.api.docs import errors
+from infernet.controlplane.schemas.models import ModelList, ModelPublic
 from infernet.protocol.money import show
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
-
-
-class ModelPublic(BaseModel):
-    id: str
-    nodes: int
-    names: list[str]
-    # The lowest price among the online nodes serving it, USDC per 1K tokens (decimal
-    # strings); null when payments are off. The router does not weigh price yet.
-    price_input_per_1k: str | None = None
-    price_output_per_1k: str | None = None
-
-
-class ModelList(BaseModel):
-    models: list[ModelPublic]
 
 
 @router.get("/models", response_model=ModelList, responses=errors(401, 429))

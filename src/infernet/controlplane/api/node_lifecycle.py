@@ -11,27 +11,17 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.api.node import SignerDep
 from infernet.controlplane.nodes.auth import identify
+from infernet.controlplane.schemas.nodes import DeregisterRequest, DeregisterResponse
 from infernet.controlplane.store import node_keys
 from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.store.ids import iso, utcnow
 
 router = APIRouter(tags=["node"])
 log = logging.getLogger("infernet.node_lifecycle")
-
-
-class DeregisterRequest(BaseModel):
-    reason: str = ""
-
-
-class DeregisterResponse(BaseModel):
-    node_id: str
-    status: str
-    deregistered_at: str
 
 
 @router.post("/api/v1/node/deregister", response_model=DeregisterResponse)

@@ -5,33 +5,17 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.api.docs import errors
 from infernet.controlplane.errors import NotFound
-from infernet.controlplane.jobs.explain import NodeExplanation, explain
+from infernet.controlplane.jobs.explain import explain
 from infernet.controlplane.nodes.registry import NodeState
+from infernet.controlplane.schemas.nodes import NodePublic, NodeStatus
 from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.store.ids import iso
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
-
-
-class NodePublic(BaseModel):
-    id: str
-    status: str
-    version: str | None
-    backend: str | None
-    vram_tier: str | None
-    served_models: list[str]
-    active_jobs: int
-    last_heartbeat: str | None
-
-
-class NodeStatus(BaseModel):
-    status: str
-    why_no_jobs: NodeExplanation | None = None
 
 
 def _status(state: NodeState | None, offline_after_s: float) -> str:

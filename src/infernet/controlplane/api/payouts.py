@@ -11,13 +11,21 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from infernet.controlplane.api.callers import PartyDep, nodes_of, owner_of, payments_of
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.errors import BadRequest
 from infernet.controlplane.money import ledger as accounts
 from infernet.controlplane.money.payouts import PayoutRefused
+from infernet.controlplane.schemas.payouts import (
+    AddressSet,
+    ClaimCreate,
+    DestinationPublic,
+    PayoutList,
+    PayoutPublic,
+    RecentJob,
+    Summary,
+)
 from infernet.controlplane.store import payouts as store
 from infernet.controlplane.store import receipts as receipt_store
 from infernet.controlplane.store.ids import iso
@@ -25,62 +33,6 @@ from infernet.protocol.chains import AddressError, chain, check_coin, validate_a
 from infernet.protocol.money import from_micros, show, split_fee, usdc
 
 router = APIRouter(prefix="/api/v1", tags=["payouts"])
-
-
-class RecentJob(BaseModel):
-    job_id: str
-    receipt_id: str
-    model: str
-    tokens: int
-    earned: str
-    usage_source: str
-    completed_at: str
-
-
-class Summary(BaseModel):
-    owner: str
-    currency: str = "USDC"
-    unclaimed: str
-    pending_payout: str
-    paid_out: str
-    recent: list[RecentJob]
-    today_jobs: int
-    today_earned: str
-
-
-class AddressSet(BaseModel):
-    coin: str = "USDC"
-    network: str = "base"
-    address: str
-
-
-class DestinationPublic(BaseModel):
-    coin: str
-    network: str
-    address: str
-    min_payout: str
-    updated_at: str
-
-
-class PayoutPublic(BaseModel):
-    id: str
-    amount: str
-    coin: str
-    network: str
-    address: str
-    status: str
-    detail: str
-    tx_hash: str | None
-    created_at: str
-
-
-class PayoutList(BaseModel):
-    destinations: list[DestinationPublic]
-    payouts: list[PayoutPublic]
-
-
-class ClaimCreate(BaseModel):
-    network: str | None = None
 
 
 def _payout(row: store.PayoutRow) -> PayoutPublic:

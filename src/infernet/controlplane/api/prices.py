@@ -5,39 +5,19 @@ the signing node's own id. The router does not weigh price yet."""
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from infernet.controlplane.api.callers import PartyDep, payments_of
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.errors import BadRequest, Forbidden, NotFound
 from infernet.controlplane.money.pricing import Price
 from infernet.controlplane.nodes.registry import NodeState
+from infernet.controlplane.schemas.prices import ModelPrice, NodePrices, PriceSet
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
 from infernet.protocol.modelnames import routing_key
 from infernet.protocol.money import MoneyError, price, show
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["prices"])
-
-
-class PriceSet(BaseModel):
-    model: str
-    input_per_1k: str
-    output_per_1k: str
-
-
-class ModelPrice(BaseModel):
-    model: str
-    routing_key: str
-    input_per_1k: str
-    output_per_1k: str
-    source: str  # operator | default
-    currency: str = "USDC"
-
-
-class NodePrices(BaseModel):
-    node_id: str
-    prices: list[ModelPrice]
 
 
 def model_price(model: str, key: str, p: Price) -> ModelPrice:

@@ -10,11 +10,11 @@ at `GET /api/v1/platform-key`, to pin independently).
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from infernet.controlplane.api.callers import PartyDep, payments_of
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.errors import BadRequest, NotFound
+from infernet.controlplane.schemas.receipts import ClientSignature, CprPublic, PlatformKey
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.store import receipts as store
@@ -23,38 +23,6 @@ from infernet.protocol.keys import verify_schnorr
 from infernet.protocol.receipts import canonical_hash
 
 router = APIRouter(prefix="/api/v1", tags=["receipts"])
-
-
-class PlatformKey(BaseModel):
-    public_key: str
-    npub: str
-
-
-class CprPublic(BaseModel):
-    id: str
-    job_id: str
-    node_pubkey: str
-    client_pubkey: str | None
-    model: str
-    input_tokens: int
-    output_tokens: int
-    completed_at: str
-    value_usdc: str
-    chain: str
-    node_signature: str
-    platform_signature: str | None
-    client_signature: str | None
-    status: str  # countersigned | claimed
-    usage_source: str  # backend | tokenizer: where the token counts came from
-    node_id: str
-    attempt: int
-    platform_pubkey: str
-    canonical_hash: str
-    created_at: str
-
-
-class ClientSignature(BaseModel):
-    signature: str
 
 
 def _public(found: store.StoredReceipt, platform_pubkey: str) -> CprPublic:

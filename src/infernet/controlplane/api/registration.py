@@ -23,11 +23,11 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Protocol, runtime_checkable
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.errors import BadRequest, NotFound
 from infernet.controlplane.nodes.auth import refused
+from infernet.controlplane.schemas.registration import OwnedNode, OwnedNodes, RegistrationToken
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import node_keys
 from infernet.controlplane.store import registration as registration_store
@@ -46,25 +46,6 @@ class ClosableChannel(Protocol):
     """A job channel the control plane can shut (api/node.py's WebSocketChannel)."""
 
     async def close(self, code: int, reason: str) -> None: ...
-
-
-class RegistrationToken(BaseModel):
-    token: str
-    account_id: str
-    expires_at: str
-
-
-class OwnedNode(BaseModel):
-    id: str
-    name: str
-    status: str  # pending_approval | revoked | online | degraded | offline
-    public_key: str  # npub
-    user_pubkey: str | None
-    created_at: str
-
-
-class OwnedNodes(BaseModel):
-    nodes: list[OwnedNode]
 
 
 async def register_node(services: Services, body: RegisterRequest) -> RegisterResponse:

@@ -11,14 +11,14 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, Field, field_validator
 
 from infernet.controlplane.api.deps import ServicesDep
-from infernet.controlplane.dashboard import records
 from infernet.controlplane.dashboard.render import Errors, form_fields, page, parse_form
 from infernet.controlplane.dashboard.security import hash_password, verify_password
 from infernet.controlplane.dashboard.session import MaybeViewerDep, close_session, open_session
+from infernet.controlplane.schemas.forms import SignInForm, SignUpForm
 from infernet.controlplane.services import Services
+from infernet.controlplane.store import dashboard as records
 from infernet.controlplane.store.accounts import (
     InviteRejected,
     create_account,
@@ -30,35 +30,6 @@ from infernet.controlplane.store.accounts import (
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 HOME = "/dashboard/nodes"
 BAD_LOGIN = "That email and password do not match an account. Check both, or sign up."
-
-
-class SignUpForm(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=254)
-    password: str = Field(min_length=10, max_length=200)
-    invite: str = ""
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        value = value.strip().lower()
-        local, _, domain = value.partition("@")
-        if not local or "." not in domain or " " in value:
-            raise ValueError("Enter an email address like you@example.com.")
-        return value
-
-    @field_validator("password")
-    @classmethod
-    def _password(cls, value: str) -> str:
-        if value.strip() != value or not value:
-            raise ValueError("The password must not start or end with spaces.")
-        return value
-
-
-class SignInForm(BaseModel):
-    email: str = ""
-    password: str = ""
-    api_key: str = ""
 
 
 def safe_next(target: str | None) -> str:

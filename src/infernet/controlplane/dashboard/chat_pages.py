@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from infernet.controlplane.api.checks import check_job_request
 from infernet.controlplane.api.deps import ServicesDep
@@ -19,21 +19,11 @@ from infernet.controlplane.dashboard.render import page
 from infernet.controlplane.dashboard.session import ViewerDep
 from infernet.controlplane.errors import ApiError
 from infernet.controlplane.jobs.sse import entry_events
+from infernet.controlplane.schemas.forms import ChatRequest
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.protocol.wire import ChatMessageIn
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
-
-
-class ChatTurn(BaseModel):
-    role: str = Field(pattern="^(user|assistant|system)$")
-    content: str = Field(max_length=100_000)
-
-
-class ChatRequest(BaseModel):
-    model: str = Field(min_length=1, max_length=300)
-    messages: list[ChatTurn] = Field(min_length=1, max_length=100)
-    max_tokens: int = Field(default=256, ge=1, le=4096)
 
 
 @router.get("/chat")

@@ -9,15 +9,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, Field
 
-from infernet.controlplane.api.billing import LEDGER_ONLY, MAX_DEPOSIT
+from infernet.controlplane.api.billing import MAX_DEPOSIT
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.dashboard.render import Errors, form_fields, page, parse_form
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
 from infernet.controlplane.money import ledger as accounts
 from infernet.controlplane.money.payments import Payments
 from infernet.controlplane.nodes.registry import NodeState
+from infernet.controlplane.schemas.billing import LEDGER_ONLY
+from infernet.controlplane.schemas.forms import DepositForm, PriceForm
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import node_keys
 from infernet.controlplane.store.ids import new_id
@@ -25,17 +26,6 @@ from infernet.protocol.modelnames import routing_key
 from infernet.protocol.money import MoneyError, price, show, usdc
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
-
-
-class PriceForm(BaseModel):
-    node_id: str = Field(min_length=1)
-    model: str = Field(min_length=1, max_length=300)
-    input_per_1k: str = Field(min_length=1)
-    output_per_1k: str = Field(min_length=1)
-
-
-class DepositForm(BaseModel):
-    amount: str = Field(min_length=1, max_length=40)
 
 
 async def _prices(services: Services, payments: Payments, viewer: Viewer) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, Field
 
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.dashboard.live import Fragments, fragment_events, live_response
@@ -23,6 +22,7 @@ from infernet.controlplane.dashboard.nodes_view import (
 from infernet.controlplane.dashboard.render import form_fields, fragment, page, parse_form
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
 from infernet.controlplane.jobs.explain import explain
+from infernet.controlplane.schemas.forms import CommandForm
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import commands as command_store
 from infernet.controlplane.store import registration as registration_store
@@ -30,11 +30,6 @@ from infernet.controlplane.store.ids import iso
 from infernet.protocol.modelnames import routing_key
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
-
-
-class CommandForm(BaseModel):
-    type: str = Field(pattern="^(model_install|model_remove)$")
-    model: str = Field(min_length=1, max_length=300)
 
 
 async def _list_fragments(services: Services, viewer: Viewer) -> Fragments:

@@ -6,29 +6,21 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
-
-from sqlalchemy import case, func, or_, select
+from typing import Any
 
 from infernet.controlplane.dashboard.session import Viewer
 from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.services import Services
+from infernet.controlplane.store import jobs as job_store
+from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.store import receipts as receipt_store
-from infernet.controlplane.store.tables import jobs, nodes
+from infernet.controlplane.store.jobs import JobCounts
 from infernet.protocol.money import show, split_fee, usdc
 from infernet.protocol.wire import Heartbeat
 
 Row = Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class JobCounts:
-    today: int = 0
-    week: int = 0
-    all_time: int = 0
-    failed: int = 0
 
 
 @dataclass
@@ -48,12 +40,8 @@ class NodeView:
     hot: set[str] = field(default_factory=set)
     active_jobs: int = 0
     max_concurrent: int = 1
-    counts: JobCounts = JobCounts()
+    counts: JobCounts = field(default_factory=JobCounts)
     earned: str | None = None  # None: payments are off
-
-    @property
-    def age_s(self) -> float | None:
-        return None if self.last_seen is None else max(0.0, time.time() - self.last_seen)
 
 
 def last_heartbeat(services: Services, node_id: str) -> Heartbeat | None:
@@ -94,40 +82,6 @@ def _status(services: Services, state: NodeState | None, row: Row) -> str:
     return state.status(time.monotonic(), services.registry.offline_after_s)
 
 
-async def visible_rows(services: Services, viewer: Viewer) -> list[Row]:
-    """The viewer's nodes, then nodes no account owns (open registration)."""
-    query = (
-        select(nodes)
-        .where(or_(nodes.c.account_id == viewer.account_id, nodes.c.account_id.is_(None)))
-        .order_by(nodes.c.account_id.is_(None), nodes.c.created_at)
-    )
-    async with services.db.connect() as conn:
-        return [cast(Row, row._mapping) for row in (await conn.execute(query)).all()]
-
-
-async def job_counts(services: Services, node_ids: list[str]) -> dict[str, JobCounts]:
-    now = datetime.now(UTC)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    done = jobs.c.status == "completed"
-    query = (
-        select(
-            jobs.c.node_id,
-            func.sum(case((done & (jobs.c.created_at >= today), 1), else_=0)),
-            func.sum(case((done & (jobs.c.created_at >= now - timedelta(days=7)), 1), else_=0)),
-            func.sum(case((done, 1), else_=0)),
-            func.sum(case((jobs.c.status == "failed", 1), else_=0)),
-        )
-        .where(jobs.c.node_id.in_(node_ids))
-        .group_by(jobs.c.node_id)
-    )
-    async with services.db.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return {
-        r[0]: JobCounts(int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0))
-        for r in rows
-    }
-
-
 async def node_earnings(services: Services, node_ids: list[str]) -> dict[str, Decimal]:
     """What each node earned its operator (85 % of the receipts' value)."""
     totals = dict.fromkeys(node_ids, Decimal(0))
@@ -163,13 +117,18 @@ def node_view(services: Services, viewer: Viewer, row: Row) -> NodeView:
 async def node_views(services: Services, viewer: Viewer, rows: list[Row]) -> list[NodeView]:
     views = [node_view(services, viewer, row) for row in rows]
     ids = [v.id for v in views]
-    counts = await job_counts(services, ids) if ids else {}
+    counts = await job_store.counts_by_node(services.db, ids) if ids else {}
     earned = await node_earnings(services, ids) if ids and services.payments else {}
     for view in views:
         view.counts = counts.get(view.id, JobCounts())
         if services.payments is not None:
             view.earned = show(earned.get(view.id, Decimal(0)))
     return views
+
+
+async def visible_rows(services: Services, viewer: Viewer) -> list[Row]:
+    """The viewer's nodes, then nodes no account owns (open registration)."""
+    return await node_store.visible_to(services.db, viewer.account_id)
 
 
 async def visible_node(services: Services, viewer: Viewer, node_id: str) -> Row | None:

@@ -14,7 +14,6 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from infernet.controlplane.api.deps import ServicesDep
-from infernet.controlplane.dashboard import records
 from infernet.controlplane.dashboard.security import (
     COOKIE_NAME,
     CookieSigner,
@@ -23,6 +22,7 @@ from infernet.controlplane.dashboard.security import (
 )
 from infernet.controlplane.money.platform_key import platform_key_path
 from infernet.controlplane.services import Services
+from infernet.controlplane.store import dashboard as records
 from infernet.controlplane.store.accounts import get_account
 
 SIGN_IN = "/dashboard/sign-in"

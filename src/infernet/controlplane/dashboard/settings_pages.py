@@ -9,13 +9,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, Field
 
 from infernet.controlplane.api.deps import ServicesDep
-from infernet.controlplane.dashboard import records
 from infernet.controlplane.dashboard.render import Errors, form_fields, page, parse_form
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
+from infernet.controlplane.schemas.forms import KeyForm, PayoutForm, WebhookForm
 from infernet.controlplane.services import Services
+from infernet.controlplane.store import dashboard as records
 from infernet.controlplane.store import node_keys
 from infernet.controlplane.store import payouts as payout_store
 from infernet.controlplane.store.accounts import issue_key, list_keys, revoke_key
@@ -28,20 +28,6 @@ HERE = "/dashboard/settings"
 
 def back(notice: str, anchor: str) -> RedirectResponse:
     return RedirectResponse(f"{HERE}?notice={quote(notice)}#{anchor}", status_code=303)
-
-
-class KeyForm(BaseModel):
-    name: str = Field(default="", max_length=200)
-
-
-class PayoutForm(BaseModel):
-    network: str = Field(min_length=1)
-    address: str = Field(min_length=1, max_length=100)
-
-
-class WebhookForm(BaseModel):
-    kind: str = Field(min_length=1)
-    url: str = Field(min_length=1, max_length=500)
 
 
 async def _settings(

@@ -13,10 +13,9 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from pydantic import BaseModel
-
 from infernet.controlplane.jobs.router import considered, reason
 from infernet.controlplane.nodes.registry import NodeState
+from infernet.controlplane.schemas.nodes import NodeExplanation, Reason, UnservedDemand
 
 ADVICE = {
     "offline": "No heartbeat for 90 s: check that `infernet start` is running and can reach "
@@ -32,26 +31,6 @@ ADVICE = {
     "loaded (e.g. OLLAMA_KEEP_ALIVE=-1) or serve fewer models.",
     "not_approved": "The node waits for its owner's approval (REQUIRE_NODE_APPROVAL).",
 }
-
-
-class Reason(BaseModel):
-    reason: str
-    count: int
-    advice: str
-
-
-class UnservedDemand(BaseModel):
-    model: str
-    jobs: int
-
-
-class NodeExplanation(BaseModel):
-    status: str
-    jobs_done: int
-    active_jobs: int
-    measured_tokens_per_s: float
-    reasons: list[Reason]
-    unserved_demand: list[UnservedDemand]
 
 
 def note_passed_over(

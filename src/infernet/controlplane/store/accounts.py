@@ -95,6 +95,16 @@ async def create_account(db: AsyncEngine, name: str) -> str:
         return await _insert_account(conn, name)
 
 
+async def ensure_account(db: AsyncEngine, account_id: str, name: str) -> None:
+    """Create the account `account_id` unless it exists (the platform's own accounts)."""
+    async with db.begin() as conn:
+        found = await conn.execute(select(accounts.c.id).where(accounts.c.id == account_id))
+        if found.first() is None:
+            await conn.execute(
+                insert(accounts).values(id=account_id, name=name, created_at=utcnow())
+            )
+
+
 async def sign_up(db: AsyncEngine, name: str, invite_code: str | None) -> IssuedKey:
     """A new account and its first key, in one transaction; with `invite_code`, only if
     that code is unused (it is then used up). Raises InviteRejected otherwise."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store.ids import utcnow
@@ -181,3 +181,36 @@ async def seen_by(db: AsyncEngine, account_id: str, *, limit: int) -> list[JobRe
     )
     async with db.connect() as conn:
         return [JobRecord.from_row(r._mapping) for r in (await conn.execute(query)).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class JobCounts:
+    """A node's jobs: completed today, in the last 7 days and ever; failed ever."""
+
+    today: int = 0
+    week: int = 0
+    all_time: int = 0
+    failed: int = 0
+
+
+async def counts_by_node(db: AsyncEngine, node_ids: list[str]) -> dict[str, JobCounts]:
+    now = datetime.now(UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    done = jobs.c.status == "completed"
+    query = (
+        select(
+            jobs.c.node_id,
+            func.sum(case((done & (jobs.c.created_at >= today), 1), else_=0)),
+            func.sum(case((done & (jobs.c.created_at >= now - timedelta(days=7)), 1), else_=0)),
+            func.sum(case((done, 1), else_=0)),
+            func.sum(case((jobs.c.status == "failed", 1), else_=0)),
+        )
+        .where(jobs.c.node_id.in_(node_ids))
+        .group_by(jobs.c.node_id)
+    )
+    async with db.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return {
+        r[0]: JobCounts(int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0))
+        for r in rows
+    }

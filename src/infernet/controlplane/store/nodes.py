@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store.ids import new_id, utcnow
@@ -38,6 +38,23 @@ async def node_by_id(db: AsyncEngine, node_id: str) -> Mapping[str, Any] | None:
     async with db.connect() as conn:
         row = (await conn.execute(select(nodes).where(nodes.c.id == node_id))).first()
     return cast(Mapping[str, Any], row._mapping) if row else None
+
+
+async def visible_to(db: AsyncEngine, account_id: str) -> list[Mapping[str, Any]]:
+    """The account's nodes, then nodes no account owns (open registration)."""
+    query = (
+        select(nodes)
+        .where(or_(nodes.c.account_id == account_id, nodes.c.account_id.is_(None)))
+        .order_by(nodes.c.account_id.is_(None), nodes.c.created_at)
+    )
+    async with db.connect() as conn:
+        return [cast(Mapping[str, Any], row._mapping) for row in (await conn.execute(query)).all()]
+
+
+async def ids_of_account(db: AsyncEngine, account_id: str) -> list[str]:
+    query = select(nodes.c.id).where(nodes.c.account_id == account_id)
+    async with db.connect() as conn:
+        return [str(r) for r in (await conn.execute(query)).scalars()]
 
 
 async def register_node(db: AsyncEngine, public_key: str, name: str) -> str:

@@ -24,17 +24,13 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from infernet.controlplane.errors import ApiError
 from infernet.controlplane.jobs.streams import StreamError
 from infernet.controlplane.money.accounting import Accounting, FinishedJob, Quote
 from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.services import Services
-from infernet.controlplane.store.ids import utcnow
-from infernet.controlplane.store.tables import accounts
+from infernet.controlplane.store.accounts import ensure_account
 from infernet.protocol.wire import ChatMessageIn
 
 log = logging.getLogger("infernet.canary")
@@ -97,18 +93,6 @@ class ExemptAccounting:
             await self._inner.release(account_id, job_id)
 
 
-async def ensure_system_account(db: AsyncEngine) -> str:
-    async with db.begin() as conn:
-        found = await conn.execute(select(accounts.c.id).where(accounts.c.id == SYSTEM_ACCOUNT))
-        if found.first() is None:
-            await conn.execute(
-                insert(accounts).values(
-                    id=SYSTEM_ACCOUNT, name="system (integrity canaries)", created_at=utcnow()
-                )
-            )
-    return SYSTEM_ACCOUNT
-
-
 def _routable(node: NodeState) -> bool:
     return (
         node.channel is not None
@@ -166,7 +150,7 @@ class Canary:
 
     async def run_once(self) -> dict[str, Verdict]:
         """One round over every model served by two or more routable nodes."""
-        await ensure_system_account(self.services.db)
+        await ensure_account(self.services.db, SYSTEM_ACCOUNT, "system (integrity canaries)")
         verdicts: dict[str, Verdict] = {}
         for key, nodes in self.services.registry.online_models().items():
             usable = [n for n in nodes if _routable(n)]

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from infernet.controlplane.dashboard import records
 from infernet.controlplane.services import Services
+from infernet.controlplane.store import dashboard as records
 from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.store.ids import iso, utcnow
 

@@ -1,0 +1,19 @@
+"""Models the network serves, with prices (api/models.py)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class ModelPublic(BaseModel):
+    id: str
+    nodes: int
+    names: list[str]
+    # The lowest price among the online nodes serving it, USDC per 1K tokens (decimal
+    # strings); null when payments are off. The router does not weigh price yet.
+    price_input_per_1k: str | None = None
+    price_output_per_1k: str | None = None
+
+
+class ModelList(BaseModel):
+    models: list[ModelPublic]

@@ -1,0 +1,24 @@
+"""Registration tokens and the nodes an account owns (api/registration.py)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class RegistrationToken(BaseModel):
+    token: str
+    account_id: str
+    expires_at: str
+
+
+class OwnedNode(BaseModel):
+    id: str
+    name: str
+    status: str  # pending_approval | revoked | online | degraded | offline
+    public_key: str  # npub
+    user_pubkey: str | None
+    created_at: str
+
+
+class OwnedNodes(BaseModel):
+    nodes: list[OwnedNode]
