@@ -4,8 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh dev
 bash scripts/system-deps.sh redis-server postgresql chromium chromium-driver
-echo "==> ruff" >&2
+echo "==> ruff (lint and format)" >&2
 .venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
+echo "==> mypy --strict" >&2
+.venv/bin/mypy
+echo "==> size budget (module <= 400 lines, function <= 60)" >&2
+.venv/bin/python scripts/size_budget.py src bench
 echo "==> pytest" >&2
 set +e
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

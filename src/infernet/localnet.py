@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,10 +41,12 @@ LOCAL_DEMO_CREDIT = "25.00"
 class ControlPlaneServer:
     """A control plane served by uvicorn inside the running event loop."""
 
-    def __init__(self, settings: Settings, port: int) -> None:
+    def __init__(
+        self, settings: Settings, port: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self.settings, self.port = settings, port
         self.url = f"http://127.0.0.1:{port}"
-        self.app = create_app(settings)
+        self.app = create_app(settings, clock=clock)  # `clock`: what rate limits count by
         config = uvicorn.Config(
             self.app,
             host="127.0.0.1",

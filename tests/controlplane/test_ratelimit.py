@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import openai
 import pytest
+import pytest_asyncio
 
 from infernet.controlplane.limits.rates import InMemoryRateLimiter, Limits
-from tests.support.harness import Harness
-from tests.support.minute import room_in_this_minute
+from tests.support.harness import Harness, running
 from tests.support.scripted import ScriptedBackend
 
 
@@ -78,12 +81,20 @@ async def test_windows_that_have_passed_are_forgotten() -> None:
     assert {key for key, _ in limiter._windows} == {"new"}
 
 
+@pytest_asyncio.fixture
+async def harness(tmp_path: Path, database_url: str | None) -> AsyncIterator[Harness]:
+    """A control plane whose rate limits count on a stopped clock, 20 s into a minute: a
+    test's requests all fall in one minute, however long they take."""
+    clock = Clock(16_667 * 60 + 20.0)
+    async with running(tmp_path, database_url=database_url, clock=clock) as h:
+        yield h
+
+
 async def limited_key(harness: Harness, per_minute: int) -> str:
     async with harness.client() as api:
         created = await api.post("/api/v1/keys", json={"requests_per_minute": per_minute})
     assert created.status_code == 201, created.text
     key: str = created.json()["key"]
-    await room_in_this_minute(15)  # the test's requests all fall in one minute
     return key
 
 
@@ -116,7 +127,7 @@ async def test_a_used_up_key_gets_429_with_retry_after_in_the_books_envelope(
     assert refused.status_code == 429
     assert refused.json()["error"] == "rate_limited"
     assert "2 requests per minute" in refused.json()["error_message"]
-    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["Retry-After"] == "40"  # the rest of the stopped minute
     assert refused.headers["X-RateLimit-Remaining"] == "0"
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,7 +17,11 @@ from infernet.localnet import ControlPlaneServer, LocalNode
 
 class Harness:
     def __init__(
-        self, home: Path, settings: Settings | None = None, database_url: str | None = None
+        self,
+        home: Path,
+        settings: Settings | None = None,
+        database_url: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.home = home
         port = free_port()
@@ -31,7 +36,7 @@ class Harness:
                 "public_url": f"http://127.0.0.1:{port}",
             }
         )
-        self.control_plane = ControlPlaneServer(self.settings, port)
+        self.control_plane = ControlPlaneServer(self.settings, port, clock)
         self.url = self.control_plane.url
         self.api_key = ""
         self.nodes: list[LocalNode] = []
@@ -78,9 +83,12 @@ class Harness:
 
 @asynccontextmanager
 async def running(
-    home: Path, settings: Settings | None = None, database_url: str | None = None
+    home: Path,
+    settings: Settings | None = None,
+    database_url: str | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[Harness]:
-    harness = Harness(home, settings, database_url)
+    harness = Harness(home, settings, database_url, clock)
     await harness.start()
     try:
         yield harness

@@ -28,6 +28,39 @@ DB_OPTION = typer.Option(
 )
 
 
+PAYMENTS_OPTION = typer.Option(
+    True,
+    "--payments/--no-payments",
+    envvar="PAYMENTS_ENABLED",
+    help="Escrow, receipts and the ledger (PAYMENTS_ENABLED=false runs without).",
+)
+REDIS_OPTION = typer.Option(
+    None,
+    "--redis",
+    envvar="INFERNET_REDIS_URL",
+    help="Redis URL shared by several replicas (docs/deploy.md); none: one process.",
+)
+REGISTRATION_OPTION = typer.Option(
+    True,
+    "--open-registration/--require-registration-token",
+    envvar="INFERNET_OPEN_REGISTRATION",
+    help="Let any node register, or only with an inft_reg_ token from its owner.",
+)
+APPROVAL_OPTION = typer.Option(
+    False,
+    "--require-node-approval",
+    envvar="REQUIRE_NODE_APPROVAL",
+    help="New nodes get no jobs until their owner approves them (private networks).",
+)
+WEBHOOK_HOST_OPTION = typer.Option(
+    [],
+    "--webhook-host",
+    envvar="INFERNET_WEBHOOK_HOSTS",
+    help="A host offline notifications may post to besides Slack's and Discord's "
+    "(repeatable; e.g. a Slack-compatible Mattermost).",
+)
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 for all)."),
@@ -38,43 +71,17 @@ def serve(
     require_invite: bool = typer.Option(
         False, "--require-invite", help="Sign-up needs a code from `infernet cp invite`."
     ),
-    payments: bool = typer.Option(
-        True,
-        "--payments/--no-payments",
-        envvar="PAYMENTS_ENABLED",
-        help="Escrow, receipts and the ledger (PAYMENTS_ENABLED=false runs without).",
-    ),
+    payments: bool = PAYMENTS_OPTION,
     platform_key: str = typer.Option(
         None, "--platform-key", help="Receipt countersigning key (default: beside the DB)."
     ),
-    redis: str = typer.Option(
-        None,
-        "--redis",
-        envvar="INFERNET_REDIS_URL",
-        help="Redis URL shared by several replicas (docs/deploy.md); none: one process.",
-    ),
+    redis: str = REDIS_OPTION,
     replica_id: str = typer.Option(
         None, "--replica-id", envvar="INFERNET_REPLICA_ID", help="This replica's name."
     ),
-    open_registration: bool = typer.Option(
-        True,
-        "--open-registration/--require-registration-token",
-        envvar="INFERNET_OPEN_REGISTRATION",
-        help="Let any node register, or only with an inft_reg_ token from its owner.",
-    ),
-    require_node_approval: bool = typer.Option(
-        False,
-        "--require-node-approval",
-        envvar="REQUIRE_NODE_APPROVAL",
-        help="New nodes get no jobs until their owner approves them (private networks).",
-    ),
-    webhook_host: list[str] = typer.Option(
-        [],
-        "--webhook-host",
-        envvar="INFERNET_WEBHOOK_HOSTS",
-        help="A host offline notifications may post to besides Slack's and Discord's "
-        "(repeatable; e.g. a Slack-compatible Mattermost).",
-    ),
+    open_registration: bool = REGISTRATION_OPTION,
+    require_node_approval: bool = APPROVAL_OPTION,
+    webhook_host: list[str] = WEBHOOK_HOST_OPTION,
 ) -> None:
     """Run a control plane in the foreground (API, node channel, OpenAPI docs at /docs)."""
     setup_logging(log_level)

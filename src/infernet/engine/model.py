@@ -24,12 +24,15 @@ class TokenCount:
     completion_tokens: int = 0
 
 
-class _CountingLlama(llama_cpp.Llama):  # type: ignore[misc]
+class _CountingLlama(llama_cpp.Llama):
     """A Llama whose `generate` records how many tokens went in and came out."""
 
     counts: TokenCount
 
-    def generate(self, tokens: Sequence[int], *args: Any, **kwargs: Any) -> Iterator[int]:
+    # Forwards every argument unchanged; only the counting is added.
+    def generate(  # type: ignore[override]
+        self, tokens: Sequence[int], *args: Any, **kwargs: Any
+    ) -> Iterator[int]:
         self.counts = TokenCount(prompt_tokens=len(tokens))
         for token in super().generate(tokens, *args, **kwargs):
             if not llama_cpp.llama_vocab_is_eog(self._model.vocab, token):
@@ -65,7 +68,8 @@ class LoadedModel:
             eos_token=vocab.token_get_text(self._llama.token_eos()),
             bos_token=vocab.token_get_text(self._llama.token_bos()),
         )
-        rendered = formatter(messages=messages[:-1]).prompt
+        history: Any = messages[:-1]  # llama_cpp types them as its TypedDicts
+        rendered = formatter(messages=history).prompt
         return str(rendered) + str(messages[-1].get("content") or "")
 
     def chat_stream(

@@ -16,7 +16,6 @@ was this CLI installed from, which daemon is running and how to drain it.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -136,7 +135,3 @@ def drain_daemon(
             return DrainResult(pid, True)
         sleep(0.5)
     return DrainResult(pid, not alive(pid))
-
-
-def record_json(record: InstallRecord) -> str:
-    return json.dumps(record.model_dump(), indent=2) + "\n"

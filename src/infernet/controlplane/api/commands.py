@@ -21,8 +21,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
-from infernet.controlplane.api.node import SignerDep, known_node
+from infernet.controlplane.api.node import SignerDep
 from infernet.controlplane.errors import NotFound, Unauthorized
+from infernet.controlplane.nodes.heartbeat import known_node
 from infernet.controlplane.schemas.commands import CommandCreate, CommandList, CommandPublic
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import commands as command_store

@@ -8,24 +8,20 @@ connect to them.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from infernet.controlplane.api.deps import ServicesDep
-from infernet.controlplane.api.registration import register_node
 from infernet.controlplane.errors import Unauthorized
 from infernet.controlplane.nodes.auth import refused
-from infernet.controlplane.nodes.registry import NodeState
+from infernet.controlplane.nodes.heartbeat import known_node, receive_heartbeat
+from infernet.controlplane.nodes.registration import register_node
 from infernet.controlplane.services import Services
-from infernet.controlplane.store import nodes as node_store
-from infernet.controlplane.store.ids import iso
 from infernet.protocol.signing import AuthError, request_target_from_scope
 from infernet.protocol.wire import (
     NODE_CHANNEL_PATH,
-    Command,
     Heartbeat,
     HeartbeatResponse,
     JobAssignment,
@@ -58,16 +54,6 @@ async def signed_by(request: Request) -> str:
 SignerDep = Annotated[str, Depends(signed_by)]
 
 
-async def known_node(services: Services, public_key: str) -> NodeState:
-    """The node this verified key acts for; a 401 saying why not (unknown_key, revoked,
-    rotated: controlplane/nodes/auth.py). Trust flags come from the nodes table through the
-    identity cache, which every change to them clears on every replica (nodes/cache.py)."""
-    identity = await services.caches.identities.identify(services.db, public_key)
-    node = services.registry.ensure(identity.node_id, identity.public_key)
-    node.public_key, node.approved, node.revoked = identity.public_key, identity.approved, False
-    return node
-
-
 @router.post("/api/v1/node/register", response_model=RegisterResponse)
 async def register(
     body: RegisterRequest, signer: SignerDep, services: ServicesDep
@@ -85,39 +71,8 @@ async def heartbeat(beat: Heartbeat, signer: SignerDep, request: Request) -> Res
     few seconds): with a warm cache it touches no database (identity, open commands) and
     the reply is serialized once, here, not validated again by `response_model`."""
     services = _services(request)
-    node = await known_node(services, signer)
-    if services.registry.apply_heartbeat(node, beat):
-        await node_store.save_node_facts(
-            services.db,
-            node.node_id,
-            served_models=[m.name for m in beat.served_models],
-            backend=beat.backend,
-            version=beat.version,
-            vram_tier=beat.vram_tier,
-            status="online",
-        )
-    services.events.publish(f"node:{node.node_id}", beat)  # live dashboard pages
-    services.events.publish("nodes", node.node_id)
-    await services.jobs.heartbeat(node, beat)  # other replicas apply it too
-    reply = HeartbeatResponse(
-        node_id=node.node_id,
-        status=node.status(time.monotonic(), services.registry.offline_after_s)
-        if node.approved
-        else "pending_approval",
-        heartbeat_interval_s=services.settings.heartbeat_interval_s,
-        commands=await _open_commands(services, node.node_id),
-    )
+    reply = await receive_heartbeat(services, await known_node(services, signer), beat)
     return Response(reply.model_dump_json(), media_type="application/json")
-
-
-async def _open_commands(services: Services, node_id: str) -> list[Command]:
-    """Queued commands ride on every heartbeat response until the node acks them final
-    (ack route and queue API: `api/commands.py`)."""
-    rows = await services.caches.open_commands.open_commands(services.db, node_id)
-    return [
-        Command(id=r["id"], type=r["type"], model=r["model"], issued_at=iso(r["issued_at"]) or "")
-        for r in rows
-    ]
 
 
 class WebSocketChannel:

@@ -3,10 +3,8 @@
 * ``POST /api/v1/nodes/registration-tokens`` (API key): a one-time ``inft_reg_…`` token,
   valid `Settings.registration_token_ttl_s` (24 h by default). A node that registers with
   it belongs to the caller's account.
-* `register_node` serves ``POST /api/v1/node/register`` (route in api/node.py): verifies
-  the user-key delegation when one is sent, consumes the token, and answers ``registered``
-  or, when `Settings.require_node_approval` is set, ``pending_approval``. Without
-  `Settings.open_registration` a token is required. The same key always gets the same id.
+* ``POST /api/v1/node/register`` (route in api/node.py, logic in nodes/registration.py):
+  a node joins with its key, the token, and its owner's delegation if any.
 * ``GET /api/v1/nodes?status=…``, ``POST /api/v1/nodes/{id}/approve`` and
   ``POST /api/v1/nodes/{id}/revoke`` (API key): the caller's own nodes only. A revoked
   node is refused on every node endpoint (401 ``revoked``) and its job channel is closed
@@ -26,15 +24,12 @@ from fastapi import APIRouter, Query
 
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.errors import BadRequest, NotFound
-from infernet.controlplane.nodes.auth import refused
 from infernet.controlplane.schemas.registration import OwnedNode, OwnedNodes, RegistrationToken
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import node_keys
 from infernet.controlplane.store import registration as registration_store
 from infernet.controlplane.store.ids import iso, utcnow
-from infernet.protocol.delegation import DelegationError, verify_node_delegation
 from infernet.protocol.keys import npub_from_public_hex
-from infernet.protocol.wire import RegisterRequest, RegisterResponse
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 log = logging.getLogger("infernet.registration")
@@ -46,40 +41,6 @@ class ClosableChannel(Protocol):
     """A job channel the control plane can shut (api/node.py's WebSocketChannel)."""
 
     async def close(self, code: int, reason: str) -> None: ...
-
-
-async def register_node(services: Services, body: RegisterRequest) -> RegisterResponse:
-    """Register (or find again) the node whose key signed ``body``."""
-    if body.delegation is not None:
-        try:
-            verify_node_delegation(body.delegation, node_pubkey=body.public_key)
-        except DelegationError as exc:
-            raise refused("bad_delegation", f"bad delegation: {exc}") from exc
-    node = registration_store.NewNode(
-        public_key=body.public_key,
-        name=body.name,
-        user_pubkey=body.delegation.user_pubkey if body.delegation else None,
-        delegation=body.delegation.model_dump(mode="json") if body.delegation else None,
-    )
-    try:
-        result = await registration_store.register(
-            services.db,
-            node,
-            token=body.registration_token,
-            require_token=not services.settings.open_registration,
-            require_approval=services.settings.require_node_approval,
-        )
-    except registration_store.RegistrationRefused as exc:
-        raise refused(exc.code, f"{exc.code}: {exc.reason}") from exc
-    state = services.registry.ensure(result.node_id, body.public_key)
-    state.approved = result.approved
-    if result.created:
-        log.info("node registered", extra={"node_id": result.node_id})
-    return RegisterResponse(
-        node_id=result.node_id,
-        status="registered" if result.approved else "pending_approval",
-        account_id=result.account_id,
-    )
 
 
 @router.post("/registration-tokens", response_model=RegistrationToken, status_code=201)

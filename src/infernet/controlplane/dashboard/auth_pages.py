@@ -13,7 +13,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from infernet.controlplane.api.deps import ServicesDep
-from infernet.controlplane.dashboard.render import Errors, form_fields, page, parse_form
+from infernet.controlplane.dashboard.render import (
+    Errors,
+    page,
+    submit_form,
+)
 from infernet.controlplane.dashboard.security import hash_password, verify_password
 from infernet.controlplane.dashboard.session import MaybeViewerDep, close_session, open_session
 from infernet.controlplane.schemas.forms import SignInForm, SignUpForm
@@ -68,11 +72,9 @@ async def _account_from(services: Services, form: SignInForm) -> tuple[str | Non
 
 @router.post("/sign-in")
 async def sign_in(request: Request, services: ServicesDep) -> Response:
-    fields = await form_fields(request)
-    form, errors = parse_form(SignInForm, fields)
-    account_id = None
-    if form is not None:
-        account_id, errors = await _account_from(services, form)
+    fields, account_id, errors = await submit_form(
+        request, SignInForm, lambda form: _account_from(services, form)
+    )
     if account_id is None:
         values = {"email": fields.get("email", "")}
         return page(
@@ -118,11 +120,9 @@ async def _new_account(services: Services, form: SignUpForm) -> tuple[str | None
 
 @router.post("/sign-up")
 async def do_sign_up(request: Request, services: ServicesDep) -> Response:
-    fields = await form_fields(request)
-    form, errors = parse_form(SignUpForm, fields)
-    account_id = None
-    if form is not None:
-        account_id, errors = await _new_account(services, form)
+    fields, account_id, errors = await submit_form(
+        request, SignUpForm, lambda form: _new_account(services, form)
+    )
     if account_id is None:
         values = {k: fields.get(k, "") for k in ("name", "email", "invite")}
         return page(

@@ -62,9 +62,6 @@ class EventHub:
         """The last payload published on `topic`, or None."""
         return self._retained.get(topic)
 
-    def subscribers(self, topic: str) -> int:
-        return len(self._subscribers.get(topic, ()))
-
     @contextlib.asynccontextmanager
     async def subscribe(self, *topics: str) -> AsyncIterator[Subscription]:
         subscription = Subscription(frozenset(topics))

@@ -3,6 +3,7 @@ and form bodies parsed into pydantic models with errors per field for inline dis
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
@@ -22,6 +23,7 @@ register_filters(templates.env)
 templates.env.globals["version"] = __version__
 
 FormModel = TypeVar("FormModel", bound=BaseModel)
+Outcome = TypeVar("Outcome")
 Errors = dict[str, str]
 
 
@@ -56,3 +58,18 @@ def parse_form(model: type[FormModel], fields: dict[str, str]) -> tuple[FormMode
         return model.model_validate(fields), {}
     except ValidationError as exc:
         return None, field_errors(exc)
+
+
+async def submit_form(
+    request: Request,
+    model: type[FormModel],
+    act: Callable[[FormModel], Awaitable[tuple[Outcome | None, Errors]]],
+) -> tuple[dict[str, str], Outcome | None, Errors]:
+    """Parse the posted form and, if it is valid, `act` on it. Returns the fields as posted
+    (to show again), what `act` gave (None: nothing done) and the errors per field."""
+    fields = await form_fields(request)
+    form, errors = parse_form(model, fields)
+    if form is None:
+        return fields, None, errors
+    outcome, errors = await act(form)
+    return fields, outcome, errors

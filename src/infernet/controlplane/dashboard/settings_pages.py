@@ -11,7 +11,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from infernet.controlplane.api.deps import ServicesDep
-from infernet.controlplane.dashboard.render import Errors, form_fields, page, parse_form
+from infernet.controlplane.dashboard.render import (
+    Errors,
+    form_fields,
+    page,
+    parse_form,
+    submit_form,
+)
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
 from infernet.controlplane.schemas.forms import KeyForm, PayoutForm, WebhookForm
 from infernet.controlplane.services import Services
@@ -93,34 +99,35 @@ async def revoke(key_id: str, viewer: ViewerDep, services: ServicesDep) -> Respo
 
 @router.post("/settings/payout")
 async def set_payout(request: Request, viewer: ViewerDep, services: ServicesDep) -> Response:
-    fields = await form_fields(request)
-    form, errors = parse_form(PayoutForm, fields)
-    if form is not None:
+    async def save(form: PayoutForm) -> tuple[bool | None, Errors]:
         try:
             network = chain(form.network).name
             address = validate_address(network, form.address.strip())
         except AddressError as exc:
-            errors = {"address": f"{str(exc)[0].upper()}{str(exc)[1:]}."}
-        else:
-            await payout_store.set_destination(
-                services.db, viewer.account_id, check_coin("USDC"), network, address
-            )
-            return back("Payout address saved.", "payout")
+            return None, {"address": f"{str(exc)[0].upper()}{str(exc)[1:]}."}
+        coin = check_coin("USDC")
+        await payout_store.set_destination(services.db, viewer.account_id, coin, network, address)
+        return True, {}
+
+    fields, saved, errors = await submit_form(request, PayoutForm, save)
+    if saved:
+        return back("Payout address saved.", "payout")
     return await _settings(request, services, viewer, errors=errors, values=fields, status=400)
 
 
 @router.post("/settings/webhooks")
 async def add_webhook(request: Request, viewer: ViewerDep, services: ServicesDep) -> Response:
-    fields = await form_fields(request)
-    form, errors = parse_form(WebhookForm, fields)
-    if form is not None:
+    async def add(form: WebhookForm) -> tuple[bool | None, Errors]:
         try:
             kind, url = check_webhook(form.kind, form.url, services.settings.webhook_hosts)
         except BadWebhook as exc:
-            errors = {"url": str(exc)}
-        else:
-            await records.add_webhook(services.db, viewer.account_id, kind, url)
-            return back("Webhook added.", "notifications")
+            return None, {"url": str(exc)}
+        await records.add_webhook(services.db, viewer.account_id, kind, url)
+        return True, {}
+
+    fields, added, errors = await submit_form(request, WebhookForm, add)
+    if added:
+        return back("Webhook added.", "notifications")
     return await _settings(request, services, viewer, errors=errors, values=fields, status=400)
 
 

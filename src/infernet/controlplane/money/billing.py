@@ -30,7 +30,6 @@ the ledger's key is unique in the database, so of a settle and a release of one 
 once, on two replicas sharing it, exactly one is posted and the other finds it posted and
 moves nothing. The amounts may be read before the transaction: the job's hold is its
 `hold:<job>` posting, written once at submit and taken only by the final movement.
-(`settle:<job>` and `release:<job>` are what earlier versions posted: still honoured.)
 """
 
 from __future__ import annotations
@@ -215,10 +214,7 @@ class LedgerAccounting:
 
     async def finished(self, job_id: str) -> bool:
         """Whether the job's final movement (settle or release) is posted."""
-        for key in (final_key(job_id), f"settle:{job_id}", f"release:{job_id}"):
-            if await self.ledger.posted(key):
-                return True
-        return False
+        return await self.ledger.posted(final_key(job_id))
 
     async def settle(self, job: FinishedJob) -> None:
         if await self.finished(job.job_id):
