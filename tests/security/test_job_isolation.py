@@ -3,7 +3,7 @@ for a job assigned to another node, over its own real job channel, is ignored: n
 reaches the client, nothing is stored, nothing is receipted or billed. A client asking
 for another client's job gets 404 on every route that names it, with nothing leaked.
 
-Replayed, skewed and forged node signatures: tests/controlplane/test_node_auth.py
+Replayed, skewed and forged node signatures: tests/controlplane/nodes/test_node_auth.py
 (test_a_nonce_replayed_within_five_minutes_is_refused, test_a_clock_off_by_more_than_30_
 seconds_is_refused, test_a_signature_made_by_another_key_is_refused, ...)."""
 

@@ -3,7 +3,7 @@ the VRAM-fit estimate and the demand for each), and a catalogue search."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from infernet.controlplane.services import Services
 from infernet.protocol.modelnames import (
@@ -69,23 +69,9 @@ def suggested(
         message = f"{pick.quant}: about {pick.estimate_gb:.1f} GB" + (
             f" of {vram_gb:.1f} GB VRAM" if vram_gb else " of RAM"
         )
-        result.append(_with(base, message, pick.is_tier_default))
+        result.append(replace(base, fit_message=message, tier_default=pick.is_tier_default))
     result.sort(key=lambda c: (-(c.demand + c.refused), not c.tier_default))
     return result
-
-
-def _with(base: Candidate, message: str, tier_default: bool) -> Candidate:
-    return Candidate(
-        base.key,
-        base.install_name,
-        base.params_b,
-        base.fit,
-        message,
-        base.demand,
-        base.refused,
-        base.installed,
-        tier_default,
-    )
 
 
 def search(

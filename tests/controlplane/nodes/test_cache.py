@@ -1,7 +1,7 @@
 """The per-replica caches that keep heartbeats off the database: a node's identity and
 trust flags (`IdentityCache`), and whether it has open commands (`OpenCommandCache`).
 Each answers from memory once warm, and is wrong only until `forget` (which every change
-calls on every replica through the bus: tests/controlplane/test_replicas.py)."""
+calls on every replica through the bus: tests/controlplane/jobs/test_replicas.py)."""
 
 from __future__ import annotations
 

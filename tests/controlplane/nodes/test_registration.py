@@ -19,7 +19,7 @@ from infernet.controlplane.store.tables import registration_tokens
 from infernet.node.config import load_config
 from infernet.protocol.delegation import delegate_node
 from infernet.protocol.keys import NodeKey
-from tests.controlplane.test_node_auth import refused
+from tests.controlplane.nodes.test_node_auth import refused
 from tests.support.harness import Harness, running
 from tests.support.scripted import ScriptedBackend
 from tests.support.signed import heartbeat, new_token, register
