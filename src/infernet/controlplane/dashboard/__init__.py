@@ -7,7 +7,7 @@ reads the same service and store functions as the API, in-process; nothing goes 
 HTTP. `/` is the landing: sign-in, or the Nodes page when signed in. The API under
 `/api` and `/v1` is untouched.
 
-Modules: `session.py` / `security.py` / `records.py` (sign-in, cookies, rows),
+Modules: `session.py` / `security.py` (sign-in, cookies; rows in store/dashboard.py),
 `auth_pages.py`, `nodes_pages.py` (+ `nodes_view.py`, `models_view.py`), `jobs_pages.py`,
 `money_pages.py`, `settings_pages.py`, `chat_pages.py`, `supply_pages.py`.
 """

@@ -1,0 +1,1 @@
+"""A job's life: routing, dispatch, relay, failover and takeover (see manager.py)."""

@@ -1,0 +1,1 @@
+"""Money: escrow and settlement on the double-entry ledger, prices, payouts, receipts."""

@@ -1,0 +1,1 @@
+"""Nodes: the live registry, node auth, heartbeats, registration and per-replica caches."""

@@ -1,0 +1,1 @@
+"""Background work of a control plane: sweeps, heartbeat flushes, liveness, canaries."""

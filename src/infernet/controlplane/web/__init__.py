@@ -1,0 +1,1 @@
+"""The HTTP layer around the routes: server protocol, middleware, Prometheus metrics."""
