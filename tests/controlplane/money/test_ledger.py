@@ -111,14 +111,14 @@ async def assert_books_balance(books: Books) -> None:
 async def test_a_client_below_the_minimum_cannot_submit(books: Books) -> None:
     await deposit(books, "alice", "0.99")
     with pytest.raises(InsufficientFunds, match=r"at least 1\.000000 USDC.*deposits"):
-        await books.accounting.reserve("alice", "job_1", request())
+        await books.accounting.reserve("alice", "job_1", request(), MODEL)
     assert await balance(books, acct.client_available("alice")) == usdc("0.99")
 
 
 async def test_submitting_holds_the_maximum_cost(books: Books) -> None:
     await deposit(books, "alice", "5")
     job = request(max_tokens=200)
-    await books.accounting.reserve("alice", "job_1", job)
+    await books.accounting.reserve("alice", "job_1", job, MODEL)
     expected = hold_amount(job, default_price(MODEL, ">=48gb"), 3)  # no node online yet
     assert await balance(books, acct.client_held("alice")) == expected
     assert await balance(books, acct.client_available("alice")) == usdc(5) - expected
@@ -127,12 +127,12 @@ async def test_submitting_holds_the_maximum_cost(books: Books) -> None:
 async def test_a_job_that_could_cost_more_than_the_balance_is_refused(books: Books) -> None:
     await deposit(books, "alice", "1.00")
     with pytest.raises(InsufficientFunds, match="max_tokens"):
-        await books.accounting.reserve("alice", "job_1", request(max_tokens=1_000_000))
+        await books.accounting.reserve("alice", "job_1", request(max_tokens=1_000_000), MODEL)
 
 
 async def test_completion_charges_real_usage_pays_85_15_and_returns_the_rest(books: Books) -> None:
     await deposit(books, "alice", "5")
-    await books.accounting.reserve("alice", "job_1", request())
+    await books.accounting.reserve("alice", "job_1", request(), MODEL)
     quote = await books.accounting.quote("job_1", "alice", "node_b", MODEL)
     assert quote is not None and quote.output_per_1k == usdc("0.004")
     finished = FinishedJob("job_1", "alice", MODEL, MODEL, [Segment("node_b", 1, 24, 312)])
@@ -149,7 +149,7 @@ async def test_completion_charges_real_usage_pays_85_15_and_returns_the_rest(boo
 
 async def test_settling_twice_or_releasing_after_settling_charges_once(books: Books) -> None:
     await deposit(books, "alice", "5")
-    await books.accounting.reserve("alice", "job_1", request())
+    await books.accounting.reserve("alice", "job_1", request(), MODEL)
     finished = FinishedJob("job_1", "alice", MODEL, MODEL, [Segment("node_b", 1, 10, 10)])
     await books.accounting.settle(finished)
     after_one = await balance(books, acct.client_available("alice"))
@@ -163,7 +163,7 @@ async def test_a_charge_above_the_hold_reads_the_balance_again_if_it_was_drawn_m
     books: Books, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await deposit(books, "alice", "1")
-    await books.accounting.reserve("alice", "job_1", request(max_tokens=10))
+    await books.accounting.reserve("alice", "job_1", request(max_tokens=10), MODEL)
     held = await balance(books, acct.client_held("alice"))
     before = await balance(books, acct.client_available("alice"))
     real_balance, stale = books.ledger.balance, [usdc(100)]
@@ -186,7 +186,7 @@ async def test_a_charge_above_the_hold_reads_the_balance_again_if_it_was_drawn_m
 
 async def test_a_failed_job_costs_nothing(books: Books) -> None:
     await deposit(books, "alice", "5")
-    await books.accounting.reserve("alice", "job_1", request())
+    await books.accounting.reserve("alice", "job_1", request(), MODEL)
     await books.accounting.release("alice", "job_1")
     await books.accounting.settle(
         FinishedJob("job_1", "alice", MODEL, MODEL, [Segment("node_b", 1, 5, 5)])
@@ -197,7 +197,7 @@ async def test_a_failed_job_costs_nothing(books: Books) -> None:
 
 async def test_a_job_split_by_failover_pays_each_node_its_segment(books: Books) -> None:
     await deposit(books, "alice", "5")
-    await books.accounting.reserve("alice", "job_1", request())
+    await books.accounting.reserve("alice", "job_1", request(), MODEL)
     for node in ("node_a", "node_b"):
         await books.accounting.quote("job_1", "alice", node, MODEL)
     segments = [Segment("node_a", 1, 0, 7, "stream_count"), Segment("node_b", 2, 30, 20)]
@@ -278,7 +278,7 @@ class Replay:
     async def submit(self, who: str, max_tokens: int) -> None:
         job_id, job = f"job_{len(self.jobs)}", request(max_tokens=max_tokens)
         try:
-            await self.books.accounting.reserve(who, job_id, job)
+            await self.books.accounting.reserve(who, job_id, job, MODEL)
         except InsufficientFunds:
             return
         self.jobs.append((job_id, who, job))

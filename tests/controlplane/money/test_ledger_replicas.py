@@ -183,7 +183,7 @@ async def reserved_jobs(replica: Replica) -> list[FinishedJob]:
     request = JobCreate(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=100)
     ids = [f"job_{i}" for i in range(JOBS)]
     for job_id in ids:
-        await replica.accounting.reserve("alice", job_id, request)
+        await replica.accounting.reserve("alice", job_id, request, MODEL)
     return [FinishedJob(j, "alice", MODEL, MODEL, [Segment("node_a", 1, 20, 80)]) for j in ids]
 
 

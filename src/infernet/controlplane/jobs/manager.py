@@ -134,7 +134,7 @@ class JobManager:
             )
         job = LiveJob(new_id("job"), account_id, key, request, time.monotonic())
         job.stream = self.cluster.new_stream(job.id)
-        await self._accounting.reserve(account_id, job.id, request)
+        await self._accounting.reserve(account_id, job.id, request, key)
         self.demand[key] += 1
         record = JobRecord(
             id=job.id,

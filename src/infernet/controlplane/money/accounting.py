@@ -60,8 +60,11 @@ class FinishedJob:
 
 
 class Accounting(Protocol):
-    async def reserve(self, account_id: str, job_id: str, request: JobCreate) -> None:
-        """Hold the job's maximum cost; raise an ApiError (e.g. 402) to refuse the job."""
+    async def reserve(
+        self, account_id: str, job_id: str, request: JobCreate, routing_key: str
+    ) -> None:
+        """Hold the job's maximum cost (on the nodes serving `routing_key`); raise an
+        ApiError (e.g. 402) to refuse the job."""
         ...
 
     async def quote(
@@ -80,7 +83,9 @@ class Accounting(Protocol):
 
 
 class NoAccounting:
-    async def reserve(self, account_id: str, job_id: str, request: JobCreate) -> None:
+    async def reserve(
+        self, account_id: str, job_id: str, request: JobCreate, routing_key: str
+    ) -> None:
         return None
 
     async def quote(

@@ -55,7 +55,6 @@ from infernet.controlplane.store.payouts import default_destination
 from infernet.protocol import nip44
 from infernet.protocol.chains import DEFAULT_CHAIN
 from infernet.protocol.keys import NodeKey
-from infernet.protocol.modelnames import UnknownModelName, resolve_model, routing_key
 from infernet.protocol.money import job_value, round6, show, split_fee, usdc
 from infernet.protocol.receipts import Receipt
 
@@ -113,14 +112,10 @@ class LedgerAccounting:
         self.min_balance, self._max_attempts = min_balance, max_attempts
         self._quotes: dict[tuple[str, str], Quote] = {}
 
-    def _key(self, model: str) -> str:
-        try:
-            return resolve_model(model, self._registry.online_models().keys())
-        except UnknownModelName:
-            return routing_key(model)
-
-    async def reserve(self, account_id: str, job_id: str, request: JobCreate) -> None:
-        key = self._key(request.model)
+    async def reserve(
+        self, account_id: str, job_id: str, request: JobCreate, routing_key: str
+    ) -> None:
+        key = routing_key
         price = await self.pricing.highest(key, self._registry.serving(key))
         amount = hold_amount(request, price, self._max_attempts)
         available = await self.ledger.balance(accounts.client_available(account_id))

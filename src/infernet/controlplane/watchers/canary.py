@@ -73,9 +73,11 @@ class ExemptAccounting:
     def __init__(self, inner: Accounting, exempt: frozenset[str] = frozenset({SYSTEM_ACCOUNT})):
         self._inner, self._exempt = inner, exempt
 
-    async def reserve(self, account_id: str, job_id: str, request: JobCreate) -> None:
+    async def reserve(
+        self, account_id: str, job_id: str, request: JobCreate, routing_key: str
+    ) -> None:
         if account_id not in self._exempt:
-            await self._inner.reserve(account_id, job_id, request)
+            await self._inner.reserve(account_id, job_id, request, routing_key)
 
     async def quote(
         self, job_id: str, account_id: str, node_id: str, routing_key: str
