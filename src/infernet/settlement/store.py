@@ -107,6 +107,10 @@ class PayoutStore(Protocol):
         """Atomically: n = max(the stored next nonce, floor); store n + 1; return n."""
         ...
 
+    async def peek_nonce(self, network: str, sender: str) -> int:
+        """The stored next nonce (0 if none was handed out)."""
+        ...
+
     async def add_attempt(self, attempt: Attempt) -> None:
         """Store a signed transaction before it is sent; its claim becomes `sent`."""
         ...

@@ -11,8 +11,14 @@ attempts, in nonce order:
   new nonce (this is the only way a claim gets a second nonce, which is why it cannot be
   paid twice);
 * none is mined and the nonce is free: the newest attempt is re-broadcast if the node
-  does not have it (a crash before sending, a node that dropped it, a nonce gap), and
-  replaced with a higher fee when it has waited `stuck_after_blocks`.
+  does not have it (a crash before sending, a node that dropped it), and replaced with a
+  higher fee when it has waited `stuck_after_blocks`.
+
+Nonce gaps: a nonce handed out by the store but never stored in an attempt (a crash
+between the two) would hold back every later transaction. Each such nonce between the
+chain's count and the store's next one is filled with a zero-value transfer of the
+native coin to the hot wallet itself (21,000 gas), not stored: if it is lost, the gap is
+found and filled again.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from itertools import groupby
 
 from infernet.protocol.money import from_micros, show
 from infernet.settlement.evm.config import EvmSettings
-from infernet.settlement.evm.fees import FeeCapped, FeePlan, bump
+from infernet.settlement.evm.fees import FeeCapped, FeePlan, bump, plan
 from infernet.settlement.evm.hotwallet import HotWallet
 from infernet.settlement.evm.rpc import EvmRpc, Receipt
 from infernet.settlement.evm.transactions import ACCEPTED, broadcast, refusal, sign_attempt
@@ -33,6 +39,7 @@ from infernet.settlement.store import PayoutStore
 
 log = logging.getLogger("infernet.settlement.payouts")
 OPEN = (AttemptState.SIGNED, AttemptState.SENT)
+FILLER_GAS = 21_000
 
 
 @dataclass(slots=True)
@@ -59,20 +66,45 @@ class InFlight:
     async def check(self, head: int) -> InFlightResult:
         result = InFlightResult()
         attempts = await self._store.attempts(self._settings.network, OPEN)
-        if not attempts:
-            return result
         claims = {
             c.id: c for c in await self._store.claims(self._settings.network, [ClaimStatus.SENT])
         }
         safe_block = head - self._settings.confirmations + 1
         used = await self._rpc.nonce(self._wallet.address)
         used_safely = await self._rpc.nonce(self._wallet.address, max(safe_block, 0))
+        await self._fill_gaps(used, {a.nonce for a in attempts}, head)
         ordered = sorted(attempts, key=lambda a: (a.nonce, a.claim_id, a.max_fee))
         for claim_id, group in groupby(ordered, key=lambda a: a.claim_id):
             claim = claims.get(claim_id)
             if claim is not None:
                 await self._follow(claim, list(group), head, (used, used_safely), result)
         return result
+
+    async def _fill_gaps(self, used: int, taken: set[int], head: int) -> None:
+        handed_out = await self._store.peek_nonce(self._settings.network, self._wallet.address)
+        gaps = [n for n in range(used, handed_out) if n not in taken]
+        if not gaps:
+            return
+        fees = plan(FILLER_GAS, await self._rpc.fees(), self._settings)
+        async with self._lock:
+            for nonce in gaps:
+                filler = self._wallet.sign(
+                    {
+                        "type": 2,
+                        "chainId": self._settings.chain_id,
+                        "nonce": nonce,
+                        "to": self._wallet.address,
+                        "value": 0,
+                        "gas": FILLER_GAS,
+                        "maxFeePerGas": fees.max_fee,
+                        "maxPriorityFeePerGas": fees.priority_fee,
+                    }
+                )
+                sent = await self._rpc.send_raw(filler.raw)
+                log.warning(
+                    "nonce gap filled",
+                    extra={"nonce": nonce, "tx_hash": filler.tx_hash, "outcome": sent.outcome},
+                )
 
     async def _follow(
         self,

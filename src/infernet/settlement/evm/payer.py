@@ -8,9 +8,10 @@ accepted. Nothing is lost while it waits: the amount stays reserved in the ledge
 
 Nonces: one lock per process covers taking a nonce, signing, storing the attempt and
 broadcasting it, so transactions reach the node in nonce order and two payouts never
-share one; the store hands out each nonce once (atomically, for several workers on one
-database), starting from the chain's own count when that is ahead (someone else used
-the wallet). One payer runs per network (the control plane runs it on one replica).
+share one; the store hands out each nonce once (atomically), starting from the chain's
+own count when that is ahead (someone else used the wallet). Ticks run one at a time, so
+a claim is picked up once; one payer runs per network (the control plane runs it on one
+replica, under a lease).
 
 Batching several claims into one transaction would need a batch-transfer contract
 (USDC has none); not done: each claim is one ERC-20 transfer.
@@ -52,12 +53,17 @@ class Payer:
         self, rpc: EvmRpc, store: PayoutStore, wallet: HotWallet | None, settings: EvmSettings
     ) -> None:
         self._rpc, self._store, self._wallet, self._settings = rpc, store, wallet, settings
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # nonce, sign, store, broadcast: one at a time
+        self._ticking = asyncio.Lock()  # one tick at a time: a claim is picked up once
         self._inflight = (
             InFlight(rpc, store, wallet, settings, self._lock) if wallet is not None else None
         )
 
     async def tick(self) -> PayResult:
+        async with self._ticking:
+            return await self._tick()
+
+    async def _tick(self) -> PayResult:
         pending = await self._store.claims(self._settings.network, [ClaimStatus.PENDING])
         if self._wallet is None or self._inflight is None:
             for claim in pending:
@@ -94,7 +100,8 @@ class Payer:
         """Only follow what is in flight (recovery at start): nothing new is sent."""
         if self._inflight is None:
             return PayResult()
-        flight = await self._inflight.check(await self._rpc.head())
+        async with self._ticking:
+            flight = await self._inflight.check(await self._rpc.head())
         return PayResult(
             confirmed=flight.confirmed, released=flight.released, waiting=flight.details
         )
