@@ -244,8 +244,8 @@ class EvmRpc:
         with _calling("eth_estimateGas"):
             try:
                 return int(await self._w3.eth.estimate_gas(params))
-            except ContractLogicError as exc:
-                raise WouldRevert(str(exc)) from exc
+            except ContractLogicError as exc:  # args: (message, data)
+                raise WouldRevert(str(exc.args[0] if exc.args else exc)) from exc
 
     async def send_raw(self, raw: str) -> Sent:
         with _calling("eth_sendRawTransaction"):
