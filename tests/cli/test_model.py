@@ -249,3 +249,14 @@ def test_a_q4_model_that_does_not_fit_is_told_to_choose_a_smaller_model_or_force
     assert "choose a smaller model" in out and "Use --force to install it anyway." in out
     assert "smaller quantization" not in out
     assert ollama[1].pull_requests == []
+
+
+def test_a_bad_entry_an_older_version_let_in_can_still_be_removed(
+    config: Path, ollama: tuple[str, OllamaState]
+) -> None:
+    save_config(
+        NodeConfig(backend="ollama", ollama_host=ollama[0], served_models=["qwen 2.5"]), config
+    )
+    result = runner.invoke(app, ["model", "remove", "qwen 2.5", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert load_config(config).served_models == []

@@ -24,7 +24,7 @@ from rich.filesize import decimal
 from rich.table import Table
 
 from infernet.backends.base import InstalledModel
-from infernet.backends.detect import BackendSettings, detect_backend
+from infernet.backends.detect import BackendSettings
 from infernet.backends.errors import BackendError
 from infernet.cli import nodectx
 from infernet.cli.common import Exit, console, err_console, fail, user_errors
@@ -138,9 +138,10 @@ async def _remove(path: Path, config: NodeConfig, name: str) -> int:
 @app.command("remove")
 def remove(name: str = typer.Argument(...), config: Path = CONFIG_OPTION) -> None:
     """Remove a model from served_models, delete its weights, sync with the control plane."""
-    checked_name(name)
     with user_errors():
         path, settings = load(config)
+        if name.strip() not in settings.served_models:  # a bad entry can still be removed
+            checked_name(name)
         try:
             code = asyncio.run(_remove(path, settings, name))
         except NotInstalled as exc:
@@ -189,8 +190,8 @@ def inventory(
 async def _backend_inventory(
     config: NodeConfig,
 ) -> tuple[list[dict[str, object]], dict[str, object]]:
-    """(rows, backend state); with the backend down, the config's rows and why."""
-    settings = BackendSettings.from_sources(config.model_dump())
+    """(rows, backend state); with the backend down, the config's rows and why (the
+    backend's name is the configured one; None when it is auto-detected)."""
     try:
         async with open_backend(config) as backend:
             held = await backend.list_models()
@@ -201,12 +202,7 @@ async def _backend_inventory(
             }
             return inventory(config.served_models, held, backend.name), state
     except BackendError as exc:
-        name = settings.backend
-        if name is None:
-            try:
-                name = (await detect_backend(settings)).backend
-            except BackendError:
-                name = None
+        name = BackendSettings.from_sources(config.model_dump()).backend
         state = {"name": name, "host": None, "reachable": False, "error": str(exc)}
         return inventory(config.served_models, None, name), state
 
