@@ -63,7 +63,7 @@ def _row(pick: Recommendation, served: set[str]) -> dict[str, object]:
         "quant": pick.quant,
         "needs_gb": round(pick.estimate_gb, 1),
         "tier_default": pick.is_tier_default,
-        "installed": pick.entry.key in served,
+        "served": pick.entry.key in served,
     }
 
 
@@ -111,6 +111,8 @@ def recommend_models(
     config: Path = CONFIG_OPTION,
 ) -> None:
     """Models suited to this node's tier and memory, the tier's default first."""
+    if install_all and as_json:  # the pulls' progress would break the JSON on stdout
+        raise fail("--install-all prints progress; run it without --json.", Exit.USAGE)
     with user_errors():
         path, settings = load(config)
         report = nodectx.hardware()
@@ -138,9 +140,7 @@ def _table(rows: list[dict[str, object]]) -> Table:
     table = Table("Model", "Params", "Quant", "Needs", "", box=None, pad_edge=False)
     for row in rows:
         notes = [
-            n
-            for n, on in (("tier default", row["tier_default"]), ("served", row["installed"]))
-            if on
+            n for n, on in (("tier default", row["tier_default"]), ("served", row["served"])) if on
         ]
         table.add_row(
             str(row["name"]),

@@ -287,6 +287,7 @@ class Wizard:
         self.show_hardware()
         if not self.checks():
             self.problem("stopped at the failed requirement checks; nothing was written")
+            self.out.print("Stopped: nothing was written. Fix the checks marked [FAIL] first.")
             return self.exit_code
         backend, model = await self.backend_and_model(config)
         key = self.keypair(config)
