@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from infernet.node.gpus import (
     APPLE_QUERY,
@@ -50,7 +50,8 @@ from infernet.node.host import (
     subprocess_runner,
 )
 from infernet.node.nvml import load_nvml, probe_nvml
-from infernet.protocol.vram import TIER_DEFAULT_MODEL, Tier
+from infernet.protocol.tiers import TIER_SIZES_GB, Tier
+from infernet.protocol.vram import TIER_DEFAULT_MODEL
 
 __all__ = [
     "APPLE_QUERY",
@@ -69,14 +70,15 @@ __all__ = [
     "OsInfo",
     "PciGpu",
     "PlatformInfo",
+    "TierChoice",
     "Vendor",
     "at_least_marketed",
     "classify_tier",
     "detect_hardware",
+    "effective_tier",
 ]
 
 MARKETED_TOLERANCE = 0.93
-TIER_SIZES_GB: dict[Tier, int] = {">=48gb": 48, ">=24gb": 24, ">=12gb": 12, ">=8gb": 8}
 RECOMMENDED_BACKENDS: dict[Tier, tuple[str, ...]] = {
     ">=48gb": ("vllm", "sglang"),
     ">=24gb": ("ollama", "vllm"),
@@ -126,6 +128,34 @@ def classify_tier(total_vram_mb: int) -> Tier:
         if at_least_marketed(total_vram_mb / 1024, size_gb):
             return tier
     return "cpu"
+
+
+TierSource = Literal["hardware", "config"]
+
+
+@dataclass(frozen=True, slots=True)
+class TierChoice:
+    """The tier a node runs as: the hardware's, unless `vram_tier` in the config pins one."""
+
+    tier: Tier
+    source: TierSource
+    detected: Tier | None  # what the hardware says; None when it was not probed
+
+    def describe(self) -> str:
+        if self.source == "hardware":
+            return self.tier
+        if self.detected is None or self.detected == self.tier:
+            return f"{self.tier} (vram_tier in the config)"
+        return f"{self.tier} (vram_tier in the config; the hardware says {self.detected})"
+
+
+def effective_tier(configured: Tier | None, report: HardwareReport | None) -> TierChoice:
+    """The one rule `status`, `model recommend` and the heartbeat share: detected at each
+    start, unless the operator set `vram_tier` explicitly (Book: settable for multi-GPU)."""
+    detected = report.tier if report is not None else None
+    if configured is not None:
+        return TierChoice(configured, "config", detected)
+    return TierChoice(detected or "cpu", "hardware", detected)
 
 
 # --- the whole report --------------------------------------------------------------------

@@ -31,7 +31,7 @@ from infernet.node.hardware import (
     Vendor,
     at_least_marketed,
 )
-from infernet.protocol.vram import Tier
+from infernet.protocol.tiers import Tier
 
 Status = Literal["pass", "warn", "fail"]
 
