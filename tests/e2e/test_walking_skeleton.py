@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -183,7 +184,7 @@ async def test_engine_dying_mid_answer_gives_an_error_event_never_canned_text(
                 if line.startswith('data: {"text"') and not texts:
                     texts.append(line)
                     assert net.engine is not None
-                    net.engine.process.kill()  # the backend dies mid-run
+                    os.kill(net.engine.process.pid, signal.SIGKILL)  # the engine dies mid-run
                 elif line.startswith('data: {"error"'):
                     error = line
                 assert line != "data: [DONE]"
