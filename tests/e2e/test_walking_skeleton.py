@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -189,6 +190,10 @@ async def test_engine_dying_mid_answer_gives_an_error_event_never_canned_text(
                     error = line
                 assert line != "data: [DONE]"
         assert texts and error is not None
-        assert "backend" in error
+        # The only node's engine is gone: the job fails with what happened to it.
+        event = json.loads(error[6:])
+        assert event["error"] == "backend_unavailable"
+        assert "the llama.cpp engine was killed (SIGKILL) while answering" in event["message"]
+        assert event["message"].endswith(f"log file: {net.engine_log}")
     finally:
         await net.stop()

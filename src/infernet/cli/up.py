@@ -158,23 +158,25 @@ def up(
     try:
         net = LocalNetwork(home, port=port, model_path=model or find_smollm2())
     except BackendError as exc:  # the bundled model is missing
-        raise fail(str(exc), Exit.BACKEND) from exc
+        raise fail(escape(str(exc)), Exit.BACKEND) from exc
     try:
         asyncio.run(_run(net))
-    except (BackendError, EngineGaveUp) as exc:
-        raise fail(f"the llama.cpp engine failed: {exc}\n{_hints(net)}", Exit.BACKEND) from exc
-    except DemoChatFailed as exc:
-        code = Exit.BACKEND if exc.code in BACKEND_CODES else Exit.FAILED
-        raise fail(
-            f"the first chat through the network failed: {exc}\n{_hints(net)}", code
-        ) from exc
-    except TimeoutError as exc:
-        why = "the node did not come online within 60 s"
-        raise fail(f"{why}.\n{_hints(net)}", Exit.FAILED) from exc
-    except OSError as exc:
-        raise fail(f"{exc} (is port {port} in use? try --port)", Exit.FAILED) from exc
     except Exception as exc:
-        where = _record_traceback(net)
-        raise fail(
-            f"infernet up failed unexpectedly: {exc!r} (traceback in {where}).\n{_hints(net)}"
-        ) from exc
+        message, code = _failure(exc, net)
+        raise fail(escape(message), code) from exc
+
+
+def _failure(exc: Exception, net: LocalNetwork) -> tuple[str, Exit]:
+    """What to print, and the exit code, for whatever stopped `infernet up`."""
+    hints = _hints(net)
+    if isinstance(exc, BackendError | EngineGaveUp):
+        return f"{exc}\n{hints}", Exit.BACKEND
+    if isinstance(exc, DemoChatFailed):
+        code = Exit.BACKEND if exc.code in BACKEND_CODES else Exit.FAILED
+        return f"the first chat through the network failed: {exc}\n{hints}", code
+    if isinstance(exc, TimeoutError):
+        return f"the node did not come online within 60 s.\n{hints}", Exit.FAILED
+    if isinstance(exc, OSError):
+        return f"{exc} (is port {net.port} in use? try --port)", Exit.FAILED
+    where = _record_traceback(net)
+    return f"infernet up failed unexpectedly: {exc!r} (traceback in {where}).\n{hints}", Exit.FAILED

@@ -71,14 +71,14 @@ class EngineBuild:
     def describe(self) -> str:
         used = ", ".join(f for f, on in self.features.items() if on) or "none reported"
         if self.portable:
-            return f"portable (GGML_NATIVE=OFF; instruction sets: {used})"
+            return f"portable (GGML_NATIVE=OFF; features: {used})"
         if self.native_features:
             why = f"uses {', '.join(self.native_features)}"
         elif self.flags is None:
             why = "not built by scripts/build-engine.sh, so its flags are unknown"
         else:
             why = "built without GGML_NATIVE=OFF"
-        return f"not portable: {why} (instruction sets: {used})"
+        return f"not portable: {why} (features: {used})"
 
 
 async def probe_build() -> EngineBuild:
