@@ -25,7 +25,10 @@ ROWS = {"1a", "1b", "2a", "2b", "3a", "3b", "4", "5a", "5b", "6a", "6b"}
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, object]]:
     out = tmp_path_factory.mktemp("bench")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     # A run that overruns is stopped with its control plane, nodes and engines.
     done = run_bounded(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out)], 240, cwd=ROOT, env=env

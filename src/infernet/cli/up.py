@@ -162,11 +162,11 @@ def up(
     try:
         asyncio.run(_run(net))
     except Exception as exc:
-        message, code = _failure(exc, net)
+        message, code = explain_failure(exc, net)
         raise fail(escape(message), code) from exc
 
 
-def _failure(exc: Exception, net: LocalNetwork) -> tuple[str, Exit]:
+def explain_failure(exc: Exception, net: LocalNetwork) -> tuple[str, Exit]:
     """What to print, and the exit code, for whatever stopped `infernet up`."""
     hints = _hints(net)
     if isinstance(exc, BackendError | EngineGaveUp):
