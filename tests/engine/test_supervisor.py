@@ -7,11 +7,14 @@ mid-answer: tests/e2e/test_engine_crash_e2e.py.)"""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from infernet.backends.engine_process import EngineProcess, LaunchPlan, free_port
 from infernet.backends.llamacpp import LlamaCppBackend
@@ -60,8 +63,12 @@ async def test_a_crashed_engine_is_restarted_and_reported_down_meanwhile(tmp_pat
     assert supervisor.state == "stopped" and not supervisor.process.running
 
 
-async def test_a_crash_loop_stops_after_the_last_restart_and_says_so(tmp_path: Path) -> None:
+async def test_a_crash_loop_stops_after_the_last_restart_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     log = tmp_path / "engine.log"
+    # Directly on the logger: `infernet up` turns propagation to the root logger off.
+    logging.getLogger("infernet.engine").addHandler(caplog.handler)
     states: list[str] = []
     supervisor = EngineSupervisor(tiny_engine(log, "--die-after", "0.3"), delays=(0.1, 0.1))
     supervisor.on_change = lambda: states.append(supervisor.state)
@@ -77,8 +84,10 @@ async def test_a_crash_loop_stops_after_the_last_restart_and_says_so(tmp_path: P
             "(SIGSEGV); last lines of its log:\ntiny engine"
         )
         assert f"log file: {log}" in detail and "infernet doctor" in detail
+        assert caplog.records[-1].getMessage() == detail  # what the operator reads last
         assert supervisor.process is not None and not supervisor.process.running
     finally:
+        logging.getLogger("infernet.engine").removeHandler(caplog.handler)
         await supervisor.stop()
 
 

@@ -110,13 +110,11 @@ async def _run(net: LocalNetwork) -> None:
         await _demo_chat(net)
         _banner(net)
         assert net.engine is not None
-        stopped, gave_up = (
-            asyncio.create_task(stop.wait()),
-            asyncio.create_task(net.engine.gave_up.wait()),
-        )
-        await asyncio.wait([stopped, gave_up], return_when=asyncio.FIRST_COMPLETED)
-        stopped.cancel()
-        gave_up.cancel()
+        # Until Ctrl-C, or until the engine has crashed too often to be restarted again.
+        engine_gave_up = asyncio.create_task(net.engine.gave_up.wait())
+        engine_gave_up.add_done_callback(lambda _: stop.set())
+        await stop.wait()
+        engine_gave_up.cancel()
         if net.engine.gave_up.is_set():
             raise EngineGaveUp(net.engine.detail())
         console.print("\nStopping...")

@@ -121,8 +121,8 @@ class EngineSupervisor:
         return self.process.title if self.process else "the engine"
 
     def _give_up(self) -> None:
-        log.error(self.detail())
         self._set("failed")
+        log.error(self.detail())
         self.gave_up.set()
 
     def _set(self, state: State) -> None:
