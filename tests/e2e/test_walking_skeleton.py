@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -183,11 +185,15 @@ async def test_engine_dying_mid_answer_gives_an_error_event_never_canned_text(
                 if line.startswith('data: {"text"') and not texts:
                     texts.append(line)
                     assert net.engine is not None
-                    net.engine.process.kill()  # the backend dies mid-run
+                    os.kill(net.engine.process.pid, signal.SIGKILL)  # the engine dies mid-run
                 elif line.startswith('data: {"error"'):
                     error = line
                 assert line != "data: [DONE]"
         assert texts and error is not None
-        assert "backend" in error
+        # The only node's engine is gone: the job fails with what happened to it.
+        event = json.loads(error[6:])
+        assert event["error"] == "backend_unavailable"
+        assert "the llama.cpp engine was killed (SIGKILL) while answering" in event["message"]
+        assert event["message"].endswith(f"log file: {net.engine_log}")
     finally:
         await net.stop()

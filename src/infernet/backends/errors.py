@@ -2,9 +2,11 @@
 
 BackendError
 ├── BackendUnavailable   the engine cannot be reached or answered 5xx
+│   └── EngineCrashed    the engine process this node started died (signal or exit status)
 ├── BackendTimeout       the engine accepted the request but went silent
 ├── ModelNotLoaded       the engine does not hold the requested model
 ├── InstallFailed        pulling or deleting a model failed (reason in the message)
+│   └── EngineStartFailed an engine process this node starts exited or never got healthy
 └── UnsupportedOperation the engine cannot do this at all (e.g. pull on a fixed server)
 """
 
@@ -25,7 +27,15 @@ class ModelNotLoaded(BackendError):
     pass
 
 
+class EngineCrashed(BackendUnavailable):
+    pass
+
+
 class InstallFailed(BackendError):
+    pass
+
+
+class EngineStartFailed(InstallFailed):
     pass
 
 

@@ -21,6 +21,9 @@ Decisions where the Book is silent:
   setup (TLS context, DNS) nor the TCP handshake is counted.
 - `--json` prints every check as `{"name", "status", "detail", "hint"}` with the summary
   and the exit status, for scripts.
+- The embedded llama.cpp engine (`cli/doctor_engine.py`): its build (portable or not) and
+  a one-token self-test, also when there is no node config yet, since `infernet up` needs
+  none; the self-test's log is `engine-selftest.log` beside the config.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from infernet import __version__
 from infernet.backends.errors import BackendError
 from infernet.cli import nodectx
 from infernet.cli.common import Exit, console
+from infernet.cli.doctor_engine import engine_checks
 from infernet.cli.nodectx import open_backend
 from infernet.httperrors import describe
 from infernet.node.config import ConfigError, NodeConfig, default_config_path, load_effective_config
@@ -286,7 +290,8 @@ async def run_doctor(config_path: Path) -> list[CheckResult]:
     try:
         config = load_effective_config(config_path)
     except ConfigError as exc:
-        return [*results, CheckResult("Config file", "fail", str(exc), "Run `infernet setup`.")]
+        results.append(CheckResult("Config file", "fail", str(exc), "Run `infernet setup`."))
+        return results + await engine_checks(config_path.parent)
     results.append(CheckResult("Config file", "pass", str(config_path)))
     results.append(check_keypair(config))
     url = config.control_plane_url
@@ -308,7 +313,7 @@ async def run_doctor(config_path: Path) -> list[CheckResult]:
     results += [r for r in (check_nvme(report.disk), check_rocm(report)) if r is not None]
     if probe.latency_ms is not None:
         results.append(check_upload_latency(probe.latency_ms))
-    return results
+    return results + await engine_checks(config_path.parent)
 
 
 def footer(results: list[CheckResult]) -> tuple[str, int]:
