@@ -3,7 +3,6 @@
 `detect_hardware` puts together what `infernet.node.gpus` (vendor tools: nvidia-smi,
 rocm-smi, system_profiler, lspci) and `infernet.node.host` (RAM, OS, the models disk) find,
 through an injected `CommandRunner` and injected paths, so tests replay recorded output.
-The types those modules define are re-exported here, since a `HardwareReport` holds them.
 
 Tier rule (the Book leaves the edges open):
 - By combined VRAM across all GPUs (Book: "set to the combined VRAM tier"), no tier
@@ -27,19 +26,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from infernet.node.gpus import (
-    APPLE_QUERY,
-    NVIDIA_QUERY,
-    ROCM_QUERY,
     GpuInfo,
     GpuProbe,
     PciGpu,
-    Vendor,
     parse_lspci,
     probe_gpus,
 )
 from infernet.node.host import (
     CommandRunner,
-    CompletedOutput,
     DiskInfo,
     HostPaths,
     OsInfo,
@@ -52,31 +46,6 @@ from infernet.node.host import (
 from infernet.node.nvml import load_nvml, probe_nvml
 from infernet.protocol.tiers import TIER_SIZES_GB, Tier
 from infernet.protocol.vram import TIER_DEFAULT_MODEL
-
-__all__ = [
-    "APPLE_QUERY",
-    "MARKETED_TOLERANCE",
-    "NVIDIA_QUERY",
-    "RECOMMENDED_BACKENDS",
-    "ROCM_QUERY",
-    "TIER_SIZES_GB",
-    "CommandRunner",
-    "CompletedOutput",
-    "DiskInfo",
-    "GpuInfo",
-    "GpuProbe",
-    "HardwareReport",
-    "HostPaths",
-    "OsInfo",
-    "PciGpu",
-    "PlatformInfo",
-    "TierChoice",
-    "Vendor",
-    "at_least_marketed",
-    "classify_tier",
-    "detect_hardware",
-    "effective_tier",
-]
 
 MARKETED_TOLERANCE = 0.93
 RECOMMENDED_BACKENDS: dict[Tier, tuple[str, ...]] = {
