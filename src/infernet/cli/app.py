@@ -23,6 +23,7 @@ from infernet.cli import (
     service,
     setup,
     status,
+    train,
     up,
 )
 from infernet.cli.apikeys import app as apikey_app
@@ -64,6 +65,8 @@ app.command("logs")(logs.logs)
 app.add_typer(config.app, name="config")
 app.command("upgrade")(lifecycle.upgrade)
 app.command("remove")(lifecycle.remove)
+# Fine-tuning (Book §9.4, §9.5): the `train` extra.
+app.add_typer(train.app, name="train")
 
 
 def _version(value: bool) -> None:
