@@ -18,6 +18,7 @@ from infernet.cli import (
     node,
     node_owner,
     payments,
+    publish,
     receipts,
     register,
     service,
@@ -67,6 +68,7 @@ app.command("upgrade")(lifecycle.upgrade)
 app.command("remove")(lifecycle.remove)
 # Fine-tuning (Book §9.4, §9.5): the `train` extra.
 app.add_typer(train.app, name="train")
+app.command("publish")(publish.publish)
 
 
 def _version(value: bool) -> None:

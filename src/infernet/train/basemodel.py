@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -108,3 +111,15 @@ def describe(ref: BaseModelRef) -> str:
     return {"gguf": "GGUF file", "hf_dir": "Hugging Face folder", "hub": "Hugging Face Hub"}[
         ref.kind
     ] + f" {ref.location}"
+
+
+@contextmanager
+def library_noise_off() -> Iterator[None]:
+    """Silence the two warnings the libraries raise at each other, not at the user."""
+    with warnings.catch_warnings():
+        # PEFT looks for the base's config.json to see if the vocabulary grew; a GGUF base
+        # has none, and these adapters never train the embeddings.
+        warnings.filterwarnings("ignore", message="Could not find a config file")
+        # TRL and PEFT still call this transformers alias.
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")
+        yield

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,12 +155,7 @@ def run_local(
     console.print(f"Base model: {basemodel.describe(ref)}")
     console.print(f"Dataset: {data_path} ({len(split.train)} train, {len(split.eval)} eval)")
     _quiet_libraries()
-    with warnings.catch_warnings():
-        # PEFT looks for the base's config.json to see if the vocabulary grew; a GGUF base
-        # has none, and this adapter never trains the embeddings.
-        warnings.filterwarnings("ignore", message="Could not find a config file")
-        # TRL still calls this transformers alias; nothing for the user to change.
-        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")
+    with basemodel.library_noise_off():
         return _train(config, paths, split, ref, checkpoint, console)
 
 
