@@ -4,6 +4,8 @@ as `huggingface_hub` (with Xet off: `HF_HUB_DISABLE_XET=1`) calls them:
 
 - `GET /api/whoami-v2` → `{"name": user}` (401 without a valid `Authorization: Bearer`);
 - `POST /api/repos/create` `{name, organization, type}` → `{"url"}`, 409 when it exists;
+- `POST /api/validate-yaml` `{content, repoType}` → `{"errors": [], "warnings": [...]}`
+  (a warning when the card has no YAML metadata block);
 - `POST /api/models/{repo}/preupload/{rev}` `{"files": [{path, sample, size}]}` →
   `{"files": [{path, uploadMode: "lfs"|"regular", shouldIgnore}]}`;
 - `POST /{repo}.git/info/lfs/objects/batch` `{operation, transfers, objects: [{oid, size}]}`
@@ -33,6 +35,7 @@ class HubState:
     repos: dict[str, dict[str, bytes]] = field(default_factory=dict)  # repo -> path -> bytes
     lfs: dict[str, bytes] = field(default_factory=dict)  # oid -> bytes
     commits: list[str] = field(default_factory=list)
+    cards: list[str] = field(default_factory=list)  # README.md texts sent for validation
 
 
 def create_app(state: HubState) -> FastAPI:  # noqa: C901
@@ -60,6 +63,17 @@ def create_app(state: HubState) -> FastAPI:  # noqa: C901
             return JSONResponse({"error": "You already created this model repo", "url": repo}, 409)
         state.repos[repo] = {}
         return JSONResponse({"url": f"{request.base_url}{repo}", "name": repo})
+
+    @app.post("/api/validate-yaml")
+    async def validate_yaml(request: Request) -> JSONResponse:
+        content = (await request.json()).get("content", "")
+        state.cards.append(content)
+        warnings = (
+            []
+            if content.startswith("---\n")
+            else [{"message": "empty or missing yaml metadata in repo card"}]
+        )
+        return JSONResponse({"errors": [], "warnings": warnings})
 
     @app.post("/api/models/{owner}/{name}/preupload/{revision}")
     async def preupload(owner: str, name: str, revision: str, request: Request) -> JSONResponse:

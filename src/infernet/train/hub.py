@@ -14,18 +14,22 @@ from infernet.train.errors import MissingDependency, PublishError
 TOKEN_ENV = "HUGGINGFACE_TOKEN"
 
 
-def upload_folder(folder: Path, repo: str | None, name: str, ignore: list[str]) -> str:
-    """Create the model repo if needed and upload `folder`; returns the repo id."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
+def hub_token() -> str:
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
         raise MissingDependency(
             f"uploading to Hugging Face needs a write token in {TOKEN_ENV} "
             "(huggingface.co/settings/tokens), or publish with --skip-hf"
         )
-    api = HfApi(token=token)
+    return token
+
+
+def upload_folder(folder: Path, repo: str | None, name: str, ignore: list[str]) -> str:
+    """Create the model repo if needed and upload `folder`; returns the repo id."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(token=hub_token())
     try:
         repo_id = repo or f"{api.whoami()['name']}/{name}"
         api.create_repo(repo_id, repo_type="model", exist_ok=True)

@@ -62,6 +62,22 @@ def _stream(client: httpx.Client, path: str, body: dict[str, Any], what: str) ->
     return statuses
 
 
+def _unreachable(host: str, exc: Exception) -> PublishError:
+    return PublishError(
+        f"Ollama at {host} could not be reached ({exc.__class__.__name__}): start it "
+        "(`ollama serve`), set OLLAMA_HOST, or publish with --skip-ollama"
+    )
+
+
+def check_reachable() -> None:
+    """Fail before the long conversion when no Ollama server answers."""
+    host = ollama_host()
+    try:
+        httpx.get(f"{host}/api/version", timeout=5.0).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise _unreachable(host, exc) from exc
+
+
 def create_and_push(
     gguf: Path, modelfile: Modelfile, model: str, *, push: bool, say: Callable[[str], None]
 ) -> None:
@@ -88,7 +104,4 @@ def create_and_push(
                 _stream(client, "/api/push", {"model": model}, "push")
                 say(f"Pushed {model}")
     except httpx.HTTPError as exc:
-        raise PublishError(
-            f"Ollama at {host} could not be reached ({exc.__class__.__name__}): start it "
-            "(`ollama serve`), set OLLAMA_HOST, or publish with --skip-ollama"
-        ) from exc
+        raise _unreachable(host, exc) from exc

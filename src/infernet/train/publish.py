@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infernet.train.basemodel import BaseModelRef
 from infernet.train.config import load_config
 from infernet.train.modelfile import Modelfile
 from infernet.train.quantize import Quantized
@@ -58,13 +59,17 @@ def publish(root: Path, options: PublishOptions, say: Callable[[str], None]) -> 
         if not gguf.is_file():
             report.notes.append(f"{gguf.name} does not exist yet: run publish without it")
         return report
-    f16 = _convert(paths, out, name, options, say)
+    _check_destinations(options)
+    from infernet.train.merge import trained_base
+
+    base = trained_base(paths)
+    f16 = _convert(paths, base, out, name, options, say)
     if options.quant != "f16":
         from infernet.train.quantize import quantize
 
         say(f"Quantizing to {options.quant} with llama.cpp")
         report.quantized = quantize(f16, gguf, options.quant)
-    _stage_card(paths, out)
+    _stage_card(paths, out, base.location if base.kind == "hub" else None)
     if not options.skip_hf:
         from infernet.train.hub import upload_folder
 
@@ -76,13 +81,29 @@ def publish(root: Path, options: PublishOptions, say: Callable[[str], None]) -> 
     return report
 
 
+def _check_destinations(options: PublishOptions) -> None:
+    """What would fail after minutes of converting fails now instead."""
+    if not options.skip_hf:
+        from infernet.train.hub import hub_token
+
+        hub_token()
+    if not options.skip_ollama:
+        from infernet.train.ollama_push import check_reachable
+
+        check_reachable()
+
+
 def _convert(
-    paths: RunPaths, out: Path, name: str, options: PublishOptions, say: Callable[[str], None]
+    paths: RunPaths,
+    ref: BaseModelRef,
+    out: Path,
+    name: str,
+    options: PublishOptions,
+    say: Callable[[str], None],
 ) -> Path:
     from infernet.train import gguf_export
-    from infernet.train.merge import merged_model, trained_base
+    from infernet.train.merge import merged_model
 
-    ref = trained_base(paths)
     if ref.kind != "gguf":
         gguf_export.converter_script(options.llama_cpp_path)  # fail before the long part
     say("Merging the adapter into the base model")
@@ -97,9 +118,12 @@ def _convert(
     return gguf_export.export_with_llama_cpp(merged_dir, f16, options.llama_cpp_path)
 
 
-def _stage_card(paths: RunPaths, out: Path) -> None:
-    if paths.readme.is_file():
-        shutil.copyfile(paths.readme, out / "README.md")
+def _stage_card(paths: RunPaths, out: Path, base: str | None) -> None:
+    """The run's README as a Hub model card: YAML metadata first, as the Hub expects."""
+    meta = ["---", "library_name: peft", "tags: [infernet, lora, gguf]"]
+    meta += [f"base_model: {base}"] if base else []
+    readme = paths.readme.read_text(encoding="utf-8") if paths.readme.is_file() else ""
+    (out / "README.md").write_text("\n".join([*meta, "---", "", readme]), encoding="utf-8")
     shutil.rmtree(out / "adapter", ignore_errors=True)
     shutil.copytree(paths.final, out / "adapter")
 
