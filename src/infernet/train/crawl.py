@@ -23,6 +23,7 @@ MAX_PAGE_BYTES = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
 MAX_CRAWL_DELAY_S = 30.0
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_DISALLOW_ALL = ["User-agent: *", "Disallow: /"]
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,11 @@ class PoliteFetcher:
         try:
             response = self.client.get(origin + "/robots.txt", follow_redirects=True)
         except httpx.HTTPError:
-            rules.disallow_all = True  # unreachable: RFC 9309 says assume disallowed
-            return rules
-        if response.status_code >= 500:
-            rules.disallow_all = True
+            response = None
+        if response is None or response.status_code >= 500:
+            rules.parse(_DISALLOW_ALL)  # unreachable: RFC 9309 says assume disallowed
         elif response.status_code >= 400:
-            rules.allow_all = True
+            rules.parse([])  # no rules
         else:
             rules.parse(response.text.splitlines())
         return rules

@@ -9,6 +9,7 @@ fallback type for that tensor, so the report counts the tensor types actually wr
 
 from __future__ import annotations
 
+import ctypes
 import os
 import tempfile
 from collections import Counter
@@ -70,7 +71,7 @@ def quantize(f16: Path, out: Path, quant: str) -> Quantized:
     partial = out.with_name(out.name + ".part")
     with tempfile.NamedTemporaryFile() as log, _c_stderr_to(log):
         code = llama_cpp.llama_model_quantize(
-            str(f16).encode(), str(partial).encode(), llama_cpp.byref(params)
+            str(f16).encode(), str(partial).encode(), ctypes.byref(params)
         )
         log.seek(0)
         said = log.read().decode(errors="replace").strip().splitlines()[-3:]
