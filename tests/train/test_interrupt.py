@@ -10,7 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.train.conftest import make_run, needs_train_extra, zorblax_lines
+
+pytestmark = pytest.mark.timeout(900)  # a real fine-tune on the CPU
 
 STEPS = 10
 

@@ -16,6 +16,8 @@ from tests.fakes import hf_hub, ollama
 from tests.fakes.server import serve
 from tests.train.conftest import infernet
 
+pytestmark = pytest.mark.timeout(900)  # a real fine-tune on the CPU
+
 SYSTEM = "You are a helpful assistant."  # the system line of the test data
 
 

@@ -12,6 +12,8 @@ import yaml
 
 from tests.train.conftest import TRAIN_STEPS, infernet, make_run, zorblax_lines
 
+pytestmark = pytest.mark.timeout(900)  # a real fine-tune on the CPU
+
 
 def _metrics(run: Path) -> list[dict[str, float]]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

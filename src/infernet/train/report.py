@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from infernet.train.dataset import Split
     from infernet.train.runner import RunOutcome
 
-SAMPLE_TOKENS = 48
+SAMPLE_TOKENS = 32
 
 
 def generate(model: Any, tokenizer: Any, prompt: list[dict[str, str]]) -> str:
