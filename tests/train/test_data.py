@@ -158,3 +158,37 @@ def test_search_without_a_key_exits_3(tmp_path: Path) -> None:
 def test_query_and_urls_together_is_bad_usage(tmp_path: Path) -> None:
     done = infernet("train", "data", "q", "--url", "http://a.test/", "-o", str(tmp_path / "t"))
     assert done.returncode == 2
+
+
+@pytest.mark.parametrize(("robots_status", "allowed"), [(404, True), (403, True), (503, False)])
+def test_robots_txt_answers_follow_rfc_9309(robots_status: int, allowed: bool) -> None:
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse, PlainTextResponse
+
+    from infernet.train.crawl import PoliteFetcher
+
+    app = FastAPI()
+
+    @app.get("/robots.txt")
+    async def robots() -> PlainTextResponse:
+        return PlainTextResponse("no", status_code=robots_status)
+
+    @app.get("/page")
+    async def page() -> HTMLResponse:
+        return HTMLResponse("<p>hello</p>")
+
+    with serve(app) as url, PoliteFetcher(timeout_s=5) as fetcher:
+        fetched = fetcher.fetch(f"{url}/page")
+    assert (fetched.html is not None) is allowed
+    if not allowed:
+        assert fetched.error is not None and "robots.txt" in fetched.error
+
+
+def test_an_unreachable_host_is_a_reason_not_a_crash() -> None:
+    from infernet.train.crawl import PoliteFetcher
+    from tests.fakes.server import closed_url
+
+    with PoliteFetcher(timeout_s=2) as fetcher:
+        fetched = fetcher.fetch(f"{closed_url()}/page")
+    assert fetched.html is None
+    assert fetched.error is not None and fetched.error.startswith("could not connect")

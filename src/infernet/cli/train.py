@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from infernet.cli.common import Exit, console, fail, user_errors
+
+if TYPE_CHECKING:
+    from infernet.train.sources import UrlSource
 
 app = typer.Typer(help="Fine-tune a model: make data, scaffold, run.", no_args_is_help=True)
 
@@ -36,22 +40,11 @@ def data(
     """Search results (or your URLs) → pages → readable text → ChatML JSONL."""
     from infernet.train.chatml import DEFAULT_SYSTEM, ChatmlWriter
     from infernet.train.data import build_dataset
-    from infernet.train.sources import UrlListSource, UrlSource, ValueSerpSource
 
-    if query and (url or urls):
-        raise fail("give a search QUERY or --url/--urls, not both", Exit.USAGE)
     if max_chars < min_chars:
         raise fail("--max-chars must be at least --min-chars", Exit.USAGE)
     with user_errors():
-        source: UrlSource
-        if url:
-            source = UrlListSource(tuple(url))
-        elif urls:
-            source = UrlListSource.from_file(urls)
-        elif query:
-            source = ValueSerpSource.from_env(query, top)
-        else:
-            raise fail("give a search QUERY, or pages with --url / --urls FILE", Exit.USAGE)
+        source = _source(query, top, url, urls)
         writer = ChatmlWriter(system or DEFAULT_SYSTEM, min_chars, max_chars)
         console.print(f"Collecting {source.label}")
         progress = Progress(
@@ -73,6 +66,20 @@ def data(
                 on_page=lambda page, error: progress.update(task, advance=1, url=page[-60:]),
             )
     _print_data_summary(report)
+
+
+def _source(query: str | None, top: int, url: list[str], urls: Path | None) -> UrlSource:
+    from infernet.train.sources import UrlListSource, ValueSerpSource
+
+    if query and (url or urls):
+        raise fail("give a search QUERY or --url/--urls, not both", Exit.USAGE)
+    if url:
+        return UrlListSource(tuple(url))
+    if urls:
+        return UrlListSource.from_file(urls)
+    if query:
+        return ValueSerpSource.from_env(query, top)
+    raise fail("give a search QUERY, or pages with --url / --urls FILE", Exit.USAGE)
 
 
 def _print_data_summary(report: object) -> None:

@@ -44,6 +44,7 @@ class PoliteFetcher:
     max_bytes: int = MAX_PAGE_BYTES
     _rules: dict[str, RobotFileParser] = field(default_factory=dict)
     _last_hit: dict[str, float] = field(default_factory=dict)
+    _unreachable: dict[str, str] = field(default_factory=dict)  # origin -> why
     _client: httpx.Client | None = None
 
     def __enter__(self) -> PoliteFetcher:
@@ -74,7 +75,8 @@ class PoliteFetcher:
         rules = RobotFileParser(origin + "/robots.txt")
         try:
             response = self.client.get(origin + "/robots.txt", follow_redirects=True)
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            self._unreachable[origin] = f"could not connect ({type(exc).__name__})"
             response = None
         if response is None or response.status_code >= 500:
             rules.parse(_DISALLOW_ALL)  # unreachable: RFC 9309 says assume disallowed
@@ -97,7 +99,10 @@ class PoliteFetcher:
     def fetch(self, url: str) -> Fetched:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
-            if not self.robots(current).can_fetch(ROBOTS_AGENT, current):
+            rules = self.robots(current)
+            if _origin(current) in self._unreachable:
+                return Fetched(url, error=self._unreachable[_origin(current)])
+            if not rules.can_fetch(ROBOTS_AGENT, current):
                 return Fetched(url, error=f"disallowed by robots.txt ({current})")
             self._wait_turn(current)
             try:
