@@ -86,6 +86,18 @@ def test_what_cannot_run_here_says_why(
     assert message in done.stderr
 
 
+def test_a_hub_base_that_cannot_be_fetched_says_so(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    run = make_run(tmp_path, zorblax_lines(4))
+    path = run / "infernet.train.yml"
+    config = {**yaml.safe_load(path.read_text()), "base_model": "HuggingFaceTB/SmolLM2-135M"}
+    path.write_text(yaml.safe_dump(config))
+    done = infernet("train", "run", "--local", str(run), env={"HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 1
+    assert "not in the local Hugging Face cache" in done.stderr
+    assert "huggingface.co" in done.stderr
+
+
 def test_a_bad_dataset_line_is_named(tmp_path: Path) -> None:
     pytest.importorskip("trl")
     run = make_run(tmp_path, [*zorblax_lines(2), '{"messages": [{"role": "user"}]}'])

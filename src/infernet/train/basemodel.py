@@ -100,10 +100,13 @@ def _from_hub_or_cache(auto: Any, ref: BaseModelRef, **kwargs: Any) -> Any:
     try:
         return auto.from_pretrained(ref.location, **kwargs)
     except OSError as exc:
+        from huggingface_hub import constants
+
+        why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the download failed"
         raise RunError(
-            f"base_model {ref.location} is not in the local Hugging Face cache and could not be "
-            f"downloaded from the Hub ({exc.__class__.__name__}): this machine needs access to "
-            "huggingface.co for that, or set base_model to a local GGUF file or folder"
+            f"base_model {ref.location} is not in the local Hugging Face cache and {why}: "
+            "fetching it needs access to huggingface.co; or set base_model to a local GGUF "
+            "file or Hugging Face folder"
         ) from exc
 
 
