@@ -72,6 +72,7 @@ def test_readme_says_what_was_trained_and_the_result(trained_run: Path) -> None:
         ({"runtime": "axolotl"}, 3, "pip install axolotl"),
         ({"method": "qlora"}, 3, "method: qlora"),
         ({"base_model": "no-such-model"}, 3, "base_model: 'no-such-model'"),
+        ({"resources": {"min_vram_gb": 24, "max_runtime_hours": 1}}, 1, "min_vram_gb is 24"),
     ],
 )
 def test_what_cannot_run_here_says_why(

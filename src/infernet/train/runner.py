@@ -21,7 +21,7 @@ from infernet.train.config import TrainConfig, load_config
 from infernet.train.errors import RunError
 from infernet.train.report import Sample, write_readme
 from infernet.train.rundir import RunPaths, freeze, prepare
-from infernet.train.runtimes import check_runtime, cuda_available
+from infernet.train.runtimes import check_resources, check_runtime, cuda_available
 
 SAVE_EVERY_STEPS = 50
 
@@ -144,6 +144,11 @@ def run_local(
 ) -> RunOutcome:
     config = load_config(root)
     check_runtime(config)
+    check_resources(config)
+    if config.workload_class != "C1":
+        console.print(
+            f"Note: workload_class {config.workload_class} is for the network; --local runs it here."
+        )
     paths = RunPaths(root)
     ref = basemodel.resolve_base(config.base_model, root)
     data_path = config.resolve(config.input.dataset, root)

@@ -13,7 +13,12 @@ import importlib.util
 import shutil
 
 from infernet.train.config import TrainConfig
-from infernet.train.errors import MissingDependency, TrainConfigError, require_train_extra
+from infernet.train.errors import (
+    MissingDependency,
+    RunError,
+    TrainConfigError,
+    require_train_extra,
+)
 
 INSTALL = {
     "unsloth": "pip install unsloth (needs an NVIDIA GPU)",
@@ -29,6 +34,28 @@ def cuda_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
+
+
+def gpu_memory_gb() -> float:
+    """Combined memory of the visible CUDA GPUs (0 without one)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return 0.0
+    total = sum(
+        torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count())
+    )
+    return float(total) / 1e9
+
+
+def check_resources(config: TrainConfig) -> None:
+    need = config.resources.min_vram_gb
+    have = gpu_memory_gb() if need > 0 else 0.0
+    if need > 0 and have < need:
+        raise RunError(
+            f"resources.min_vram_gb is {need:g} and this machine has {have:.1f} GB of GPU "
+            "memory: run it on a bigger GPU, or lower the setting (0 trains on the CPU)"
+        )
 
 
 def check_runtime(config: TrainConfig) -> None:
