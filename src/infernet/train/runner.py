@@ -147,7 +147,7 @@ def run_local(
     check_resources(config)
     if config.workload_class != "C1":
         console.print(
-            f"Note: workload_class {config.workload_class} is for the network; --local runs it here."
+            f"Note: workload_class {config.workload_class} is for the network; --local runs here."
         )
     paths = RunPaths(root)
     ref = basemodel.resolve_base(config.base_model, root)
