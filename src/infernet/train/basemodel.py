@@ -52,12 +52,13 @@ def resolve_base(spec: str, folder: Path) -> BaseModelRef:
         return BaseModelRef("gguf", str(candidate.resolve()))
     if (candidate / "config.json").is_file():
         return BaseModelRef("hf_dir", str(candidate.resolve()))
-    from infernet.engine.launch import SMOLLM2_FILE, EngineError, find_smollm2
+    from infernet.backends.errors import BackendError
+    from infernet.engine.launch import SMOLLM2_FILE, find_smollm2
 
     if spec == SMOLLM2_FILE:
         try:
             return BaseModelRef("gguf", str(find_smollm2()))
-        except EngineError as exc:
+        except BackendError as exc:
             raise TrainConfigError(f"base_model: {exc}") from exc
     if _HUB_ID.match(spec) and not candidate.exists():
         return BaseModelRef("hub", spec)
