@@ -63,12 +63,7 @@ class Failover:
         if job.request.encrypted is not None and job.stream.pieces:  # docs/operations.md
             await self._owner.fail(job, "node_disconnected", CONFIDENTIAL_LOST)
         elif job.attempt >= self._settings.max_attempts:
-            await self._owner.fail(
-                job,
-                "node_disconnected",
-                f"Node went offline mid-stream ({why}); no node could finish it "
-                f"after {job.attempt} attempts",
-            )
+            await self._owner.fail(job, *_gave_up(job, node, why))
         else:
             await self._owner.requeue(job)
 
@@ -98,6 +93,21 @@ class Failover:
                 if node is not None:
                     await _cancel_on_node(job, node)
                     await self.take_back(job, node, "stalled")
+
+
+def _gave_up(job: LiveJob, node: NodeState, why: str) -> tuple[str, str]:
+    """The error a job ends with when no attempt could finish it."""
+    if why == "backend_unavailable":
+        return (
+            "backend_unavailable",
+            f"The node's inference backend failed {job.attempt} times while answering; "
+            f"last: {node.backend_detail}",
+        )
+    return (
+        "node_disconnected",
+        f"Node went offline mid-stream ({why}); no node could finish it "
+        f"after {job.attempt} attempts",
+    )
 
 
 async def _cancel_on_node(job: LiveJob, node: NodeState) -> None:
