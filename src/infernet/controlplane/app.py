@@ -27,6 +27,8 @@ from infernet.controlplane.api import (
     prices,
     receipts,
     registration,
+    training,
+    training_nodes,
 )
 from infernet.controlplane.api import metrics as metrics_api
 from infernet.controlplane.api.accounts import router as accounts_router
@@ -43,11 +45,13 @@ from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.services import Services, Shared, build_shared
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.db import open_database
+from infernet.controlplane.training.market import build_training
 from infernet.controlplane.watchers.canary import Canary, CanaryConfig, ExemptAccounting
 from infernet.controlplane.watchers.sweeps import background_tasks
 from infernet.controlplane.web.metrics import ControlPlaneMetrics, HttpMetrics
 from infernet.controlplane.web.middleware import BodySizeLimit, RateLimitHeaders
 from infernet.protocol.signing import RequestVerifier
+from infernet.protocol.training import TRAINING_PREFIX as UPLOAD_PREFIX
 
 CLIENT_ROUTES = (
     jobs,
@@ -63,6 +67,8 @@ CLIENT_ROUTES = (
     node_lifecycle,
     confidential,
     metrics_api,
+    training,
+    training_nodes,
 )
 
 
@@ -101,7 +107,11 @@ def create_app(
     register_handlers(app)
     app.add_middleware(HttpMetrics, metrics=metrics)
     app.add_middleware(RateLimitHeaders)  # the per-key limits' X-RateLimit-* headers
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        uploads=(UPLOAD_PREFIX, settings.training_upload_max_bytes),
+    )
     # Node traffic first: heartbeats are the most frequent request, and routes match in order.
     app.include_router(node.router)
     app.include_router(accounts_router)
@@ -141,4 +151,7 @@ async def build_services(
     )
     metrics.bind(registry, manager.stats)
     verifier = RequestVerifier(nonce_store=shared.nonces)
-    return Services(settings, db, registry, manager, verifier, shared.bus, caches, payments)
+    training_market = build_training(db, registry, settings, payments)
+    return Services(
+        settings, db, registry, manager, verifier, shared.bus, caches, training_market, payments
+    )

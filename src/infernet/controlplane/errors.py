@@ -7,9 +7,11 @@
     ├── NotFound          404 not_found
     ├── Forbidden         403 forbidden
     ├── ModelNotFound     404 model_not_found
+    ├── Conflict          409 conflict
     ├── PayloadTooLarge   413 payload_too_large
     ├── RateLimited       429 rate_limited
-    └── NoCapacity        503 no_capacity
+    ├── NoCapacity        503 no_capacity
+    └── NotOffered        503 not_offered (a feature this control plane cannot run)
 
 Native routes answer the Book's envelope `{"error": code, "error_message": text}`; routes
 under `/v1` answer OpenAI's `{"error": {"message", "type", "code", "param"}}`.
@@ -61,6 +63,12 @@ class ModelNotFound(ApiError):
     status, code = 404, "model_not_found"
 
 
+class Conflict(ApiError):
+    """The request is valid but the thing is no longer in a state that allows it."""
+
+    status, code = 409, "conflict"
+
+
 class StreamExpired(ApiError):
     """A resume (`Last-Event-ID` >= 1) of a stream whose event numbering is no longer
     kept: the rest cannot be told exactly, so none is guessed."""
@@ -78,6 +86,10 @@ class RateLimited(ApiError):
 
 class NoCapacity(ApiError):
     status, code = 503, "no_capacity"
+
+
+class NotOffered(ApiError):
+    status, code = 503, "not_offered"
 
 
 _OPENAI_TYPES = {

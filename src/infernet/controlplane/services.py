@@ -22,6 +22,7 @@ from infernet.controlplane.money.payments import Payments
 from infernet.controlplane.nodes.cache import NodeCaches
 from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.settings import Settings
+from infernet.controlplane.training.market import TrainingMarket
 from infernet.protocol.signing import MemoryNonceStore, NonceStore, RequestVerifier
 
 
@@ -59,5 +60,6 @@ class Services:
     bus: Bus
     # Node and client-key facts read on every request, kept current on every replica.
     caches: NodeCaches
+    training: TrainingMarket  # open-market federated LoRA (controlplane/training/)
     payments: Payments | None = None  # None: PAYMENTS_ENABLED=false
     events: EventHub = field(default_factory=EventHub)  # live pages (dashboard SSE)

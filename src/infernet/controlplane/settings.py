@@ -65,6 +65,19 @@ class Settings(BaseModel):
     # job whose lease ran out this long is taken over by another replica.
     lease_ttl_s: float = Field(default=15.0, gt=0)
 
+    # Open-market training (controlplane/training/): shards and adapters are kept in
+    # `training_dir` (None: `training/` beside the SQLite database, else
+    # ~/.infernet/training; replicas must share it). A claim lapses unless its node renews
+    # it within `training_claim_ttl_s`; a shard is offered `training_max_attempts` times;
+    # a reported eval loss must be reproduced within `training_loss_tolerance` (relative).
+    training_dir: str | None = None
+    training_claim_ttl_s: float = Field(default=120.0, gt=0)
+    training_max_attempts: int = Field(default=3, ge=1)
+    training_loss_tolerance: float = Field(default=0.05, gt=0, lt=1)
+    training_verify_timeout_s: float = Field(default=1800.0, gt=0)
+    # Shard and adapter uploads (PUT /api/v1/training/...) may be this large.
+    training_upload_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+
     @property
     def offline_after_s(self) -> float:
         return self.heartbeat_interval_s * self.missed_beats_offline

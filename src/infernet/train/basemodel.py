@@ -68,6 +68,21 @@ def resolve_base(spec: str, folder: Path) -> BaseModelRef:
     )
 
 
+def check_network_base(spec: str, folder: Path | None = None) -> None:
+    """An open-market run's base model must be one every node (and the control plane's
+    verifier) loads by name: the bundled GGUF, or a Hugging Face Hub id. `folder`: the
+    submitter's run folder, where a local file or folder of that name would be meant."""
+    from infernet.engine.launch import SMOLLM2_FILE
+
+    local = folder is not None and (folder / Path(spec).expanduser()).exists()
+    if spec == SMOLLM2_FILE or (_HUB_ID.match(spec) and not local):
+        return
+    raise TrainConfigError(
+        f"base_model: {spec!r} is on this machine only; an open-market run needs a base model "
+        f"every node can load: a Hugging Face Hub id (org/name) or {SMOLLM2_FILE!r}"
+    )
+
+
 def load_tokenizer(ref: BaseModelRef) -> Any:
     from transformers import AutoTokenizer
 

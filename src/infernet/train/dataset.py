@@ -51,13 +51,19 @@ def load_examples(path: Path) -> list[Example]:
             f"input.dataset {path} not found: make one with `infernet train data` "
             "or point input.dataset at a ChatML JSONL file"
         )
-    examples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            messages = _messages(line, f"{path}:{number}")
-            examples.append({"prompt": messages[:-1], "completion": messages[-1:]})
+    examples = parse_examples(path.read_text(encoding="utf-8"), str(path))
     if not examples:
         raise DataError(f"input.dataset {path} has no lines")
+    return examples
+
+
+def parse_examples(text: str, source: str) -> list[Example]:
+    """The examples of ChatML JSONL `text`; errors name `source:line`."""
+    examples = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            messages = _messages(line, f"{source}:{number}")
+            examples.append({"prompt": messages[:-1], "completion": messages[-1:]})
     return examples
 
 

@@ -52,17 +52,22 @@ def _quiet_libraries() -> None:
     datasets.disable_progress_bars()
 
 
-def _load(config: TrainConfig, ref: basemodel.BaseModelRef) -> tuple[Any, Any, Any]:
-    """(model, tokenizer, peft_config or None when the runtime already attached LoRA)."""
+def lora_config(config: TrainConfig) -> Any:
+    """PEFT's LoraConfig for the settings' `lora` section."""
     from peft import LoraConfig
 
-    lora = LoraConfig(
+    return LoraConfig(
         r=config.lora.rank,
         lora_alpha=config.lora.alpha,
         target_modules=list(config.lora.target_modules),
         lora_dropout=0.0,
         task_type="CAUSAL_LM",
     )
+
+
+def _load(config: TrainConfig, ref: basemodel.BaseModelRef) -> tuple[Any, Any, Any]:
+    """(model, tokenizer, peft_config or None when the runtime already attached LoRA)."""
+    lora = lora_config(config)
     if config.runtime == "unsloth":
         return _load_unsloth(config, ref)
     kwargs: dict[str, Any] = {}
@@ -95,7 +100,9 @@ def _load_unsloth(config: TrainConfig, ref: basemodel.BaseModelRef) -> tuple[Any
     return model, tokenizer, None
 
 
-def _trainer(config: TrainConfig, paths: RunPaths, split: dataset.Split, loaded: Any) -> Any:
+def build_trainer(config: TrainConfig, paths: RunPaths, split: dataset.Split, loaded: Any) -> Any:
+    """The runtime's trainer over `split`, for `loaded` = (model, tokenizer, LoRA config or
+    None when the model carries its adapter already)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
@@ -183,7 +190,7 @@ def _train(
     )
 
     console.print("Loading the base model...")
-    trainer = _trainer(config, paths, split, _load(config, ref))
+    trainer = build_trainer(config, paths, split, _load(config, ref))
     stop = StopRequest()
     trainer.remove_callback(PrinterCallback)  # our bar and metrics.jsonl say it instead
     for callback in (MetricsCallback(paths.metrics), ProgressCallback(console)):

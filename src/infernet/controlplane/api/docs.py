@@ -19,12 +19,14 @@ from infernet.controlplane.schemas.openai import OpenAIError
 MEANINGS = {
     400: "Bad request: malformed JSON, a missing, unknown or invalid field, an ambiguous model",
     401: "Missing, unknown or revoked API key",
+    402: "Insufficient funds: add funds, or ask for less",
     403: "Not allowed (e.g. sign-up needs an invite code)",
     404: "Not found (for models: the message lists those served now)",
+    409: "Conflict: the resource is not in a state that allows this (now)",
     413: "Request body too large",
     429: "Rate limit reached: honour Retry-After",
     502: "The node or its engine failed while answering",
-    503: "No capacity: no node can take the job now",
+    503: "No capacity: no node can take the job now; or a feature this control plane lacks",
     504: "The job did not complete in time",
 }
 

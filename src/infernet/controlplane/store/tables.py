@@ -281,3 +281,73 @@ notification_webhooks = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_status", String(200)),  # the last delivery's outcome, shown in Settings
 )
+
+# --- open-market training (controlplane/training/, Book §9.4 C3) ------------------------
+
+# A federated LoRA fine-tune a client submitted: its frozen settings, its budget (held in
+# escrow), and how it ended. Shard files and adapters live in Settings.training_dir.
+training_jobs = Table(
+    "training_jobs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("base_model", String(300), nullable=False),
+    Column("config", JSON, nullable=False),  # infernet.train.yml as the submitter froze it
+    Column("status", String(20), nullable=False, index=True),  # uploading|open|done|partial|failed
+    Column("shard_count", Integer, nullable=False),
+    Column("examples", Integer, nullable=False),
+    Column("budget_micros", BigInteger, nullable=False),
+    Column("max_nodes", Integer, nullable=False),
+    Column("min_vram_gb", Float, nullable=False),
+    Column("deadline", DateTime(timezone=True), nullable=False, index=True),
+    Column("detail", Text, nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+)
+
+# One slice of a job's dataset; trained by one node at a time, paid once.
+training_shards = Table(
+    "training_shards",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("job_id", ForeignKey("training_jobs.id"), nullable=False, index=True),
+    Column("position", Integer, nullable=False),
+    Column("examples", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("pay_micros", BigInteger, nullable=False),
+    # awaiting_upload | open | claimed | reported | accepted | failed
+    Column("status", String(20), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claim_id", String(40)),  # the claim now holding it
+    Column("claim_expires_at", DateTime(timezone=True), index=True),
+    Column("detail", Text, nullable=False, default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every claim a node made on a shard, and what became of it (the audit trail of pay).
+training_claims = Table(
+    "training_claims",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("shard_id", ForeignKey("training_shards.id"), nullable=False, index=True),
+    Column("job_id", String(40), nullable=False, index=True),
+    Column("node_id", String(40), nullable=False, index=True),
+    # active | expired | released | reported | verifying | accepted | rejected | unverified
+    Column("status", String(20), nullable=False, index=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("reported_at", DateTime(timezone=True)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("adapter_sha256", String(64)),
+    Column("adapter_bytes", BigInteger),
+    Column("steps", Integer),
+    Column("loss_before", Float),  # eval loss on the shard's held-out lines, as reported
+    Column("loss_after", Float),
+    Column("verified_before", Float),  # the same, as the verifier measured it
+    Column("verified_after", Float),
+    Column("verify_started_at", DateTime(timezone=True)),
+    Column("verify_tries", Integer, nullable=False, default=0),
+    Column("receipt", JSON),  # the node-signed training receipt; countersigned once paid
+    Column("detail", Text, nullable=False, default=""),
+)

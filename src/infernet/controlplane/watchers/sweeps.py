@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
+from infernet.controlplane.training.sweeper import TrainingSweeper
 from infernet.controlplane.watchers.webhooks import LivenessWatch
 
 LIVENESS_CHECK_S = 2.0
@@ -46,9 +47,12 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
         await node_store.flush_heartbeats(services.db, moments)
 
     liveness_s = min(LIVENESS_CHECK_S, services.settings.heartbeat_interval_s)
+    training = TrainingSweeper(services.training)  # controlplane/training/sweeper.py
     return [
         PeriodicTask("job-sweeper", 1.0, services.jobs.sweep),
         PeriodicTask("heartbeat-flusher", 5.0, flush_heartbeats),
         # Node liveness -> live dashboard pages and offline webhooks (webhooks.py).
         PeriodicTask("liveness-watch", liveness_s, LivenessWatch(services).check),
+        PeriodicTask("training-claims", 1.0, training.lapse_and_finish),
+        PeriodicTask("training-verifier", 1.0, training.verify_until_idle),
     ]
