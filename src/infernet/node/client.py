@@ -16,7 +16,12 @@ T = TypeVar("T", bound=BaseModel)
 
 
 class ControlPlaneError(Exception):
-    """The control plane refused or could not be reached; the message says which."""
+    """The control plane refused or could not be reached; the message says which.
+    `status` is the HTTP status of a refusal, None when there was no answer."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ControlPlaneClient:
@@ -36,7 +41,20 @@ class ControlPlaneClient:
 
     async def call(self, method: str, path: str, reply: type[T], body: bytes = b"") -> T:
         """A signed request; the answer parsed as `reply`, or ControlPlaneError."""
-        headers = {"content-type": "application/json", **self.signed_headers(method, path, body)}
+        response = await self._send(method, path, body, "application/json")
+        return reply.model_validate_json(response.content)
+
+    async def download(self, path: str) -> bytes:
+        """A signed GET of a file (a training shard); its bytes."""
+        return (await self._send("GET", path, b"", "application/json")).content
+
+    async def upload(self, path: str, data: bytes, reply: type[T]) -> T:
+        """A signed PUT of a file (a trained adapter)."""
+        response = await self._send("PUT", path, data, "application/octet-stream")
+        return reply.model_validate_json(response.content)
+
+    async def _send(self, method: str, path: str, body: bytes, content_type: str) -> httpx.Response:
+        headers = {"content-type": content_type, **self.signed_headers(method, path, body)}
         try:
             response = await self._http.request(method, path, content=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -48,8 +66,10 @@ class ControlPlaneClient:
                 detail = response.json().get("error_message", response.text)
             except json.JSONDecodeError:
                 detail = response.text
-            raise ControlPlaneError(f"{path} answered {response.status_code}: {detail}")
-        return reply.model_validate_json(response.content)
+            raise ControlPlaneError(
+                f"{path} answered {response.status_code}: {detail}", response.status_code
+            )
+        return response
 
     async def close(self) -> None:
         await self._http.aclose()

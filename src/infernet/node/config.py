@@ -84,6 +84,12 @@ class NodeConfig(BaseModel):
     tensor_parallel_size: int = Field(default=1, ge=1, le=64)
     pipeline_parallel_size: int = Field(default=1, ge=1, le=64)
     ray_address: str | None = None
+    # Open-market training (node/training.py): train shards of others' fine-tunes, for pay.
+    # Off unless the operator opts in; needs the train extra. `training_dir` (None:
+    # `training/` beside the key folder) holds the shard being trained.
+    accept_training: bool = False
+    training_dir: str | None = None
+    training_poll_s: float = Field(default=30.0, gt=0)
 
     @field_validator("vram_tier", mode="before")
     @classmethod

@@ -42,7 +42,9 @@ from infernet.node.metrics import Health, MetricsServer, NodeMetrics, daemon_hea
 from infernet.node.model_keys import ModelKeyring
 from infernet.node.models import MemoryBudget, ModelError, ModelManager, served_mismatch
 from infernet.node.pacing import backoff_delays, heartbeat_interval
+from infernet.node.shard_trainer import ShardTrainer
 from infernet.node.status_file import StatusSnapshot, status_path, write_status
+from infernet.node.training import training_worker
 from infernet.protocol.confidential import ConfidentialError
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.modelnames import routing_key
@@ -77,6 +79,7 @@ class NodeDaemon:
     config_path: Path | None = None  # where served_models is re-read and recorded
     memory_budget: MemoryBudget | None = None  # for install fit checks; None: detect
     told_interval_s: float | None = None  # what the control plane last asked for
+    shard_trainer: ShardTrainer | None = None  # for accept_training; None: a child process
 
     def __post_init__(self) -> None:
         self.client = ControlPlaneClient(self.config.control_plane_url, self.key)
@@ -93,6 +96,7 @@ class NodeDaemon:
         self.hardware = HardwareCache()  # GPUs and tier for heartbeats, probed every 5 min
         self.draining = False  # set by drain(): no new jobs, exit when the running ones end
         self._drain_task: asyncio.Task[None] | None = None
+        self.training = training_worker(self.client, self.key, self.config, self.shard_trainer)
 
     async def register(self) -> str:
         reply = await self.client.post(
@@ -155,7 +159,8 @@ class NodeDaemon:
             gpus=gpus,
             draining=self.draining,
             load=NodeLoad(
-                active_jobs=len(self.running), max_concurrent_jobs=self.config.max_concurrent_jobs
+                active_jobs=len(self.running),
+                max_concurrent_jobs=self.training.capacity(self.config.max_concurrent_jobs),
             ),
             payout_address=self.config.payout_address,
             payout_chain=self.config.payout_chain,
@@ -377,6 +382,8 @@ class NodeDaemon:
         ]
         if self.config.auto_payout:
             loops.append(asyncio.create_task(auto_payout_loop(self.client, self.config)))
+        if self.config.accept_training:  # node/training.py
+            loops.append(asyncio.create_task(self.training.run(self._stopping)))
         try:
             await self._stopping.wait()
         finally:
