@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from infernet.cli.common import Exit, console, fail, user_errors
 
 if TYPE_CHECKING:
+    from infernet.train.market import MarketRequest
     from infernet.train.sources import UrlSource
 
 app = typer.Typer(help="Fine-tune a model: make data, scaffold, run.", no_args_is_help=True)
@@ -134,19 +135,43 @@ def init(
 def run(
     folder: Path = typer.Argument(Path("."), help="Run folder (holds infernet.train.yml)."),
     local: bool = typer.Option(False, "--local", help="Train on this machine."),
+    open_market: bool = typer.Option(
+        False, "--open-market", help="Train on the network's nodes (federated LoRA), for pay."
+    ),
+    budget: str = typer.Option(None, "--budget", help="USDC the nodes may earn (--open-market)."),
+    max_nodes: int = typer.Option(
+        None, "--max-nodes", min=1, help="Nodes at most (--open-market)."
+    ),
+    shards: int = typer.Option(None, "--shards", min=1, help="Shards (default: --max-nodes)."),
+    deadline_hours: float = typer.Option(24.0, "--deadline-hours", min=0.01, help="Then it ends."),
+    api_key: str = typer.Option(None, envvar="INFERNET_API_KEY", help="Your API key."),
+    url: str = typer.Option(
+        "http://127.0.0.1:8700", "--control-plane", envvar="INFERNET_CONTROL_PLANE_URL"
+    ),
+    poll: float = typer.Option(5.0, "--poll", min=0.1, hidden=True),
     resume: bool = typer.Option(False, "--resume", help="Continue an unfinished run."),
     restart: bool = typer.Option(False, "--restart", help="Discard an unfinished run."),
 ) -> None:
     """Fine-tune as infernet.train.yml says; writes metrics, README and checkpoint-final/."""
-    if not local:
-        raise fail(
-            "submitting a fine-tune to the network is not built yet; "
-            "train on this machine with --local",
-            Exit.FAILED,
-        )
+    if local == open_market:
+        raise fail("choose where to train: --local (this machine) or --open-market", Exit.USAGE)
     if resume and restart:
         raise fail("--resume and --restart exclude each other", Exit.USAGE)
     os.environ.setdefault("TQDM_DISABLE", "1")  # library bars; ours shows loss and ETA
+    if local:
+        _run_local(folder, resume, restart)
+        return
+    if budget is None or max_nodes is None:
+        raise fail("--open-market needs --budget USD and --max-nodes N", Exit.USAGE)
+    if not api_key:
+        raise fail("--open-market needs your API key: set INFERNET_API_KEY", Exit.CONFIG)
+    from infernet.train.market import MarketRequest
+
+    request = MarketRequest(budget, max_nodes, shards, deadline_hours, poll)
+    _run_market(folder, request, api_key, url, restart)
+
+
+def _run_local(folder: Path, resume: bool, restart: bool) -> None:
     from infernet.train.runner import run_local
 
     with user_errors():
@@ -169,4 +194,32 @@ def run(
         console.print(f"Training loss {losses[0]:.4f} → {losses[-1]:.4f} in {outcome.steps} steps")
     if outcome.eval_before is not None and outcome.eval_after is not None:
         console.print(f"Eval loss {outcome.eval_before:.4f} → {outcome.eval_after:.4f}")
+    console.print(f"Adapter: {outcome.paths.final}\nReport: {outcome.paths.readme}")
+
+
+def _run_market(
+    folder: Path, request: MarketRequest, api_key: str, url: str, restart: bool
+) -> None:
+    from infernet.train.market import STATE, run_market
+    from infernet.train.market_api import MarketClient
+
+    if restart:
+        (folder / STATE).unlink(missing_ok=True)
+    client = MarketClient(url, api_key)
+    with user_errors():
+        try:
+            outcome = run_market(folder, console, client, request)
+        except KeyboardInterrupt as exc:
+            raise fail(
+                "stopped waiting; the job goes on on the network: run the same command "
+                "again to wait for it and merge the result",
+                Exit.INTERRUPTED,
+            ) from exc
+        finally:
+            client.close()
+    job = outcome.job
+    accepted = job.count("accepted")
+    console.print(f"Training job {job.id} {job.status}: {accepted} of {len(job.shards)} shards")
+    if job.payments:
+        console.print(f"Paid {job.paid_usdc} of a {job.budget_usdc} USDC budget; the rest is back")
     console.print(f"Adapter: {outcome.paths.final}\nReport: {outcome.paths.readme}")

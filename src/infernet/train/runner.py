@@ -8,7 +8,6 @@ A stop (Ctrl-C, runtime limit) leaves `checkpoints/checkpoint-N/` and returns ea
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from infernet.train import basemodel, dataset
 from infernet.train.config import TrainConfig, load_config
 from infernet.train.errors import RunError
 from infernet.train.report import Sample, write_readme
-from infernet.train.rundir import RunPaths, freeze, prepare
+from infernet.train.rundir import RunPaths, file_sha256, freeze, prepare
 from infernet.train.runtimes import check_resources, check_runtime, cuda_available
 
 SAVE_EVERY_STEPS = 50
@@ -37,10 +36,6 @@ class RunOutcome:
     eval_before: float | None = None
     eval_after: float | None = None
     sample: Sample | None = None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _quiet_libraries() -> None:
@@ -161,7 +156,7 @@ def run_local(
     data_path = config.resolve(config.input.dataset, root)
     examples = dataset.load_examples(data_path)
     split = dataset.split(examples, config.input.validation_split, config.training.seed)
-    frozen = freeze(config, ref, data_path, _sha256(data_path))
+    frozen = freeze(config, ref, data_path, file_sha256(data_path))
     frozen["resolved"]["dataset"].update(train=len(split.train), eval=len(split.eval))
     checkpoint = prepare(paths, frozen, resume=resume, restart=restart)
     console.print(f"Base model: {basemodel.describe(ref)}")
