@@ -33,6 +33,7 @@ from infernet.engine.launch import find_smollm2, start_engine
 from infernet.engine.supervisor import EngineSupervisor, SupervisedBackend
 from infernet.node.config import NodeConfig, save_config
 from infernet.node.daemon import NodeDaemon
+from infernet.node.shard_trainer import ShardTrainer
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.modelnames import routing_key
 from infernet.protocol.money import usdc
@@ -107,7 +108,14 @@ class ControlPlaneServer:
 class LocalNode:
     """A node daemon with its own key and config under `home`, running as a task."""
 
-    def __init__(self, home: Path, control_plane_url: str, backend: Backend, **config: object):
+    def __init__(
+        self,
+        home: Path,
+        control_plane_url: str,
+        backend: Backend,
+        shard_trainer: ShardTrainer | None = None,
+        **config: object,
+    ):
         home.mkdir(parents=True, exist_ok=True)
         key_path = home / "keys" / "node.key"
         self.key = NodeKey.load(key_path) if key_path.exists() else NodeKey.generate()
@@ -124,7 +132,13 @@ class LocalNode:
             }
         )
         save_config(self.config, self.config_path)
-        self.daemon = NodeDaemon(self.config, self.key, backend, config_path=self.config_path)
+        self.daemon = NodeDaemon(
+            self.config,
+            self.key,
+            backend,
+            config_path=self.config_path,
+            shard_trainer=shard_trainer,  # with accept_training; None: the real one
+        )
         self._task: asyncio.Task[None] | None = None
 
     @property

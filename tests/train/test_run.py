@@ -107,7 +107,34 @@ def test_a_bad_dataset_line_is_named(tmp_path: Path) -> None:
     assert "train.jsonl:3" in done.stderr
 
 
-def test_without_local_it_says_the_network_part_is_not_built(tmp_path: Path) -> None:
+def test_run_asks_where_to_train(tmp_path: Path) -> None:
     done = infernet("train", "run", str(tmp_path))
-    assert done.returncode == 1
-    assert "--local" in done.stderr
+    assert done.returncode == 2
+    assert "--local" in done.stderr and "--open-market" in done.stderr
+
+
+def test_open_market_needs_a_budget_nodes_and_an_api_key(tmp_path: Path) -> None:
+    missing = infernet("train", "run", str(tmp_path), "--open-market", "--budget", "1")
+    assert missing.returncode == 2 and "--max-nodes" in missing.stderr
+    no_key = infernet(
+        "train", "run", str(tmp_path), "--open-market", "--budget", "1", "--max-nodes", "2",
+        env={"INFERNET_API_KEY": ""},
+    )  # fmt: skip
+    assert no_key.returncode == 3 and "INFERNET_API_KEY" in no_key.stderr
+
+
+def test_open_market_refuses_a_base_model_only_this_machine_has(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    run = make_run(tmp_path, zorblax_lines(4))
+    path = run / "infernet.train.yml"
+    model = run / "model.gguf"
+    model.write_bytes(b"GGUF")
+    path.write_text(
+        yaml.safe_dump({**yaml.safe_load(path.read_text()), "base_model": "model.gguf"})
+    )
+    done = infernet(
+        "train", "run", str(run), "--open-market", "--budget", "1", "--max-nodes", "2",
+        env={"INFERNET_API_KEY": "inft_test"},
+    )  # fmt: skip
+    assert done.returncode == 3
+    assert "every node can load" in done.stderr

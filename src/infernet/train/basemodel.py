@@ -78,8 +78,9 @@ def check_network_base(spec: str, folder: Path | None = None) -> None:
     if spec == SMOLLM2_FILE or (_HUB_ID.match(spec) and not local):
         return
     raise TrainConfigError(
-        f"base_model: {spec!r} is on this machine only; an open-market run needs a base model "
-        f"every node can load: a Hugging Face Hub id (org/name) or {SMOLLM2_FILE!r}"
+        f"base_model: {spec!r} is not a model every node can load: an open-market run needs "
+        f"a Hugging Face Hub id (org/name) or the bundled {SMOLLM2_FILE!r}; a file or folder "
+        "on this machine cannot reach the nodes"
     )
 
 

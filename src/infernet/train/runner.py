@@ -38,7 +38,7 @@ class RunOutcome:
     sample: Sample | None = None
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     import datasets
     import transformers
 
@@ -161,7 +161,7 @@ def run_local(
     checkpoint = prepare(paths, frozen, resume=resume, restart=restart)
     console.print(f"Base model: {basemodel.describe(ref)}")
     console.print(f"Dataset: {data_path} ({len(split.train)} train, {len(split.eval)} eval)")
-    _quiet_libraries()
+    quiet_libraries()
     with basemodel.library_noise_off():
         return _train(config, paths, split, ref, checkpoint, console)
 

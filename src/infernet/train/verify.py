@@ -55,9 +55,12 @@ def measure(config: TrainConfig, shard: Path, adapter: Path) -> tuple[float, flo
     from peft import get_peft_model
     from safetensors import SafetensorError
     from safetensors.torch import load_file
+    from transformers import PrinterCallback
 
     from infernet.train.rundir import RunPaths
-    from infernet.train.runner import build_trainer, lora_config
+    from infernet.train.runner import build_trainer, lora_config, quiet_libraries
+
+    quiet_libraries()
 
     split = dataset.split(
         dataset.load_examples(shard), config.input.validation_split, config.training.seed
@@ -74,6 +77,7 @@ def measure(config: TrainConfig, shard: Path, adapter: Path) -> tuple[float, flo
     loaded = (model, basemodel.load_tokenizer(ref), None)
     with tempfile.TemporaryDirectory(prefix="infernet-verify-") as scratch:
         trainer = build_trainer(config, RunPaths(Path(scratch)), split, loaded)
+        trainer.remove_callback(PrinterCallback)  # stdout carries the verdict alone
         after = float(trainer.evaluate()["eval_loss"])
         with model.disable_adapter():
             before = float(trainer.evaluate()["eval_loss"])
