@@ -107,7 +107,7 @@ class TrainingReceiptFields(_Wire):
     claim_id: str = Field(min_length=1, max_length=40)
     node_pubkey: str
     adapter_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    examples: int = Field(ge=1, strict=True)
+    examples: int = Field(ge=1, le=1_000_000, strict=True)
     value_usdc: str
     completed_at: str
 
@@ -187,7 +187,7 @@ class ShardReport(_Wire):
     adapter_config: dict[str, Any]  # PEFT's adapter_config.json
     eval_loss_before: float = Field(ge=0, allow_inf_nan=False)
     eval_loss_after: float = Field(ge=0, allow_inf_nan=False)
-    steps: int = Field(ge=0)
+    steps: int = Field(ge=0, le=100_000_000)
     receipt: TrainingReceipt
 
 

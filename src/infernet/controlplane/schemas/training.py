@@ -14,12 +14,14 @@ from infernet.controlplane.store.training import ClaimRecord, ShardRecord, Train
 from infernet.protocol.money import from_micros, show
 
 MAX_SHARDS = 256
+MAX_SHARD_EXAMPLES = 1_000_000
+MAX_BUDGET_USDC = 10**9
 
 
 class ShardSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    examples: int = Field(ge=1)
+    examples: int = Field(ge=1, le=MAX_SHARD_EXAMPLES)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 

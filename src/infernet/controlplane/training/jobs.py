@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infernet.controlplane.errors import BadRequest, Conflict, NotFound
 from infernet.controlplane.schemas.training import (
+    MAX_BUDGET_USDC,
     ShardSpec,
     ShardUpload,
     ShardUploaded,
@@ -43,6 +44,8 @@ def _budget(text: str) -> int:
         raise BadRequest(f"budget_usdc: {exc}") from exc
     if amount <= 0:
         raise BadRequest("budget_usdc must be more than 0: it is what the nodes are paid from")
+    if amount > MAX_BUDGET_USDC:
+        raise BadRequest(f"budget_usdc is implausibly large (more than {MAX_BUDGET_USDC:,})")
     return to_micros(amount)
 
 
