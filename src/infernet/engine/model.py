@@ -17,6 +17,8 @@ from typing import Any
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+from infernet.engine.context import choose_context
+
 
 @dataclass
 class TokenCount:
@@ -43,13 +45,16 @@ class _CountingLlama(llama_cpp.Llama):
 class LoadedModel:
     """A model file served under an alias; one generation at a time, as llama.cpp needs."""
 
-    def __init__(self, path: Path, alias: str, *, n_ctx: int = 2048, n_threads: int | None = None):
+    def __init__(
+        self, path: Path, alias: str, *, n_ctx: int | None = None, n_threads: int | None = None
+    ):
         self.path = path
         self.alias = alias
-        self.n_ctx = n_ctx
+        self.context = choose_context(path, n_ctx)  # the trained context, if memory allows
+        self.n_ctx = self.context.n_ctx
         self.size_bytes = path.stat().st_size
         self._llama: Any = _CountingLlama(
-            model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False
+            model_path=str(path), n_ctx=self.n_ctx, n_threads=n_threads, verbose=False
         )
         self.lock = threading.Lock()
 

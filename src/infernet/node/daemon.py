@@ -1,16 +1,15 @@
 """The node daemon: register, check the backend, heartbeat, hold the job channel.
 
 One outbound HTTP client for registration and heartbeats (every `heartbeat_interval_s`,
-30 s by default) and one outbound WebSocket, the job channel, over which the control
-plane pushes jobs. The channel reconnects with jittered exponential backoff so that a
-control-plane restart does not bring every node back in the same second.
+30 s by default) and one outbound WebSocket, the job channel, down which jobs come; it
+reconnects with jittered exponential backoff so that a control-plane restart spreads out.
 
 After every heartbeat the daemon rewrites its status snapshot (`node/status_file.py`,
 read by `infernet status`) and hands the commands in the response to the command executor
 (`node/commands.py`), which runs them in the background. `sync()` is an immediate
 heartbeat, sent after a model change; SIGUSR1 asks for one (`infernet model install`).
-Each heartbeat re-reads `served_models` from the config file, so a change the CLI made is
-what the daemon advertises from then on.
+Each heartbeat re-reads `served_models` from the config file (a change the CLI made is
+advertised from then on) and reports each model's context length as the engine says.
 """
 
 from __future__ import annotations
@@ -150,6 +149,7 @@ class NodeDaemon:
                             name=model.name,
                             loaded=model.loaded,
                             size_bytes=model.size_bytes,
+                            context_length=model.context_length,
                             model_key=model_key_statement(self.model_keys, model.name),
                         )
                     )

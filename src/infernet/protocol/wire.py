@@ -17,6 +17,9 @@ from infernet.protocol.delegation import ModelKeyStatement, NodeDelegation
 from infernet.protocol.receipts import Receipt
 
 NODE_CHANNEL_PATH = "/api/v1/node/channel"
+# JobFailed.error when the prompt does not fit the context the engine runs the model with:
+# the client's to fix, never the node's fault (the control plane answers 400 with it).
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 
 
 class WireModel(BaseModel):
@@ -66,6 +69,10 @@ class ServedModel(WireModel):
     name: str
     loaded: bool = True
     size_bytes: int | None = None
+    # Tokens the engine runs this model with: the most one request's prompt plus answer
+    # can take (llama.cpp n_ctx, vLLM/SGLang/MAX max_model_len, the num_ctx this node
+    # gives Ollama). None: the engine does not say.
+    context_length: int | None = Field(default=None, ge=1)
     # The node key's statement authorizing this model's key: what confidential clients
     # encrypt to (GET /api/v1/models/{model}/keys lists it).
     model_key: ModelKeyStatement | None = None
@@ -194,6 +201,10 @@ class JobFailed(WireModel):
     attempt: int = 1
     error: str
     message: str
+    # With CONTEXT_LENGTH_EXCEEDED: the engine's own count of the prompt and the context
+    # it has for the model (None where the engine's refusal did not say).
+    prompt_tokens: int | None = None
+    context_length: int | None = None
 
 
 ToNode = Annotated[JobAssignment | JobCancel, Field(discriminator="type")]
