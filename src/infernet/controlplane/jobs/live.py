@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from infernet.controlplane.jobs.fit import ContextNeed
 from infernet.controlplane.jobs.streams import JobStream
 from infernet.controlplane.money.accounting import Segment
 from infernet.controlplane.schemas.jobs import JobCreate
-from infernet.protocol.wire import ChatMessageIn, UsageReport
+from infernet.protocol.wire import ChatMessageIn, JobAssignment, UsageReport
 
 
 @dataclass
@@ -28,6 +29,7 @@ class LiveJob:
     finish_reason: str | None = None
     segments: list[Segment] = field(default_factory=list)  # attempts that ended early
     excluded: set[str] = field(default_factory=set)  # nodes that failed this job already
+    need: ContextNeed | None = None  # the context it needs (jobs/fit.py); None: unknown
 
     @property
     def delivered(self) -> str:
@@ -44,3 +46,19 @@ class LiveJob:
         if self.delivered:
             messages.append(ChatMessageIn(role="assistant", content=self.delivered))
         return messages
+
+    def assignment(self, model: str) -> JobAssignment:
+        """What the node of the current attempt is sent: `model` is its name for it."""
+        r = self.request
+        return JobAssignment(
+            job_id=self.id,
+            attempt=self.attempt,
+            model=model,
+            messages=self.continuation_messages(),
+            max_tokens=max(1, r.max_tokens - self.produced_tokens),
+            temperature=r.temperature,
+            top_p=r.top_p,
+            stop=r.stop,
+            seed=r.seed,
+            encrypted=r.encrypted,
+        )

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from infernet.controlplane.bus.base import Bus
 from infernet.controlplane.errors import BadRequest, ModelNotFound, NoCapacity
 from infernet.controlplane.jobs.cluster import Caches, Cluster
+from infernet.controlplane.jobs.context import ContextGuard
 from infernet.controlplane.jobs.events import JobEvents, NoJobEvents
 from infernet.controlplane.jobs.explain import note_passed_over
 from infernet.controlplane.jobs.failover import Failover
@@ -47,7 +48,7 @@ from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.controlplane.store.jobs import Completion, JobRecord
 from infernet.controlplane.store.leases import lease_expiry
 from infernet.protocol.modelnames import AmbiguousModelName, UnknownModelName, resolve_model
-from infernet.protocol.wire import Heartbeat, JobAssignment, JobDone, JobFailed, JobToken
+from infernet.protocol.wire import CONTEXT_LENGTH_EXCEEDED, Heartbeat, JobDone, JobFailed, JobToken
 
 log = logging.getLogger("infernet.jobs")
 
@@ -72,6 +73,7 @@ class JobManager:
         self.cluster = Cluster(bus, registry, self, caches)
         self._failover = Failover(self, registry, self.cluster, settings)
         self._takeover = Takeover(self, self.cluster, registry, db)
+        self.context = ContextGuard(registry, self, self._failover, settings.max_attempts)
         self._live: dict[str, LiveJob] = {}
         # A finished job leaves `_live` at once; this keeps what exact replay needs.
         self.archive = StreamArchive(STREAM_RETENTION_S)
@@ -128,11 +130,12 @@ class JobManager:
 
     async def submit(self, account_id: str, request: JobCreate) -> LiveJob:
         key = self.resolve(request.model)
+        need = self.context.admit(key, request)  # refuses a prompt no node can hold
         if len(self._waiting) >= self._settings.max_waiting_jobs:
             raise NoCapacity(
                 "Too many jobs are waiting for a node; retry shortly.", headers={"Retry-After": "5"}
             )
-        job = LiveJob(new_id("job"), account_id, key, request, time.monotonic())
+        job = LiveJob(new_id("job"), account_id, key, request, time.monotonic(), need=need)
         job.stream = self.cluster.new_stream(job.id)
         await self._accounting.reserve(account_id, job.id, request, key)
         self.demand[key] += 1
@@ -162,14 +165,14 @@ class JobManager:
 
     def _route(self, job: LiveJob) -> NodeState | None:
         offline_after_s = self._registry.offline_after_s
-        return pick_node(
-            self._candidates(job), job.key, offline_after_s, pinned=job.request.node_id
-        )
+        pinned, need = job.request.node_id, job.need
+        return pick_node(self._candidates(job), job.key, offline_after_s, pinned=pinned, need=need)
 
     def _explain(self, job: LiveJob, chosen: NodeState) -> None:
         """Why the others were passed over (explain.py), once the job was sent."""
         offline_after_s, pinned = self._registry.offline_after_s, job.request.node_id
-        note_passed_over(self._candidates(job), chosen, job.key, offline_after_s, pinned=pinned)
+        candidates, need = self._candidates(job), job.need
+        note_passed_over(candidates, chosen, job.key, offline_after_s, pinned=pinned, need=need)
 
     async def dispatch_waiting(self) -> None:
         """Start every waiting job that some node can take now, oldest first."""
@@ -186,21 +189,6 @@ class JobManager:
                 await self._start(job, node)
                 self._explain(job, node)
 
-    def _assignment(self, job: LiveJob, node: NodeState) -> JobAssignment:
-        r = job.request
-        return JobAssignment(
-            job_id=job.id,
-            attempt=job.attempt,
-            model=node.served[job.key],
-            messages=job.continuation_messages(),
-            max_tokens=max(1, r.max_tokens - job.produced_tokens),
-            temperature=r.temperature,
-            top_p=r.top_p,
-            stop=r.stop,
-            seed=r.seed,
-            encrypted=r.encrypted,
-        )
-
     async def _start(self, job: LiveJob, node: NodeState) -> None:
         if not await self.cluster.reserve(node, job.id):  # another replica took the slot
             self._waiting.appendleft(job.id)
@@ -209,7 +197,7 @@ class JobManager:
         job.node_id, job.started = node.node_id, time.monotonic()
         job.last_progress, job.attempt_start_piece = job.started, len(job.stream.pieces)
         self._events.started(job)
-        assignment = self._assignment(job, node)
+        assignment = job.assignment(node.served[job.key])
         quote = await self._accounting.quote(job.id, job.account_id, node.node_id, job.key)
         if quote is not None:  # the node prices and signs its receipt from these
             assignment = assignment.model_copy(update=quote.assignment_fields())
@@ -266,6 +254,7 @@ class JobManager:
             provenance = await self._provenance.record(job, node_id, message)
         usage = job.usage = message.usage
         job.finish_reason = message.finish_reason
+        self.context.completed(job, usage.prompt_tokens)
         receipt = message.receipt.model_dump() if message.receipt else None
         final = Segment(
             node_id,
@@ -304,6 +293,8 @@ class JobManager:
         if job is None:
             return
         node = self._registry.get(node_id)
+        if message.error == CONTEXT_LENGTH_EXCEEDED:  # the request's fault, not the node's
+            return await self.context.refused(job, node, message)
         if message.error == "backend_unavailable" and node is not None:
             # Its engine is down: route around the node until a heartbeat says otherwise,
             # and finish the job elsewhere if any other node can.

@@ -29,6 +29,7 @@ class NodeState:
     public_key: str
     served: dict[str, str] = field(default_factory=dict)  # routing key -> name on the node
     hot: set[str] = field(default_factory=set)  # routing keys resident in memory
+    contexts: dict[str, int] = field(default_factory=dict)  # routing key -> context tokens
     backend: str = ""
     backend_healthy: bool = False
     backend_detail: str = ""
@@ -120,6 +121,7 @@ class NodeRegistry:
             self._serving_cache.pop(key, None)
         state.served = served
         state.hot = {key for key, m in keyed if m.loaded}
+        state.contexts = {key: m.context_length for key, m in keyed if m.context_length}
         state.backend = beat.backend
         state.backend_healthy = beat.backend_healthy
         state.backend_detail = beat.backend_detail
@@ -156,6 +158,16 @@ class NodeRegistry:
             n.approved and not n.revoked and n.online(now, self.offline_after_s)
             for n in self.serving(key)
         )
+
+    def online_serving(self, key: str) -> list[NodeState]:
+        """The nodes that could take a job for `key` now or soon: approved, not revoked,
+        online (busy or not)."""
+        now = time.monotonic()
+        return [
+            n
+            for n in self.serving(key)
+            if n.approved and not n.revoked and n.online(now, self.offline_after_s)
+        ]
 
     def online_models(self) -> dict[str, list[NodeState]]:
         """Routing key -> online nodes serving it (only keys with at least one). Nodes
