@@ -95,12 +95,10 @@ mkdir -p "$prefix"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 say "Installing build tools (pinned, hash-checked)"
 "${pip[@]}" install --require-hashes -r "$source_dir/requirements/build.lock"
-if ! "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
-  say "Installing dependencies. The first install compiles llama.cpp, which takes 5-15"
-  say "minutes on 2 cores unless pip has the wheel cached; later installs are quick."
-else
-  say "Installing dependencies (pinned, hash-checked)"
-fi
+# llama.cpp with the portable flags of requirements/engine-build.txt (it says when it
+# compiles, and keeps the wheel under ~/.cache/infernet/engine for later installs).
+bash "$source_dir/scripts/build-engine.sh" "$venv" "$source_dir/requirements/runtime.lock"
+say "Installing dependencies (pinned, hash-checked)"
 "${pip[@]}" install --require-hashes --no-build-isolation -r "$source_dir/requirements/runtime.lock"
 say "Installing infernet from $source_dir"
 build_dir=$(mktemp -d)

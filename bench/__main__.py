@@ -27,7 +27,7 @@ from bench.row_router import router
 from bench.row_simnet import simulated_network
 from bench.row_streams import concurrent_streams
 from bench.sizes import FULL, QUICK
-from infernet.engine.launch import free_port
+from infernet.backends.engine_process import free_port
 
 RowFn = Callable[[Context], Awaitable[list[Row]]]
 # Row 2 runs before 5: it measures the idle memory that row 5 reports.

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.httpclient import Connection, HttpError
-from infernet.engine.launch import free_port
+from infernet.backends.engine_process import free_port
 
 __all__ = ["Child", "LiteLLM", "Network", "ProcessFailed", "free_port", "network"]
 

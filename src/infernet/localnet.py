@@ -5,7 +5,8 @@ what a newcomer sees is exactly what the tests check. Its two building blocks,
 `ControlPlaneServer` and `LocalNode`, also serve the control-plane tests, which attach
 nodes with other backends. Everything binds to 127.0.0.1. The control plane and the nodes
 run in this process (as they would in several); the engine is a child process, as a real
-llama-server would be.
+llama-server would be, which an `EngineSupervisor` watches and restarts if it crashes
+(its output and llama.cpp's own log go to `engine.log` under `home`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import uvicorn
 
 from infernet.backends.base import Backend
+from infernet.backends.engine_process import free_port
 from infernet.backends.llamacpp import LlamaCppBackend
 from infernet.controlplane.app import create_app
 from infernet.controlplane.money.ledger import EXTERNAL_DEPOSITS, client_available
@@ -27,7 +29,8 @@ from infernet.controlplane.services import Services
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.accounts import create_account, issue_key
 from infernet.controlplane.web.server import LimitedH11Protocol
-from infernet.engine.launch import EngineProcess, find_smollm2, free_port
+from infernet.engine.launch import find_smollm2, start_engine
+from infernet.engine.supervisor import EngineSupervisor, SupervisedBackend
 from infernet.node.config import NodeConfig, save_config
 from infernet.node.daemon import NodeDaemon
 from infernet.protocol.keys import NodeKey
@@ -155,7 +158,7 @@ class LocalNetwork:
     def __post_init__(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.url = f"http://127.0.0.1:{self.port}"
-        self.engine: EngineProcess | None = None
+        self.engine: EngineSupervisor | None = None
         self.control_plane: ControlPlaneServer | None = None
         self.node: LocalNode | None = None
 
@@ -172,10 +175,23 @@ class LocalNetwork:
         assert self.control_plane is not None
         return self.control_plane.services
 
+    @property
+    def engine_log(self) -> Path:
+        return self.home / "engine.log"
+
+    def _engine_changed(self) -> None:
+        """The engine went down or came back: tell the control plane now, not at the
+        next heartbeat."""
+        if self.node is not None and self.node.daemon.node_id is not None:
+            self.node.daemon.request_sync()
+
     async def start(self) -> None:
         port = free_port(self.engine_port or 8080)
-        self.engine = EngineProcess(self.model_path, port, log_file=self.home / "engine.log")
-        await asyncio.to_thread(self.engine.wait_ready)
+        self.engine = EngineSupervisor(
+            lambda: start_engine(self.model_path, port, self.engine_log),
+            on_change=self._engine_changed,
+        )
+        await self.engine.start()
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{self.home / 'controlplane.db'}",
             public_url=self.url,
@@ -188,7 +204,7 @@ class LocalNetwork:
         self.node = LocalNode(
             self.home / "node",
             self.url,
-            LlamaCppBackend(self.engine.url),
+            SupervisedBackend(LlamaCppBackend(self.engine.url), self.engine),
             name="local",
             served_models=[self.model_name],
             heartbeat_interval_s=self.heartbeat_interval_s,
@@ -205,4 +221,4 @@ class LocalNetwork:
         if self.control_plane is not None:
             await self.control_plane.stop()
         if self.engine is not None:
-            await asyncio.to_thread(self.engine.stop)
+            await self.engine.stop()

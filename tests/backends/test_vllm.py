@@ -7,7 +7,10 @@ log, stopping what it started) is shared by SGLang and MAX through `launcher`.
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -133,6 +136,29 @@ async def test_a_missing_engine_executable_fails_the_install_clearly() -> None:
         async for _ in backend.install(INSTALLABLE_HF):
             pass
     await backend.close()
+
+
+async def test_a_started_server_that_died_is_reported_as_what_happened_to_it(
+    tmp_path: Path,
+) -> None:
+    launch = dataclasses.replace(fake_launch("vllm", "serve"), log_dir=tmp_path)
+    backend = VllmBackend((), launch=launch)
+    async for _ in backend.install(INSTALLABLE_HF):
+        pass
+    (process,) = backend._processes.values()
+    os.kill(process.pid, signal.SIGSEGV)
+    await process.wait_exit(10)
+
+    health = await backend.health()
+    await backend.close()
+
+    assert not health.ok
+    assert (
+        "vllm serve" in health.detail
+        and "crashed (SIGSEGV); last lines of its log:" in health.detail
+    )
+    assert health.detail.endswith(f"log file: {process.log_path}")
+    assert process.log_path.parent == tmp_path
 
 
 async def test_close_stops_the_servers_the_node_started() -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from bench import dbservers
+from tests.support.proctree import run_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = {"1a", "1b", "2a", "2b", "3a", "3b", "4", "5a", "5b", "6a", "6b"}
@@ -25,14 +25,13 @@ ROWS = {"1a", "1b", "2a", "2b", "3a", "3b", "4", "5a", "5b", "6a", "6b"}
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, object]]:
     out = tmp_path_factory.mktemp("bench")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    # A run that overruns is stopped with its control plane, nodes and engines.
+    done = run_bounded(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)], 240, cwd=ROOT, env=env
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout, json.loads((out / "results.json").read_text())

@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from infernet.engine.launch import free_port
+from infernet.backends.engine_process import free_port
 from infernet.protocol.wire import NODE_CHANNEL_PATH
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from infernet.engine.launch import free_port
+from infernet.backends.engine_process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from infernet.cli.app import app
-from infernet.cli.doctor import NTP_EPOCH_OFFSET, Probe, check_time, footer, sntp_offset
+from infernet.cli.doctor import (
+    NTP_EPOCH_OFFSET,
+    Probe,
+    check_time,
+    footer,
+    probe_control_plane,
+    sntp_offset,
+)
+from infernet.node.config import NodeConfig, save_config
 from infernet.node.requirements import CheckResult
+from tests.fakes.server import closed_url, serve
 
 OK = CheckResult("Config file", "pass", "x")
 WARN = CheckResult("served_models mismatch", "warn", "x")
@@ -91,3 +104,48 @@ def test_doctor_without_a_config_prints_the_header_and_fails(tmp_path: Path) -> 
     assert lines[2].startswith("[OK] CLI version: ")
     assert lines[3].startswith("[FAIL] Config file: no config at")
     assert lines[-1] == "1 check failed."
+
+
+def test_upload_latency_is_the_round_trip_not_the_clients_setup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Building an HTTP client (TLS context, certificates) took 260-521 ms on a slow
+    machine; a control plane on the same machine answers in 1-3 ms."""
+    app = FastAPI()
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    slow_init = httpx.Client.__init__
+
+    def slow_setup(self: httpx.Client, *args: Any, **kwargs: Any) -> None:
+        time.sleep(0.4)
+        slow_init(self, *args, **kwargs)
+
+    with serve(app) as url:
+        monkeypatch.setattr(httpx.Client, "__init__", slow_setup)
+        probe = probe_control_plane(url)
+    assert probe.error == "" and probe.latency_ms is not None
+    assert probe.latency_ms < 200  # 400 ms of setup is not latency
+
+
+def test_doctor_json_lists_every_check_in_words_and_keeps_the_exit_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INFERNET_NTP_SERVER", "127.0.0.1:9")
+    down = closed_url()
+    config = tmp_path / "config.json"
+    settings = NodeConfig(control_plane_url=closed_url(), backend="ollama", ollama_host=down)
+    save_config(settings, config)
+    result = CliRunner().invoke(app, ["doctor", "--json", "--config", str(config)])
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    checks = {c["name"]: c for c in data["checks"]}
+    assert data["exit_code"] == 1 and data["summary"].endswith("failed.")
+    assert checks["Control plane"]["status"] == "fail"
+    assert "connection refused" in checks["Control plane"]["detail"]
+    backend = checks["Backend (ollama)"]["detail"]
+    assert backend.count(down) == 1 and "not reachable at" not in backend
+    assert "ollama serve" in backend
+    assert not [c for c in data["checks"] if "Error(" in c["detail"]]  # no Python reprs

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from infernet.cli import status as status_cli
+from infernet.cli import nodectx
 from infernet.cli.app import app
+from infernet.cli.status import human_duration
 from infernet.node.config import NodeConfig, save_config
 from infernet.node.status_file import StatusSnapshot, read_status, status_path, write_status
 from tests.cli.test_setup import RTX_4090
@@ -23,7 +26,7 @@ from tests.support.scripted import ScriptedBackend
 
 @pytest.fixture
 def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(status_cli, "hardware", lambda: RTX_4090)
+    monkeypatch.setattr(nodectx, "hardware", lambda: RTX_4090)
     config = tmp_path / "config.json"
     save_config(NodeConfig(control_plane_url=closed_url(), served_models=["qwen2.5:14b"]), config)
     now = time.time()
@@ -85,3 +88,28 @@ async def test_the_running_daemon_counts_the_jobs_it_finished_for_status(tmp_pat
             ):
                 await asyncio.sleep(0.05)
         assert (snapshot.jobs_completed, snapshot.jobs_failed) == (1, 0)
+
+
+def test_durations_are_spelled_in_words_with_singulars() -> None:
+    assert human_duration(1) == "1 second"
+    assert human_duration(18) == "18 seconds"
+    assert human_duration(61) == "1 minute"
+    assert human_duration(3 * 60 + 5) == "3 minutes"
+
+
+def test_no_color_prints_no_escape_codes_even_inside_model_names(tmp_path: Path) -> None:
+    """rich emboldens the digits in `qwen2.5:14b` on its own; NO_COLOR turns every style
+    off (the console is forced into terminal mode, where styles would show)."""
+    env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "1", "TTY_COMPATIBLE": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    done = subprocess.run(
+        [sys.executable, "-m", "infernet.cli", "model", "info", "qwen2.5:14b"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "qwen2.5:14b" in done.stdout
+    assert "\x1b[" not in done.stdout + done.stderr

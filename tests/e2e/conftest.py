@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from infernet.engine.launch import free_port
+from infernet.backends.engine_process import free_port
 from infernet.localnet import LocalNetwork
 
 pytest.importorskip("llama_cpp", reason="the llama.cpp engine (llamacpp extra) is not installed")

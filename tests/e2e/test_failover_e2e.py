@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infernet.backends.engine_process import free_port
 from infernet.backends.llamacpp import LlamaCppBackend
-from infernet.engine.launch import EngineProcess, free_port
+from infernet.engine.launch import start_engine
 from infernet.localnet import LocalNode
 from tests.e2e.conftest import start_network
 
@@ -23,8 +24,8 @@ async def test_the_client_gets_the_uninterrupted_answer_despite_losing_its_node(
     tmp_path: Path,
 ) -> None:
     net = await start_network(tmp_path / "net")
-    spare_engine = EngineProcess(net.model_path, free_port(), log_file=tmp_path / "spare.log")
-    await asyncio.to_thread(spare_engine.wait_ready)
+    spare_engine = start_engine(net.model_path, free_port(), tmp_path / "spare.log")
+    await spare_engine.wait_ready()
     spare: LocalNode | None = None
     body = {
         "model": net.model_name,

@@ -45,6 +45,7 @@ class OllamaState:
     installed: dict[str, int] = field(default_factory=dict)  # name -> size in bytes
     loaded: set[str] = field(default_factory=set)
     chat_requests: list[dict[str, Any]] = field(default_factory=list)
+    pull_requests: list[str] = field(default_factory=list)  # names asked for, as sent
     crash_after_tokens: int | None = None  # drop the connection after this many tokens
     error_after_tokens: int | None = None  # send an `{"error": ...}` line instead
 
@@ -164,6 +165,7 @@ def _pull_and_chat_routes(app: FastAPI, state: OllamaState) -> None:
     @app.post("/api/pull")
     async def pull(request: Request) -> Response:
         body = await request.json()
+        state.pull_requests.append(str(body.get("model") or body.get("name") or ""))
         name = full_name(body.get("model") or body.get("name") or "")
         if body.get("stream") is False:
             last = list(_pull_lines(state, name))[-1]

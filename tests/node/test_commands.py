@@ -80,3 +80,20 @@ async def test_a_command_that_cannot_run_is_acked_failed_with_the_reason(tmp_pat
     failed = {cid: error for cid, status, error in acks.sent if status == "failed"}
     assert "does not fit" in (failed["cmd_big"] or "")
     assert "neither in served_models" in (failed["cmd_rm"] or "")
+
+
+async def test_a_dashboard_install_that_does_not_fit_gives_advice_the_dashboard_can_follow(
+    tmp_path: Path,
+) -> None:
+    """The dashboard has no --force: its failure says what to choose instead, and never
+    tells a model that is already Q4 to pick a smaller quantization."""
+    backend, acks = ScriptedBackend(["a:1b"], backend_name="ollama"), Acks()
+    commands = executor(tmp_path, backend, acks)
+    commands.submit([install("cmd_72b", "qwen2.5:72b"), install("cmd_bad", "qwen 2.5")])
+    await commands.drain()
+    failed = {cid: error or "" for cid, status, error in acks.sent if status == "failed"}
+    assert "choose a smaller model" in failed["cmd_72b"]
+    assert "--force" not in failed["cmd_72b"]
+    assert "smaller quantization" not in failed["cmd_72b"]
+    assert "no spaces" in failed["cmd_bad"]
+    assert backend.models == ["a:1b"]

@@ -2,9 +2,10 @@
 hash-pinned locks, a link on PATH and an install record; then `--help` and a bad option.
 
 Slow-ish (a minute or two: it installs every runtime dependency into a fresh virtualenv).
-It reuses pip's wheel cache and needs no network when the cache holds every wheel,
-llama-cpp-python's included (built by `scripts/bootstrap.sh` with this same Python);
-without that wheel it would compile llama.cpp for 5-15 minutes, so it is skipped.
+It reuses pip's wheel cache and the engine wheel that `scripts/build-engine.sh` keeps
+under ~/.cache/infernet/engine (built by `scripts/bootstrap.sh` with this same Python and
+the same portable flags); without that wheel it would compile llama.cpp for 5-15 minutes,
+so it is skipped.
 """
 
 from __future__ import annotations
@@ -21,20 +22,23 @@ REPO = Path(__file__).resolve().parents[2]
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3"
 
 
-def _cached_llama_wheel() -> bool:
-    listing = subprocess.run(
-        [sys.executable, "-m", "pip", "cache", "list", "llama_cpp_python"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return "llama_cpp_python" in listing.stdout
+ENGINE_CACHE = Path(
+    os.environ.get("INFERNET_ENGINE_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "infernet" / "engine"
+)
+
+
+def _cached_engine_wheel() -> bool:
+    """The wheel build-engine.sh made for this environment's key is in the engine cache."""
+    marker = Path(sys.prefix) / ".infernet-engine"
+    key = marker.read_text().split("\n", 1)[0] if marker.is_file() else ""
+    return bool(key) and any((ENGINE_CACHE / key).glob("llama_cpp_python-*.whl"))
 
 
 pytestmark = pytest.mark.skipif(
-    not BASE_PYTHON.exists() or not _cached_llama_wheel(),
-    reason="pip's cache holds no llama-cpp-python wheel: installing would compile llama.cpp "
-    "for 5-15 minutes (run scripts/bootstrap.sh first to build and cache it)",
+    not BASE_PYTHON.exists() or not _cached_engine_wheel(),
+    reason=f"{ENGINE_CACHE} holds no llama-cpp-python wheel for this environment: installing "
+    "would compile llama.cpp for 5-15 minutes (run scripts/bootstrap.sh first to build it)",
 )
 
 
@@ -50,6 +54,7 @@ def run_installer(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str
             check=True,
         ).stdout.strip(),
         "PIP_NO_INPUT": "1",
+        "INFERNET_ENGINE_CACHE": str(ENGINE_CACHE),
     }
     (tmp_path / "home").mkdir(exist_ok=True)
     return subprocess.run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from datetime import datetime
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 
 from infernet.cli.app import app
 from infernet.logs import LOG_BACKUPS, LOG_MAX_BYTES, setup_logging
+from infernet.node import logfiles
+from infernet.node.config import NodeConfig, save_config
 from infernet.node.logfiles import (
     LEVELS,
     LogQueryError,
@@ -32,8 +35,11 @@ Traceback (most recent call last):
 """
 
 
-def test_the_system_log_dir_is_used_only_when_writable(tmp_path: Path) -> None:
-    config = tmp_path / "cfg" / "config.json"
+def test_the_system_log_dir_is_used_only_when_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    config = tmp_path / "cfg" / "infernet" / "config.json"  # the standard place
     writable = tmp_path / "var-log-infernet"
     writable.mkdir()
     assert default_log_path(config, writable) == writable / "daemon.log"
@@ -144,3 +150,46 @@ def test_infernet_logs_without_a_log_says_how_to_get_one(tmp_path: Path) -> None
     result = CliRunner().invoke(app, ["logs", "--config", str(config)])
     assert result.exit_code == 1
     assert "infernet start" in result.output
+
+
+def test_two_nodes_on_one_host_never_share_a_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root every daemon logs under /var/log/infernet: one file per node config, and
+    `infernet logs` reads only its own node's."""
+    system = tmp_path / "var-log-infernet"
+    system.mkdir()
+    monkeypatch.setattr(logfiles, "SYSTEM_LOG_DIR", system)
+    configs = [tmp_path / "a" / "config.json", tmp_path / "b" / "config.json"]
+    for config in configs:
+        save_config(NodeConfig(), config)
+    paths = [default_log_path(config) for config in configs]
+    assert paths[0] != paths[1] and {p.parent for p in paths} == {system}
+    paths[0].write_text("[2026-04-30 11:00:00] Node node_a starting...\n")
+    paths[1].write_text("[2026-04-30 11:00:00] Node node_b starting...\n")
+    result = CliRunner().invoke(app, ["logs", "--config", str(configs[1])])
+    assert result.output == "[2026-04-30 11:00:00] Node node_b starting...\n"
+
+
+def test_two_configs_in_one_directory_log_apart_beside_them(tmp_path: Path) -> None:
+    unwritable = tmp_path / "no" / "such" / "dir"  # neither it nor its parent exists
+    one, two = tmp_path / "etc" / "config.json", tmp_path / "etc" / "gpu1.json"
+    assert default_log_path(one, unwritable) == tmp_path / "etc" / "daemon.log"
+    assert default_log_path(two, unwritable) == tmp_path / "etc" / "gpu1.daemon.log"
+
+
+def test_infernet_logs_json_gives_each_entry_with_its_time_and_level(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text('{"log_file": "%s"}' % (tmp_path / "d.log"))
+    (tmp_path / "d.log").write_text(LINES)
+    result = CliRunner().invoke(
+        app, ["logs", "--json", "--config", str(config), "--level", "warning"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["log_file"] == str(tmp_path / "d.log")
+    assert [(e["at"], e["level"]) for e in data["entries"]] == [
+        ("2026-04-30 12:00:00", "warning"),
+        ("2026-04-30 13:00:00", "error"),
+    ]
+    assert "ValueError: boom" in data["entries"][0]["text"]

@@ -177,3 +177,29 @@ def test_cpu_nodes_get_small_models_and_embeddings_only() -> None:
     assert all(p.entry.params_b <= 3.5 or p.entry.kind == "embedding" for p in picks)
     assert "qwen2.5:7b" not in {p.entry.key for p in picks}
     assert picks[-1].entry.kind == "embedding"
+
+
+def test_a_model_already_at_q4_is_never_told_to_choose_a_smaller_quantization() -> None:
+    result = check_fit("qwen2.5:72b", 24.0)  # Ollama's tag pulls Q4
+    assert result.verdict == "does_not_fit"
+    assert "choose a smaller model" in result.message
+    assert "smaller quantization" not in result.message
+
+
+def test_a_16_bit_model_that_would_fit_at_4_bit_is_told_so_with_the_number() -> None:
+    result = check_fit("Qwen/Qwen2.5-14B-Instruct", 24.0)  # FP16: 33.3 GB
+    assert result.verdict == "does_not_fit"
+    assert "A 4-bit build would need about 9.1 GB" in result.message
+
+
+def test_recommendations_for_a_backend_use_the_size_its_name_installs() -> None:
+    """What `model recommend` lists is what `model info` and the install check say."""
+    for backend in ("ollama", "vllm", "llamacpp"):
+        for pick in recommend(">=24gb", 25.7, backend):
+            assert pick.name is not None
+            estimate = estimate_vram(pick.name)
+            assert estimate is not None and estimate.total_gb == pick.estimate_gb
+            assert check_fit(pick.name, 25.7).verdict == "fits"
+    ollama = {p.entry.key: p for p in recommend(">=24gb", 25.7, "ollama")}
+    assert (ollama["qwen2.5:14b"].quant, round(ollama["qwen2.5:14b"].estimate_gb, 1)) == ("q4", 9.1)
+    assert "qwen2.5:0.5b" not in {p.entry.key for p in recommend(">=24gb", 25.7, "llamacpp")}

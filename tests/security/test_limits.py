@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from infernet.backends.engine_process import free_port
 from infernet.controlplane.settings import Settings
-from infernet.engine.launch import free_port
 from tests.support.harness import Harness, running
 
 MAX_BODY = 8_192

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 
 from infernet.backends.base import Backend
+from infernet.backends.engine_process import free_port
 from infernet.controlplane.settings import Settings
-from infernet.engine.launch import free_port
 from infernet.localnet import ControlPlaneServer, LocalNode
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
-from infernet.engine.launch import free_port
+from infernet.backends.engine_process import free_port
 
 
 def postgres_bin() -> Path | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from infernet.engine.launch import free_port
+from infernet.backends.engine_process import free_port
 
 
 def redis_bin() -> str | None:

@@ -2,10 +2,12 @@
 
 BackendError
 ├── BackendUnavailable   the engine cannot be reached or answered 5xx
+│   └── EngineCrashed    the engine process this node started died (signal or exit status)
 ├── BackendTimeout       the engine accepted the request but went silent
 ├── ModelNotLoaded       the engine does not hold the requested model
 ├── ContextLengthExceeded the prompt does not fit the engine's context (the client's fault)
 ├── InstallFailed        pulling or deleting a model failed (reason in the message)
+│   └── EngineStartFailed an engine process this node starts exited or never got healthy
 └── UnsupportedOperation the engine cannot do this at all (e.g. pull on a fixed server)
 """
 
@@ -45,7 +47,15 @@ class ContextLengthExceeded(BackendError):
         return self.context_length - self.prompt_tokens - 1
 
 
+class EngineCrashed(BackendUnavailable):
+    pass
+
+
 class InstallFailed(BackendError):
+    pass
+
+
+class EngineStartFailed(InstallFailed):
     pass
 
 

@@ -5,9 +5,8 @@ them runs a small fleet: one server per model, each on its own port. "Installing
 means starting another server for it; "removing" one means stopping that server. This
 module owns that fleet and is the one adapter the three engines share:
 
-- `LaunchSettings` / `LaunchPlan`: how to start an engine server, and one concrete argv;
-- `EngineProcess`: a started server: waits until its health endpoint answers 200, keeps
-  its log in a file (so a failed start says why), and stops its whole process group;
+- `LaunchSettings`: how this node starts engine servers (each one an `EngineProcess` of
+  `engine_process.py`, which keeps its log, says how it died, and stops its process group);
 - `EngineInstance`: one server (base URL + the model name it answers to);
 - `OpenAIEngineBackend`: the `Backend` over a fleet: routes each request to the server
   that holds its model, streams through `openai_compat.stream_chat`, and launches or stops
@@ -20,11 +19,7 @@ differs: the launch command line and the engine's own status endpoints.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import shlex
-import signal
-import socket
 import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -42,18 +37,15 @@ from infernet.backends.base import (
     PullProgress,
 )
 from infernet.backends.context import model_cards
+from infernet.backends.engine_process import EngineProcess, LaunchPlan, free_port
 from infernet.backends.errors import (
     BackendError,
     BackendUnavailable,
-    InstallFailed,
     ModelNotLoaded,
     UnsupportedOperation,
 )
 from infernet.backends.openai_compat import mapped_http_errors, stream_chat
 from infernet.protocol.modelnames import routing_key
-
-_POLL_S = 0.25
-_LOG_TAIL_BYTES = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,122 +65,6 @@ class LaunchSettings:
     extra_args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LaunchPlan:
-    """One engine server to start: its argv, extra environment and where it will answer."""
-
-    argv: tuple[str, ...]
-    base_url: str
-    health_path: str
-    env: Mapping[str, str] = field(default_factory=dict)
-
-
-def free_port(bind_host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((bind_host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class EngineProcess:
-    """A running engine server that this node started and therefore must stop."""
-
-    def __init__(self, plan: LaunchPlan, process: asyncio.subprocess.Process, log_path: Path):
-        self.plan = plan
-        self._process = process
-        self._log_path = log_path
-
-    @classmethod
-    async def start(cls, plan: LaunchPlan, settings: LaunchSettings) -> EngineProcess:
-        log_dir = settings.log_dir or Path(tempfile.gettempdir()) / "infernet-engines"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = log_dir / f"{Path(plan.argv[0]).name}-{int(time.time() * 1000)}.log"
-        env = {**os.environ, **settings.env, **plan.env}
-        try:
-            with log_path.open("wb") as log:
-                process = await asyncio.create_subprocess_exec(
-                    *plan.argv,
-                    stdin=asyncio.subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=asyncio.subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,  # its own process group: stop() reaps workers too
-                )
-        except OSError as exc:
-            raise InstallFailed(
-                f"could not start `{' '.join(plan.argv)}`: {exc}. Is the engine installed "
-                "and on PATH?"
-            ) from exc
-        return cls(plan, process, log_path)
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-    @property
-    def running(self) -> bool:
-        return self._process.returncode is None
-
-    def log_tail(self) -> str:
-        try:
-            data = self._log_path.read_bytes()[-_LOG_TAIL_BYTES:]
-        except OSError:
-            return ""
-        return data.decode("utf-8", "replace").strip()
-
-    async def wait_healthy(self, timeout_s: float) -> AsyncIterator[float]:
-        """Poll the health endpoint until it answers 200, yielding the seconds waited so
-        far about once a second; raises InstallFailed if the server exits or times out."""
-        started = time.monotonic()
-        last_report = -1.0
-        async with httpx.AsyncClient(base_url=self.plan.base_url, timeout=2.0) as client:
-            while True:
-                elapsed = time.monotonic() - started
-                if await self._answers(client):
-                    return
-                self._raise_if_exited()
-                if elapsed > timeout_s:
-                    raise InstallFailed(
-                        f"`{' '.join(self.plan.argv)}` did not become healthy within "
-                        f"{timeout_s:.0f} s; last log lines:\n{self.log_tail()}"
-                    )
-                if elapsed - last_report >= 1.0:
-                    last_report = elapsed
-                    yield elapsed
-                await asyncio.sleep(_POLL_S)
-
-    async def _answers(self, client: httpx.AsyncClient) -> bool:
-        try:
-            response = await client.get(self.plan.health_path)
-        except httpx.HTTPError:
-            return False
-        return response.status_code == 200
-
-    def _raise_if_exited(self) -> None:
-        code = self._process.returncode
-        if code is not None:
-            raise InstallFailed(
-                f"`{' '.join(self.plan.argv)}` exited with status {code} before it was "
-                f"ready; last log lines:\n{self.log_tail()}"
-            )
-
-    async def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM the server's process group, then SIGKILL it if it lingers."""
-        if not self.running:
-            return
-        self._signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self._process.wait(), timeout_s)
-        except TimeoutError:
-            self._signal(signal.SIGKILL)
-            await self._process.wait()
-
-    def _signal(self, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._process.pid, sig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +159,9 @@ class OpenAIEngineBackend:
         return BackendHealth(ok=True, detail="ok", extra=extra)
 
     async def _probe(self, host: str) -> str:
+        process = self._processes.get(host)
+        if process is not None and not process.running:
+            return process.crash_report()
         try:
             with mapped_http_errors(host):
                 response = await self._client(host).get(self.health_path, timeout=5.0)
@@ -356,14 +235,16 @@ class OpenAIEngineBackend:
             yield PullProgress("success")
             return
         launch = self._require_launch("install")
-        plan = self.launch_plan(model, free_port(launch.bind_host), launch)
+        plan = self.launch_plan(model, free_port(bind_host=launch.bind_host), launch)
         yield PullProgress(f"starting {shlex.join(plan.argv)}")
-        process = await EngineProcess.start(plan, launch)
+        log_dir = launch.log_dir or Path(tempfile.gettempdir()) / "infernet-engines"
+        log_path = log_dir / f"{Path(plan.argv[0]).name}-{int(time.time() * 1000)}.log"
+        process = EngineProcess.start(plan, log_path, env=launch.env)
         try:
             async for waited in process.wait_healthy(launch.startup_timeout_s):
                 yield PullProgress(f"loading {model} into {self.title} ({waited:.0f} s)")
         except BaseException:
-            await process.stop(launch.stop_timeout_s)
+            await asyncio.to_thread(process.stop, launch.stop_timeout_s)
             raise
         self._instances.append(EngineInstance(plan.base_url, model))
         self._processes[plan.base_url] = process
@@ -379,16 +260,19 @@ class OpenAIEngineBackend:
                 f"{model} is served by a {self.title} server this node did not start "
                 f"({instance.host}); stop it yourself and remove it from `{self.config_hint}`"
             )
-        await process.stop(self._launch.stop_timeout_s if self._launch else 30.0)
+        await asyncio.to_thread(process.stop, self._stop_s)
         self._instances.remove(instance)
         client = self._clients.pop(instance.host, None)
         if client is not None:
             await client.aclose()
 
+    @property
+    def _stop_s(self) -> float:
+        return self._launch.stop_timeout_s if self._launch else 30.0
+
     async def close(self) -> None:
-        stop_s = self._launch.stop_timeout_s if self._launch else 30.0
         for process in self._processes.values():
-            await process.stop(stop_s)
+            await asyncio.to_thread(process.stop, self._stop_s)
         self._processes.clear()
         for client in self._clients.values():
             await client.aclose()

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import httpx
 
+from infernet.backends.engine_process import LaunchPlan
 from infernet.backends.errors import BackendError
-from infernet.backends.launcher import LaunchPlan, LaunchSettings, OpenAIEngineBackend
+from infernet.backends.launcher import LaunchSettings, OpenAIEngineBackend
 
 DEFAULT_HOST = "http://localhost:8080"
 

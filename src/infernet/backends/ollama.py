@@ -25,6 +25,7 @@ Follows ollama/ollama `docs/api.md` and `docs/api/errors.mdx` (v0.33 line) and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -55,6 +56,10 @@ from infernet.backends.openai_compat import mapped_http_errors
 from infernet.protocol.tokens import prompt_bounds
 
 DEFAULT_HOST = "http://localhost:11434"
+START_HINT = (
+    "Start Ollama (`ollama serve`, or `sudo systemctl start ollama` where it runs as a "
+    "service) and try again."
+)
 KeepAlive = str | int
 # Go's time.ParseDuration, which Ollama uses for string keep_alive values.
 _GO_DURATION = re.compile(r"^-?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$")
@@ -136,6 +141,9 @@ class OllamaBackend:
     def name(self) -> str:
         return "ollama"
 
+    def _errors(self) -> contextlib.AbstractContextManager[None]:
+        return mapped_http_errors(self._host, engine="Ollama", hint=START_HINT)
+
     @property
     def host(self) -> str:
         return self._host
@@ -146,7 +154,7 @@ class OllamaBackend:
 
     async def health(self) -> BackendHealth:
         try:
-            with mapped_http_errors(self._host):
+            with self._errors():
                 tags = await self._client.get("/api/tags", timeout=5.0)
                 version = await self._client.get("/api/version", timeout=5.0)
         except BackendError as exc:
@@ -159,7 +167,7 @@ class OllamaBackend:
         return BackendHealth(ok=True, detail="ok", extra=extra)
 
     async def _models(self, path: str) -> list[dict[str, Any]]:
-        with mapped_http_errors(self._host):
+        with self._errors():
             response = await self._client.get(path, timeout=10.0)
         if response.status_code != 200:
             raise BackendUnavailable(
@@ -184,7 +192,7 @@ class OllamaBackend:
 
     async def install(self, model: str) -> AsyncIterator[PullProgress]:
         succeeded = False
-        with mapped_http_errors(self._host):
+        with self._errors():
             payload = {"model": model, "stream": True}
             async with self._client.stream("POST", "/api/pull", json=payload) as response:
                 if response.status_code != 200:
@@ -203,7 +211,7 @@ class OllamaBackend:
             raise InstallFailed(f"Ollama's pull of {model} ended before it reported success")
 
     async def remove(self, model: str) -> None:
-        with mapped_http_errors(self._host):
+        with self._errors():
             response = await self._client.request("DELETE", "/api/delete", json={"model": model})
         if response.status_code == 404:
             raise ModelNotLoaded(f"Ollama has no model {model!r} to delete")
@@ -271,7 +279,7 @@ class OllamaBackend:
                 yield event
 
     async def _chat(self, payload: dict[str, Any]) -> AsyncIterator[GenerationEvent]:
-        with mapped_http_errors(self._host):
+        with self._errors():
             async with self._client.stream("POST", "/api/chat", json=payload) as response:
                 await self._raise_for_chat_status(response, payload["model"])
                 async for raw in response.aiter_lines():

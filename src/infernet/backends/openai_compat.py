@@ -25,17 +25,20 @@ from infernet.backends.errors import (
     ContextLengthExceeded,
     ModelNotLoaded,
 )
+from infernet.httperrors import describe
 
 
 @contextmanager
-def mapped_http_errors(host: str) -> Iterator[None]:
-    """Translate httpx failures into backend errors with a sentence a user can act on."""
+def mapped_http_errors(host: str, *, engine: str = "the engine", hint: str = "") -> Iterator[None]:
+    """Translate httpx failures into backend errors with a sentence a user can act on;
+    `hint` (how to start this engine) follows when the engine cannot be reached."""
     try:
         yield
     except httpx.TimeoutException as exc:
-        raise BackendTimeout(f"the engine at {host} stopped answering ({exc!r})") from exc
+        raise BackendTimeout(f"{engine} at {host} stopped answering ({describe(exc)})") from exc
     except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
-        raise BackendUnavailable(f"cannot reach the engine at {host}: {exc!r}") from exc
+        reason = f"cannot reach {engine} at {host}: {describe(exc)}."
+        raise BackendUnavailable(f"{reason} {hint}".strip()) from exc
 
 
 def chat_payload(request: GenerationRequest, *, served_name: str | None = None) -> dict[str, Any]:

@@ -16,7 +16,8 @@ Follows vllm-project/vllm `vllm/entrypoints/openai` (ModelCard/ErrorResponse in
 
 from __future__ import annotations
 
-from infernet.backends.launcher import LaunchPlan, LaunchSettings, OpenAIEngineBackend
+from infernet.backends.engine_process import LaunchPlan
+from infernet.backends.launcher import LaunchSettings, OpenAIEngineBackend
 
 DEFAULT_HOST = "http://localhost:8000"
 

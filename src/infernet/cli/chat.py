@@ -1,4 +1,9 @@
-"""`infernet chat`: send a job through the network and print the answer."""
+"""`infernet chat`: send a job through the network and print the answer.
+
+Exit codes (README): 2 when the control plane finds the request malformed (400, 413,
+422), 4 when it cannot be reached or refuses the job (no key, no funds, no node serving
+the model, rate limit, 5xx), 1 when the job ran and failed.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import httpx
 import typer
 
 from infernet.cli.common import Exit, fail
+from infernet.httperrors import describe
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 
@@ -33,12 +39,8 @@ def _raise_for(response: httpx.Response) -> None:
         message = f"{body.get('error')}: {body.get('error_message')}"
     except (json.JSONDecodeError, AttributeError):
         message = response.text
-    code = (
-        Exit.CONTROL_PLANE
-        if response.status_code in (401, 429) or response.status_code >= 500
-        else Exit.FAILED
-    )
-    raise fail(message, code)
+    bad_request = response.status_code in (400, 413, 422)
+    raise fail(message, Exit.USAGE if bad_request else Exit.CONTROL_PLANE)
 
 
 def _pick_model(client: httpx.Client) -> str:
@@ -46,7 +48,11 @@ def _pick_model(client: httpx.Client) -> str:
     _raise_for(response)
     models = response.json()["models"]
     if not models:
-        raise fail("no model is served by any online node right now", Exit.FAILED)
+        raise fail(
+            "no online node serves any model right now, so there is nothing to send the job to; "
+            "start a node (`infernet start`) or try again later.",
+            Exit.CONTROL_PLANE,
+        )
     return str(models[0]["id"])
 
 
@@ -146,4 +152,6 @@ def chat(
             else:
                 _poll(client, body, as_json)
     except httpx.HTTPError as exc:
-        raise fail(f"cannot reach the control plane at {url}: {exc}", Exit.CONTROL_PLANE) from exc
+        raise fail(
+            f"cannot reach the control plane at {url}: {describe(exc)}", Exit.CONTROL_PLANE
+        ) from exc

@@ -1,16 +1,29 @@
-"""What every command shares: the console, exit codes, and turning errors into both."""
+"""What every command shares: the console, exit codes, and turning errors into both.
+
+Output never highlights on its own (rich would embolden the digits inside `qwen2.5:14b`),
+and `NO_COLOR` (no-color.org), set to anything non-empty, turns every ANSI style off.
+"""
 
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+
+def make_console(*, stderr: bool = False) -> Console:
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(
+        stderr=stderr, highlight=False, no_color=plain, color_system=None if plain else "auto"
+    )
+
+
+console = make_console()
+err_console = make_console(stderr=True)
 
 
 class Exit(enum.IntEnum):
@@ -22,6 +35,7 @@ class Exit(enum.IntEnum):
     CONFIG = 3  # the config or key file is missing or malformed
     CONTROL_PLANE = 4  # the control plane is unreachable or refused the request
     BACKEND = 5  # the inference backend is unreachable or refused
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 
 def fail(message: str, code: Exit = Exit.FAILED) -> typer.Exit:

@@ -66,7 +66,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 for all)."),
     port: int = typer.Option(8700, help="TCP port."),
     db: str = DB_OPTION,
-    heartbeat_interval: float = typer.Option(30.0, help="Seconds between node heartbeats."),
+    heartbeat_interval: float = typer.Option(
+        30.0, help="Seconds between node heartbeats (nodes are told it in every reply)."
+    ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
     require_invite: bool = typer.Option(
         False, "--require-invite", help="Sign-up needs a code from `infernet cp invite`."

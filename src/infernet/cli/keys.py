@@ -24,7 +24,12 @@ import typer
 from infernet.cli.common import Exit, console, fail, user_errors
 from infernet.cli.node import CONFIG_OPTION
 from infernet.node.client import ControlPlaneClient
-from infernet.node.config import NodeConfig, default_config_path, load_config, update_config
+from infernet.node.config import (
+    NodeConfig,
+    default_config_path,
+    load_effective_config,
+    update_config,
+)
 from infernet.node.identity import load_delegation, read_delegation, save_delegation
 from infernet.node.model_keys import find_model_key, list_model_keys, resign_model_keys
 from infernet.protocol.delegation import (
@@ -59,7 +64,7 @@ def _spelled(public_hex: str, fmt: str) -> str:
 
 def _node(config: Path | None) -> tuple[Path, NodeConfig, NodeKey]:
     path = config or default_config_path()
-    settings = load_config(path)
+    settings = load_effective_config(path)  # the control plane the daemon would use
     return path, settings, NodeKey.load(settings.key_file())
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 
 from infernet.cli.common import Exit, fail
-from infernet.node.config import load_config
+from infernet.httperrors import describe
+from infernet.node.config import load_effective_config
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.signing import sign_request
 
@@ -33,7 +34,7 @@ def node_call(
     method: str, path: str, payload: dict[str, Any] | None = None, config: Path | None = None
 ) -> dict[str, Any]:
     """A request signed with this node's key (X-Infernet-Auth)."""
-    settings = load_config(config)
+    settings = load_effective_config(config)
     key = NodeKey.load(settings.key_file())
     body = json.dumps(payload).encode() if payload is not None else b""
     headers = {"content-type": "application/json", **sign_request(key, method, path, body)}
@@ -42,7 +43,7 @@ def node_call(
             response = client.request(method, path, content=body, headers=headers)
     except httpx.HTTPError as exc:
         raise fail(
-            f"cannot reach the control plane at {settings.control_plane_url}: {exc!r}",
+            f"cannot reach the control plane at {settings.control_plane_url}: {describe(exc)}",
             Exit.CONTROL_PLANE,
         ) from exc
     return _answer(response)
@@ -54,7 +55,9 @@ def client_call(method: str, path: str, api_key: str, url: str) -> dict[str, Any
         with httpx.Client(base_url=url, timeout=30) as client:
             response = client.request(method, path, headers={"Authorization": f"Bearer {api_key}"})
     except httpx.HTTPError as exc:
-        raise fail(f"cannot reach the control plane at {url}: {exc!r}", Exit.CONTROL_PLANE) from exc
+        raise fail(
+            f"cannot reach the control plane at {url}: {describe(exc)}", Exit.CONTROL_PLANE
+        ) from exc
     return _answer(response)
 
 

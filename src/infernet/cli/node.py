@@ -99,7 +99,7 @@ def start(
     log = _log_file(path)
     if detach:
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log.with_name("daemon.out"), "ab") as out:  # only what precedes logging
+        with open(log.with_suffix(".out"), "ab") as out:  # only what precedes logging
             child = subprocess.Popen(
                 [
                     sys.executable,

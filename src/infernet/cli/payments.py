@@ -18,7 +18,7 @@ from infernet.cli.common import Exit, console, fail, user_errors
 from infernet.cli.money_client import node_call
 from infernet.node.autopayout import auto_payout
 from infernet.node.client import ControlPlaneClient, ControlPlaneError
-from infernet.node.config import load_config
+from infernet.node.config import load_effective_config
 from infernet.protocol.chains import AddressError, chain, check_coin, validate_address
 from infernet.protocol.keys import NodeKey
 
@@ -81,7 +81,7 @@ def _claim(network: str | None, config: Path | None) -> None:
 
 def _auto(config: Path | None) -> None:
     with user_errors():
-        settings = load_config(config)
+        settings = load_effective_config(config)
         client = ControlPlaneClient(settings.control_plane_url, NodeKey.load(settings.key_file()))
 
     async def decide() -> str:

@@ -7,11 +7,16 @@ key, its name, the one-time token (``inft_reg_…``, from the account owner's
 written to the config. Running it again is harmless: the same key gets the same node id
 (a token is consumed only the first time). The daemon registers on start too, without a
 token, so on networks that need one run this first.
+
+The control plane is the one the daemon would use: `control_plane_url` from the config,
+overridden by `INFERNET_CONTROL_PLANE_URL`, overridden by `--control-plane`; the command
+says which one it asked. A refusal (bad or used token, bad delegation) exits 4.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import typer
@@ -19,7 +24,12 @@ import typer
 from infernet.cli.common import Exit, console, fail, user_errors
 from infernet.cli.node import CONFIG_OPTION
 from infernet.node.client import ControlPlaneClient
-from infernet.node.config import NodeConfig, default_config_path, load_config, update_config
+from infernet.node.config import (
+    NodeConfig,
+    default_config_path,
+    load_effective_config,
+    update_config,
+)
 from infernet.node.identity import load_delegation
 from infernet.protocol.delegation import DelegationError, NodeDelegation, verify_node_delegation
 from infernet.protocol.keys import NodeKey, npub_from_public_hex
@@ -62,15 +72,24 @@ def register(
         envvar="INFERNET_REGISTRATION_TOKEN",
         help="One-time registration token inft_reg_... from the account owner.",
     ),
+    control_plane: str = typer.Option(
+        None,
+        "--control-plane",
+        help="Control plane URL (default: the config's, or $INFERNET_CONTROL_PLANE_URL).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     config: Path = CONFIG_OPTION,
 ) -> None:
     """Register this node with its control plane (idempotent: same key, same node id)."""
     path = config or default_config_path()
     with user_errors():
-        settings = load_config(path)
+        settings = load_effective_config(path)
+        if control_plane:
+            settings.control_plane_url = control_plane
         key = NodeKey.load(settings.key_file())
         delegation = _checked_delegation(path, key)
-        console.print("Registering node...")
+        if not as_json:
+            console.print(f"Registering node with {settings.control_plane_url}...")
         reply = asyncio.run(send_registration(settings, key, token, delegation))
 
         def record(current: NodeConfig) -> None:
@@ -78,6 +97,12 @@ def register(
             current.public_key = key.public_hex
 
         update_config(record, path)
+    if as_json:
+        user = npub_from_public_hex(delegation.user_pubkey) if delegation else None
+        body: dict[str, object] = {"node_id": reply.node_id, "status": reply.status}
+        body |= {"control_plane_url": settings.control_plane_url, "user_key": user}
+        typer.echo(json.dumps(body, indent=2))
+        return
     console.print(f"  Node ID: {reply.node_id}\n  Status: {reply.status}")
     if delegation is not None:
         console.print(f"  User key: {npub_from_public_hex(delegation.user_pubkey)}")

@@ -6,7 +6,9 @@
 - The control plane: `GET /api/v1/nodes/{id}` with the config's `api_key` (or
   `INFERNET_API_KEY`) for its view (status, models it routes to this node, active jobs);
   without a key, the public `GET /api/v1/nodes/{id}/status`.
-- This machine: tier and GPUs (name, VRAM, utilization) from hardware detection.
+- This machine: GPUs (name, VRAM, utilization) from hardware detection, and the tier by
+  the rule the heartbeat uses (`effective_tier`): detected now, unless `vram_tier` is set
+  in the config, in which case both are shown when they differ.
 
 Earnings are not shown: payments are another command (`infernet payments`). Completed-job
 counts are not kept by the daemon yet; the line shows running jobs only.
@@ -24,10 +26,13 @@ import httpx
 import typer
 from pydantic import BaseModel
 
+from infernet.cli import nodectx
 from infernet.cli.common import console, user_errors
-from infernet.cli.model import hardware, load
+from infernet.cli.nodectx import load
+from infernet.httperrors import describe
 from infernet.node.config import NodeConfig
 from infernet.node.gpus import GpuInfo
+from infernet.node.hardware import effective_tier
 from infernet.node.status_file import StatusSnapshot, process_alive, read_status, status_path
 from infernet.protocol.keys import KeyFileError, NodeKey, npub_from_public_hex
 
@@ -67,6 +72,9 @@ class NodeStatusReport(BaseModel):
     pid: int | None
     uptime_s: float | None
     tier: str
+    tier_source: str  # "hardware", or "config" when vram_tier pins it
+    detected_tier: str
+    tier_text: str  # the tier as `status` prints it, with its source when pinned
     gpu: GpuStatus | None
     gpus: list[GpuStatus]
     backend: str | None
@@ -92,7 +100,7 @@ def control_plane_view(url: str, node_id: str | None, api_key: str | None) -> Co
     try:
         response = httpx.get(url.rstrip("/") + path, headers=headers, timeout=5.0)
     except httpx.HTTPError as exc:
-        view.detail = f"unreachable: {exc!r}"
+        view.detail = f"unreachable: {describe(exc)}"
         return view
     view.reachable = True
     if response.status_code != 200:
@@ -120,7 +128,8 @@ def build_report(config_path: Path, config: NodeConfig) -> NodeStatusReport:
     running = snap is not None and process_alive(snap.pid)
     node_id = (snap.node_id if snap else None) or config.node_id
     api_key = config.api_key or os.environ.get("INFERNET_API_KEY")
-    report = hardware()
+    report = nodectx.hardware()
+    tier = effective_tier(config.vram_tier, report)
     gpus = [GpuStatus.of(g) for g in report.gpus]
     now = time.time()
     last = snap.last_heartbeat_at if snap else None
@@ -130,7 +139,10 @@ def build_report(config_path: Path, config: NodeConfig) -> NodeStatusReport:
         daemon_running=running,
         pid=snap.pid if snap and running else None,
         uptime_s=round(now - snap.started_at) if snap and running else None,
-        tier=config.vram_tier or report.tier,
+        tier=tier.tier,
+        tier_source=tier.source,
+        detected_tier=report.tier,
+        tier_text=tier.describe(),
         gpu=gpus[0] if gpus else None,
         gpus=gpus,
         backend=snap.backend if snap else config.backend,
@@ -147,6 +159,10 @@ def build_report(config_path: Path, config: NodeConfig) -> NodeStatusReport:
     )
 
 
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+
 def human_duration(seconds: float) -> str:
     seconds = int(seconds)
     days, rest = divmod(seconds, 86400)
@@ -156,7 +172,7 @@ def human_duration(seconds: float) -> str:
         return f"{days}d {hours}h {minutes}m"
     if hours:
         return f"{hours}h {minutes}m"
-    return f"{minutes} minutes" if minutes else f"{secs} seconds"
+    return _count(minutes, "minute") if minutes else _count(secs, "second")
 
 
 def render(report: NodeStatusReport) -> list[str]:
@@ -168,7 +184,7 @@ def render(report: NodeStatusReport) -> list[str]:
     )
     if report.backend_healthy is False:
         backend += " — not healthy"
-    gpu = "none (cpu tier)"
+    gpu = f"none ({report.detected_tier} tier)"
     if report.gpus:
         gpu = "; ".join(
             f"{g.name} ({g.vram_gb:.0f} GB)"
@@ -184,7 +200,7 @@ def render(report: NodeStatusReport) -> list[str]:
         f"Backend:        {backend}",
         f"Models:         {', '.join(report.served_models) or 'none'}",
         f"Models loaded:  {', '.join(report.loaded_models) or 'none'}",
-        f"Tier:           {report.tier}",
+        f"Tier:           {report.tier_text}",
         f"GPU:            {gpu}",
         f"Jobs:           {report.active_jobs} running (max {report.max_concurrent_jobs}), "
         f"{report.jobs_completed} completed, {report.jobs_failed} failed since start",

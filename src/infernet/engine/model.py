@@ -4,20 +4,41 @@
 wrap `Llama.generate` to count the prompt it is given and every token it samples, which is
 exactly what llama-cpp-python reports as `usage` for a non-streamed completion (the
 end-of-generation token is sampled but not counted, as there).
+
+llama.cpp's own log goes to stderr, which is the engine's log file: all of it while the
+model loads (system info, model metadata: what a crash report needs), then warnings and
+errors only, instead of a timing report per request.
 """
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from infernet.engine.context import choose_context
+
+# ggml's enum ggml_log_level (llama-cpp-python's own callback has an older order and
+# prints debug lines as info): 1 debug, 2 info, 3 warn, 4 error, 5 continues the last line.
+_INFO, _WARN, _CONT = 2, 3, 5
+_log_state = {"least": _INFO, "printing": 0}
+
+
+@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+def _log_to_stderr(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+    """llama.cpp's log lines at level `least` and above, to stderr."""
+    if level != _CONT:
+        _log_state["printing"] = int(level >= _log_state["least"])
+    if _log_state["printing"]:
+        sys.stderr.write(text.decode("utf-8", "replace"))
+        sys.stderr.flush()
 
 
 @dataclass
@@ -31,10 +52,9 @@ class _CountingLlama(llama_cpp.Llama):
 
     counts: TokenCount
 
-    # Forwards every argument unchanged; only the counting is added.
-    def generate(  # type: ignore[override]
+    def generate(
         self, tokens: Sequence[int], *args: Any, **kwargs: Any
-    ) -> Iterator[int]:
+    ) -> Generator[int, Sequence[int] | None, None]:
         self.counts = TokenCount(prompt_tokens=len(tokens))
         for token in super().generate(tokens, *args, **kwargs):
             if not llama_cpp.llama_vocab_is_eog(self._model.vocab, token):
@@ -53,9 +73,14 @@ class LoadedModel:
         self.context = choose_context(path, n_ctx)  # the trained context, if memory allows
         self.n_ctx = self.context.n_ctx
         self.size_bytes = path.stat().st_size
+        llama_cpp.llama_log_set(_log_to_stderr, ctypes.c_void_p(0))
+        _log_state["least"] = _INFO
+        # verbose=False would send the load's output to /dev/null (suppress_stdout_stderr).
         self._llama: Any = _CountingLlama(
-            model_path=str(path), n_ctx=self.n_ctx, n_threads=n_threads, verbose=False
+            model_path=str(path), n_ctx=self.n_ctx, n_threads=n_threads, verbose=True
         )
+        self._llama.verbose = False  # no timing report per request from here on
+        _log_state["least"] = _WARN
         self.lock = threading.Lock()
 
     def prefill_prompt(self, messages: list[dict[str, Any]]) -> str | None:
@@ -73,8 +98,7 @@ class LoadedModel:
             eos_token=vocab.token_get_text(self._llama.token_eos()),
             bos_token=vocab.token_get_text(self._llama.token_bos()),
         )
-        history: Any = messages[:-1]  # llama_cpp types them as its TypedDicts
-        rendered = formatter(messages=history).prompt
+        rendered = formatter(messages=cast(Any, messages[:-1])).prompt
         return str(rendered) + str(messages[-1].get("content") or "")
 
     def chat_stream(

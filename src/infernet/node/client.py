@@ -8,6 +8,7 @@ from typing import TypeVar
 import httpx
 from pydantic import BaseModel
 
+from infernet.httperrors import describe
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.signing import sign_request
 
@@ -40,7 +41,7 @@ class ControlPlaneClient:
             response = await self._http.request(method, path, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise ControlPlaneError(
-                f"cannot reach the control plane at {self.base_url}: {exc!r}"
+                f"cannot reach the control plane at {self.base_url}: {describe(exc)}"
             ) from exc
         if response.status_code >= 400:
             try:

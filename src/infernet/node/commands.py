@@ -30,7 +30,7 @@ from infernet.backends.errors import BackendError
 from infernet.node.client import ControlPlaneError
 from infernet.node.config import ConfigError, write_atomic
 from infernet.node.models import ModelError, ModelManager
-from infernet.protocol.wire import Command, CommandAck
+from infernet.protocol.wire import MODEL_INSTALL, Command, CommandAck
 
 log = logging.getLogger("infernet.node.commands")
 
@@ -118,7 +118,7 @@ class CommandExecutor:
     async def execute(self, command: Command) -> CommandAck:
         try:
             manager = await self._manager()
-            if command.type == "model_install":
+            if command.type == MODEL_INSTALL:
                 done = await manager.install(
                     command.model, strict=False, progress=_ProgressLog(command)
                 )

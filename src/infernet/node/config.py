@@ -23,7 +23,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from infernet.protocol.tiers import Tier, parse_tier
 
 DEFAULT_CONTROL_PLANE_URL = "http://127.0.0.1:8700"
 
@@ -60,9 +62,13 @@ class NodeConfig(BaseModel):
     llamacpp_host: str = "http://localhost:8080"
     llamacpp_models_dir: str = str(Path("~/.infernet/models"))
     served_models: list[str] = Field(default_factory=list)
-    vram_tier: str | None = None
+    # An explicit tier override (Book: "settable manually for multi-GPU"); None, the
+    # default, means the tier detected from the hardware at each start.
+    vram_tier: Tier | None = None
     max_concurrent_jobs: int = Field(default=1, ge=1, le=256)
-    heartbeat_interval_s: float = Field(default=30.0, gt=0)
+    # None: beat as often as the control plane asks (node/pacing.py); a number: at least
+    # this often, whatever it asks.
+    heartbeat_interval_s: float | None = Field(default=None, gt=0)
     env: dict[str, str] = Field(default_factory=dict)
     payout_address: str | None = None
     payout_chain: str | None = None
@@ -81,6 +87,13 @@ class NodeConfig(BaseModel):
     tensor_parallel_size: int = Field(default=1, ge=1, le=64)
     pipeline_parallel_size: int = Field(default=1, ge=1, le=64)
     ray_address: str | None = None
+
+    @field_validator("vram_tier", mode="before")
+    @classmethod
+    def _known_tier(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_tier(value) if value.strip() else None
+        return value
 
     def key_file(self) -> Path:
         return Path(self.key_path).expanduser()

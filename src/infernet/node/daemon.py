@@ -1,8 +1,10 @@
 """The node daemon: register, check the backend, heartbeat, hold the job channel.
 
-One outbound HTTP client for registration and heartbeats (every `heartbeat_interval_s`,
-30 s by default) and one outbound WebSocket, the job channel, down which jobs come; it
-reconnects with jittered exponential backoff so that a control-plane restart spreads out.
+One outbound HTTP client for registration and heartbeats (at the interval the control
+plane states in its replies, `node/pacing.py`) and one outbound WebSocket, the job
+channel, over which the control plane pushes jobs. The channel reconnects with jittered
+exponential backoff so that a control-plane restart does not bring every node back in the
+same second.
 
 After every heartbeat the daemon rewrites its status snapshot (`node/status_file.py`,
 read by `infernet status`) and hands the commands in the response to the command executor
@@ -18,9 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +28,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from infernet import __version__
-from infernet.backends.base import Backend, InstalledModel
+from infernet.backends.base import Backend
 from infernet.backends.errors import BackendError
 from infernet.node.autopayout import auto_payout_loop
 from infernet.node.client import ControlPlaneClient, ControlPlaneError
@@ -40,7 +40,8 @@ from infernet.node.gpu_report import HardwareCache
 from infernet.node.hardware import detect_hardware
 from infernet.node.metrics import Health, MetricsServer, NodeMetrics, daemon_health
 from infernet.node.model_keys import ModelKeyring
-from infernet.node.models import MemoryBudget, ModelError, ModelManager
+from infernet.node.models import MemoryBudget, ModelError, ModelManager, served_mismatch
+from infernet.node.pacing import backoff_delays, heartbeat_interval
 from infernet.node.status_file import StatusSnapshot, status_path, write_status
 from infernet.protocol.confidential import ConfidentialError
 from infernet.protocol.keys import NodeKey
@@ -65,29 +66,6 @@ from infernet.protocol.wire import (
 log = logging.getLogger("infernet.node")
 
 
-def backoff_delays(base: float = 0.5, cap: float = 30.0) -> Iterator[float]:
-    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2^n)]."""
-    attempt = 0
-    while True:
-        yield random.uniform(0, min(cap, base * 2**attempt))
-        attempt += 1
-
-
-def served_mismatch(served: list[str], installed: list[InstalledModel]) -> list[str]:
-    """Warnings for each model in one list but not the other (compared by routing key)."""
-    held = {routing_key(m.name): m.name for m in installed}
-    wanted = {routing_key(name): name for name in served}
-    warnings = [
-        f"served_models has {wanted[k]} but the backend does not hold it"
-        for k in wanted.keys() - held.keys()
-    ]
-    warnings += [
-        f"the backend holds {held[k]} but served_models does not list it"
-        for k in held.keys() - wanted.keys()
-    ]
-    return warnings
-
-
 @dataclass
 class NodeDaemon:
     config: NodeConfig
@@ -98,6 +76,7 @@ class NodeDaemon:
     last_heartbeat: float | None = None
     config_path: Path | None = None  # where served_models is re-read and recorded
     memory_budget: MemoryBudget | None = None  # for install fit checks; None: detect
+    told_interval_s: float | None = None  # what the control plane last asked for
 
     def __post_init__(self) -> None:
         self.client = ControlPlaneClient(self.config.control_plane_url, self.key)
@@ -122,7 +101,20 @@ class NodeDaemon:
             RegisterResponse,
         )
         self.node_id = reply.node_id
+        self._follow_interval(reply.heartbeat_interval_s)
         return reply.node_id
+
+    @property
+    def interval_s(self) -> float:
+        """Seconds between heartbeats now (`node/pacing.py`)."""
+        return heartbeat_interval(self.config.heartbeat_interval_s, self.told_interval_s)
+
+    def _follow_interval(self, told: float | None) -> None:
+        if told is None or told == self.told_interval_s:
+            return
+        before, self.told_interval_s = self.interval_s, told
+        if self.interval_s != before:
+            log.info(f"Heartbeat every {self.interval_s:g}s (the control plane asks {told:g}s)")
 
     async def check_models(self) -> None:
         try:
@@ -179,6 +171,7 @@ class NodeDaemon:
             latency_ms = (time.monotonic() - started) * 1000
             self.last_heartbeat = time.time()
         self.metrics.heartbeat_ok(latency_ms / 1000, beat.backend_healthy)
+        self._follow_interval(reply.heartbeat_interval_s)
         log.info(f"Heartbeat OK (latency: {latency_ms:.0f}ms)")
         self._write_status(beat, reply, latency_ms)
         if reply.commands:
@@ -262,7 +255,7 @@ class NodeDaemon:
                 self.metrics.heartbeat_failed()
                 log.warning(f"Heartbeat failed: {exc}")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.config.heartbeat_interval_s)
+                await asyncio.wait_for(self._stopping.wait(), self.interval_s)
 
     def _channel_url(self) -> str:
         base = self.config.control_plane_url.rstrip("/")
@@ -355,7 +348,7 @@ class NodeDaemon:
     def health(self) -> Health:
         return daemon_health(
             self.last_heartbeat,
-            self.config.heartbeat_interval_s,
+            self.interval_s,
             self.metrics.backend_ok,
             self.draining,
         )

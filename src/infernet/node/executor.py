@@ -116,31 +116,27 @@ async def run_job(
                     extra={"job_id": job.job_id},
                 )
                 return
-    except ModelNotLoaded as exc:
-        await send(JobFailed(error="model_not_loaded", message=str(exc), **ids))
-    except ContextLengthExceeded as exc:
-        log.info(f"Job {job.job_id}: prompt too long: {exc}", extra={"job_id": job.job_id})
-        await send(context_refusal(job, exc))
-    except (BackendUnavailable, BackendTimeout) as exc:
-        # The engine itself is down: the control plane may finish the job elsewhere.
-        log.warning(f"Job {job.job_id}: backend unavailable: {exc}", extra={"job_id": job.job_id})
-        await send(
-            JobFailed(
-                error="backend_unavailable",
-                message=f"The node's backend is unavailable: {exc}",
-                **ids,
-            )
-        )
     except BackendError as exc:
-        log.warning(f"Job {job.job_id} failed: {exc}", extra={"job_id": job.job_id})
-        await send(
-            JobFailed(error="backend_error", message=f"The node's backend failed: {exc}", **ids)
-        )
+        await send(failure(job, exc))
     else:
-        await send(
-            JobFailed(
-                error="backend_error",
-                message="The backend ended the stream without finishing.",
-                **ids,
-            )
-        )
+        await send(failure(job, None))
+
+
+def failure(job: JobAssignment, exc: BackendError | None) -> JobFailed:
+    """The JobFailed a backend failure stands for (None: the stream ended unfinished)."""
+    ids, extra = {"job_id": job.job_id, "attempt": job.attempt}, {"job_id": job.job_id}
+    if exc is None:
+        text = "The backend ended the stream without finishing."
+        return JobFailed(error="backend_error", message=text, **ids)
+    if isinstance(exc, ModelNotLoaded):
+        return JobFailed(error="model_not_loaded", message=str(exc), **ids)
+    if isinstance(exc, ContextLengthExceeded):
+        log.info(f"Job {job.job_id}: prompt too long: {exc}", extra=extra)
+        return context_refusal(job, exc)
+    if isinstance(exc, BackendUnavailable | BackendTimeout):
+        # The engine itself is down: the control plane may finish the job elsewhere.
+        log.warning(f"Job {job.job_id}: backend unavailable: {exc}", extra=extra)
+        text = f"The node's backend is unavailable: {exc}"
+        return JobFailed(error="backend_unavailable", message=text, **ids)
+    log.warning(f"Job {job.job_id} failed: {exc}", extra=extra)
+    return JobFailed(error="backend_error", message=f"The node's backend failed: {exc}", **ids)

@@ -4,8 +4,9 @@ vendor, name, VRAM, utilization) and the combined VRAM tier (Book §9.1: 2 x 24 
 
 Probing runs vendor tools (nvidia-smi and friends), which can take a second, so the
 report is cached and refreshed at most every `refresh_s` (5 minutes); the probe runs in
-a worker thread so the heartbeat loop never blocks on it. A `vram_tier` set in the config
-wins over the detected tier (the Book lets operators set it by hand for multi-GPU rigs).
+a worker thread so the heartbeat loop never blocks on it. The tier follows
+`effective_tier`: detected, unless `vram_tier` is set in the config (the Book lets
+operators set it by hand for multi-GPU rigs).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from infernet.node.hardware import HardwareReport, detect_hardware
+from infernet.node.hardware import HardwareReport, detect_hardware, effective_tier
+from infernet.protocol.tiers import Tier
 from infernet.protocol.wire import GpuSummary
 
 log = logging.getLogger("infernet.node")
@@ -54,9 +56,8 @@ class HardwareCache:
                 log.warning(f"Hardware detection failed: {exc}")
         return self._report
 
-    async def heartbeat_fields(self, configured_tier: str | None) -> tuple[list[GpuSummary], str]:
+    async def heartbeat_fields(self, configured_tier: Tier | None) -> tuple[list[GpuSummary], Tier]:
         """(gpus, vram_tier) for the heartbeat."""
         report = await self.report()
         gpus = gpu_summaries(report) if report else []
-        tier = configured_tier or (report.tier if report else "cpu")
-        return gpus, tier
+        return gpus, effective_tier(configured_tier, report).tier

@@ -3,7 +3,6 @@
 `detect_hardware` puts together what `infernet.node.gpus` (vendor tools: nvidia-smi,
 rocm-smi, system_profiler, lspci) and `infernet.node.host` (RAM, OS, the models disk) find,
 through an injected `CommandRunner` and injected paths, so tests replay recorded output.
-The types those modules define are re-exported here, since a `HardwareReport` holds them.
 
 Tier rule (the Book leaves the edges open):
 - By combined VRAM across all GPUs (Book: "set to the combined VRAM tier"), no tier
@@ -24,22 +23,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from infernet.node.gpus import (
-    APPLE_QUERY,
-    NVIDIA_QUERY,
-    ROCM_QUERY,
     GpuInfo,
     GpuProbe,
     PciGpu,
-    Vendor,
     parse_lspci,
     probe_gpus,
 )
 from infernet.node.host import (
     CommandRunner,
-    CompletedOutput,
     DiskInfo,
     HostPaths,
     OsInfo,
@@ -50,33 +44,10 @@ from infernet.node.host import (
     subprocess_runner,
 )
 from infernet.node.nvml import load_nvml, probe_nvml
-from infernet.protocol.vram import TIER_DEFAULT_MODEL, Tier
-
-__all__ = [
-    "APPLE_QUERY",
-    "MARKETED_TOLERANCE",
-    "NVIDIA_QUERY",
-    "RECOMMENDED_BACKENDS",
-    "ROCM_QUERY",
-    "TIER_SIZES_GB",
-    "CommandRunner",
-    "CompletedOutput",
-    "DiskInfo",
-    "GpuInfo",
-    "GpuProbe",
-    "HardwareReport",
-    "HostPaths",
-    "OsInfo",
-    "PciGpu",
-    "PlatformInfo",
-    "Vendor",
-    "at_least_marketed",
-    "classify_tier",
-    "detect_hardware",
-]
+from infernet.protocol.tiers import TIER_SIZES_GB, Tier
+from infernet.protocol.vram import TIER_DEFAULT_MODEL
 
 MARKETED_TOLERANCE = 0.93
-TIER_SIZES_GB: dict[Tier, int] = {">=48gb": 48, ">=24gb": 24, ">=12gb": 12, ">=8gb": 8}
 RECOMMENDED_BACKENDS: dict[Tier, tuple[str, ...]] = {
     ">=48gb": ("vllm", "sglang"),
     ">=24gb": ("ollama", "vllm"),
@@ -126,6 +97,34 @@ def classify_tier(total_vram_mb: int) -> Tier:
         if at_least_marketed(total_vram_mb / 1024, size_gb):
             return tier
     return "cpu"
+
+
+TierSource = Literal["hardware", "config"]
+
+
+@dataclass(frozen=True, slots=True)
+class TierChoice:
+    """The tier a node runs as: the hardware's, unless `vram_tier` in the config pins one."""
+
+    tier: Tier
+    source: TierSource
+    detected: Tier | None  # what the hardware says; None when it was not probed
+
+    def describe(self) -> str:
+        if self.source == "hardware":
+            return self.tier
+        if self.detected is None or self.detected == self.tier:
+            return f"{self.tier} (vram_tier in the config)"
+        return f"{self.tier} (vram_tier in the config; the hardware says {self.detected})"
+
+
+def effective_tier(configured: Tier | None, report: HardwareReport | None) -> TierChoice:
+    """The one rule `status`, `model recommend` and the heartbeat share: detected at each
+    start, unless the operator set `vram_tier` explicitly (Book: settable for multi-GPU)."""
+    detected = report.tier if report is not None else None
+    if configured is not None:
+        return TierChoice(configured, "config", detected)
+    return TierChoice(detected or "cpu", "hardware", detected)
 
 
 # --- the whole report --------------------------------------------------------------------

@@ -3,8 +3,13 @@
 Layout (Book §0.1, variant B): `/var/log/infernet/daemon.log` when that directory is
 writable (a system install), else `daemon.log` beside the config file
 (`~/.config/infernet/daemon.log`); the `log_file` config key (or `INFERNET_LOG_FILE`)
-overrides both. The daemon rotates the file itself at 50 MB and keeps 5 old ones
-(`daemon.log.1` newest ... `daemon.log.5` oldest), so no logrotate setup is needed.
+overrides both. One log per node: several daemons on one host (one config each) must not
+write, nor `infernet logs` read, one another's lines, so only the standard config
+(`config.json` in its XDG directory) logs to `daemon.log` in the system directory; any
+other config gets `daemon-<8 hex of its absolute path>.log` there, and beside a config
+not named `config.json` the log is `<config stem>.daemon.log`. The daemon rotates the
+file itself at 50 MB and keeps 5 old ones (`daemon.log.1` newest ... `daemon.log.5`
+oldest), so no logrotate setup is needed.
 
 Entries are the formatter's lines (`infernet/logs.py`): `[YYYY-MM-DD HH:MM:SS] message
 key=value ...`; lines that do not start with a timestamp (a traceback) belong to the entry
@@ -13,6 +18,7 @@ above them. An entry's level is its `level=` field, `info` when it has none.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -36,13 +42,31 @@ class LogQueryError(ValueError):
     """A `--since` or `--level` the reader cannot use; the text says what would work."""
 
 
-def default_log_path(config_path: Path, system_dir: Path = SYSTEM_LOG_DIR) -> Path:
-    """`/var/log/infernet/daemon.log` if we may write there, else beside the config."""
-    if system_dir.is_dir() and os.access(system_dir, os.W_OK):
-        return system_dir / "daemon.log"
-    if not system_dir.exists() and os.access(system_dir.parent, os.W_OK):
-        return system_dir / "daemon.log"
-    return config_path.parent / "daemon.log"
+def _standard_config(config_path: Path) -> Path:
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return (base / "infernet" / "config.json").absolute()
+
+
+def system_log_name(config_path: Path) -> str:
+    """The file name of this config's log in the shared system directory."""
+    path = config_path.expanduser().absolute()
+    if path == _standard_config(path):
+        return "daemon.log"
+    return f"daemon-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}.log"
+
+
+def default_log_path(config_path: Path, system_dir: Path | None = None) -> Path:
+    """The system directory's log for this config if we may write there (see the module
+    docstring), else the log beside the config."""
+    system_dir = SYSTEM_LOG_DIR if system_dir is None else system_dir
+    writable = (system_dir.is_dir() and os.access(system_dir, os.W_OK)) or (
+        not system_dir.exists() and os.access(system_dir.parent, os.W_OK)
+    )
+    if writable:
+        return system_dir / system_log_name(config_path)
+    if config_path.name == "config.json":
+        return config_path.parent / "daemon.log"
+    return config_path.parent / f"{config_path.stem}.daemon.log"
 
 
 def resolve_log_path(config_path: Path, configured: str | None) -> Path:

@@ -1,8 +1,9 @@
 """Installing and removing models on a node: the one path `infernet model install/remove`
 and the daemon's queued commands (`node/commands.py`) both take.
 
-Install (Book 3.3): check the name is in the backend's format → check the model fits in
-memory (refuse unless `force`) → pull it into the backend, reporting progress → add it to
+Install (Book 3.3): check the name is a name at all (`protocol/modelrules.py`, before
+anything else happens) and in the backend's format → check the model fits in memory
+(refuse unless `force`) → pull it into the backend, reporting progress → add it to
 `served_models` → sync heartbeat. Remove: drop it from `served_models` → delete its weights
 through the backend → sync heartbeat.
 
@@ -12,7 +13,9 @@ Decisions where the Book is silent:
   exactly as it was. An interrupted llama.cpp download keeps its `.part` file and resumes.
 - Installs and removes are serialized across processes (CLI and daemon) by an advisory
   lock on `models.lock` next to the config: a second install waits for the first.
-- Names: each backend has one naming scheme (Ollama tags; Hugging Face ids for vLLM,
+- Names: one spelling per model (Ollama library names in lower case, as Ollama compares
+  them), so `Qwen2.5:7B` and `qwen2.5:7b` are one entry in `served_models`, never two.
+  Each backend has one naming scheme (Ollama tags; Hugging Face ids for vLLM,
   SGLang and MAX; GGUF paths or URLs for llama.cpp). From the CLI a name in another scheme
   is refused with the right name when the catalogue knows it (`strict`); commands queued
   on the control plane (the dashboard does not know the node's backend) are translated.
@@ -42,6 +45,12 @@ from infernet.node.config import NodeConfig, load_config, update_config
 from infernet.node.hardware import HardwareReport
 from infernet.node.model_keys import ensure_for_install
 from infernet.protocol.modelnames import names_for_backend, parse_model_name, routing_key
+from infernet.protocol.modelrules import (
+    InvalidModelName,
+    canonical_model_name,
+    is_location,
+    same_model_name,
+)
 from infernet.protocol.vram import FitResult, check_fit
 
 ProgressCallback = Callable[[PullProgress], None]
@@ -68,8 +77,10 @@ class WrongNameFormat(ModelError):
 
 
 class WontFit(ModelError):
+    """The model does not fit; the message is the fit check's (the CLI adds its --force)."""
+
     def __init__(self, fit: FitResult) -> None:
-        super().__init__(f"{fit.message} Use --force to install it anyway.")
+        super().__init__(fit.message)
         self.fit = fit
 
 
@@ -111,11 +122,6 @@ class RemoveOutcome:
     delete_error: str | None = None
 
 
-def is_location(name: str) -> bool:
-    """A llama.cpp install source: an http(s) URL or a path to a .gguf file."""
-    return urlparse(name).scheme in ("http", "https") or name.lower().endswith(".gguf")
-
-
 def served_name(name: str, backend: str) -> str:
     """The name the backend will list the model under after install (llama.cpp: the GGUF
     file name of a path or URL)."""
@@ -127,8 +133,12 @@ def served_name(name: str, backend: str) -> str:
 def backend_name(name: str, backend: str, *, strict: bool) -> str:
     """The name to install `name` under on `backend`. With `strict`, a name in another
     backend's scheme raises `WrongNameFormat` (naming the right one when known); without,
-    it is translated when the catalogue knows the model."""
-    name = name.strip()
+    it is translated when the catalogue knows the model. A string that is no model name
+    at all raises `WrongNameFormat` too (`protocol/modelrules.py` says why)."""
+    try:
+        name = canonical_model_name(name)
+    except InvalidModelName as exc:
+        raise WrongNameFormat(str(exc), None) from exc
     scheme, example = NAME_FORMATS.get(backend, ("the backend's own name", name))
     if backend == "llamacpp":
         if is_location(name):
@@ -153,9 +163,23 @@ def backend_name(name: str, backend: str, *, strict: bool) -> str:
 
 
 def _holds(installed: list[InstalledModel], name: str) -> InstalledModel | None:
-    """The installed model called `name` (Ollama's implicit `:latest` included)."""
-    wanted = {name, f"{name}:latest"}
-    return next((m for m in installed if m.name in wanted), None)
+    """The installed model called `name` (Ollama's case and implicit `:latest` forgiven)."""
+    return next((m for m in installed if same_model_name(m.name, name)), None)
+
+
+def served_mismatch(served: list[str], installed: list[InstalledModel]) -> list[str]:
+    """Warnings for each model in one list but not the other (compared by routing key)."""
+    held = {routing_key(m.name): m.name for m in installed}
+    wanted = {routing_key(name): name for name in served}
+    warnings = [
+        f"served_models has {wanted[k]} but the backend does not hold it"
+        for k in wanted.keys() - held.keys()
+    ]
+    warnings += [
+        f"the backend holds {held[k]} but served_models does not list it"
+        for k in held.keys() - wanted.keys()
+    ]
+    return warnings
 
 
 def _held_by_key(installed: list[InstalledModel], name: str) -> InstalledModel | None:
@@ -219,16 +243,18 @@ class ModelManager:
             held = _holds(await self.backend.list_models(), target)
             if held is None:
                 await self.pull(source, progress)
+            # Its model key (Book §6.5, node/model_keys.py) before the config changes, so
+            # nothing after the change can fail half-way.
+            ensure_for_install(load_config(self.config_path), target)
             added = False
 
             def add(config: NodeConfig) -> None:
                 nonlocal added
-                if target not in config.served_models:
+                if not any(same_model_name(s, target) for s in config.served_models):
                     config.served_models.append(target)
                     added = True
 
-            config = update_config(add, self.config_path)
-            ensure_for_install(config, target)  # its model key (Book §6.5): node/model_keys.py
+            update_config(add, self.config_path)
         outcome = InstallOutcome(target, held is None, added, await self.sync(), fit)
         if fit is not None and fit.verdict in ("tight", "unknown", "does_not_fit"):
             outcome.notes.append(fit.message)
@@ -238,7 +264,7 @@ class ModelManager:
         name = served_name(name.strip(), self.backend.name)
         async with _models_lock(self.config_path):
             served = load_config(self.config_path).served_models
-            dropped = [s for s in served if s == name] or [
+            dropped = [s for s in served if same_model_name(s, name)] or [
                 s for s in served if routing_key(s) == routing_key(name)
             ]
             held = _held_by_key(await self.backend.list_models(), name)

@@ -23,15 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from infernet.node.gpus import GpuProbe, Vendor
 from infernet.node.hardware import (
-    DiskInfo,
-    GpuProbe,
     HardwareReport,
-    OsInfo,
-    Vendor,
     at_least_marketed,
 )
-from infernet.protocol.vram import Tier
+from infernet.node.host import DiskInfo, OsInfo
+from infernet.protocol.tiers import Tier
 
 Status = Literal["pass", "warn", "fail"]
 

@@ -20,8 +20,8 @@ The numbers, and why:
   (loads, little room for longer context or a second model), `does_not_fit` above, and
   `unknown` when the name gives no parameter count and the catalogue does not know it:
   never a guess presented as fact.
-- The tier vocabulary lives here because tiers travel on the wire; the classification
-  of a node into a tier lives in `infernet.node.hardware`.
+- Tiers are `infernet.protocol.tiers` (re-exported here for older imports); the
+  classification of a node into a tier lives in `infernet.node.hardware`.
 """
 
 from __future__ import annotations
@@ -29,16 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from infernet.protocol.modelnames import (
-    CATALOGUE,
-    CatalogueEntry,
-    ModelKind,
-    catalogue_entry,
-    parse_model_name,
-)
+from infernet.protocol.catalogue import CATALOGUE, CatalogueEntry, ModelKind
+from infernet.protocol.modelnames import catalogue_entry, names_for_backend, parse_model_name
+from infernet.protocol.tiers import TIERS as TIERS
+from infernet.protocol.tiers import Tier as Tier
 
-Tier = Literal[">=48gb", ">=24gb", ">=12gb", ">=8gb", "cpu"]
-TIERS: tuple[Tier, ...] = (">=48gb", ">=24gb", ">=12gb", ">=8gb", "cpu")
 TIER_DEFAULT_MODEL: dict[Tier, str] = {
     ">=48gb": "qwen2.5:72b",
     ">=24gb": "qwen2.5:14b",
@@ -110,12 +105,14 @@ class FitResult:
 
 @dataclass(frozen=True, slots=True)
 class Recommendation:
-    """A catalogued model that fits, at the best precision that fits."""
+    """A catalogued model that fits: under one backend's name, at the quantization that
+    name pulls (`name` set); with no backend given, at the best precision that fits."""
 
     entry: CatalogueEntry
     quant: str
     estimate_gb: float
     is_tier_default: bool
+    name: str | None = None
 
 
 def weights_gb(params_b: float, quant: str) -> float:
@@ -171,8 +168,23 @@ def _verdict(total_gb: float, vram_gb: float) -> FitVerdict:
 _VERDICT_ENDINGS: dict[FitVerdict, str] = {
     "fits": "it fits.",
     "tight": "it fits, with little room left for long context or a second model.",
-    "does_not_fit": "it does not fit. Choose a smaller quantization (e.g. Q4) or a smaller model.",
 }
+
+
+def _does_not_fit(estimate: VramEstimate, vram_gb: float) -> str:
+    """What to do instead: a Q4 build when the model is wider than 4 bits and Q4 would
+    fit; else a smaller model (never "quantize" a model that is already Q4 or below)."""
+    if BYTES_PER_PARAM[estimate.quant] <= BYTES_PER_PARAM["q4"]:
+        small = estimate.quant.upper()
+        return f"it does not fit, and {small} is already small: choose a smaller model."
+    q4 = weights_gb(estimate.params_b, "q4")
+    q4_total = q4 + overhead_gb(q4)
+    if _verdict(q4_total, vram_gb) != "does_not_fit":
+        return (
+            f"it does not fit. A 4-bit build would need about {q4_total:.1f} GB: choose one "
+            "(an Ollama `-q4_K_M` tag, a Q4 GGUF, an AWQ or GPTQ repo) or a smaller model."
+        )
+    return f"it does not fit, even at Q4 (about {q4_total:.1f} GB): choose a smaller model."
 
 
 def _unknown(name: str, vram_gb: float) -> FitResult:
@@ -192,11 +204,14 @@ def check_fit(name: str, vram_gb: float, quant: str | None = None) -> FitResult:
         return _unknown(name, vram_gb)
     verdict = _verdict(estimate.total_gb, vram_gb)
     source = "default" if estimate.spec.quant_is_default and quant is None else "from the name"
+    ending = (
+        _does_not_fit(estimate, vram_gb) if verdict == "does_not_fit" else _VERDICT_ENDINGS[verdict]
+    )
     message = (
         f"{name} ({estimate.params_b:g}B, {estimate.quant} {source}) needs about "
         f"{estimate.total_gb:.1f} GB of VRAM ({estimate.weights_gb:.1f} GB weights + "
         f"{estimate.overhead_gb:.1f} GB KV cache and runtime); this node has "
-        f"{vram_gb:.1f} GB: {_VERDICT_ENDINGS[verdict]}"
+        f"{vram_gb:.1f} GB: {ending}"
     )
     return FitResult(verdict, message, vram_gb, estimate)
 
@@ -217,17 +232,39 @@ def _cpu_pick(entry: CatalogueEntry) -> Recommendation | None:
     return Recommendation(entry, entry.ollama_quant, weights + overhead_gb(weights), False)
 
 
-def recommend(tier: Tier, vram_gb: float) -> list[Recommendation]:
+def _named_pick(
+    entry: CatalogueEntry, tier: Tier, memory_gb: float, backend: str
+) -> Recommendation | None:
+    """`entry` under `backend`'s name, sized by the same estimate as `check_fit` and
+    `model info` give that name; None when the backend has no name for it or it does not
+    fit. CPU nodes keep to small models; their memory is system RAM (0: not known)."""
+    name = names_for_backend(entry.key, backend)
+    estimate = estimate_vram(name) if name is not None else None
+    if name is None or estimate is None:
+        return None
+    if tier == "cpu" and entry.params_b > CPU_MAX_PARAMS_B and entry.kind != "embedding":
+        return None
+    if (tier != "cpu" or memory_gb > 0) and _verdict(estimate.total_gb, memory_gb) != "fits":
+        return None
+    return Recommendation(entry, estimate.quant, estimate.total_gb, False, name)
+
+
+def recommend(tier: Tier, vram_gb: float, backend: str | None = None) -> list[Recommendation]:
     """Catalogued models for a node of `tier` with `vram_gb` of (combined) VRAM: the tier's
-    default model first, then the rest, largest first, embedding models last. CPU nodes get
-    small models at the quantization Ollama pulls."""
+    default model first, then the rest, largest first, embedding models last. With a
+    `backend`, only models it has a name for, at the quantization that name pulls (what
+    an install of it would need); without, at the best precision that fits. CPU nodes get
+    small models."""
     default_key = TIER_DEFAULT_MODEL[tier]
     picks: list[Recommendation] = []
     for entry in CATALOGUE:
-        pick = _cpu_pick(entry) if tier == "cpu" else _best_fit(entry, vram_gb)
+        if backend is not None:
+            pick = _named_pick(entry, tier, vram_gb, backend)
+        else:
+            pick = _cpu_pick(entry) if tier == "cpu" else _best_fit(entry, vram_gb)
         if pick is not None:
             is_default = entry.key == default_key
-            picks.append(Recommendation(entry, pick.quant, pick.estimate_gb, is_default))
+            picks.append(Recommendation(entry, pick.quant, pick.estimate_gb, is_default, pick.name))
     picks.sort(
         key=lambda r: (not r.is_tier_default, r.entry.kind == "embedding", -r.entry.params_b)
     )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from infernet.protocol.delegation import ModelKeyStatement, NodeDelegation
 from infernet.protocol.receipts import Receipt
+from infernet.protocol.tiers import Tier
 
 NODE_CHANNEL_PATH = "/api/v1/node/channel"
 # JobFailed.error when the prompt does not fit the context the engine runs the model with:
@@ -53,6 +54,9 @@ class RegisterResponse(WireModel):
     node_id: str
     status: str  # "registered", or "pending_approval" on networks that need approval
     account_id: str | None = None
+    # How often the control plane wants heartbeats (as in every HeartbeatResponse), so a
+    # node paces its very first beats right; None from control planes that do not say.
+    heartbeat_interval_s: float | None = None
 
 
 class RotateKeyResponse(WireModel):
@@ -84,7 +88,7 @@ class Heartbeat(WireModel):
     backend_healthy: bool
     backend_detail: str = ""
     served_models: list[ServedModel]
-    vram_tier: str = "cpu"
+    vram_tier: Tier = "cpu"
     gpus: list[GpuSummary] = Field(default_factory=list)
     load: NodeLoad = NodeLoad()
     payout_address: str | None = None
@@ -93,9 +97,14 @@ class Heartbeat(WireModel):
     draining: bool = False
 
 
+CommandType = Literal["model_install", "model_remove"]
+MODEL_INSTALL: CommandType = "model_install"
+MODEL_REMOVE: CommandType = "model_remove"
+
+
 class Command(WireModel):
     id: str
-    type: Literal["model_install", "model_remove"]
+    type: CommandType
     model: str
     issued_at: str
 

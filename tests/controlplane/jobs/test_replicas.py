@@ -18,8 +18,8 @@ import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from infernet.backends.engine_process import free_port
 from infernet.controlplane.settings import Settings
-from infernet.engine.launch import free_port
 from infernet.localnet import ControlPlaneServer, LocalNode
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.signing import sign_request

@@ -13,7 +13,8 @@ from infernet.protocol.modelnames import (
     names_for_backend,
     routing_key,
 )
-from infernet.protocol.vram import TIERS, Tier, check_fit, recommend
+from infernet.protocol.tiers import UnknownTier, parse_tier
+from infernet.protocol.vram import check_fit, recommend
 
 MAX_RESULTS = 20
 
@@ -44,7 +45,7 @@ def _candidate(
     services: Services, entry: CatalogueEntry, backend: str, vram_gb: float, served: set[str]
 ) -> Candidate:
     name = install_name(entry, backend)
-    fit = check_fit(entry.key, vram_gb) if vram_gb else None
+    fit = check_fit(name or entry.key, vram_gb) if vram_gb else None  # as it installs
     return Candidate(
         key=entry.key,
         install_name=name,
@@ -61,8 +62,14 @@ def suggested(
     services: Services, tier: str, vram_gb: float, backend: str, served: set[str]
 ) -> list[Candidate]:
     """The tier's models that fit, most demanded first (then the Book's tier default)."""
-    known_tier: Tier = next((t for t in TIERS if t == tier), "cpu")
-    picks = recommend(known_tier, vram_gb)
+    try:
+        known_tier = parse_tier(tier)
+    except UnknownTier:  # a node that never said: suggest what a CPU node can run
+        known_tier = "cpu"
+    try:
+        picks = recommend(known_tier, vram_gb, backend)  # sized as the backend installs
+    except UnknownBackend:
+        picks = recommend(known_tier, vram_gb)
     result = []
     for pick in picks:
         base = _candidate(services, pick.entry, backend, vram_gb, served)

@@ -167,7 +167,7 @@ async def queue_command(
         services.db,
         node_id=node_id,
         account_id=viewer.account_id,
-        type="model_install" if form.type == "model_install" else "model_remove",
+        type=form.type,
         model=form.model.strip(),
     )
     await services.caches.node_changed(node_id, "commands")  # its next heartbeat carries it

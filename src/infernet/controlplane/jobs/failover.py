@@ -43,11 +43,15 @@ class Failover:
         self._owner, self._registry, self._cluster = owner, registry, cluster
         self._settings = settings
 
-    async def take_back(self, job: LiveJob, node: NodeState, why: str) -> None:
-        """Stop counting on `node` for `job`: re-route it, continuing what was streamed."""
+    async def take_back(
+        self, job: LiveJob, node: NodeState, why: str, *, exclude: bool = True
+    ) -> None:
+        """Stop counting on `node` for `job`: re-route it, continuing what was streamed.
+        `exclude`: never give it back to this node (False: the node may take it again
+        once it is well, e.g. after its engine restarted)."""
         node.active_jobs.discard(job.id)
         await self._cluster.release(node.node_id, job.id)
-        if job.request.node_id is None:  # a pinned job has nowhere else to go
+        if exclude and job.request.node_id is None:  # a pinned job has nowhere else to go
             job.excluded.add(node.node_id)
         streamed = len(job.stream.pieces) - job.attempt_start_piece
         if streamed:

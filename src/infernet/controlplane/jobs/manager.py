@@ -296,14 +296,16 @@ class JobManager:
         if message.error == CONTEXT_LENGTH_EXCEEDED:  # the request's fault, not the node's
             return await self.context.refused(job, node, message)
         if message.error == "backend_unavailable" and node is not None:
-            # Its engine is down: route around the node until a heartbeat says otherwise,
-            # and finish the job elsewhere if any other node can.
+            # Its engine is down: route around the node until a heartbeat says it is back.
+            # The job continues elsewhere if another node can take it now; if not, it
+            # waits (its timeout and max_attempts still apply) for this node, which
+            # restarts its engine (engine/supervisor.py), instead of failing at once.
             node.backend_healthy = False
             node.backend_detail = message.message
-            if self._route(job) is not None:
-                await self._failover.take_back(job, node, "backend_unavailable")
-                await self.dispatch_waiting()
-                return
+            elsewhere = self._route(job) is not None
+            await self._failover.take_back(job, node, "backend_unavailable", exclude=elsewhere)
+            await self.dispatch_waiting()
+            return
         await self.fail(job, message.error, message.message)
 
     # -- nodes coming and going ----------------------------------------------------------

@@ -27,9 +27,9 @@ from typing import Protocol, TypeVar
 
 from infernet.controlplane.jobs.fit import ContextNeed, too_small, unsure_penalty_s
 from infernet.controlplane.nodes.registry import NodeState
+from infernet.protocol.tiers import TIER_RANK
 
 COLD_LOAD_S = 10.0  # typical load time of a model that is installed but not resident
-TIER_RANK = {">=48gb": 4, ">=24gb": 3, ">=12gb": 2, ">=8gb": 1, "cpu": 0}
 NEAR_BEST = 0.10  # nodes within 10% of the best predicted wait are treated as equals
 SAMPLE = 32  # candidates looked at per decision when a model has more nodes than this
 
@@ -86,7 +86,7 @@ def predicted_wait_s(node: NodeState, key: str, need: ContextNeed | None = None)
 
 def _preference(node: NodeState) -> tuple[int, float, int]:
     """Between two equally predicted nodes: fewer running jobs, then faster, then bigger."""
-    return (len(node.active_jobs), -node.tokens_per_s, -TIER_RANK.get(node.vram_tier, 0))
+    return (len(node.active_jobs), -node.tokens_per_s, -TIER_RANK[node.vram_tier])
 
 
 def pick_node(

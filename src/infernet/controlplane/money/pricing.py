@@ -35,6 +35,7 @@ from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.store import prices as store
 from infernet.protocol.modelnames import routing_key
 from infernet.protocol.money import from_micros, round6, to_micros
+from infernet.protocol.tiers import FLAGSHIP_TIER
 from infernet.protocol.vram import model_spec
 
 _BANDS: tuple[tuple[float, Decimal], ...] = (
@@ -45,7 +46,6 @@ _BANDS: tuple[tuple[float, Decimal], ...] = (
 )
 LARGEST_BAND = Decimal("0.025")
 UNKNOWN_SIZE_OUTPUT = Decimal("0.005")
-PREMIUM_TIER = ">=48gb"
 TIER_PREMIUM = Decimal("1.2")
 INPUT_FRACTION = Decimal("0.25")
 
@@ -68,7 +68,7 @@ def default_output_price(params_b: float | None) -> Decimal:
 
 def default_price(model: str, vram_tier: str = "cpu") -> Price:
     output = default_output_price(model_spec(model).params_b)
-    if vram_tier == PREMIUM_TIER:
+    if vram_tier == FLAGSHIP_TIER:
         output = round6(output * TIER_PREMIUM)
     return Price(round6(output * INPUT_FRACTION), output, "default")
 
@@ -131,7 +131,7 @@ class Pricing:
         With no node online, the default at the premium tier (the highest default)."""
         prices = await self.prices_among(key, nodes)
         if not prices:
-            return default_price(key, PREMIUM_TIER)
+            return default_price(key, FLAGSHIP_TIER)
         return Price(
             max(p.input_per_1k for p in prices), max(p.output_per_1k for p in prices), "default"
         )

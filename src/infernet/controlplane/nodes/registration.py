@@ -50,4 +50,5 @@ async def register_node(services: Services, body: RegisterRequest) -> RegisterRe
         node_id=result.node_id,
         status="registered" if result.approved else "pending_approval",
         account_id=result.account_id,
+        heartbeat_interval_s=services.settings.heartbeat_interval_s,  # paces the first beat
     )

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from infernet.protocol.delegation import ModelKeyStatement
 from infernet.protocol.modelnames import routing_key
+from infernet.protocol.tiers import Tier
 from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel
 
 
@@ -34,7 +35,7 @@ class NodeState:
     backend_healthy: bool = False
     backend_detail: str = ""
     version: str = ""
-    vram_tier: str = "cpu"
+    vram_tier: Tier = "cpu"
     max_concurrent: int = 1
     last_seen: float = 0.0  # monotonic seconds
     channel: NodeChannel | None = None

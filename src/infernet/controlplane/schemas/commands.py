@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from infernet.controlplane.store.ids import iso
+from infernet.protocol.wire import CommandType
 
 
 class CommandCreate(BaseModel):
-    type: Literal["model_install", "model_remove"]
+    type: CommandType
     model: str = Field(min_length=1, max_length=300)
 
 

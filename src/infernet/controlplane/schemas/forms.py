@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
 
+from infernet.protocol.wire import CommandType
+
 
 class SignUpForm(BaseModel):
     name: str = Field(min_length=1, max_length=200)
@@ -57,7 +59,7 @@ class DepositForm(BaseModel):
 
 
 class CommandForm(BaseModel):
-    type: str = Field(pattern="^(model_install|model_remove)$")
+    type: CommandType
     model: str = Field(min_length=1, max_length=300)
 
 

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.controlplane.store.tables import node_commands
+from infernet.protocol.wire import CommandType
 
 CommandRow = Mapping[str, Any]
-CommandType = Literal["model_install", "model_remove"]
 CommandStatus = Literal["pending", "running", "done", "failed"]
 OPEN_STATUSES: tuple[CommandStatus, ...] = ("pending", "running")
 FINAL_STATUSES: tuple[CommandStatus, ...] = ("done", "failed")

@@ -1,0 +1,72 @@
+"""Fixtures: a fresh in-process chain with the USDC contract, an SQLite settlement store,
+and EVM settlement over them (built as the control plane will, with the test chain's
+provider in place of an HTTP endpoint)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("eth_tester", reason="the dev profile installs eth-tester (settlement tests)")
+
+from infernet.settlement.evm.adapter import EvmSettlement
+from infernet.settlement.evm.config import EvmSettings
+from infernet.settlement.evm.hdkeys import DepositAddresses, deposit_xpub_from_seed
+from infernet.settlement.evm.hotwallet import HotWallet
+from infernet.settlement.evm.rpc import EvmRpc
+from tests.settlement.chain import TestChain, settings_values
+from tests.settlement.sqlite_store import SqliteSettlementStore
+
+SEED = bytes(range(64))  # the platform's deposit seed (offline in production)
+XPUB = deposit_xpub_from_seed(SEED)
+HOT_KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
+
+
+@pytest.fixture
+async def chain() -> TestChain:
+    made = TestChain()
+    await made.deploy()
+    return made
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "settlement.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[SqliteSettlementStore]:
+    opened = SqliteSettlementStore(db_path)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+async def settings(chain: TestChain) -> EvmSettings:
+    return EvmSettings.model_validate(settings_values(await chain.chain_id(), chain.token))
+
+
+def settlement(
+    chain: TestChain,
+    store: Any,
+    settings: EvmSettings,
+    *,
+    wallet: HotWallet | None = None,
+    xpub: str | None = XPUB,
+    **overrides: Any,
+) -> EvmSettlement:
+    """EVM settlement as `EvmSettlement.open` builds it, on the test chain's provider."""
+    chosen = settings.model_copy(update=overrides)
+    rpc = EvmRpc(chain.w3, chosen.network, chosen.usdc_address)
+    addresses = DepositAddresses(xpub) if xpub else None
+    return EvmSettlement(chosen, rpc, store, wallet, addresses)
+
+
+@pytest.fixture
+async def hot_wallet(chain: TestChain) -> HotWallet:
+    wallet = HotWallet(HOT_KEY)
+    await chain.give_eth(wallet.address, 10**18)
+    return wallet
