@@ -243,6 +243,9 @@ class ModelObject(BaseModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "infernet"
+    # The largest context (tokens, prompt and answer) an online node runs it with, under
+    # the name vLLM, SGLang and MAX give it on their own cards; null when no node says.
+    max_model_len: int | None = None
 
 
 class ModelList(BaseModel):
