@@ -3,8 +3,9 @@
 Written from ggml-org/llama.cpp `tools/server/README.md` and `server.cpp`: `/health`
 answers `{"status": "ok"}` (503 `{"error": {"code": 503, "message": "Loading model",
 "type": "unavailable_error"}}` while loading), `/props` carries the per-slot context as
-`default_generation_settings.n_ctx`, `/v1/models` entries carry `owned_by: "llamacpp"`. llama-swap (mostlygeek/llama-swap `proxy/proxymanager.go`)
-answers `/health` with plain `OK` and lists models `owned_by: "llama-swap"`.
+`default_generation_settings.n_ctx`, `/v1/models` entries carry `owned_by: "llamacpp"`.
+llama-swap (mostlygeek/llama-swap `proxy/proxymanager.go`) answers `/health` with plain
+`OK`, has no `/props` and lists models `owned_by: "llama-swap"`.
 """
 
 from __future__ import annotations
