@@ -171,6 +171,13 @@ class LocalNetwork:
         return self.node.daemon if self.node else None
 
     @property
+    def context_length(self) -> int | None:
+        """The context the engine runs the model with, as the control plane heard it."""
+        key = routing_key(self.model_name)
+        nodes = self.services.registry.online_models().get(key, [])
+        return max((n.contexts[key] for n in nodes if key in n.contexts), default=None)
+
+    @property
     def services(self) -> Services:
         assert self.control_plane is not None
         return self.control_plane.services

@@ -18,6 +18,7 @@ import pytest
 
 from infernet.backends.base import ChatMessage, Finish, GenerationRequest, TokenDelta
 from infernet.backends.context import context_error
+from infernet.backends.detect import BackendSettings, build_backend
 from infernet.backends.errors import ContextLengthExceeded
 from infernet.backends.launcher import OpenAIEngineBackend
 from infernet.backends.llamacpp import LlamaCppBackend
@@ -291,3 +292,16 @@ async def test_the_answer_stops_where_ollamas_context_is_full(
     finish = events[-1]
     assert isinstance(finish, Finish)
     assert (finish.finish_reason, finish.usage.completion_tokens) == ("length", 5)
+
+
+async def test_the_cap_comes_from_the_node_config_or_ollamas_own_variable(
+    ollama_url: str,
+) -> None:
+    from_config = BackendSettings.from_sources({"ollama_num_ctx": 8192}, env={})
+    from_env = BackendSettings.from_sources({}, env={"OLLAMA_CONTEXT_LENGTH": "4096"})
+    assert (from_config.ollama_num_ctx, from_env.ollama_num_ctx) == (8192, 4096)
+
+    backend = build_backend(from_config, "ollama", ollama_url)
+    [model] = await backend.list_models()
+    await backend.close()
+    assert model.context_length == 8192

@@ -126,8 +126,9 @@ async def test_models_lists_what_online_nodes_serve(network: LocalNetwork) -> No
     async with client(network) as api:
         models = (await api.get("/api/v1/models")).json()["models"]
     prices = {"price_input_per_1k": "0.000250", "price_output_per_1k": "0.001000"}
+    context = {"context_length": 8192, "context_lengths": [8192]}  # SmolLM2's trained one
     assert models == [
-        {"id": network.model_name, "nodes": 1, "names": [network.model_name], **prices}
+        {"id": network.model_name, "nodes": 1, "names": [network.model_name], **prices, **context}
     ]
 
 
