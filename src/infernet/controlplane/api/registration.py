@@ -75,6 +75,9 @@ def _public(services: Services, row: Mapping[str, Any]) -> OwnedNode:
         public_key=npub_from_public_hex(row["public_key"]),
         user_pubkey=row["user_pubkey"],
         created_at=iso(row["created_at"]) or "",
+        offences=row["offences"] or 0,
+        last_offence=row["last_offence"],
+        last_offence_at=iso(row["last_offence_at"]),
     )
 
 

@@ -56,7 +56,10 @@ class Failover:
             "job taken back from node",
             extra={"job_id": job.id, "node_id": node.node_id, "why": why, "streamed": streamed},
         )
-        if job.request.encrypted is not None and job.stream.pieces:  # docs/operations.md
+        if job.produced_tokens >= job.request.max_tokens:  # nothing left to produce
+            job.finish_reason = "length"
+            await self._owner.finish_relayed(job)
+        elif job.request.encrypted is not None and job.stream.pieces:  # docs/operations.md
             await self._owner.fail(job, "node_disconnected", CONFIDENTIAL_LOST)
         elif job.attempt >= self._settings.max_attempts:
             await self._owner.fail(
@@ -92,11 +95,12 @@ class Failover:
             elif job.node_id and now - job.last_progress > settings.stall_timeout_s:
                 node = self._registry.get(job.node_id)
                 if node is not None:
-                    await _cancel_on_node(job, node)
+                    await cancel_on_node(job, node)
                     await self.take_back(job, node, "stalled")
 
 
-async def _cancel_on_node(job: LiveJob, node: NodeState) -> None:
+async def cancel_on_node(job: LiveJob, node: NodeState) -> None:
+    """Tell the node to stop running `job` (best effort: its channel may be gone)."""
     if node.channel is not None:
         try:
             await node.channel.send(JobCancel(job_id=job.id))

@@ -95,3 +95,16 @@ async def flush_heartbeats(db: AsyncEngine, seen: Mapping[str, datetime]) -> Non
             return
         ids, moments = [node_id for node_id, _ in rows], [moment for _, moment in rows]
         await conn.execute(_FLUSH_POSTGRES, {"ids": ids, "moments": moments})
+
+
+async def record_offence(db: AsyncEngine, node_id: str, reason: str) -> int:
+    """Count one more offence against the node (jobs/claims.py); its new count."""
+    statement = (
+        update(nodes)
+        .where(nodes.c.id == node_id)
+        .values(offences=nodes.c.offences + 1, last_offence=reason[:500], last_offence_at=utcnow())
+        .returning(nodes.c.offences)
+    )
+    async with db.begin() as conn:
+        count = (await conn.execute(statement)).scalar_one_or_none()
+    return int(count or 0)
