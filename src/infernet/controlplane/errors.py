@@ -101,6 +101,7 @@ _OPENAI_TYPES = {
     404: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
+    431: "invalid_request_error",
 }
 
 

@@ -1,6 +1,7 @@
 """Operator prices per node and model (Book §8.6): read by anyone signed in, set only by
-the node's owner (the account that owns it, or the node itself, signed). `me` stands for
-the signing node's own id. The router does not weigh price yet."""
+the node's owner: the account that owns it, a platform admin, or the node itself, signed
+(api/ownership.py). `me` stands for the signing node's own id. The router does not weigh
+price yet."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter
 
 from infernet.controlplane.api.callers import PartyDep, payments_of
 from infernet.controlplane.api.deps import ServicesDep
+from infernet.controlplane.api.ownership import may_manage
 from infernet.controlplane.errors import BadRequest, Forbidden, NotFound
 from infernet.controlplane.money.pricing import Price
 from infernet.controlplane.nodes.registry import NodeState
@@ -64,10 +66,7 @@ async def set_prices(
     node_id = await _node(services, node_id, who)
     row = await node_store.node_by_id(services.db, node_id)
     assert row is not None
-    owns = who.node_id == node_id or (
-        who.account_id is not None and row["account_id"] == who.account_id
-    )
-    if not owns:
+    if not may_manage(services.settings, row, who):
         raise Forbidden("Only the node's owner sets its prices.")
     try:
         pin, pout = price(body.input_per_1k), price(body.output_per_1k)

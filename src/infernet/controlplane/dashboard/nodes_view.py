@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from infernet.controlplane.api.ownership import is_admin
 from infernet.controlplane.dashboard.session import Viewer
 from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.services import Services
@@ -127,8 +128,10 @@ async def node_views(services: Services, viewer: Viewer, rows: list[Row]) -> lis
 
 
 async def visible_rows(services: Services, viewer: Viewer) -> list[Row]:
-    """The viewer's nodes, then nodes no account owns (open registration)."""
-    return await node_store.visible_to(services.db, viewer.account_id)
+    """The viewer's own nodes (a platform admin's: every node; api/ownership.py). A node
+    no account owns is shown to nobody: it answers only to itself."""
+    admin = is_admin(services.settings, viewer.account_id)
+    return await node_store.visible_to(services.db, None if admin else viewer.account_id)
 
 
 async def visible_node(services: Services, viewer: Viewer, node_id: str) -> Row | None:

@@ -147,7 +147,8 @@ node_commands = Table(
     metadata,
     Column("id", String(40), primary_key=True),
     Column("node_id", ForeignKey("nodes.id"), nullable=False, index=True),
-    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    # Who queued it: its owner's (or an admin's) account; NULL: the node itself (signed).
+    Column("account_id", ForeignKey("accounts.id"), nullable=True, index=True),
     Column("type", String(20), nullable=False),
     Column("model", String(300), nullable=False),
     Column("status", String(20), nullable=False, index=True),  # pending|running|done|failed

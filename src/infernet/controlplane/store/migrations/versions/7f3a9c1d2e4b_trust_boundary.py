@@ -1,4 +1,5 @@
-"""trust boundary: node offences; sessions named, tied to their API key, sliding
+"""trust boundary: node offences; sessions named, tied to their API key, sliding;
+commands a node queues for itself (no account)
 
 Revision ID: 7f3a9c1d2e4b
 Revises: dd1394636808
@@ -17,6 +18,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("node_commands", schema=None) as batch_op:
+        batch_op.alter_column("account_id", existing_type=sa.String(length=40), nullable=True)
     with op.batch_alter_table("nodes", schema=None) as batch_op:
         batch_op.add_column(sa.Column("offences", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("last_offence", sa.Text(), nullable=True))
@@ -43,3 +46,6 @@ def downgrade() -> None:
         batch_op.drop_column("last_offence_at")
         batch_op.drop_column("last_offence")
         batch_op.drop_column("offences")
+    op.execute("DELETE FROM node_commands WHERE account_id IS NULL")
+    with op.batch_alter_table("node_commands", schema=None) as batch_op:
+        batch_op.alter_column("account_id", existing_type=sa.String(length=40), nullable=False)
