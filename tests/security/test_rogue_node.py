@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
@@ -154,6 +155,10 @@ async def test_a_completion_claim_past_max_tokens_is_paid_as_checked_and_flagged
     await assert_paid_at_most(net, finished, before)
     node = await flagged(net, operator_key, rogue)
     assert node["offences"] == 1 and "completion_tokens" in node["last_offence"]
+    async with httpx.AsyncClient(base_url=net.url) as browser:  # the owner's dashboard too
+        await browser.post("/dashboard/sign-in", data={"api_key": operator_key})
+        page = (await browser.get(f"/dashboard/nodes/{rogue.node_id}")).text
+    assert "Offences" in page and "completion_tokens 10000000" in page
 
 
 async def test_a_prompt_claim_past_what_the_prompt_holds_is_paid_as_checked(

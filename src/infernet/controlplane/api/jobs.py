@@ -129,8 +129,8 @@ async def list_jobs(
 _EVENT_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only: "²".isdigit() is True too
 
 
-def _last_event_id(value: str | None) -> int:
-    if value is None or value == "":
+def _last_event_id(value: str) -> int:
+    if value == "":
         return 0
     if not _EVENT_ID.fullmatch(value):
         raise BadRequest(f"Last-Event-ID: {value[:40]!r} is not an event id of this stream.")
@@ -149,7 +149,14 @@ async def stream_job(
     job_id: str,
     account: AccountDep,
     services: ServicesDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[
+        str,
+        Header(
+            alias="Last-Event-ID",
+            description="The id of the last event received: the stream resumes after it",
+            json_schema_extra={"format": "event-id"},
+        ),
+    ] = "",
 ) -> StreamingResponse:
     """The job's tokens as SSE; opened late, it replays from the first token. Every event
     has an `id:`; reconnecting with `Last-Event-ID` (from any replica) sends the rest,

@@ -43,6 +43,8 @@ class NodeView:
     max_concurrent: int = 1
     counts: JobCounts = field(default_factory=JobCounts)
     earned: str | None = None  # None: payments are off
+    offences: int = 0  # claims caught above what the control plane can check
+    last_offence: str | None = None
 
 
 def last_heartbeat(services: Services, node_id: str) -> Heartbeat | None:
@@ -112,6 +114,8 @@ def node_view(services: Services, viewer: Viewer, row: Row) -> NodeView:
         hot=hot,
         active_jobs=len(state.active_jobs) if state else 0,
         max_concurrent=state.max_concurrent if state else 1,
+        offences=int(row["offences"] or 0),
+        last_offence=row["last_offence"],
     )
 
 

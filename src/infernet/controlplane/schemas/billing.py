@@ -13,6 +13,7 @@ LEDGER_ONLY = (
 class DepositCreate(BaseModel):
     amount: str = Field(
         max_length=64,
+        json_schema_extra={"format": "decimal"},
         description='USDC, as a decimal string of ASCII digits, e.g. "10.00" (at most 6 '
         "decimal places; no exponent, spaces or separators)",
     )
