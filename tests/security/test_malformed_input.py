@@ -64,7 +64,7 @@ async def test_amounts_that_are_not_plain_decimals_are_a_400(net: Harness) -> No
         for bad in BAD_AMOUNTS:
             refused(await api.post("/api/v1/billing/deposits", json={"amount": bad}), "amount")
             price = {"model": MODEL, "input_per_1k": bad, "output_per_1k": "0.001"}
-            refused(await api.put(f"/api/v1/nodes/{node_id}/prices", json=price), "price")
+            refused(await api.put(f"/api/v1/nodes/{node_id}/prices", json=price), "input_per_1k")
         balance = (await api.get("/api/v1/billing/balance")).json()
     assert balance["available"] == "25.000000"  # nothing was credited
 

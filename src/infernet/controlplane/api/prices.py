@@ -5,6 +5,8 @@ price yet."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from fastapi import APIRouter
 
 from infernet.controlplane.api.callers import PartyDep, payments_of
@@ -30,6 +32,13 @@ def model_price(model: str, key: str, p: Price) -> ModelPrice:
         output_per_1k=show(p.output_per_1k),
         source=p.source,
     )
+
+
+def _price(field: str, text: str) -> Decimal:
+    try:
+        return price(text)
+    except MoneyError as exc:
+        raise BadRequest(f"{field}: {exc}") from exc
 
 
 async def _node(services: Services, node_id: str, who: PartyDep) -> str:
@@ -68,10 +77,10 @@ async def set_prices(
     assert row is not None
     if not may_manage(services.settings, row, who):
         raise Forbidden("Only the node's owner sets its prices.")
-    try:
-        pin, pout = price(body.input_per_1k), price(body.output_per_1k)
-    except MoneyError as exc:
-        raise BadRequest(f"price: {exc}") from exc
+    pin, pout = (
+        _price("input_per_1k", body.input_per_1k),
+        _price("output_per_1k", body.output_per_1k),
+    )
     if not routing_key(body.model):
         raise BadRequest("model: give the model's name, e.g. qwen2.5:7b")
     await money.pricing.set_price(node_id, body.model, pin, pout)
