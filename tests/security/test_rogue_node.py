@@ -298,6 +298,22 @@ async def test_a_channel_torn_down_mid_job_ends_every_hold(tmp_path: Path) -> No
         await books(net)
 
 
+async def test_a_node_lost_after_streaming_max_tokens_is_not_replaced(
+    net: Harness, rogue: RogueNode
+) -> None:
+    """Nothing is left to produce: the job completes with what was relayed, never more
+    than max_tokens (a replacement node would be asked for one token more)."""
+    job_id = await submit(net, rogue, max_tokens=2)
+    job = await rogue.assignment()
+    await rogue.send(token(job, "a"), token(job, " b"))
+    await asyncio.sleep(0.2)
+    await rogue.close()
+    finished = await settled(net, job_id)
+    assert finished["status"] == "completed" and finished["result"]["content"] == "a b"
+    assert finished["result"]["usage"]["completion_tokens"] == 2
+    await books(net)
+
+
 # --- routing ----------------------------------------------------------------------------
 
 

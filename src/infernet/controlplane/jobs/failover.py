@@ -6,9 +6,10 @@ tokens were already delivered, the next node gets the client's messages plus the
 delivered text as an assistant prefix and continues the answer (LiveJob.
 continuation_messages); the client's stream goes on without repeating anything. Each
 node's share is recorded as a segment (the lost node's completion count is the number of
-token messages it streamed, marked `stream_count`, since it never reported usage). After
-`max_attempts` the job fails with `node_disconnected`; a job not finished
-`job_timeout_s` after submission fails with `timeout`.
+token messages it streamed, marked `stream_count`, since it never reported usage). A job
+whose nodes already produced its `max_tokens` completes with what was streamed instead of
+running again. After `max_attempts` the job fails with `node_disconnected`; a job not
+finished `job_timeout_s` after submission fails with `timeout`.
 
 This module only decides, for a job already running, that it must go elsewhere or end;
 the job's owner (owner.py) carries the decision out.

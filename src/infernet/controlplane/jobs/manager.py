@@ -3,6 +3,8 @@
 States: pending -> processing -> completed | failed. Each dispatch is an *attempt*; a
 node's messages count only for the attempt it was given, so a late or duplicated message
 can never finish, re-run or double-bill a job. A finished job is never overwritten.
+What a node says is a claim: its tokens are relayed, and its usage believed, only within
+the bounds of the attempt it was sent (claims.py); a claim past them is an offence.
 `JobManager` is the one owner of a job's state (owner.py): every move goes through it.
 
 Failover (failover.py): a job whose node went away, stalled or failed it is taken back
