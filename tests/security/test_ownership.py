@@ -7,6 +7,8 @@ used. Crediting a balance out of nothing is an admin action outside a local demo
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -161,6 +163,19 @@ async def test_an_account_lists_and_ends_its_sessions(net: Harness) -> None:
         assert (await api.delete(f"/api/v1/sessions/{listed[0]['id']}")).status_code == 204
         assert not await still_signed_in(browser)
         assert (await api.get("/api/v1/sessions")).json()["sessions"] == []
+
+
+async def test_the_settings_page_lists_sessions_and_ends_one(net: Harness) -> None:
+    async with signed_in(net, net.api_key) as laptop:
+        await asyncio.sleep(0.01)
+        async with signed_in(net, net.api_key) as phone:
+            page = (await phone.get("/dashboard/settings")).text
+            newest, older = re.findall(r'data-session="(sess_[0-9a-f]+)"', page)
+            ended = await phone.post(f"/dashboard/settings/sessions/{older}/end")
+            assert ended.status_code == 303
+            assert not await still_signed_in(laptop)
+            assert await still_signed_in(phone)
+            assert newest != older
 
 
 async def test_a_session_lasts_hours_unless_used_and_slides_while_used(net: Harness) -> None:
