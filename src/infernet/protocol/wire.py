@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, StrictInt, TypeAdapter
 
 from infernet.protocol.delegation import ModelKeyStatement, NodeDelegation
 from infernet.protocol.receipts import Receipt
@@ -22,6 +22,10 @@ NODE_CHANNEL_PATH = "/api/v1/node/channel"
 
 class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# A count a node reports: a JSON integer, never negative, never 1.5, "5" or true.
+Count = Annotated[NonNegativeInt, Field(strict=True)]
 
 
 class GpuSummary(WireModel):
@@ -167,13 +171,16 @@ class JobCancel(WireModel):
 class JobToken(WireModel):
     type: Literal["token"] = "token"
     job_id: str
-    attempt: int = 1
+    attempt: StrictInt = 1
     text: str
 
 
 class UsageReport(WireModel):
-    prompt_tokens: int
-    completion_tokens: int
+    """What a node claims its attempt used: checked against what the control plane can
+    bound before anyone is charged (controlplane/jobs/claims.py)."""
+
+    prompt_tokens: Count
+    completion_tokens: Count
     source: Literal["backend", "tokenizer"] = "backend"
 
 
@@ -189,7 +196,7 @@ class Provenance(WireModel):
 class JobDone(WireModel):
     type: Literal["done"] = "done"
     job_id: str
-    attempt: int = 1
+    attempt: StrictInt = 1
     usage: UsageReport
     finish_reason: str = "stop"
     provenance: Provenance | None = None
@@ -200,7 +207,7 @@ class JobDone(WireModel):
 class JobFailed(WireModel):
     type: Literal["failed"] = "failed"
     job_id: str
-    attempt: int = 1
+    attempt: StrictInt = 1
     error: str
     message: str
 

@@ -30,6 +30,9 @@ ADVICE = {
     "model_cold": "The model was not loaded in memory, so a hot node was preferred: keep it "
     "loaded (e.g. OLLAMA_KEEP_ALIVE=-1) or serve fewer models.",
     "not_approved": "The node waits for its owner's approval (REQUIRE_NODE_APPROVAL).",
+    "offences": "The node claimed more than the control plane could check (usage above "
+    "max_tokens or the prompt, a malformed message) too often and gets no jobs; see "
+    "last_offence in GET /api/v1/nodes. Run a fresh key with an unmodified daemon.",
 }
 
 
