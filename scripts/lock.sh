@@ -9,5 +9,9 @@ compile() { "$tools/bin/uv" pip compile --quiet --generate-hashes --python-versi
 compile requirements/build.in -o requirements/build.lock
 compile requirements/model.in --no-deps -o requirements/model.lock
 compile pyproject.toml --extra llamacpp -o requirements/runtime.lock
-compile pyproject.toml --extra llamacpp --extra evm --extra dev -o requirements/dev.lock
+# dev also installs the train extra (so CI runs its tests) with torch's CPU build.
+wheels=${TORCH_WHEELS:-/opt/wheels}
+[ -d "$wheels" ] || { echo "no $wheels with torch's CPU wheel (requirements/torch-cpu.txt)" >&2; exit 1; }
+compile pyproject.toml --extra llamacpp --extra evm --extra dev --extra train \
+    --find-links "$wheels" --override requirements/torch-cpu.txt -o requirements/dev.lock
 echo "locked: requirements/{build,model,runtime,dev}.lock"

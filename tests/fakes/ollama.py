@@ -6,7 +6,12 @@ durations, so the string "-1" is refused with 400).
 
 Endpoints: GET /api/tags, GET /api/ps, GET /api/version, POST /api/pull (NDJSON progress,
 `{"error": ...}` line on failure), DELETE /api/delete (404 when missing), POST /api/chat
-(NDJSON, final `done: true` line with `prompt_eval_count`, `eval_count`, `done_reason`).
+(NDJSON, final `done: true` line with `prompt_eval_count`, `eval_count`, `done_reason`),
+and what `ollama create` / `ollama push` use (docs/api.md "Create a Model", "Check if a
+Blob Exists", "Push a Blob", "Push a Model"): HEAD/POST /api/blobs/sha256:<digest> (200 or
+404; 201, or 400 when the bytes do not match the digest), POST /api/create with `model`,
+`files` {name: digest}, `template`, `parameters`, `system` (NDJSON statuses, "success"),
+POST /api/push with `model` (needs `namespace/model`; NDJSON statuses).
 
 Context, as Ollama handles it (`server/prompt.go` chatPrompt, `server/sched.go`, the
 `truncate`/`shift` request fields of ollama/ollama#12537, ollama/ollama#16712 and the
@@ -63,6 +68,9 @@ class OllamaState:
     pull_requests: list[str] = field(default_factory=list)  # names asked for, as sent
     crash_after_tokens: int | None = None  # drop the connection after this many tokens
     error_after_tokens: int | None = None  # send an `{"error": ...}` line instead
+    blobs: dict[str, bytes] = field(default_factory=dict)  # "sha256:..." -> bytes
+    created: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> create body
+    pushed: list[str] = field(default_factory=list)
     trained: dict[str, int] = field(default_factory=dict)  # name -> context (else TRAINED_CONTEXT)
     running_ctx: dict[str, int] = field(default_factory=dict)  # name -> runner's num_ctx
     loads: list[tuple[str, int]] = field(default_factory=list)  # (name, num_ctx) per (re)load
@@ -198,7 +206,65 @@ def create_app(state: OllamaState) -> FastAPI:
     app = FastAPI()
     _inventory_routes(app, state)
     _pull_and_chat_routes(app, state)
+    _create_and_push_routes(app, state)
     return app
+
+
+def _create_lines(state: OllamaState, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield {"status": "parsing GGUF"}
+    for digest in (body.get("files") or {}).values():
+        if digest not in state.blobs:
+            yield {"error": f"blob {digest} not found"}
+            return
+        yield {"status": f"using existing layer {digest}"}
+    for part in ("template", "parameters", "system"):
+        if body.get(part):
+            yield {"status": f"creating {part} layer"}
+    state.created[full_name(body["model"])] = body
+    state.installed[full_name(body["model"])] = sum(
+        len(state.blobs[d]) for d in (body.get("files") or {}).values()
+    )
+    yield {"status": "writing manifest"}
+    yield {"status": "success"}
+
+
+def _push_lines(state: OllamaState, name: str) -> Iterator[dict[str, Any]]:
+    yield {"status": "retrieving manifest"}
+    if name not in state.created:
+        yield {"error": f"pull model manifest: model '{name}' not found"}
+        return
+    if "/" not in name:
+        yield {"error": "you are not authorized to push to this namespace, create the model"}
+        return
+    for digest in state.created[name].get("files", {}).values():
+        size = len(state.blobs[digest])
+        yield {"status": "starting upload", "digest": digest, "total": size}
+        yield {"status": "starting upload", "digest": digest, "total": size, "completed": size}
+    state.pushed.append(name)
+    yield {"status": "pushing manifest"}
+    yield {"status": "success"}
+
+
+def _create_and_push_routes(app: FastAPI, state: OllamaState) -> None:
+    @app.head("/api/blobs/{digest}")
+    async def has_blob(digest: str) -> Response:
+        return Response(status_code=200 if digest in state.blobs else 404)
+
+    @app.post("/api/blobs/{digest}")
+    async def put_blob(digest: str, request: Request) -> Response:
+        data = await request.body()
+        if f"sha256:{hashlib.sha256(data).hexdigest()}" != digest:
+            return JSONResponse({"error": "digest mismatch"}, status_code=400)
+        state.blobs[digest] = data
+        return Response(status_code=201)
+
+    @app.post("/api/create")
+    async def create(request: Request) -> Response:
+        return _ndjson(_create_lines(state, await request.json()))
+
+    @app.post("/api/push")
+    async def push(request: Request) -> Response:
+        return _ndjson(_push_lines(state, full_name((await request.json()).get("model", ""))))
 
 
 def _inventory_routes(app: FastAPI, state: OllamaState) -> None:

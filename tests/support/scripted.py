@@ -28,6 +28,7 @@ class ScriptedBackend:
     delay_s: float = 0.0  # between tokens
     healthy: bool = True
     fail_after: int | None = None  # raise BackendUnavailable after this many tokens
+    failures: int | None = None  # how many requests fail so (None: every one)
     fail_now: asyncio.Event = field(default_factory=asyncio.Event)  # set: fail at next token
     requests: list[GenerationRequest] = field(default_factory=list)
     backend_name: str = "llamacpp"
@@ -66,8 +67,14 @@ class ScriptedBackend:
         prompt = self.count(request)
         if self.context_length is not None and prompt >= self.context_length:
             raise ContextLengthExceeded("scripted: too long", prompt, self.context_length)
+        failing = self.failures is None or len(self.requests) <= self.failures
+        start = _continued(self.tokens, request)
         for index, token in enumerate(self.tokens):
-            if self.fail_now.is_set() or (self.fail_after is not None and index >= self.fail_after):
+            if index < start:
+                continue  # already delivered: the request continues that prefix
+            if self.fail_now.is_set() or (
+                failing and self.fail_after is not None and index >= self.fail_after
+            ):
                 raise BackendUnavailable("scripted engine went away")
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
@@ -76,3 +83,16 @@ class ScriptedBackend:
 
     async def close(self) -> None:
         return None
+
+
+def _continued(tokens: list[str], request: GenerationRequest) -> int:
+    """How many of `tokens` an assistant prefix at the end of `request` already holds (a
+    continuation after failover), as a real engine would continue it."""
+    last = request.messages[-1] if request.messages else None
+    if last is None or last.role != "assistant":
+        return 0
+    text, count = "", 0
+    while count < len(tokens) and text + tokens[count] == last.content[: len(text + tokens[count])]:
+        text += tokens[count]
+        count += 1
+    return count if text == last.content else 0

@@ -27,11 +27,13 @@ from infernet.cli import (
     node,
     node_owner,
     payments,
+    publish,
     receipts,
     register,
     service,
     setup,
     status,
+    train,
     up,
 )
 from infernet.cli.apikeys import app as apikey_app
@@ -76,6 +78,9 @@ app.command("logs")(logs.logs)
 app.add_typer(config.app, name="config")
 app.command("upgrade")(lifecycle.upgrade)
 app.command("remove")(lifecycle.remove)
+# Fine-tuning (Book §9.4, §9.5): the `train` extra.
+app.add_typer(train.app, name="train")
+app.command("publish")(publish.publish)
 
 
 def _version(value: bool) -> None:

@@ -50,12 +50,15 @@ def user_errors() -> Iterator[None]:
     from infernet.node.client import ControlPlaneError
     from infernet.node.config import ConfigError
     from infernet.protocol.keys import KeyFileError
+    from infernet.train.errors import MissingDependency, TrainConfigError, TrainError
 
     try:
         yield
-    except (ConfigError, KeyFileError) as exc:
+    except (ConfigError, KeyFileError, TrainConfigError, MissingDependency) as exc:
         raise fail(str(exc), Exit.CONFIG) from exc
     except ControlPlaneError as exc:
         raise fail(str(exc), Exit.CONTROL_PLANE) from exc
     except BackendError as exc:
         raise fail(str(exc), Exit.BACKEND) from exc
+    except TrainError as exc:
+        raise fail(str(exc), Exit.FAILED) from exc

@@ -27,6 +27,7 @@ from infernet.controlplane.api import (
     prices,
     receipts,
     registration,
+    sessions,
 )
 from infernet.controlplane.api import metrics as metrics_api
 from infernet.controlplane.api.accounts import router as accounts_router
@@ -62,6 +63,7 @@ CLIENT_ROUTES = (
     payouts,
     node_lifecycle,
     confidential,
+    sessions,
     metrics_api,
 )
 

@@ -9,8 +9,10 @@
     ├── Forbidden         403 forbidden
     ├── ModelNotFound     404 model_not_found
     ├── PayloadTooLarge   413 payload_too_large
+    ├── CrossSite         403 cross_site_request
     ├── RateLimited       429 rate_limited
-    └── NoCapacity        503 no_capacity
+    ├── NoCapacity        503 no_capacity
+    └── BackendsDown      503 backend_unavailable
 
 Native routes answer the Book's envelope `{"error": code, "error_message": text}`; routes
 under `/v1` answer OpenAI's `{"error": {"message", "type", "code", "param"}}`.
@@ -88,6 +90,18 @@ class NoCapacity(ApiError):
     status, code = 503, "no_capacity"
 
 
+class BackendsDown(ApiError):
+    """Nodes serving the model are online, but every one's inference engine is down."""
+
+    status, code = 503, "backend_unavailable"
+
+
+class CrossSite(ApiError):
+    """A state-changing dashboard request sent from a page on another site (CSRF)."""
+
+    status, code = 403, "cross_site_request"
+
+
 _OPENAI_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -95,6 +109,7 @@ _OPENAI_TYPES = {
     404: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
+    431: "invalid_request_error",
 }
 
 

@@ -71,6 +71,49 @@ def context_refusal(job: JobAssignment, exc: ContextLengthExceeded) -> JobFailed
     )
 
 
+def _done(
+    job: JobAssignment,
+    event: Finish,
+    text: str,
+    key: NodeKey | None,
+    provenance: ProvenanceSigner | None,
+) -> JobDone:
+    """The message that finishes this attempt: real usage, the signed receipt, and the
+    model key's signature over the attempt's text."""
+    usage = event.usage
+    return JobDone(
+        job_id=job.job_id,
+        attempt=job.attempt,
+        usage=UsageReport(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            source=usage.source,
+        ),
+        finish_reason=event.finish_reason,
+        receipt=sign_receipt(job, usage, key),
+        provenance=provenance.provenance(job.model, job.job_id, job.attempt, text)
+        if provenance
+        else None,
+    )
+
+
+def _failure(job: JobAssignment, exc: BackendError | None) -> JobFailed:
+    """What a backend failure tells the control plane (it decides whether to retry)."""
+    ids = {"job_id": job.job_id, "attempt": job.attempt}
+    if isinstance(exc, ModelNotLoaded):
+        return JobFailed(error="model_not_loaded", message=str(exc), **ids)
+    if isinstance(exc, ContextLengthExceeded):  # the request's fault, with the engine's count
+        return context_refusal(job, exc)
+    if isinstance(exc, BackendUnavailable | BackendTimeout):
+        # The engine itself is down: the control plane may finish the job elsewhere.
+        message = f"The node's backend is unavailable: {exc}"
+        return JobFailed(error="backend_unavailable", message=message, **ids)
+    if exc is not None:
+        return JobFailed(error="backend_error", message=f"The node's backend failed: {exc}", **ids)
+    message = "The backend ended the stream without finishing."
+    return JobFailed(error="backend_error", message=message, **ids)
+
+
 async def run_job(
     backend: Backend,
     job: JobAssignment,
@@ -83,60 +126,23 @@ async def run_job(
     log.info(
         f"Job {job.job_id} received: {job.model} on {backend.name}", extra={"job_id": job.job_id}
     )
-    ids = {"job_id": job.job_id, "attempt": job.attempt}
     generated: list[str] = []  # this attempt's text, for the provenance signature
     try:
         async for event in backend.generate(generation_request(job)):
             if isinstance(event, TokenDelta):
                 generated.append(event.text)
-                await send(JobToken(text=event.text, **ids))
+                await send(JobToken(job_id=job.job_id, attempt=job.attempt, text=event.text))
             elif isinstance(event, Finish):
-                usage = event.usage
-                await send(
-                    JobDone(
-                        usage=UsageReport(
-                            prompt_tokens=usage.prompt_tokens,
-                            completion_tokens=usage.completion_tokens,
-                            source=usage.source,
-                        ),
-                        finish_reason=event.finish_reason,
-                        receipt=sign_receipt(job, usage, key),
-                        provenance=provenance.provenance(
-                            job.model, job.job_id, job.attempt, "".join(generated)
-                        )
-                        if provenance
-                        else None,
-                        **ids,
-                    )
-                )
-                rate = usage.completion_tokens / max(time.monotonic() - started, 1e-6)
+                await send(_done(job, event, "".join(generated), key, provenance))
+                tokens = event.usage.completion_tokens
+                rate = tokens / max(time.monotonic() - started, 1e-6)
                 log.info(
-                    f"Job {job.job_id} complete: {usage.completion_tokens} tokens, "
-                    f"{rate:.0f} tok/s",
+                    f"Job {job.job_id} complete: {tokens} tokens, {rate:.0f} tok/s",
                     extra={"job_id": job.job_id},
                 )
                 return
     except BackendError as exc:
-        await send(failure(job, exc))
+        log.warning(f"Job {job.job_id} failed: {exc}", extra={"job_id": job.job_id})
+        await send(_failure(job, exc))
     else:
-        await send(failure(job, None))
-
-
-def failure(job: JobAssignment, exc: BackendError | None) -> JobFailed:
-    """The JobFailed a backend failure stands for (None: the stream ended unfinished)."""
-    ids, extra = {"job_id": job.job_id, "attempt": job.attempt}, {"job_id": job.job_id}
-    if exc is None:
-        text = "The backend ended the stream without finishing."
-        return JobFailed(error="backend_error", message=text, **ids)
-    if isinstance(exc, ModelNotLoaded):
-        return JobFailed(error="model_not_loaded", message=str(exc), **ids)
-    if isinstance(exc, ContextLengthExceeded):
-        log.info(f"Job {job.job_id}: prompt too long: {exc}", extra=extra)
-        return context_refusal(job, exc)
-    if isinstance(exc, BackendUnavailable | BackendTimeout):
-        # The engine itself is down: the control plane may finish the job elsewhere.
-        log.warning(f"Job {job.job_id}: backend unavailable: {exc}", extra=extra)
-        text = f"The node's backend is unavailable: {exc}"
-        return JobFailed(error="backend_unavailable", message=text, **ids)
-    log.warning(f"Job {job.job_id} failed: {exc}", extra=extra)
-    return JobFailed(error="backend_error", message=f"The node's backend failed: {exc}", **ids)
+        await send(_failure(job, None))

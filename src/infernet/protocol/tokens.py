@@ -13,10 +13,12 @@ anyone can know from the text alone is a pair of bounds:
   messages are not counted. The control plane checks the bound against the engine's
   count of every job it completes and stops relying on it for a model the moment one
   count falls below it (controlplane/jobs/context.py).
-- `upper`: each token covers at least one byte of text, plus what the chat template
-  adds: at most `TEMPLATE_PER_MESSAGE` tokens per message (role markers, separators, a
-  SentencePiece space) and `TEMPLATE_FIXED` once (BOS, the generation prompt, a short
-  default system prompt). A template that injects more than that breaks the bound.
+- `upper`: each token covers at least one byte of text (byte-level BPE, SentencePiece
+  with byte fallback), plus what the chat template adds: at most `TEMPLATE_PER_MESSAGE`
+  tokens per message (role markers, separators, a SentencePiece space) and
+  `TEMPLATE_FIXED` once (BOS, the generation prompt, a short default system prompt). A
+  template that injects more than that breaks the bound. This is also what a client is
+  held for and the most a node's usage claim is believed (controlplane/money/bounds.py).
 
 English prose runs about 1.3 tokens per word and 4 bytes per token, so `lower` is some
 three quarters of the real count and `upper` some four times it: enough to refuse a
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 TEMPLATE_FIXED = 64
-TEMPLATE_PER_MESSAGE = 8
+TEMPLATE_PER_MESSAGE = 16
 # No vocabulary we know of has a token longer than this many bytes (SmolLM2's longest is
 # 32: a run of 32 underscores); a word longer than it needs more than one token.
 MAX_TOKEN_BYTES = 256

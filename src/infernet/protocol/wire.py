@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, StrictInt, TypeAdapter
 
 from infernet.protocol.delegation import ModelKeyStatement, NodeDelegation
 from infernet.protocol.receipts import Receipt
@@ -25,6 +25,10 @@ CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 
 class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# A count a node reports: a JSON integer, never negative, never 1.5, "5" or true.
+Count = Annotated[NonNegativeInt, Field(strict=True)]
 
 
 class GpuSummary(WireModel):
@@ -174,13 +178,16 @@ class JobCancel(WireModel):
 class JobToken(WireModel):
     type: Literal["token"] = "token"
     job_id: str
-    attempt: int = 1
+    attempt: StrictInt = 1
     text: str
 
 
 class UsageReport(WireModel):
-    prompt_tokens: int
-    completion_tokens: int
+    """What a node claims its attempt used: checked against what the control plane can
+    bound before anyone is charged (controlplane/jobs/claims.py)."""
+
+    prompt_tokens: Count
+    completion_tokens: Count
     source: Literal["backend", "tokenizer"] = "backend"
 
 
@@ -196,7 +203,7 @@ class Provenance(WireModel):
 class JobDone(WireModel):
     type: Literal["done"] = "done"
     job_id: str
-    attempt: int = 1
+    attempt: StrictInt = 1
     usage: UsageReport
     finish_reason: str = "stop"
     provenance: Provenance | None = None
@@ -207,13 +214,13 @@ class JobDone(WireModel):
 class JobFailed(WireModel):
     type: Literal["failed"] = "failed"
     job_id: str
-    attempt: int = 1
+    attempt: StrictInt = 1
     error: str
     message: str
     # With CONTEXT_LENGTH_EXCEEDED: the engine's own count of the prompt and the context
     # it has for the model (None where the engine's refusal did not say).
-    prompt_tokens: int | None = None
-    context_length: int | None = None
+    prompt_tokens: Count | None = None
+    context_length: Count | None = None
 
 
 ToNode = Annotated[JobAssignment | JobCancel, Field(discriminator="type")]

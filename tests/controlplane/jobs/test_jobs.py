@@ -52,10 +52,11 @@ async def test_jobs_wait_for_a_free_slot_and_then_run(harness: Harness) -> None:
         assert (await wait_final(harness, job_id))["status"] == "completed"
 
 
-async def test_an_engine_failure_mid_stream_is_an_error_event_without_done(
+async def test_an_engine_failure_on_the_only_node_waits_for_the_engine_and_continues(
     harness: Harness,
 ) -> None:
-    await harness.add_node(ScriptedBackend(["m:1b"], fail_after=2))
+    backend = ScriptedBackend(["m:1b"], fail_after=2, failures=1)
+    await harness.add_node(backend)
     async with (
         harness.client() as api,
         api.stream(
@@ -63,9 +64,28 @@ async def test_an_engine_failure_mid_stream_is_an_error_event_without_done(
         ) as response,
     ):
         result = await read_sse(response)
-    assert result.texts == ["Paris", " is"]
+    assert result.texts == ["Paris", " is", " the", " capital", "."] and result.done
+    continued = backend.requests[1].messages[-1]
+    assert (continued.role, continued.content) == ("assistant", "Paris is")
+
+
+async def test_an_engine_that_keeps_failing_ends_the_job_with_an_error_event_without_done(
+    harness: Harness,
+) -> None:
+    backend = ScriptedBackend(["m:1b"], fail_after=2)
+    await harness.add_node(backend)
+    async with (
+        harness.client() as api,
+        api.stream(
+            "POST", "/api/v1/jobs", json={"model": "m:1b", "messages": MESSAGES, "stream": True}
+        ) as response,
+    ):
+        result = await read_sse(response)
+    assert result.texts == ["Paris", " is"], "continued, never repeated"
     assert not result.done
     assert result.error is not None and result.error["error"] == "backend_unavailable"
+    assert "failed 3 times" in result.error["message"]
+    assert len(backend.requests) == 3  # max_attempts
 
 
 async def test_others_jobs_are_invisible(harness: Harness) -> None:
@@ -105,10 +125,11 @@ async def test_bad_input_gets_the_envelope_and_no_job(harness: Harness) -> None:
 
 
 async def test_a_node_learns_why_it_was_passed_over(harness: Harness) -> None:
+    """Its owner does (the public sees only its status: tests/security/test_ownership.py)."""
     fast = ScriptedBackend(["m:1b"])
     await harness.add_node(fast, max_concurrent_jobs=1)
     busy = ScriptedBackend(["m:1b"], delay_s=0.3)
-    busy_node = await harness.add_node(busy, max_concurrent_jobs=1)
+    busy_node = await harness.add_node(busy, max_concurrent_jobs=1, owner=harness.api_key)
     async with harness.client() as api:
         ids = [
             (await api.post("/api/v1/jobs", json={"model": "m:1b", "messages": MESSAGES})).json()[

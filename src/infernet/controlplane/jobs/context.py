@@ -13,7 +13,9 @@ Before routing, the control plane knows only bounds on the prompt's tokens
    request's fault: the node is neither marked unhealthy nor penalized, and the hold is
    released, never charged. If an online node serving the model has room for the
    counted prompt the job runs there (`refused`), else it fails with that 400, naming
-   the engine's count and the largest context.
+   the engine's count and the largest context. A count above what the prompt can hold
+   (the upper bound) is no refusal but a false claim: an offence (nodes/offences.py),
+   and the job goes elsewhere.
 3. Calibration (`completed`): the engine's count of every completed job is checked
    against the lower bound; for a model whose tokenizer breaks it (tokens spanning
    whitespace), prompts are from then on neither refused nor filtered before an engine
@@ -33,8 +35,10 @@ from infernet.controlplane.jobs.failover import Failover
 from infernet.controlplane.jobs.fit import ContextNeed
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.owner import JobOwner
+from infernet.controlplane.nodes.offences import Offences
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.schemas.jobs import JobCreate
+from infernet.controlplane.settings import Settings
 from infernet.protocol.tokens import PromptBounds, prompt_bounds
 from infernet.protocol.wire import CONTEXT_LENGTH_EXCEEDED, JobFailed
 
@@ -44,10 +48,15 @@ BOTH = "prompt and answer together"
 
 class ContextGuard:
     def __init__(
-        self, registry: NodeRegistry, owner: JobOwner, failover: Failover, max_attempts: int
+        self,
+        registry: NodeRegistry,
+        owner: JobOwner,
+        failover: Failover,
+        offences: Offences,
+        settings: Settings,
     ) -> None:
         self._registry, self._owner, self._failover = registry, owner, failover
-        self._max_attempts = max_attempts
+        self._offences, self._max_attempts = offences, settings.max_attempts
         self.unsound: set[str] = set()  # routing keys whose tokenizer broke the lower bound
 
     def admit(self, key: str, request: JobCreate) -> ContextNeed | None:
@@ -76,6 +85,13 @@ class ContextGuard:
         """A node's engine counted the prompt and found it too long: run the job on an
         online node with room for it, else fail it with the 400 (see module docs)."""
         counted, key = message.prompt_tokens, job.key
+        if node is not None and counted is not None and counted > _most(job):
+            await self._offences.record(
+                node.node_id, f"claimed a {counted}-token prompt, more than it can hold"
+            )
+            await self._failover.take_back(job, node, "false context refusal")
+            await self._owner.dispatch_waiting()
+            return
         if counted is not None:
             job.need = ContextNeed(PromptBounds.exact(counted), job.request.max_tokens)
         mine = message.context_length or (node.contexts.get(key) if node else None)
@@ -114,6 +130,14 @@ def largest_context(nodes: Iterable[NodeState], key: str) -> int | None:
     if not contexts or any(c is None for c in contexts):
         return None
     return max(c for c in contexts if c is not None)
+
+
+def _most(job: LiveJob) -> int:
+    """The most tokens the messages this attempt's node got can take (a confidential
+    prompt: no bound here)."""
+    if job.request.encrypted is not None:
+        return 2**62
+    return prompt_bounds(job.continuation_messages()).upper
 
 
 def _may_hold(context: int | None, counted: int | None, refused_at: int | None) -> bool:

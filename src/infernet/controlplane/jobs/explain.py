@@ -36,6 +36,9 @@ ADVICE = {
     "--max-model-len / --context-length, MAX --max-length, ollama_num_ctx in the node config).",
     "context_unsure": "The node's context was not sure to hold the whole answer, so a node "
     "with a larger context was preferred: a larger context (see above) wins such jobs.",
+    "offences": "The node claimed more than the control plane could check (usage above "
+    "max_tokens or the prompt, a malformed message) too often and gets no jobs; see "
+    "last_offence in GET /api/v1/nodes. Run a fresh key with an unmodified daemon.",
 }
 
 

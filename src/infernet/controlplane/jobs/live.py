@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
+from infernet.controlplane.jobs.claims import AttemptBound
 from infernet.controlplane.jobs.fit import ContextNeed
 from infernet.controlplane.jobs.streams import JobStream
 from infernet.controlplane.money.accounting import Segment
 from infernet.controlplane.schemas.jobs import JobCreate
+from infernet.controlplane.store.jobs import Completion
 from infernet.protocol.wire import ChatMessageIn, JobAssignment, UsageReport
 
 
@@ -24,6 +27,8 @@ class LiveJob:
     started: float | None = None  # monotonic, start of the current attempt
     last_progress: float = 0.0  # monotonic, last message from the current node
     attempt_start_piece: int = 0  # index in stream.pieces where this attempt began
+    attempt_chars: int = 0  # characters relayed in this attempt
+    bound: AttemptBound | None = None  # what this attempt's node can claim (claims.py)
     finished_at: float | None = None
     usage: UsageReport | None = None  # set when the job completed
     finish_reason: str | None = None
@@ -39,16 +44,14 @@ class LiveJob:
     def produced_tokens(self) -> int:
         return sum(s.completion_tokens for s in self.segments)
 
-    def continuation_messages(self) -> list[ChatMessageIn]:
-        """The client's messages, plus what was already streamed as an assistant prefix, so
-        the next node continues the answer instead of starting it again."""
-        messages = list(self.request.messages)
-        if self.delivered:
-            messages.append(ChatMessageIn(role="assistant", content=self.delivered))
-        return messages
+    @property
+    def attempt_frames(self) -> int:
+        """Token frames relayed in this attempt."""
+        return len(self.stream.pieces) - self.attempt_start_piece
 
     def assignment(self, model: str) -> JobAssignment:
-        """What the node of the current attempt is sent: `model` is its name for it."""
+        """This attempt as sent to a node that serves the model as `model`: continuing
+        what was delivered, for the tokens still to produce."""
         r = self.request
         return JobAssignment(
             job_id=self.id,
@@ -61,4 +64,30 @@ class LiveJob:
             stop=r.stop,
             seed=r.seed,
             encrypted=r.encrypted,
+        )
+
+    def continuation_messages(self) -> list[ChatMessageIn]:
+        """The client's messages, plus what was already streamed as an assistant prefix, so
+        the next node continues the answer instead of starting it again."""
+        messages = list(self.request.messages)
+        if self.delivered:
+            messages.append(ChatMessageIn(role="assistant", content=self.delivered))
+        return messages
+
+    def completion(self, node_id: str, provenance: dict[str, object] | None) -> Completion:
+        """What the completed job stores: its text, and usage summed over its segments (the
+        last one finished it; `usage` is set to the same totals)."""
+        last = self.segments[-1]
+        completion = sum(s.completion_tokens for s in self.segments)
+        self.usage = UsageReport(prompt_tokens=last.prompt_tokens, completion_tokens=completion)
+        return Completion(
+            node_id=node_id,
+            content=self.stream.text,
+            prompt_tokens=last.prompt_tokens,
+            completion_tokens=completion,
+            usage_source=last.usage_source,
+            finish_reason=self.finish_reason,
+            latency_ms=(time.monotonic() - self.submitted) * 1000,
+            segments=[vars(s) for s in self.segments],
+            provenance=provenance,
         )

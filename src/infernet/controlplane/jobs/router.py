@@ -32,6 +32,10 @@ from infernet.protocol.tiers import TIER_RANK
 COLD_LOAD_S = 10.0  # typical load time of a model that is installed but not resident
 NEAR_BEST = 0.10  # nodes within 10% of the best predicted wait are treated as equals
 SAMPLE = 32  # candidates looked at per decision when a model has more nodes than this
+# Per offence (nodes/offences.py) a node waits this much longer in the prediction; after
+# MAX_OFFENCES it gets no jobs at all.
+OFFENCE_PENALTY_S = 600.0
+MAX_OFFENCES = 3
 
 Filter = Callable[[NodeState, float, float], bool]
 T = TypeVar("T")
@@ -47,6 +51,7 @@ class Draw(Protocol):
 
 FILTERS: tuple[tuple[str, Filter], ...] = (
     ("not_approved", lambda n, now, off: n.approved and not n.revoked),
+    ("offences", lambda n, now, off: n.offences < MAX_OFFENCES),
     ("offline", lambda n, now, off: n.online(now, off)),
     ("draining", lambda n, now, off: not n.draining),
     ("no_channel", lambda n, now, off: n.channel is not None),
@@ -66,6 +71,7 @@ def usable(node: NodeState, now: float, offline_after_s: float) -> bool:
     return (
         node.approved
         and not node.revoked
+        and node.offences < MAX_OFFENCES
         and node.last_seen > 0
         and now - node.last_seen <= offline_after_s
         and not node.draining
@@ -79,9 +85,8 @@ def predicted_wait_s(node: NodeState, key: str, need: ContextNeed | None = None)
     """Seconds until this node would start streaming the job (lower is better)."""
     queue = len(node.active_jobs) / node.max_concurrent
     cold = 0.0 if key in node.hot else COLD_LOAD_S
-    return (
-        queue * node.avg_job_s + cold + node.integrity_penalty_s + unsure_penalty_s(node, key, need)
-    )
+    penalty = node.integrity_penalty_s + node.offences * OFFENCE_PENALTY_S
+    return queue * node.avg_job_s + cold + penalty + unsure_penalty_s(node, key, need)
 
 
 def _preference(node: NodeState) -> tuple[int, float, int]:

@@ -1,0 +1,129 @@
+"""The base model of a fine-tune: what `base_model` names, and loading it for training.
+
+`base_model` may be
+- a GGUF file of the llama family (path, relative to the config's folder), or the file name
+  of the bundled SmolLM2-135M-Instruct GGUF; transformers reads it through the `gguf`
+  package and dequantizes it into an ordinary float32 model;
+- a local Hugging Face folder (with `config.json`);
+- a Hugging Face Hub id (`org/name`): taken from the local Hugging Face cache, else
+  downloaded; where the Hub cannot be reached, the error says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from infernet.train.errors import RunError, TrainConfigError
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class BaseModelRef:
+    kind: Literal["gguf", "hf_dir", "hub"]
+    location: str  # an absolute path, or the Hub id
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
+
+    def fingerprint(self) -> str | None:
+        """sha256 of a GGUF file (what the frozen config records), None otherwise."""
+        if self.kind != "gguf":
+            return None
+        digest = hashlib.sha256()
+        with open(self.location, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+
+def resolve_base(spec: str, folder: Path) -> BaseModelRef:
+    candidate = Path(spec).expanduser()
+    candidate = candidate if candidate.is_absolute() else folder / candidate
+    if candidate.is_file() and candidate.suffix == ".gguf":
+        return BaseModelRef("gguf", str(candidate.resolve()))
+    if (candidate / "config.json").is_file():
+        return BaseModelRef("hf_dir", str(candidate.resolve()))
+    from infernet.backends.errors import BackendError
+    from infernet.engine.launch import SMOLLM2_FILE, find_smollm2
+
+    if spec == SMOLLM2_FILE:
+        try:
+            return BaseModelRef("gguf", str(find_smollm2()))
+        except BackendError as exc:
+            raise TrainConfigError(f"base_model: {exc}") from exc
+    if _HUB_ID.match(spec) and not candidate.exists():
+        return BaseModelRef("hub", spec)
+    raise TrainConfigError(
+        f"base_model: {spec!r} is neither a .gguf file, a Hugging Face folder (config.json) "
+        f"nor a Hub id (org/name); the bundled model is {SMOLLM2_FILE!r}"
+    )
+
+
+def load_tokenizer(ref: BaseModelRef) -> Any:
+    from transformers import AutoTokenizer
+
+    if ref.kind == "gguf":
+        return AutoTokenizer.from_pretrained(str(ref.path.parent), gguf_file=ref.path.name)
+    return _from_hub_or_cache(AutoTokenizer, ref)
+
+
+def load_model(ref: BaseModelRef, **kwargs: Any) -> Any:
+    """The base model in float32 (or what `kwargs` ask for), ready for training."""
+    from transformers import AutoModelForCausalLM, GgufConfig
+
+    if ref.kind == "gguf":
+        # dequantize=True: plain dense layers that PEFT can wrap, never GGUF block kernels.
+        return AutoModelForCausalLM.from_pretrained(
+            str(ref.path.parent),
+            gguf_file=ref.path.name,
+            quantization_config=GgufConfig(dequantize=True),
+            **kwargs,
+        )
+    return _from_hub_or_cache(AutoModelForCausalLM, ref, **kwargs)
+
+
+def _from_hub_or_cache(auto: Any, ref: BaseModelRef, **kwargs: Any) -> Any:
+    if ref.kind == "hf_dir":
+        return auto.from_pretrained(ref.location, **kwargs)
+    try:
+        return auto.from_pretrained(ref.location, local_files_only=True, **kwargs)
+    except OSError:
+        pass  # not in the cache: download it
+    try:
+        return auto.from_pretrained(ref.location, **kwargs)
+    except OSError as exc:
+        from huggingface_hub import constants
+
+        why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the download failed"
+        raise RunError(
+            f"base_model {ref.location} is not in the local Hugging Face cache and {why}: "
+            "fetching it needs access to huggingface.co; or set base_model to a local GGUF "
+            "file or Hugging Face folder"
+        ) from exc
+
+
+def describe(ref: BaseModelRef) -> str:
+    return {"gguf": "GGUF file", "hf_dir": "Hugging Face folder", "hub": "Hugging Face Hub"}[
+        ref.kind
+    ] + f" {ref.location}"
+
+
+@contextmanager
+def library_noise_off() -> Iterator[None]:
+    """Silence the two warnings the libraries raise at each other, not at the user."""
+    with warnings.catch_warnings():
+        # PEFT looks for the base's config.json to see if the vocabulary grew; a GGUF base
+        # has none, and these adapters never train the embeddings.
+        warnings.filterwarnings("ignore", message="Could not find a config file")
+        # TRL and PEFT still call this transformers alias.
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")
+        yield
