@@ -34,7 +34,8 @@ class Msg:
 def test_a_word_is_at_least_one_token_and_a_byte_at_most_one() -> None:
     bounds = prompt_bounds([Msg("system", "Be brief."), Msg("user", "What is the capital?")])
     assert bounds.lower == 2 + 4
-    assert bounds.upper == len("Be brief.") + len("What is the capital?") + 2 * 8 + 64
+    template = 2 * TEMPLATE_PER_MESSAGE + TEMPLATE_FIXED
+    assert bounds.upper == len("Be brief.") + len("What is the capital?") + template
     assert not bounds.is_exact
 
 

@@ -155,12 +155,13 @@ async def test_a_model_served_with_two_contexts_goes_where_the_prompt_fits(
             reply = await api.post("/api/v1/jobs", json={"model": MODEL, "messages": prompt(100)})
             ids.append(reply.json()["id"])
         jobs = [await final(paid, job_id) for job_id in ids]
-        small_id = paid.nodes[0].daemon.node_id if paid.nodes[0].daemon else ""
-        why = (await api.get(f"/api/v1/nodes/{small_id}/status")).json()["why_no_jobs"]
+    small_id = paid.nodes[0].daemon.node_id if paid.nodes[0].daemon else ""
+    small_state = paid.control_plane.services.registry.get(small_id)
 
     assert {j["status"] for j in jobs} == {"completed"}
     assert small.requests == [] and len(large.requests) == 4
-    assert "context_too_small" in {r["reason"] for r in why["reasons"]}
+    assert small_state is not None  # what its owner's "Why no jobs?" shows
+    assert small_state.passed_over.get("context_too_small") == 4
 
 
 async def test_a_node_whose_engine_refuses_hands_the_job_to_one_with_room(
@@ -208,3 +209,24 @@ async def test_a_tokenizer_that_joins_words_loses_the_word_bound(paid: Harness) 
     assert before.status_code == 400  # the bound said 100 tokens at least: wrong here
     assert after.status_code == 202  # the engine's count of 20 for 40 words showed it
     assert (await final(paid, after.json()["id"]))["status"] == "completed"
+
+
+async def test_a_refusal_counting_more_than_the_prompt_can_hold_is_an_offence(
+    paid: Harness,
+) -> None:
+    # This node claims 1,000 tokens a word: 40 words can hold at most some 280.
+    rogue = ScriptedBackend([MODEL], context_length=64, tokens_per_word=1000)
+    honest = ScriptedBackend([MODEL], context_length=4096, delay_s=0.1)
+    await paid.add_node(rogue)
+    await paid.add_node(honest)
+    honest_id = paid.nodes[1].daemon.node_id if paid.nodes[1].daemon else None
+    async with paid.client() as api:
+        busy = {"model": MODEL, "messages": prompt(1), "node_id": honest_id}
+        await api.post("/api/v1/jobs", json=busy)
+        reply = await api.post("/api/v1/jobs", json={"model": MODEL, "messages": prompt(40)})
+    job = await final(paid, reply.json()["id"])
+
+    assert (job["status"], job["node_id"]) == ("completed", honest_id)
+    assert len(rogue.requests) == 1
+    offenders = {n.node_id: n.offences for n in paid.control_plane.services.registry.all()}
+    assert offenders[honest_id] == 0 and sorted(offenders.values()) == [0, 1]
