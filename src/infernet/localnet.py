@@ -28,6 +28,7 @@ from infernet.controlplane.money.ledger import EXTERNAL_DEPOSITS, client_availab
 from infernet.controlplane.services import Services
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.accounts import create_account, issue_key
+from infernet.controlplane.store.registration import create_token
 from infernet.controlplane.web.server import LimitedH11Protocol
 from infernet.engine.launch import find_smollm2, start_engine
 from infernet.engine.supervisor import EngineSupervisor, SupervisedBackend
@@ -37,6 +38,7 @@ from infernet.node.shard_trainer import ShardTrainer
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.modelnames import routing_key
 from infernet.protocol.money import usdc
+from infernet.protocol.wire import RegisterRequest, RegisterResponse
 
 # What a local account starts with under `infernet up`: a ledger-only demo credit.
 LOCAL_DEMO_CREDIT = "25.00"
@@ -77,9 +79,15 @@ class ControlPlaneServer:
             await asyncio.sleep(0.02)
 
     async def create_client_key(self, name: str = "local", credit: str | None = None) -> str:
-        """A new client account and its API key. With payments on, the account starts with
-        `credit` USDC (default `LOCAL_DEMO_CREDIT`): a ledger-only local demo credit, so
-        the quick start runs jobs; no money exists behind it."""
+        """A new client account's API key (see `create_client`)."""
+        return (await self.create_client(name, credit))[1]
+
+    async def create_client(
+        self, name: str = "local", credit: str | None = None
+    ) -> tuple[str, str]:
+        """A new client account and its API key: (account id, key). With payments on, the
+        account starts with `credit` USDC (default `LOCAL_DEMO_CREDIT`): a ledger-only
+        local demo credit, so the quick start runs jobs; no money exists behind it."""
         account = await create_account(self.services.db, name)
         payments = self.services.payments
         amount = usdc(LOCAL_DEMO_CREDIT if credit is None else credit)
@@ -87,7 +95,7 @@ class ControlPlaneServer:
             moves = [(EXTERNAL_DEPOSITS, -amount), (client_available(account), amount)]
             memo = "local demo credit (ledger-only, created by `infernet up`; not real money)"
             await payments.ledger.post("deposit", f"demo:{account}", moves, memo=memo)
-        return (await issue_key(self.services.db, account, name)).secret
+        return account, (await issue_key(self.services.db, account, name)).secret
 
     def routable_nodes(self, model: str) -> int:
         nodes = self.services.registry.online_models().get(routing_key(model), [])
@@ -152,6 +160,15 @@ class LocalNode:
         if self._task is not None and self._task.done():
             self._task.result()
 
+    async def join(self, token: str) -> str:
+        """Register with an account's one-time registration token, so the node is the
+        account's (api/ownership.py); the daemon registers again on start, keeping it."""
+        request = RegisterRequest(
+            public_key=self.key.public_hex, name=self.config.name, registration_token=token
+        )
+        reply = await self.daemon.client.post("/api/v1/node/register", request, RegisterResponse)
+        return reply.node_id
+
     async def stop(self) -> None:
         self.daemon.stop()
         if self._task is not None:
@@ -185,6 +202,13 @@ class LocalNetwork:
         return self.node.daemon if self.node else None
 
     @property
+    def context_length(self) -> int | None:
+        """The context the engine runs the model with, as the control plane heard it."""
+        key = routing_key(self.model_name)
+        nodes = self.services.registry.online_models().get(key, [])
+        return max((n.contexts[key] for n in nodes if key in n.contexts), default=None)
+
+    @property
     def services(self) -> Services:
         assert self.control_plane is not None
         return self.control_plane.services
@@ -211,10 +235,11 @@ class LocalNetwork:
             public_url=self.url,
             heartbeat_interval_s=self.heartbeat_interval_s,
             payments_enabled=True,
+            open_deposits=True,  # a local demo: its user may add demo credit
         )
         self.control_plane = ControlPlaneServer(settings, self.port)
         await self.control_plane.start()
-        self.api_key = await self.control_plane.create_client_key()
+        account, self.api_key = await self.control_plane.create_client()
         self.node = LocalNode(
             self.home / "node",
             self.url,
@@ -223,6 +248,8 @@ class LocalNetwork:
             served_models=[self.model_name],
             heartbeat_interval_s=self.heartbeat_interval_s,
         )
+        token = await create_token(self.services.db, account, 600.0)
+        await self.node.join(token.token)  # the local user owns the local node
         self.node.start()
         async with asyncio.timeout(60):
             while self.control_plane.routable_nodes(self.model_name) < 1:

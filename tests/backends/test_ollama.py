@@ -40,9 +40,11 @@ async def test_sampling_settings_travel_as_ollama_options(
         "temperature": 0.2,
         "top_p": 0.9,
         "num_predict": 64,
+        "num_ctx": 4096,  # the node sets the context (ollama_context.py), never Ollama's default
         "stop": ["END"],
         "seed": 7,
     }
+    assert sent["truncate"] is False and sent["shift"] is False
 
 
 async def test_without_a_keep_alive_setting_ollama_keeps_its_own(

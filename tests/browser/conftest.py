@@ -29,7 +29,8 @@ class Network:
 def network(tmp_path: Path) -> Iterator[Network]:
     need_chromium()
     loop = LoopThread()
-    settings = Settings(payments_enabled=True, heartbeat_interval_s=1.0)
+    # As `infernet up`: a local demo whose users credit their own balance.
+    settings = Settings(payments_enabled=True, heartbeat_interval_s=1.0, open_deposits=True)
     harness = Harness(tmp_path, settings)
     loop.run(harness.start())
     try:

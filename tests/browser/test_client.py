@@ -118,7 +118,8 @@ def test_supply_gap_shows_models_requested_that_no_node_serves(
 
 
 def test_pages_are_readable_at_phone_width(network: Network, browser: WebDriver) -> None:
-    network.loop.run(network.harness.add_node(ScriptedBackend(["smollm2:135m"])))
+    harness = network.harness
+    network.loop.run(harness.add_node(ScriptedBackend(["smollm2:135m"]), owner=harness.api_key))
     browser.set_window_size(390, 844)
     sign_in_with_key(network, browser)
     browser.get(network.url + "/dashboard/nodes")

@@ -51,7 +51,7 @@ class ControlPlane(Proc):
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [str(Path(sys.executable).parent / "infernet"), "cp", "serve"]
         argv += ["--port", str(self.port), "--db", db, "--heartbeat-interval", str(heartbeat)]
-        argv += ["--platform-key", str(home / "platform.key"), *extra]
+        argv += ["--platform-key", str(home / "platform.key"), "--open-deposits", *extra]
         super().__init__(argv, home / f"cp-{self.port}.log")
         self.wait_up()
 

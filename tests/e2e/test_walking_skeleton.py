@@ -122,12 +122,28 @@ async def test_requests_without_a_valid_key_are_unauthorized(network: LocalNetwo
     assert invalid.json()["error_message"] == "Invalid or expired bearer token"
 
 
+async def test_the_local_user_owns_the_local_node_and_may_add_demo_credit(
+    network: LocalNetwork,
+) -> None:
+    """`infernet up` is a local demo: its account owns its node (commands, why no jobs)
+    and may credit itself (elsewhere an admin action: tests/security/test_ownership.py)."""
+    assert network.node is not None
+    async with client(network) as api:
+        mine = (await api.get("/api/v1/nodes")).json()["nodes"]
+        status = (await api.get(f"/api/v1/nodes/{network.node.node_id}/status")).json()
+        credit = await api.post("/api/v1/billing/deposits", json={"amount": "1.00"})
+    assert [n["id"] for n in mine] == [network.node.node_id]
+    assert status["why_no_jobs"] is not None
+    assert credit.status_code == 201, credit.text
+
+
 async def test_models_lists_what_online_nodes_serve(network: LocalNetwork) -> None:
     async with client(network) as api:
         models = (await api.get("/api/v1/models")).json()["models"]
     prices = {"price_input_per_1k": "0.000250", "price_output_per_1k": "0.001000"}
+    context = {"context_length": 8192, "context_lengths": [8192]}  # SmolLM2's trained one
     assert models == [
-        {"id": network.model_name, "nodes": 1, "names": [network.model_name], **prices}
+        {"id": network.model_name, "nodes": 1, "names": [network.model_name], **prices, **context}
     ]
 
 

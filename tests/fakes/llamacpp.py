@@ -2,9 +2,10 @@
 
 Written from ggml-org/llama.cpp `tools/server/README.md` and `server.cpp`: `/health`
 answers `{"status": "ok"}` (503 `{"error": {"code": 503, "message": "Loading model",
-"type": "unavailable_error"}}` while loading), `/props` exists, `/v1/models` entries carry
-`owned_by: "llamacpp"`. llama-swap (mostlygeek/llama-swap `proxy/proxymanager.go`)
-answers `/health` with plain `OK` and lists models `owned_by: "llama-swap"`.
+"type": "unavailable_error"}}` while loading), `/props` carries the per-slot context as
+`default_generation_settings.n_ctx`, `/v1/models` entries carry `owned_by: "llamacpp"`.
+llama-swap (mostlygeek/llama-swap `proxy/proxymanager.go`) answers `/health` with plain
+`OK`, has no `/props` and lists models `owned_by: "llama-swap"`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 
-def create_app(model: str, *, swap: bool = False, loading: bool = False) -> FastAPI:
+def create_app(
+    model: str, *, swap: bool = False, loading: bool = False, n_ctx: int = 4096
+) -> FastAPI:
     app = FastAPI()
 
     @app.get("/health")
@@ -36,6 +39,11 @@ def create_app(model: str, *, swap: bool = False, loading: bool = False) -> Fast
 
         @app.get("/props")
         async def props() -> dict[str, Any]:
-            return {"model_alias": model, "model_path": f"/models/{model}", "total_slots": 1}
+            return {
+                "default_generation_settings": {"id": 0, "n_ctx": n_ctx, "is_processing": False},
+                "model_alias": model,
+                "model_path": f"/models/{model}",
+                "total_slots": 1,
+            }
 
     return app

@@ -4,6 +4,9 @@
 "", type}}`), `max/serve/router/openai_routes.py` at 00700b1 (`/v1/models` with
 `owned_by=""`, `/v1/health`; an unknown model raises ValueError, answered as 400
 "Value error.") and `max/serve/config.py` at 06f8ee0 (`MAX_SERVE_HOST`, `MAX_SERVE_PORT`).
+A prompt over `max_model_len` raises `PromptTooLongError` (`pipelines/context/
+exceptions.py`: an InputError, answered 400 with its sentence); a `max_tokens` beyond the
+room left is clamped (`pipelines/lib/tokenizer.max_tokens_to_generate`).
 
 Run as `MAX_SERVE_PORT=<p> python -m tests.fakes.max serve --model <hf-id>
 [--startup-delay S]`, the `max serve` argv (docs.modular.com/max/cli/serve).
@@ -29,11 +32,22 @@ def error_body(status: int, message: str, param: str) -> dict[str, Any]:
     return {"error": {"code": str(status), "message": message, "param": "", "type": kind}}
 
 
+def context_check(prompt: int, max_tokens: int, limit: int) -> str | None:
+    if prompt < limit:
+        return None
+    return (
+        f"Prompt is too long: {prompt} tokens exceeds the configured maximum context length "
+        f"of {limit} tokens. Please shorten your prompt."
+    )
+
+
 DIALECT = Dialect(
     owned_by="",
     unknown_model_status=400,
     unknown_model_message=lambda model: "Value error.",
     error_body=error_body,
+    context_check=context_check,
+    clamps=True,
 )
 
 

@@ -12,6 +12,19 @@ Blob Exists", "Push a Blob", "Push a Model"): HEAD/POST /api/blobs/sha256:<diges
 404; 201, or 400 when the bytes do not match the digest), POST /api/create with `model`,
 `files` {name: digest}, `template`, `parameters`, `system` (NDJSON statuses, "success"),
 POST /api/push with `model` (needs `namespace/model`; NDJSON statuses).
+
+Context, as Ollama handles it (`server/prompt.go` chatPrompt, `server/sched.go`, the
+`truncate`/`shift` request fields of ollama/ollama#12537, ollama/ollama#16712 and the
+reply in ollama/ollama#16800): POST /api/show answers `model_info` with the GGUF keys
+(`llama.context_length`, the trained context; block and head counts). A chat runs with
+`options.num_ctx` (else the default, `DEFAULT_NUM_CTX`), never above the trained context;
+a different `num_ctx` than the loaded runner's reloads the model (recorded in `loads`),
+and /api/ps reports the runner's `context_length`. A prompt (counted as conversation.py
+counts) over the context is, with `truncate: false`, refused before any answer with the
+runner's llama.cpp error as a string in `{"error": ...}`; otherwise silently cut: the
+oldest messages after the system ones are dropped until it fits (the last one stays, cut
+to the context if it alone is too long), which is what `prompt_eval_count` then counts.
+With `shift: false` the answer stops where the context is full (`done_reason: length`).
 """
 
 from __future__ import annotations
@@ -26,9 +39,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from tests.fakes.conversation import EngineCrashed, reply_to
+from tests.fakes.conversation import EngineCrashed, prompt_tokens, reply_to
 
 VERSION = "0.33.0"
+DEFAULT_NUM_CTX = 4096
+TRAINED_CONTEXT = 131072
 _GO_DURATION = re.compile(r"^-?((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))+$")
 _CREATED = "2026-08-21T18:48:22.000000000-07:00"
 
@@ -56,6 +71,21 @@ class OllamaState:
     blobs: dict[str, bytes] = field(default_factory=dict)  # "sha256:..." -> bytes
     created: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> create body
     pushed: list[str] = field(default_factory=list)
+    trained: dict[str, int] = field(default_factory=dict)  # name -> context (else TRAINED_CONTEXT)
+    running_ctx: dict[str, int] = field(default_factory=dict)  # name -> runner's num_ctx
+    loads: list[tuple[str, int]] = field(default_factory=list)  # (name, num_ctx) per (re)load
+    show_requests: list[str] = field(default_factory=list)
+
+    def model_info(self, name: str) -> dict[str, Any]:
+        return {
+            "general.architecture": "llama",
+            "general.parameter_count": 3_212_749_888,
+            "llama.context_length": self.trained.get(name, TRAINED_CONTEXT),
+            "llama.block_count": 28,
+            "llama.embedding_length": 3072,
+            "llama.attention.head_count": 24,
+            "llama.attention.head_count_kv": 8,
+        }
 
     def model_entry(self, name: str) -> dict[str, Any]:
         return {
@@ -105,9 +135,47 @@ def _keep_alive_error(value: Any) -> str | None:
     return f'time: invalid duration "{value}"'
 
 
-def _chat_lines(state: OllamaState, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def _run_context(state: OllamaState, name: str, options: dict[str, Any]) -> int:
+    """The runner's context for this request, (re)loading the model when it changes."""
+    context = min(
+        int(options.get("num_ctx") or DEFAULT_NUM_CTX),
+        state.model_info(name)["llama.context_length"],
+    )
+    if state.running_ctx.get(name) != context:
+        state.running_ctx[name] = context
+        state.loads.append((name, context))
+    return context
+
+
+def _truncated(messages: list[dict[str, Any]], context: int) -> int:
+    """What Ollama's chatPrompt keeps of a prompt over `context`: the system messages and
+    the newest others that fit; the prompt tokens it then evaluates."""
+    system = [m for m in messages if m.get("role") == "system"]
+    rest = [m for m in messages if m.get("role") != "system"]
+    while len(rest) > 1 and prompt_tokens([*system, *rest]) > context:
+        rest.pop(0)
+    return min(prompt_tokens([*system, *rest]), context)
+
+
+def _too_long(prompt: int, context: int) -> JSONResponse:
+    error = {
+        "code": 400,
+        "message": f"request ({prompt} tokens) exceeds the available context size "
+        f"({context} tokens), try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": prompt,
+        "n_ctx": context,
+    }
+    return JSONResponse({"error": json.dumps({"error": error})}, status_code=400)
+
+
+def _chat_lines(
+    state: OllamaState, body: dict[str, Any], prompt: int, room: int
+) -> Iterator[dict[str, Any]]:
     options = body.get("options") or {}
-    reply = reply_to(body["messages"], options.get("num_predict"), options.get("stop") or ())
+    predict = options.get("num_predict")
+    limit = room if predict is None else min(predict, room)
+    reply = reply_to(body["messages"], limit, options.get("stop") or ())
     model = full_name(body["model"])
     for count, piece in enumerate(reply.pieces):
         if state.crash_after_tokens is not None and count == state.crash_after_tokens:
@@ -127,7 +195,7 @@ def _chat_lines(state: OllamaState, body: dict[str, Any]) -> Iterator[dict[str, 
         "done_reason": reply.finish_reason,
         "total_duration": 4883583458,
         "load_duration": 1334875,
-        "prompt_eval_count": reply.prompt_tokens,
+        "prompt_eval_count": prompt,
         "prompt_eval_duration": 342546000,
         "eval_count": reply.completion_tokens,
         "eval_duration": 4535599000,
@@ -207,11 +275,27 @@ def _inventory_routes(app: FastAPI, state: OllamaState) -> None:
     @app.get("/api/ps")
     async def ps() -> dict[str, Any]:
         running = [
-            {**state.model_entry(n), "expires_at": _CREATED, "size_vram": state.installed[n]}
+            {
+                **state.model_entry(n),
+                "expires_at": _CREATED,
+                "size_vram": state.installed[n],
+                "context_length": state.running_ctx.get(n, DEFAULT_NUM_CTX),
+            }
             for n in state.loaded
             if n in state.installed
         ]
         return {"models": running}
+
+    @app.post("/api/show")
+    async def show(request: Request) -> Response:
+        name = full_name((await request.json()).get("model", ""))
+        state.show_requests.append(name)
+        if name not in state.installed:
+            return JSONResponse({"error": f"model '{name}' not found"}, status_code=404)
+        details = state.model_entry(name)["details"]
+        parameters = 'stop "<|start_header_id|>"\nstop "<|eot_id|>"'
+        info = state.model_info(name)
+        return JSONResponse({"parameters": parameters, "details": details, "model_info": info})
 
     @app.get("/api/version")
     async def version() -> dict[str, str]:
@@ -248,4 +332,11 @@ def _pull_and_chat_routes(app: FastAPI, state: OllamaState) -> None:
         if name not in state.installed:
             return JSONResponse({"error": f"model '{body.get('model')}' not found"}, 404)
         state.loaded.add(name)
-        return _ndjson(_chat_lines(state, body))
+        context = _run_context(state, name, body.get("options") or {})
+        prompt = prompt_tokens(body["messages"])
+        if prompt >= context and body.get("truncate") is False:
+            return _too_long(prompt, context)
+        prompt = _truncated(body["messages"], context) if prompt >= context else prompt
+        shift = body.get("shift") is not False
+        room = 1 << 30 if shift else max(0, context - prompt)
+        return _ndjson(_chat_lines(state, body, prompt, room))

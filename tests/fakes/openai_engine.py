@@ -4,8 +4,11 @@
 (`data: {chunk}` lines, a first chunk carrying `delta.role`, a last content chunk with
 `finish_reason`, then, when `stream_options.include_usage` is set, one chunk with empty
 `choices` and `usage`, then `data: [DONE]`), and `/health` answering 200 with an empty
-body (503 when the engine is marked dead). Each engine module says which version of its
-engine's source it follows and supplies a `Dialect`.
+body (503 when the engine is marked dead). Every card carries `max_model_len`, and a
+prompt (counted as conversation.py counts) that does not fit it is refused before any
+answer with 400 and the engine's own sentence, or, for an engine that clamps, the answer
+is cut to the room left. Each engine module says which version of its engine's source it
+follows and supplies a `Dialect`.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from tests.fakes.conversation import EngineCrashed, reply_to
+from tests.fakes.conversation import EngineCrashed, prompt_tokens, reply_to
 
 ErrorBody = Callable[[int, str, str], dict[str, Any]]
+# (prompt tokens, max_tokens asked for, max_model_len) -> the engine's refusal, or None
+ContextCheck = Callable[[int, int, int], str | None]
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class Dialect:
     unknown_model_status: int | None  # None: the engine ignores `model` and answers anyway
     unknown_model_message: Callable[[str], str]
     error_body: ErrorBody
+    context_check: ContextCheck
+    clamps: bool = False  # max_tokens beyond the room left is cut to it, not refused
     max_model_len: int = 32768
 
 
@@ -44,6 +51,7 @@ class EngineState:
     healthy: bool = True
     crash_after_tokens: int | None = None
     chat_requests: list[dict[str, Any]] = field(default_factory=list)
+    max_model_len: int | None = None  # None: the dialect's
 
 
 def _sse(obj: dict[str, Any]) -> str:
@@ -60,10 +68,10 @@ def _chunk(state: EngineState, delta: dict[str, Any], finish: str | None) -> dic
     }
 
 
-def _stream(state: EngineState, body: dict[str, Any]) -> Iterator[str]:
+def _stream(state: EngineState, body: dict[str, Any], max_tokens: int) -> Iterator[str]:
     stop = body.get("stop") or ()
     stops = [stop] if isinstance(stop, str) else stop
-    reply = reply_to(body["messages"], body.get("max_tokens"), stops)
+    reply = reply_to(body["messages"], max_tokens, stops)
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     yield _sse(_chunk(state, {"role": "assistant", "content": ""}, None))
     for count, piece in enumerate(reply.pieces):
@@ -98,7 +106,7 @@ def create_app(state: EngineState, dialect: Dialect) -> FastAPI:
             "created": int(time.time()),
             "owned_by": dialect.owned_by,
             "root": state.model_path,
-            "max_model_len": dialect.max_model_len,
+            "max_model_len": state.max_model_len or dialect.max_model_len,
         }
         return {"object": "list", "data": [card]}
 
@@ -112,7 +120,16 @@ def create_app(state: EngineState, dialect: Dialect) -> FastAPI:
             return JSONResponse(dialect.error_body(status, message, "model"), status_code=status)
         if not body.get("stream"):
             return JSONResponse(dialect.error_body(400, "the fake streams only", ""), 400)
-        return StreamingResponse(_stream(state, body), media_type="text/event-stream")
+        limit, prompt = (
+            state.max_model_len or dialect.max_model_len,
+            prompt_tokens(body["messages"]),
+        )
+        max_tokens = int(body.get("max_tokens") or 16)
+        if (refusal := dialect.context_check(prompt, max_tokens, limit)) is not None:
+            return JSONResponse(dialect.error_body(400, refusal, ""), 400)
+        if dialect.clamps:
+            max_tokens = min(max_tokens, limit - prompt)
+        return StreamingResponse(_stream(state, body, max_tokens), media_type="text/event-stream")
 
     return app
 

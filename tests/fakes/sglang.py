@@ -4,7 +4,9 @@
 `entrypoints/openai/serving_base.py` at 012bcb5 (requests are not checked against the
 served model name: SGLang answers with its one model whatever `model` says) and
 `entrypoints/http_server.py` (`/health`: 200 with an empty body, 503 while starting;
-`/get_model_info`: `model_path`, `tokenizer_path`, `is_generation`, ...).
+`/get_model_info`: `model_path`, `tokenizer_path`, `is_generation`, ...). Over-long prompts
+are refused with 400 as `tokenizer_manager._validate_one_request` words it (SGLang does
+not clamp; prompt plus max_new_tokens must stay below the context length).
 
 Run as `python -m tests.fakes.sglang --model-path <m> --served-model-name <name>
 --host <h> --port <p> [--tp-size N] [--startup-delay S]`, the `sglang.launch_server` argv.
@@ -26,11 +28,29 @@ def error_body(status: int, message: str, param: str) -> dict[str, Any]:
     return {"object": "error", "message": message, "type": kind, "param": param, "code": status}
 
 
+def context_check(prompt: int, max_tokens: int, limit: int) -> str | None:
+    if prompt >= limit:
+        return (
+            f"The input ({prompt} tokens) is longer than the model's context length "
+            f"({limit} tokens)."
+        )
+    if prompt + max_tokens >= limit:
+        return (
+            f"Requested token count exceeds the model's maximum context length of {limit} "
+            f"tokens. You requested a total of {prompt + max_tokens} tokens: {prompt} tokens "
+            f"from the input messages and {max_tokens} tokens for the completion. Please "
+            "reduce the number of tokens in the input messages or the completion to fit "
+            "within the limit."
+        )
+    return None
+
+
 DIALECT = Dialect(
     owned_by="sglang",
     unknown_model_status=None,
     unknown_model_message=lambda model: model,
     error_body=error_body,
+    context_check=context_check,
 )
 
 

@@ -3,7 +3,9 @@
 ErrorResponse `{"error": {message, type, param, code}}`), `entrypoints/openai/models/
 serving.py` at 00153c8 (unknown model: 404 "The model `x` does not exist.",
 NotFoundError) and `entrypoints/serve/instrumentator/health.py` (`/health`: 200 with an
-empty body, 503 when the engine is dead); `/version` as in `api_server.py`.
+empty body, 503 when the engine is dead); `/version` as in `api_server.py`. Prompts over
+`max_model_len` are refused with 400 as `serving_engine._validate_input` words it (v0.11):
+the prompt alone, or `max_tokens` beyond the room it leaves (vLLM does not clamp).
 
 Run as `python -m tests.fakes.vllm serve <model> --served-model-name <name> --host <h>
 --port <p> [--tensor-parallel-size N] [--startup-delay S]`, the `vllm serve` argv.
@@ -27,11 +29,27 @@ def error_body(status: int, message: str, param: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": param or None, "code": status}}
 
 
+def context_check(prompt: int, max_tokens: int, limit: int) -> str | None:
+    if prompt >= limit:
+        return (
+            f"This model's maximum context length is {limit} tokens. However, your request "
+            f"has {prompt} input tokens. Please reduce the length of the input messages."
+        )
+    if prompt + max_tokens > limit:
+        return (
+            f"'max_tokens' or 'max_completion_tokens' is too large: {max_tokens}. This "
+            f"model's maximum context length is {limit} tokens and your request has {prompt} "
+            f"input tokens ({max_tokens} > {limit} - {prompt})."
+        )
+    return None
+
+
 DIALECT = Dialect(
     owned_by="vllm",
     unknown_model_status=404,
     unknown_model_message=lambda model: f"The model `{model}` does not exist.",
     error_body=error_body,
+    context_check=context_check,
 )
 
 

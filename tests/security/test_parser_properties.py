@@ -123,13 +123,14 @@ def test_deeply_nested_wire_json_is_a_validation_error_not_a_crash() -> None:
 
 
 ints = st.integers(min_value=-(2**40), max_value=2**40)
+counts = st.integers(min_value=0, max_value=2**40)  # usage is never negative (wire.Count)
 node_messages = st.one_of(
     st.builds(JobToken, job_id=st.text(), attempt=ints, text=st.text()),
     st.builds(
         JobDone,
         job_id=st.text(),
         attempt=ints,
-        usage=st.builds(UsageReport, prompt_tokens=ints, completion_tokens=ints),
+        usage=st.builds(UsageReport, prompt_tokens=counts, completion_tokens=counts),
         finish_reason=st.text(),
     ),
     st.builds(JobFailed, job_id=st.text(), attempt=ints, error=st.text(), message=st.text()),

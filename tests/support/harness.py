@@ -53,7 +53,10 @@ class Harness:
         max_concurrent_jobs: int = 1,
         wait: bool = True,
         heartbeat_interval_s: float = 1.0,
+        owner: str | None = None,
     ) -> LocalNode:
+        """A node daemon on `backend`; owned by the account of API key `owner` (joined with
+        its registration token), else by no account (open registration)."""
         models = served if served is not None else [m.name for m in await backend.list_models()]
         node = LocalNode(
             self.home / f"node{len(self.nodes)}",
@@ -64,6 +67,10 @@ class Harness:
             heartbeat_interval_s=heartbeat_interval_s,
         )
         self.nodes.append(node)
+        if owner is not None:
+            async with self.client(owner) as api:
+                token = (await api.post("/api/v1/nodes/registration-tokens")).json()["token"]
+            await node.join(token)
         node.start()
         if wait and models:
             before = self.control_plane.routable_nodes(models[0])

@@ -18,7 +18,7 @@ from infernet.backends.base import (
     TokenDelta,
     Usage,
 )
-from infernet.backends.errors import BackendUnavailable
+from infernet.backends.errors import BackendUnavailable, ContextLengthExceeded
 
 
 @dataclass
@@ -32,6 +32,10 @@ class ScriptedBackend:
     fail_now: asyncio.Event = field(default_factory=asyncio.Event)  # set: fail at next token
     requests: list[GenerationRequest] = field(default_factory=list)
     backend_name: str = "llamacpp"
+    # The engine's context (None: it does not say), and how many tokens a word of the
+    # prompt takes in its tokenizer (its count of a prompt: words x this).
+    context_length: int | None = None
+    tokens_per_word: float = 1.0
 
     @property
     def name(self) -> str:
@@ -45,7 +49,11 @@ class ScriptedBackend:
         return BackendHealth(ok=self.healthy, detail="ok" if self.healthy else "down")
 
     async def list_models(self) -> list[InstalledModel]:
-        return [InstalledModel(m, 1000, loaded=True) for m in self.models]
+        return [InstalledModel(m, 1000, True, self.context_length) for m in self.models]
+
+    def count(self, request: GenerationRequest) -> int:
+        words = sum(len(m.content.split()) for m in request.messages)
+        return int(words * self.tokens_per_word)
 
     async def install(self, model: str) -> AsyncIterator[PullProgress]:
         self.models.append(model)
@@ -56,6 +64,9 @@ class ScriptedBackend:
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
         self.requests.append(request)
+        prompt = self.count(request)
+        if self.context_length is not None and prompt >= self.context_length:
+            raise ContextLengthExceeded("scripted: too long", prompt, self.context_length)
         failing = self.failures is None or len(self.requests) <= self.failures
         start = _continued(self.tokens, request)
         for index, token in enumerate(self.tokens):
@@ -68,7 +79,6 @@ class ScriptedBackend:
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
             yield TokenDelta(token)
-        prompt = sum(len(m.content.split()) for m in request.messages)
         yield Finish(Usage(prompt, len(self.tokens)))
 
     async def close(self) -> None:

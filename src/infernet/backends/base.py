@@ -71,6 +71,7 @@ class InstalledModel:
     name: str
     size_bytes: int | None = None
     loaded: bool = False  # resident in memory right now (hot), not just on disk
+    context_length: int | None = None  # tokens the engine runs it with; None: unknown
 
 
 @dataclass(frozen=True, slots=True)

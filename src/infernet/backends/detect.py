@@ -31,6 +31,7 @@ from infernet.backends.max import MaxBackend
 from infernet.backends.ollama import KeepAlive, OllamaBackend
 from infernet.backends.sglang import SGLangBackend
 from infernet.backends.vllm import VllmBackend
+from infernet.protocol.kvcache import physical_memory_bytes
 
 BackendName = Literal["ollama", "vllm", "sglang", "max", "llamacpp"]
 BACKEND_NAMES: tuple[BackendName, ...] = get_args(BackendName)
@@ -78,6 +79,7 @@ class BackendSettings:
     backend_source: str = ""  # where the explicit choice came from
     ollama_host: str = _url("ollama")
     keep_alive: KeepAlive | None = None  # Ollama keep_alive on every request
+    ollama_num_ctx: int | None = None  # the most context the node gives an Ollama model
     vllm_host: str = _url("vllm")
     vllm_model: str | None = None
     vllm_instances: tuple[EngineInstance, ...] = ()
@@ -125,7 +127,7 @@ def _from_config(config: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("ollama_host", "vllm_host", "sglang_host", "max_host", "llamacpp_host"):
         if flat.get(key):
             values[key] = normalize_host(str(flat[key]), DEFAULT_PORTS[_engine_of(key)])
-    for key in ("vllm_model", "sglang_model", "max_model", "keep_alive"):
+    for key in ("vllm_model", "sglang_model", "max_model", "keep_alive", "ollama_num_ctx"):
         if flat.get(key) not in (None, ""):
             values[key] = flat[key]
     env_map = flat.get("env")
@@ -159,6 +161,8 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
             values[key] = env[var]
     if env.get("OLLAMA_KEEP_ALIVE"):
         values["keep_alive"] = env["OLLAMA_KEEP_ALIVE"]
+    if env.get("OLLAMA_CONTEXT_LENGTH", "").isdigit():  # Ollama's own default context
+        values["ollama_num_ctx"] = int(env["OLLAMA_CONTEXT_LENGTH"])
     return values
 
 
@@ -313,7 +317,12 @@ def _llamacpp(settings: BackendSettings, host: str) -> Backend:
 
 Factory = Callable[[BackendSettings, str], Backend]
 FACTORIES: dict[BackendName, Factory] = {
-    "ollama": lambda s, host: OllamaBackend(host, keep_alive=s.keep_alive),
+    "ollama": lambda s, host: OllamaBackend(
+        host,
+        keep_alive=s.keep_alive,
+        context_cap=s.ollama_num_ctx,
+        memory_bytes=physical_memory_bytes(),
+    ),
     "vllm": lambda s, host: _engine_fleet(VllmBackend, s, host, s.vllm_model, s.vllm_instances),
     "sglang": lambda s, host: _engine_fleet(SGLangBackend, s, host, s.sglang_model),
     "max": lambda s, host: _engine_fleet(MaxBackend, s, host, s.max_model),

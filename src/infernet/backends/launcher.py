@@ -36,6 +36,7 @@ from infernet.backends.base import (
     InstalledModel,
     PullProgress,
 )
+from infernet.backends.context import model_cards
 from infernet.backends.engine_process import EngineProcess, LaunchPlan, free_port
 from infernet.backends.errors import (
     BackendError,
@@ -77,14 +78,6 @@ class EngineInstance:
 def same_model(asked: str, served: str) -> bool:
     """Whether a request for `asked` may go to a server that serves `served`."""
     return asked == served or routing_key(asked) == routing_key(served)
-
-
-def model_ids(body: object, host: str) -> list[str]:
-    """The model ids in an OpenAI `/v1/models` answer."""
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, list):
-        raise BackendError(f"{host}/v1/models answered without a `data` list: {body!r:.200}")
-    return [str(card["id"]) for card in data if isinstance(card, dict) and "id" in card]
 
 
 class OpenAIEngineBackend:
@@ -186,17 +179,20 @@ class OpenAIEngineBackend:
             return {"info_error": str(exc)}
 
     async def list_models(self) -> list[InstalledModel]:
-        names: list[str] = []
+        models: list[InstalledModel] = []
         for instance in self._instances:
-            names.extend(await self._served_ids(instance.host))
-        return [InstalledModel(name=name, loaded=True) for name in names]
+            models.extend(await self._served(instance.host))
+        return models
 
     async def _served_ids(self, host: str) -> list[str]:
+        return [model.name for model in await self._served(host)]
+
+    async def _served(self, host: str) -> list[InstalledModel]:
         with mapped_http_errors(host):
             response = await self._client(host).get("/v1/models", timeout=10.0)
         if response.status_code != 200:
             raise BackendUnavailable(f"{host}/v1/models answered HTTP {response.status_code}")
-        return model_ids(response.json(), host)
+        return model_cards(response.json(), host)
 
     async def _resolve(self, model: str) -> EngineInstance:
         served: list[str] = []

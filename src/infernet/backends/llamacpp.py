@@ -2,7 +2,10 @@
 
 Models are GGUF files. The server loads one model per instance and names it by its GGUF
 file name (or `--alias`); files in the models directory that no running instance serves
-are reported as installed but not loaded. Install copies a GGUF from a path or downloads
+are reported as installed but not loaded. The context each request gets is the server's
+per-slot `n_ctx` from `GET /props` (`default_generation_settings.n_ctx`; llama-server
+divides `-c` among its `--parallel` slots); a server without `/props` (llama-swap) leaves
+it unknown. Install copies a GGUF from a path or downloads
 it from a URL (resumable, with progress) into the models directory.
 """
 
@@ -58,11 +61,23 @@ class LlamaCppBackend:
         with mapped_http_errors(self._host):
             response = await self._client.get("/v1/models", timeout=10.0)
         response.raise_for_status()
+        context = await self._slot_context()
         models = []
         for entry in response.json().get("data", []):
             size = (entry.get("meta") or {}).get("size")
-            models.append(InstalledModel(entry["id"], int(size) if size else None, loaded=True))
+            size_bytes = int(size) if size else None
+            models.append(InstalledModel(entry["id"], size_bytes, True, context))
         return models
+
+    async def _slot_context(self) -> int | None:
+        """The context one request gets, from `/props`; None when the server does not say."""
+        with mapped_http_errors(self._host):
+            response = await self._client.get("/props", timeout=10.0)
+        if response.status_code != 200:
+            return None
+        settings = response.json().get("default_generation_settings")
+        n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+        return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
 
     async def list_models(self) -> list[InstalledModel]:
         served = await self._served()

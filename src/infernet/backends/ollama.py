@@ -7,7 +7,14 @@ pulls and deletes models, reports which models are loaded, and takes `keep_alive
     DELETE /api/delete   `{"model": ...}`; 404 when it is not there        -> remove
     POST   /api/chat     NDJSON: `message.content` per line, last line `done: true` with
                          `prompt_eval_count`, `eval_count`, `done_reason`  -> generate
+    POST   /api/show     `model_info` (trained context, KV sizes)          -> context_length
     GET    /api/version  `{"version": ...}`                                 -> health detail
+
+Every chat request sets `options.num_ctx` (ollama_context.py decides it) and asks for
+`truncate: false` and `shift: false`, so a prompt that does not fit is refused with
+llama.cpp's `exceed_context_size_error` instead of being silently cut: the adapter then
+asks once more with a window that holds the engine's own count, or, past the model's
+limit, raises ContextLengthExceeded.
 
 `keep_alive` (the Book's OLLAMA_KEEP_ALIVE: "5m" default, 0 unloads at once, -1 keeps the
 model loaded forever) is sent with every chat request when set, so the node, not whatever
@@ -36,13 +43,17 @@ from infernet.backends.base import (
     TokenDelta,
     Usage,
 )
+from infernet.backends.context import context_error
 from infernet.backends.errors import (
     BackendError,
     BackendUnavailable,
+    ContextLengthExceeded,
     InstallFailed,
     ModelNotLoaded,
 )
+from infernet.backends.ollama_context import OllamaContexts
 from infernet.backends.openai_compat import mapped_http_errors
+from infernet.protocol.tokens import prompt_bounds
 
 DEFAULT_HOST = "http://localhost:11434"
 START_HINT = (
@@ -116,8 +127,11 @@ class OllamaBackend:
         *,
         keep_alive: KeepAlive | None = None,
         timeout_s: float = 300.0,
+        context_cap: int | None = None,
+        memory_bytes: int | None = None,
     ) -> None:
         self._host = host.rstrip("/")
+        self._contexts = OllamaContexts(context_cap, memory_bytes)
         self._keep_alive = normalize_keep_alive(keep_alive) if keep_alive is not None else None
         self._client = httpx.AsyncClient(
             base_url=self._host, timeout=httpx.Timeout(timeout_s, connect=5.0)
@@ -168,14 +182,13 @@ class OllamaBackend:
     async def list_models(self) -> list[InstalledModel]:
         installed = await self._models("/api/tags")
         loaded = {str(m.get("name") or m.get("model")) for m in await self._models("/api/ps")}
-        return [
-            InstalledModel(
-                name=str(m.get("name") or m.get("model")),
-                size_bytes=int(m["size"]) if m.get("size") is not None else None,
-                loaded=str(m.get("name") or m.get("model")) in loaded,
-            )
-            for m in installed
-        ]
+        models = []
+        for m in installed:
+            name = str(m.get("name") or m.get("model"))
+            size = int(m["size"]) if m.get("size") is not None else None
+            limit = await self._contexts.limit(self._client, name, str(m.get("digest", "")), size)
+            models.append(InstalledModel(name, size, name in loaded, limit))
+        return models
 
     async def install(self, model: str) -> AsyncIterator[PullProgress]:
         succeeded = False
@@ -208,11 +221,12 @@ class OllamaBackend:
                 f"{_error_text(response.content)}"
             )
 
-    def chat_payload(self, request: GenerationRequest) -> dict[str, Any]:
+    def chat_payload(self, request: GenerationRequest, num_ctx: int) -> dict[str, Any]:
         options: dict[str, Any] = {
             "temperature": request.temperature,
             "top_p": request.top_p,
             "num_predict": request.max_tokens,
+            "num_ctx": num_ctx,
         }
         if request.stop:
             options["stop"] = list(request.stop)
@@ -223,6 +237,8 @@ class OllamaBackend:
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             "stream": True,
             "options": options,
+            "truncate": False,  # refuse what does not fit, never cut it silently
+            "shift": False,
         }
         if self._keep_alive is not None:
             payload["keep_alive"] = self._keep_alive
@@ -231,7 +247,10 @@ class OllamaBackend:
     async def _raise_for_chat_status(self, response: httpx.Response, model: str) -> None:
         if response.status_code == 200:
             return
-        reason = _error_text(await response.aread())
+        body = await response.aread()
+        if (refused := context_error(body.decode("utf-8", "replace"))) is not None:
+            raise refused
+        reason = _error_text(body)
         if response.status_code == 404:
             raise ModelNotLoaded(
                 f"Ollama has no model {model!r} ({reason}); run `infernet model install {model}`"
@@ -241,16 +260,37 @@ class OllamaBackend:
         raise BackendError(f"Ollama refused the request (HTTP {response.status_code}): {reason}")
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-        payload = self.chat_payload(request)
+        model, contexts = request.model, self._contexts
+        limit = await contexts.limit(self._client, model)
+        need = prompt_bounds(request.messages).upper + request.max_tokens
+        window, started = contexts.window(model, need), False
+        try:
+            async for event in self._chat(self.chat_payload(request, window)):
+                started = True
+                yield event
+        except ContextLengthExceeded as refused:
+            prompt = refused.prompt_tokens
+            fits = prompt is not None and (limit is None or prompt + 1 < limit)
+            if started or not fits or window == limit:
+                context = limit or refused.context_length
+                raise ContextLengthExceeded(str(refused), prompt, context) from refused
+            window = contexts.window(model, (prompt or 0) + request.max_tokens)
+            async for event in self._chat(self.chat_payload(request, window)):
+                yield event
+
+    async def _chat(self, payload: dict[str, Any]) -> AsyncIterator[GenerationEvent]:
         with self._errors():
             async with self._client.stream("POST", "/api/chat", json=payload) as response:
-                await self._raise_for_chat_status(response, request.model)
+                await self._raise_for_chat_status(response, payload["model"])
                 async for raw in response.aiter_lines():
                     line = _json_line(raw, self._host)
                     if line is None:
                         continue
                     if "error" in line:
-                        raise BackendError(f"Ollama failed mid-generation: {line['error']}")
+                        refused = context_error(line)
+                        raise refused or BackendError(
+                            f"Ollama failed mid-generation: {line['error']}"
+                        )
                     text = (line.get("message") or {}).get("content")
                     if text:
                         yield TokenDelta(text)

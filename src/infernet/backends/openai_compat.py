@@ -17,10 +17,12 @@ import httpx
 
 from infernet.backends import sse_http
 from infernet.backends.base import Finish, GenerationEvent, GenerationRequest, TokenDelta, Usage
+from infernet.backends.context import context_error
 from infernet.backends.errors import (
     BackendError,
     BackendTimeout,
     BackendUnavailable,
+    ContextLengthExceeded,
     ModelNotLoaded,
 )
 from infernet.httperrors import describe
@@ -66,6 +68,8 @@ def engine_status_error(status: int, body: str, model: str) -> BackendError | No
     """The backend error an engine's HTTP status stands for (None below 400)."""
     if status < 400:
         return None
+    if (refused := context_error(body)) is not None:
+        return refused  # the prompt does not fit: the request's fault, whatever the status
     body = body[:500]
     if status == 404 or ("not found" in body.lower() and "model" in body.lower()):
         return ModelNotLoaded(f"the engine does not serve model {model!r}: {body}")
@@ -127,18 +131,40 @@ async def stream_chat(
     *,
     served_name: str | None = None,
 ) -> AsyncIterator[GenerationEvent]:
-    """Yield the engine's tokens, then one Finish carrying the engine's own usage."""
+    """Yield the engine's tokens, then one Finish carrying the engine's own usage.
+
+    A `max_tokens` larger than the context leaves after the prompt is clamped, not
+    refused: when the engine refuses the request and its refusal counts a prompt that fits,
+    the request goes once more asking for what is left (vLLM and SGLang refuse; llama.cpp
+    and MAX clamp by themselves)."""
     payload = chat_payload(request, served_name=served_name)
+    started = False
+    try:
+        async for event in _events(client, payload, request.model):
+            started = True
+            yield event
+    except ContextLengthExceeded as refused:
+        room = refused.room_for_answer()
+        if started or room is None or room < 1 or room >= payload["max_tokens"]:
+            raise
+        async for event in _events(client, {**payload, "max_tokens": room}, request.model):
+            yield event
+
+
+async def _events(
+    client: httpx.AsyncClient, payload: dict[str, Any], model: str
+) -> AsyncIterator[GenerationEvent]:
     usage: Usage | None = None
     finish_reason = "stop"
     host = str(client.base_url)
     with mapped_http_errors(host):
-        async for line in engine_lines(client, payload, request.model):
+        async for line in engine_lines(client, payload, model):
             chunk = parse_sse_chunk(line)
             if chunk is None:
                 continue
             if "error" in chunk:
-                raise BackendError(f"the engine reported an error: {chunk['error']}")
+                refused = context_error(chunk)
+                raise refused or BackendError(f"the engine reported an error: {chunk['error']}")
             usage = usage_from(chunk) or usage
             for choice in chunk.get("choices") or []:
                 text = (choice.get("delta") or {}).get("content")

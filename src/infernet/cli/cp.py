@@ -52,6 +52,20 @@ APPROVAL_OPTION = typer.Option(
     envvar="REQUIRE_NODE_APPROVAL",
     help="New nodes get no jobs until their owner approves them (private networks).",
 )
+ADMIN_OPTION = typer.Option(
+    [],
+    "--admin",
+    envvar="INFERNET_ADMIN_ACCOUNTS",
+    help="A platform admin's account id (repeatable): may act on any node and credit "
+    "balances (Book ADV-02). `infernet cp create-account` prints an account's id.",
+)
+OPEN_DEPOSITS_OPTION = typer.Option(
+    False,
+    "--open-deposits",
+    envvar="INFERNET_OPEN_DEPOSITS",
+    help="Let every key holder credit its own balance (a local demo only; otherwise "
+    "crediting is an admin action).",
+)
 WEBHOOK_HOST_OPTION = typer.Option(
     [],
     "--webhook-host",
@@ -84,6 +98,8 @@ def serve(
     open_registration: bool = REGISTRATION_OPTION,
     require_node_approval: bool = APPROVAL_OPTION,
     webhook_host: list[str] = WEBHOOK_HOST_OPTION,
+    admin: list[str] = ADMIN_OPTION,
+    open_deposits: bool = OPEN_DEPOSITS_OPTION,
 ) -> None:
     """Run a control plane in the foreground (API, node channel, OpenAPI docs at /docs)."""
     setup_logging(log_level)
@@ -99,6 +115,8 @@ def serve(
         open_registration=open_registration,
         require_node_approval=require_node_approval,
         webhook_hosts=webhook_host,
+        admin_accounts=admin,
+        open_deposits=open_deposits,
     )
     uvicorn.run(
         create_app(settings),

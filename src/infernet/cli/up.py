@@ -72,6 +72,11 @@ async def _demo_chat(net: LocalNetwork) -> None:
     console.print()
 
 
+def _context(net: LocalNetwork) -> str:
+    tokens = net.context_length
+    return f"  (context {tokens:,} tokens)" if tokens else ""
+
+
 def _banner(net: LocalNetwork) -> None:
     cli = shlex.quote(str(Path(sys.executable).with_name("infernet")))
     key = net.api_key
@@ -88,7 +93,7 @@ def _banner(net: LocalNetwork) -> None:
             f"Dashboard          {net.url}/  \n"
             f"Node               {net.daemon.node_id if net.daemon else '?'} -> llama.cpp at "
             f"{net.engine.url if net.engine else '?'}\n"
-            f"Model              {net.model_name}\n"
+            f"Model              {net.model_name}{_context(net)}\n"
             f"API key            {key}\n\n"
             f"[bold]Try it[/] (in another terminal):\n"
             f'  INFERNET_API_KEY={key} {cli} chat --stream "Tell me a joke"\n'

@@ -27,6 +27,7 @@ from infernet.controlplane.api import (
     prices,
     receipts,
     registration,
+    sessions,
     training,
     training_nodes,
 )
@@ -66,6 +67,7 @@ CLIENT_ROUTES = (
     payouts,
     node_lifecycle,
     confidential,
+    sessions,
     metrics_api,
     training,
     training_nodes,

@@ -2,6 +2,7 @@
 
     ApiError(status, code, message)
     ├── BadRequest        400 bad_request
+    ├── ContextLengthExceeded 400 context_length_exceeded (OpenAI's code, param "messages")
     ├── Unauthorized      401 unauthorized
     ├── InsufficientFunds 402 insufficient_funds
     ├── NotFound          404 not_found
@@ -9,8 +10,10 @@
     ├── ModelNotFound     404 model_not_found
     ├── Conflict          409 conflict
     ├── PayloadTooLarge   413 payload_too_large
+    ├── CrossSite         403 cross_site_request
     ├── RateLimited       429 rate_limited
     ├── NoCapacity        503 no_capacity
+    ├── BackendsDown      503 backend_unavailable
     └── NotOffered        503 not_offered (a feature this control plane cannot run)
 
 Native routes answer the Book's envelope `{"error": code, "error_message": text}`; routes
@@ -32,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 class ApiError(Exception):
     status = 500
     code = "internal_error"
+    param: str | None = None  # the request field at fault, in OpenAI's error shape
 
     def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -41,6 +45,12 @@ class ApiError(Exception):
 
 class BadRequest(ApiError):
     status, code = 400, "bad_request"
+
+
+class ContextLengthExceeded(ApiError):
+    """The prompt, with room for one token of answer, fits no node serving the model."""
+
+    status, code, param = 400, "context_length_exceeded", "messages"
 
 
 class Unauthorized(ApiError):
@@ -88,8 +98,20 @@ class NoCapacity(ApiError):
     status, code = 503, "no_capacity"
 
 
+class BackendsDown(ApiError):
+    """Nodes serving the model are online, but every one's inference engine is down."""
+
+    status, code = 503, "backend_unavailable"
+
+
 class NotOffered(ApiError):
     status, code = 503, "not_offered"
+
+
+class CrossSite(ApiError):
+    """A state-changing dashboard request sent from a page on another site (CSRF)."""
+
+    status, code = 403, "cross_site_request"
 
 
 _OPENAI_TYPES = {
@@ -99,26 +121,34 @@ _OPENAI_TYPES = {
     404: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
+    431: "invalid_request_error",
 }
 
 
-def openai_error(status: int, code: str, message: str) -> dict[str, object]:
+def openai_error(
+    status: int, code: str, message: str, param: str | None = None
+) -> dict[str, object]:
     """OpenAI's error body (also sent as the error chunk of a broken `/v1` stream)."""
     return {
         "error": {
             "message": message,
             "type": _OPENAI_TYPES.get(status, "server_error"),
             "code": code,
-            "param": None,
+            "param": param,
         }
     }
 
 
 def error_response(
-    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
 ) -> JSONResponse:
     if request.url.path.startswith("/v1/"):
-        body = openai_error(status, code, message)
+        body = openai_error(status, code, message, param)
     else:
         body = {"error": code, "error_message": message}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -147,7 +177,7 @@ def describe_errors(errors: Sequence[Any]) -> str:
 def register_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(request, exc.status, exc.code, exc.message, exc.headers)
+        return error_response(request, exc.status, exc.code, exc.message, exc.headers, exc.param)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -55,6 +55,14 @@ class Settings(BaseModel):
     min_balance_usdc: str = "1.00"
     # POST /api/v1/billing/deposits credits the ledger directly (no chain is reachable).
     ledger_only_deposits: bool = True
+    # Any key holder may credit its own balance that way: only for a local demo (`infernet
+    # up` turns it on); otherwise crediting a balance is an admin action.
+    open_deposits: bool = False
+
+    # Platform admins (Book ADV-02): account ids that may act on any node (queue commands,
+    # set prices, approve, revoke, see private details) and credit any balance. Set with
+    # `infernet cp serve --admin ACCOUNT_ID` (repeatable) or INFERNET_ADMIN_ACCOUNTS.
+    admin_accounts: list[str] = Field(default_factory=list)
 
     # Several replicas (docs/deploy.md): Redis carries what crosses them (token streams,
     # dispatch, node hot state, slots, rate limits, nonces). None: one process, in memory.

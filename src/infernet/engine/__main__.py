@@ -15,7 +15,9 @@ def main() -> None:
     parser.add_argument("--alias", help="name to serve the model under (default: file name)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument("--ctx-size", type=int, default=2048)
+    parser.add_argument(
+        "--ctx-size", type=int, default=None, help="default: the model's trained context"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--system-info", action="store_true", help="print llama.cpp's and exit")
     args = parser.parse_args()
@@ -44,6 +46,7 @@ def serve(args: argparse.Namespace) -> None:
         )
     except (OSError, ValueError) as exc:  # llama-cpp-python: ValueError("Failed to load ...")
         sys.exit(f"infernet engine: cannot serve {args.model}: {exc}")
+    print(f"infernet engine: {model.context.describe(model.alias)}", flush=True)
     uvicorn.run(create_engine_app(model), host=args.host, port=args.port, log_level="warning")
 
 

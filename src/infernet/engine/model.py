@@ -23,6 +23,8 @@ from typing import Any, cast
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+from infernet.engine.context import choose_context
+
 # ggml's enum ggml_log_level (llama-cpp-python's own callback has an older order and
 # prints debug lines as info): 1 debug, 2 info, 3 warn, 4 error, 5 continues the last line.
 _INFO, _WARN, _CONT = 2, 3, 5
@@ -63,16 +65,19 @@ class _CountingLlama(llama_cpp.Llama):
 class LoadedModel:
     """A model file served under an alias; one generation at a time, as llama.cpp needs."""
 
-    def __init__(self, path: Path, alias: str, *, n_ctx: int = 2048, n_threads: int | None = None):
+    def __init__(
+        self, path: Path, alias: str, *, n_ctx: int | None = None, n_threads: int | None = None
+    ):
         self.path = path
         self.alias = alias
-        self.n_ctx = n_ctx
+        self.context = choose_context(path, n_ctx)  # the trained context, if memory allows
+        self.n_ctx = self.context.n_ctx
         self.size_bytes = path.stat().st_size
         llama_cpp.llama_log_set(_log_to_stderr, ctypes.c_void_p(0))
         _log_state["least"] = _INFO
         # verbose=False would send the load's output to /dev/null (suppress_stdout_stderr).
         self._llama: Any = _CountingLlama(
-            model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=True
+            model_path=str(path), n_ctx=self.n_ctx, n_threads=n_threads, verbose=True
         )
         self._llama.verbose = False  # no timing report per request from here on
         _log_state["least"] = _WARN

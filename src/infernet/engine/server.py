@@ -2,13 +2,17 @@
 
 Endpoints (the subset Infernet uses): `GET /health`, `GET /v1/models`, `GET /props`,
 `POST /v1/chat/completions` (streamed or not; `stream_options.include_usage` puts real
-usage on a final chunk, as llama-server and OpenAI do).
+usage on a final chunk, as llama-server and OpenAI do). A prompt that does not fit the
+context is refused before any answer starts, streamed or not, with llama-server's 400
+`exceed_context_size_error` (llama-cpp-python itself raises a ValueError, which would be
+a 500 or a cut stream).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 import uuid
@@ -21,10 +25,29 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from infernet.engine.model import LoadedModel
 
 _DONE = object()
+_TOO_LONG = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
 
 
 def _error(status: int, message: str, kind: str) -> JSONResponse:
     return JSONResponse({"error": {"code": status, "message": message, "type": kind}}, status)
+
+
+def _too_long(exc: ValueError) -> JSONResponse:
+    """llama-cpp-python's refusal of an over-long prompt, answered as llama-server does;
+    any other ValueError is raised again."""
+    found = _TOO_LONG.search(str(exc))
+    if found is None:
+        raise exc
+    prompt, context = int(found.group(1)), int(found.group(2))
+    error = {
+        "code": 400,
+        "message": f"request ({prompt} tokens) exceeds the available context size "
+        f"({context} tokens), try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": prompt,
+        "n_ctx": context,
+    }
+    return JSONResponse({"error": error}, 400)
 
 
 def create_engine_app(model: LoadedModel) -> FastAPI:
@@ -36,7 +59,12 @@ def create_engine_app(model: LoadedModel) -> FastAPI:
 
     @app.get("/props")
     async def props() -> dict[str, Any]:
-        return {"model_path": str(model.path), "total_slots": 1, "n_ctx": model.n_ctx}
+        settings = {"id": 0, "n_ctx": model.n_ctx}  # llama-server's per-slot context
+        return {
+            "default_generation_settings": settings,
+            "model_path": str(model.path),
+            "total_slots": 1,
+        }
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -45,7 +73,7 @@ def create_engine_app(model: LoadedModel) -> FastAPI:
             "object": "model",
             "created": int(time.time()),
             "owned_by": "llamacpp",
-            "meta": {"size": model.size_bytes, "n_ctx_train": model.n_ctx},
+            "meta": {"size": model.size_bytes, "n_ctx_train": model.context.trained},
         }
         return {"object": "list", "data": [entry]}
 
@@ -56,7 +84,10 @@ def create_engine_app(model: LoadedModel) -> FastAPI:
             return _error(404, f"model {body.get('model')!r} not found", "not_found_error")
         if not body.get("messages"):
             return _error(400, "'messages' must be a non-empty list", "invalid_request_error")
-        stream = _generate(model, body)
+        try:  # the first piece (or the refusal) comes before the status line goes out
+            stream = await _primed(_generate(model, body))
+        except ValueError as exc:
+            return _too_long(exc)
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return StreamingResponse(
@@ -91,6 +122,22 @@ async def _generate(model: LoadedModel, body: dict[str, Any]) -> AsyncIterator[t
     finally:
         cancelled.set()
         await worker
+
+
+async def _primed(pieces: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[tuple[str, Any]]:
+    """`pieces`, its first one already awaited: a refusal raises here, not mid-response."""
+    try:
+        first = await anext(pieces)
+    except StopAsyncIteration:
+        first = None
+
+    async def chained() -> AsyncIterator[tuple[str, Any]]:
+        if first is not None:
+            yield first
+        async for piece in pieces:
+            yield piece
+
+    return chained()
 
 
 def _chunk(cid: str, alias: str, choices: list[dict[str, Any]], **extra: Any) -> str:

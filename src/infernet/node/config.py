@@ -56,6 +56,9 @@ class NodeConfig(BaseModel):
     sglang_model: str | None = None
     max_host: str = "http://localhost:8080"
     max_model: str | None = None
+    # The most context (tokens) the node gives an Ollama model (else its trained context,
+    # as far as the node's memory holds the KV cache); OLLAMA_CONTEXT_LENGTH also sets it.
+    ollama_num_ctx: int | None = Field(default=None, ge=256)
     llamacpp_host: str = "http://localhost:8080"
     llamacpp_models_dir: str = str(Path("~/.infernet/models"))
     served_models: list[str] = Field(default_factory=list)

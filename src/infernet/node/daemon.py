@@ -10,8 +10,8 @@ After every heartbeat the daemon rewrites its status snapshot (`node/status_file
 read by `infernet status`) and hands the commands in the response to the command executor
 (`node/commands.py`), which runs them in the background. `sync()` is an immediate
 heartbeat, sent after a model change; SIGUSR1 asks for one (`infernet model install`).
-Each heartbeat re-reads `served_models` from the config file, so a change the CLI made is
-what the daemon advertises from then on.
+Each heartbeat re-reads `served_models` from the config file (a change the CLI made is
+advertised from then on) and reports each model's context length as the engine says.
 """
 
 from __future__ import annotations
@@ -145,6 +145,7 @@ class NodeDaemon:
                             name=model.name,
                             loaded=model.loaded,
                             size_bytes=model.size_bytes,
+                            context_length=model.context_length,
                             model_key=model_key_statement(self.model_keys, model.name),
                         )
                     )
@@ -382,8 +383,7 @@ class NodeDaemon:
         ]
         if self.config.auto_payout:
             loops.append(asyncio.create_task(auto_payout_loop(self.client, self.config)))
-        if self.config.accept_training:  # node/training.py
-            loops.append(asyncio.create_task(self.training.run(self._stopping)))
+        loops.append(asyncio.create_task(self.training.run(self._stopping)))  # accept_training
         try:
             await self._stopping.wait()
         finally:

@@ -1,7 +1,10 @@
 """Runs one job on the backend and reports every token up the job channel as it comes.
 
 The backend's real usage goes up with `JobDone`; any backend failure becomes `JobFailed`
-with the engine's reason. Nothing is ever made up in place of the engine's output.
+with the engine's reason. A prompt the engine refuses as too long for its context goes up
+as `context_length_exceeded` with the engine's own count: the request's fault, which the
+control plane answers with a 400 (or gives to a node with a larger context), never the
+node's. Nothing is ever made up in place of the engine's output.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from infernet.backends.errors import (
     BackendError,
     BackendTimeout,
     BackendUnavailable,
+    ContextLengthExceeded,
     ModelNotLoaded,
 )
 from infernet.node.receipting import sign_receipt
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.wire import (
+    CONTEXT_LENGTH_EXCEEDED,
     JobAssignment,
     JobDone,
     JobFailed,
@@ -48,6 +53,21 @@ def generation_request(job: JobAssignment) -> GenerationRequest:
         top_p=job.top_p,
         stop=tuple(job.stop),
         seed=job.seed,
+    )
+
+
+def context_refusal(job: JobAssignment, exc: ContextLengthExceeded) -> JobFailed:
+    """The engine found the prompt too long: its own numbers, in a sentence a client can act on."""
+    prompt = f"{exc.prompt_tokens} tokens" if exc.prompt_tokens is not None else "too long"
+    context = f"{exc.context_length} tokens" if exc.context_length is not None else "its context"
+    return JobFailed(
+        job_id=job.job_id,
+        attempt=job.attempt,
+        error=CONTEXT_LENGTH_EXCEEDED,
+        message=f"The prompt is {prompt} (the engine's count) and {job.model} runs with a "
+        f"context of {context} on this node: shorten the prompt ({exc}).",
+        prompt_tokens=exc.prompt_tokens,
+        context_length=exc.context_length,
     )
 
 
@@ -82,6 +102,8 @@ def _failure(job: JobAssignment, exc: BackendError | None) -> JobFailed:
     ids = {"job_id": job.job_id, "attempt": job.attempt}
     if isinstance(exc, ModelNotLoaded):
         return JobFailed(error="model_not_loaded", message=str(exc), **ids)
+    if isinstance(exc, ContextLengthExceeded):  # the request's fault, with the engine's count
+        return context_refusal(job, exc)
     if isinstance(exc, BackendUnavailable | BackendTimeout):
         # The engine itself is down: the control plane may finish the job elsewhere.
         message = f"The node's backend is unavailable: {exc}"

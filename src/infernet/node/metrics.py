@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from infernet.protocol.wire import JobDone, JobFailed, JobToken
+from infernet.protocol.wire import CONTEXT_LENGTH_EXCEEDED, JobDone, JobFailed, JobToken
 
 log = logging.getLogger("infernet.node")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -70,6 +70,8 @@ class NodeMetrics:
             self.jobs.labels("completed").inc()
             self.tokens.labels("in").inc(message.usage.prompt_tokens)
             self.tokens.labels("out").inc(message.usage.completion_tokens)
+        elif isinstance(message, JobFailed) and message.error == CONTEXT_LENGTH_EXCEEDED:
+            self.jobs.labels("refused").inc()  # the prompt was too long: not a failure here
         elif isinstance(message, JobFailed):
             self.failed += 1
             self.jobs.labels("failed").inc()

@@ -70,9 +70,10 @@ class TrainingWorker:
         home: Path,
         poll_s: float,
         trainer: ShardTrainer,
+        enabled: bool = True,
     ) -> None:
         self.client, self.key, self.home, self.poll_s = client, key, home, poll_s
-        self.trainer = trainer
+        self.trainer, self.enabled = trainer, enabled
         self.busy = False
 
     def capacity(self, slots: int) -> int:
@@ -80,6 +81,9 @@ class TrainingWorker:
         return max(1, slots - 1) if self.busy else slots
 
     async def run(self, stopping: asyncio.Event) -> None:
+        """Until `stopping`: poll, claim, train, report (at once back when not enabled)."""
+        if not self.enabled:
+            return
         try:
             require_train_extra()
         except MissingDependency as exc:
@@ -209,6 +213,12 @@ class TrainingWorker:
 def training_worker(
     client: ControlPlaneClient, key: NodeKey, config: NodeConfig, trainer: ShardTrainer | None
 ) -> TrainingWorker:
-    """The daemon's worker (it runs only with `accept_training` on)."""
-    home = training_home(config)
-    return TrainingWorker(client, key, home, config.training_poll_s, trainer or SubprocessTrainer())
+    """The daemon's worker; it works only with `accept_training` on."""
+    return TrainingWorker(
+        client,
+        key,
+        training_home(config),
+        config.training_poll_s,
+        trainer or SubprocessTrainer(),
+        enabled=config.accept_training,
+    )

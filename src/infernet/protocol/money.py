@@ -14,12 +14,18 @@ Book example: a 0.00156 receipt pays the node 0.001326 and the platform 0.000234
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 USDC_PLACES = Decimal("0.000001")
 MICROS_PER_USDC = 1_000_000
 PLATFORM_FEE_RATE = Decimal("0.15")
 _MAX_PRICE = Decimal(1000)  # per 1K tokens; anything above is a typo, not a price
+# Any amount moved is below a trillion USDC: its micro-USDC fit the ledger's 64-bit
+# integers with room to sum, and quantizing it never exceeds Decimal's 28 digits.
+MAX_AMOUNT = Decimal(10) ** 12
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # ASCII digits only (not \d)
+_MAX_TEXT = 64  # longer text is no amount, and is not worth matching
 
 
 class MoneyError(ValueError):
@@ -27,15 +33,26 @@ class MoneyError(ValueError):
 
 
 def usdc(value: str | Decimal | int) -> Decimal:
-    """Parse an amount (decimal string, Decimal or int) with at most 6 decimal places."""
+    """Parse an amount with at most 6 decimal places and below `MAX_AMOUNT`: a string of
+    ASCII digits with an optional sign and decimal point (no exponent, spaces, `_` or
+    other scripts' digits), a finite Decimal, or an int."""
     if isinstance(value, float | bool):
         raise MoneyError("amounts are decimal strings, never floats")
+    if isinstance(value, str) and len(value) > _MAX_TEXT:
+        raise MoneyError(f"{value[:20]}... is {len(value)} characters: no amount is that long")
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise MoneyError(
+            f"{value[:40]!r} is not a decimal amount: write digits with an optional "
+            "point, e.g. 10.00 (no exponent, spaces or separators)"
+        )
     try:
         amount = Decimal(value)
     except InvalidOperation as exc:
         raise MoneyError(f"{value!r} is not a decimal number") from exc
     if not amount.is_finite():
         raise MoneyError(f"{value!r} is not a finite amount")
+    if abs(amount) >= MAX_AMOUNT:
+        raise MoneyError(f"{str(value)[:40]} is too large an amount (at most {MAX_AMOUNT - 1})")
     if amount != amount.quantize(USDC_PLACES, rounding=ROUND_HALF_UP):
         raise MoneyError(f"{value} has more than 6 decimal places (USDC's precision)")
     return amount.quantize(USDC_PLACES)

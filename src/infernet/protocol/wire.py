@@ -11,17 +11,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, StrictInt, TypeAdapter
 
 from infernet.protocol.delegation import ModelKeyStatement, NodeDelegation
 from infernet.protocol.receipts import Receipt
 from infernet.protocol.tiers import Tier
 
 NODE_CHANNEL_PATH = "/api/v1/node/channel"
+# JobFailed.error when the prompt does not fit the context the engine runs the model with:
+# the client's to fix, never the node's fault (the control plane answers 400 with it).
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 
 
 class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# A count a node reports: a JSON integer, never negative, never 1.5, "5" or true.
+Count = Annotated[NonNegativeInt, Field(strict=True)]
 
 
 class GpuSummary(WireModel):
@@ -70,6 +77,10 @@ class ServedModel(WireModel):
     name: str
     loaded: bool = True
     size_bytes: int | None = None
+    # Tokens the engine runs this model with: the most one request's prompt plus answer
+    # can take (llama.cpp n_ctx, vLLM/SGLang/MAX max_model_len, the num_ctx this node
+    # gives Ollama). None: the engine does not say.
+    context_length: int | None = Field(default=None, ge=1)
     # The node key's statement authorizing this model's key: what confidential clients
     # encrypt to (GET /api/v1/models/{model}/keys lists it).
     model_key: ModelKeyStatement | None = None
@@ -167,13 +178,16 @@ class JobCancel(WireModel):
 class JobToken(WireModel):
     type: Literal["token"] = "token"
     job_id: str
-    attempt: int = 1
+    attempt: StrictInt = 1
     text: str
 
 
 class UsageReport(WireModel):
-    prompt_tokens: int
-    completion_tokens: int
+    """What a node claims its attempt used: checked against what the control plane can
+    bound before anyone is charged (controlplane/jobs/claims.py)."""
+
+    prompt_tokens: Count
+    completion_tokens: Count
     source: Literal["backend", "tokenizer"] = "backend"
 
 
@@ -189,7 +203,7 @@ class Provenance(WireModel):
 class JobDone(WireModel):
     type: Literal["done"] = "done"
     job_id: str
-    attempt: int = 1
+    attempt: StrictInt = 1
     usage: UsageReport
     finish_reason: str = "stop"
     provenance: Provenance | None = None
@@ -200,9 +214,13 @@ class JobDone(WireModel):
 class JobFailed(WireModel):
     type: Literal["failed"] = "failed"
     job_id: str
-    attempt: int = 1
+    attempt: StrictInt = 1
     error: str
     message: str
+    # With CONTEXT_LENGTH_EXCEEDED: the engine's own count of the prompt and the context
+    # it has for the model (None where the engine's refusal did not say).
+    prompt_tokens: Count | None = None
+    context_length: Count | None = None
 
 
 ToNode = Annotated[JobAssignment | JobCancel, Field(discriminator="type")]

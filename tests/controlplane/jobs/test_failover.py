@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from infernet.controlplane.settings import Settings
@@ -36,7 +37,8 @@ async def stream_job(harness: Harness, on_tokens: int, action: object) -> SseRes
                     await action()  # type: ignore[operator]
                     break
         rest = await read_sse_lines(lines)
-    result.texts = [t.split('"text": ')[1][1:-2] for t in result.texts] + rest.texts
+    result.texts = [json.loads(t.removeprefix("data: "))["text"] for t in result.texts]
+    result.texts += rest.texts
     result.done, result.error = rest.done, rest.error
     return result
 

@@ -125,10 +125,11 @@ async def test_bad_input_gets_the_envelope_and_no_job(harness: Harness) -> None:
 
 
 async def test_a_node_learns_why_it_was_passed_over(harness: Harness) -> None:
+    """Its owner does (the public sees only its status: tests/security/test_ownership.py)."""
     fast = ScriptedBackend(["m:1b"])
     await harness.add_node(fast, max_concurrent_jobs=1)
     busy = ScriptedBackend(["m:1b"], delay_s=0.3)
-    busy_node = await harness.add_node(busy, max_concurrent_jobs=1)
+    busy_node = await harness.add_node(busy, max_concurrent_jobs=1, owner=harness.api_key)
     async with harness.client() as api:
         ids = [
             (await api.post("/api/v1/jobs", json={"model": "m:1b", "messages": MESSAGES})).json()[

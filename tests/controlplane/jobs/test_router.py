@@ -9,6 +9,8 @@ from infernet.controlplane.jobs.explain import note_passed_over
 from infernet.controlplane.jobs.router import (
     COLD_LOAD_S,
     FILTERS,
+    MAX_OFFENCES,
+    OFFENCE_PENALTY_S,
     SAMPLE,
     pick_node,
     predicted_wait_s,
@@ -52,6 +54,7 @@ def test_a_node_is_usable_exactly_when_no_filter_rejects_it() -> None:
             backend_healthy=rng.random() < 0.9,
             channel=OpenChannel() if rng.random() < 0.9 else None,
             last_seen=rng.choice((0.0, time.monotonic(), time.monotonic() - 1_000)),
+            offences=rng.choice((0, 0, 0, 1, MAX_OFFENCES)),
         )
         now = time.monotonic()
         passes = all(keep(state, now, OFFLINE_AFTER_S) for _, keep in FILTERS)
@@ -150,3 +153,12 @@ def test_passed_over_nodes_count_why() -> None:
     assert chosen.passed_over == {}
     assert busy.passed_over == {"busy": 3}
     assert cold.passed_over == {"model_cold": 3}
+
+
+def test_each_offence_lengthens_the_predicted_wait_and_repeated_ones_exclude() -> None:
+    honest, caught = node("honest", active=3, slots=4), node("caught", offences=1)
+    assert predicted_wait_s(caught, KEY) == OFFENCE_PENALTY_S
+    assert pick_node([honest, caught], KEY, OFFLINE_AFTER_S) is honest
+    excluded = node("excluded", offences=MAX_OFFENCES)
+    assert pick_node([excluded], KEY, OFFLINE_AFTER_S) is None
+    assert route([excluded], KEY, OFFLINE_AFTER_S).rejected == {"excluded": "offences"}

@@ -34,7 +34,11 @@ needs_quotes = pytest.mark.xfail(
 
 @pytest_asyncio.fixture
 async def paid(tmp_path: Path, database_url: str | None) -> AsyncIterator[Harness]:
-    settings = Settings(payments_enabled=True, platform_key_path=str(tmp_path / "platform.key"))
+    settings = Settings(
+        payments_enabled=True,
+        platform_key_path=str(tmp_path / "platform.key"),
+        open_deposits=True,  # clients credit themselves, as on `infernet up`
+    )
     async with running(tmp_path, settings, database_url) as harness:
         yield harness
 

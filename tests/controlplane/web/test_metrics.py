@@ -88,3 +88,20 @@ def test_each_app_has_its_own_registry() -> None:
     first, second = create_app(), create_app()
     assert isinstance(first.state.metrics, ControlPlaneMetrics)
     assert first.state.metrics.registry is not second.state.metrics.registry
+
+
+def test_usage_that_is_not_a_count_is_never_raised_on() -> None:
+    """Metrics count checked usage; a bad value slipping through is skipped, not raised
+    (a raise here once left a job completed but never billed)."""
+    from infernet.controlplane.jobs.live import LiveJob
+    from infernet.controlplane.schemas.jobs import JobCreate
+    from infernet.protocol.wire import UsageReport
+
+    metrics = ControlPlaneMetrics()
+    request = JobCreate(model="m", messages=[{"role": "user", "content": "x"}])
+    job = LiveJob("job_x", "acct", "m", request, 0.0)
+    for bad in (-5, 1.5, 10**30, None):
+        job.usage = UsageReport.model_construct(prompt_tokens=bad, completion_tokens=bad)
+        metrics.completed(job)
+    found = samples(metrics.render().decode())
+    assert value(found, "infernet_job_tokens_total", direction="in") == float(10**30)

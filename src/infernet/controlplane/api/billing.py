@@ -2,7 +2,9 @@
 
 Deposits are ledger-only credits in this build: no chain is reachable from this control
 plane, so `POST /api/v1/billing/deposits` adds the amount to the ledger directly and says
-so in its answer.
+so in its answer. Crediting a balance out of nothing is an admin action
+(`Settings.admin_accounts`, api/ownership.py), except on a local demo that lets every key
+holder credit its own balance (`Settings.open_deposits`, which `infernet up` turns on).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from fastapi import APIRouter, Header, Query
 
 from infernet.controlplane.api.callers import PartyDep, owner_of, payments_of
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
-from infernet.controlplane.errors import BadRequest, Forbidden
+from infernet.controlplane.api.docs import errors
+from infernet.controlplane.api.ownership import is_admin
+from infernet.controlplane.errors import BadRequest, Forbidden, NotFound
 from infernet.controlplane.money import ledger as accounts
 from infernet.controlplane.schemas.billing import (
     LEDGER_ONLY,
@@ -25,12 +29,27 @@ from infernet.controlplane.schemas.billing import (
     EntryPublic,
 )
 from infernet.controlplane.store import client_keys
+from infernet.controlplane.store.accounts import get_account
 from infernet.controlplane.store.ids import iso, new_id
 from infernet.protocol.keys import InvalidKeyError, parse_public_key
 from infernet.protocol.money import MoneyError, show, usdc
 
 router = APIRouter(prefix="/api/v1", tags=["billing"])
 MAX_DEPOSIT = usdc("100000")
+
+
+def _credited(services: ServicesDep, caller: str, named: str | None) -> str:
+    """The account a deposit credits, if `caller` may credit it."""
+    if is_admin(services.settings, caller):
+        return named or caller
+    if not services.settings.open_deposits:
+        raise Forbidden(
+            "Crediting a balance is an admin action on this control plane: ask its operator "
+            "(an account listed in --admin) to credit yours."
+        )
+    if named not in (None, caller):
+        raise Forbidden("account_id: only platform admins credit another account.")
+    return caller
 
 
 async def _balance(services: ServicesDep, account: str) -> Balance:
@@ -45,17 +64,29 @@ async def _balance(services: ServicesDep, account: str) -> Balance:
     )
 
 
-@router.post("/billing/deposits", response_model=DepositPublic, status_code=201)
+@router.post(
+    "/billing/deposits",
+    response_model=DepositPublic,
+    status_code=201,
+    responses=errors(400, 401, 403, 404, 429),
+)
 async def deposit(
     body: DepositCreate,
-    account: AccountDep,
+    caller: AccountDep,
     services: ServicesDep,
     idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
 ) -> DepositPublic:
-    """Add funds. Ledger-only in this build (no chain is reachable): said in the answer."""
+    """Credit a balance in the ledger (ledger-only: no chain is reachable, as the answer
+    says). **An admin action**: platform admins (`infernet cp serve --admin ACCOUNT_ID`)
+    credit any account (`account_id`, default their own); other callers get 403, except
+    on a local demo (`infernet up`, `Settings.open_deposits`), where anyone credits their
+    own balance."""
     money = payments_of(services)
     if not services.settings.ledger_only_deposits:
         raise Forbidden("Ledger-only deposits are turned off on this control plane.")
+    account = _credited(services, caller, body.account_id)
+    if account != caller and await get_account(services.db, account) is None:
+        raise NotFound(f"account_id: no account {account}.")
     try:
         amount = usdc(body.amount)
     except MoneyError as exc:

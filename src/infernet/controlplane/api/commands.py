@@ -10,65 +10,62 @@
 
 The node receives open commands in its heartbeat responses (`api/node.py`).
 
-Who may queue: the account that owns the node. LIMITATION: nodes registered without an
-account (open registration, `account_id` NULL, which is every node today, since
-registration tokens are not built yet) accept commands from any authenticated account.
-Once registration tokens bind a node to an account, only that account may queue.
+Who may queue, list and read a node's commands: its owner, a platform admin, or the
+node itself with a signed request (api/ownership.py); a node no account owns takes
+commands from itself alone.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from infernet.controlplane.api.deps import AccountDep, ServicesDep
+from infernet.controlplane.api.callers import PartyDep
+from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.api.node import SignerDep
+from infernet.controlplane.api.ownership import managed_node
 from infernet.controlplane.errors import NotFound, Unauthorized
 from infernet.controlplane.nodes.heartbeat import known_node
 from infernet.controlplane.schemas.commands import CommandCreate, CommandList, CommandPublic
-from infernet.controlplane.services import Services
 from infernet.controlplane.store import commands as command_store
-from infernet.controlplane.store import nodes as node_store
 from infernet.protocol.wire import CommandAck
 
 router = APIRouter(tags=["commands"])
 
 
-async def _owned_node(services: Services, node_id: str, account_id: str) -> None:
-    """Raise NotFound unless `account_id` may command this node (see module docstring)."""
-    row = await node_store.node_by_id(services.db, node_id)
-    if row is None or row["revoked"]:
-        raise NotFound(f"No node {node_id}.")
-    owner = row["account_id"]
-    if owner is not None and owner != account_id:
-        raise NotFound(f"No node {node_id} in your account.")
-
-
 @router.post("/api/v1/nodes/{node_id}/commands", response_model=CommandPublic, status_code=201)
 async def queue_command(
-    node_id: str, body: CommandCreate, account: AccountDep, services: ServicesDep
+    node_id: str, body: CommandCreate, who: PartyDep, services: ServicesDep
 ) -> CommandPublic:
-    await _owned_node(services, node_id, account)
-    row = await command_store.queue_command(
-        services.db, node_id=node_id, account_id=account, type=body.type, model=body.model.strip()
+    row = await managed_node(services, node_id, who)
+    if row["revoked"]:
+        raise NotFound(f"Node {node_id} is revoked: it takes no commands.")
+    command = await command_store.queue_command(
+        services.db,
+        node_id=node_id,
+        account_id=who.account_id,
+        type=body.type,
+        model=body.model.strip(),
     )
     await services.caches.node_changed(node_id, "commands")  # its next heartbeat carries it
-    return CommandPublic.from_row(row)
+    return CommandPublic.from_row(command)
 
 
 @router.get("/api/v1/nodes/{node_id}/commands", response_model=CommandList)
-async def list_commands(node_id: str, account: AccountDep, services: ServicesDep) -> CommandList:
-    await _owned_node(services, node_id, account)
+async def list_commands(node_id: str, who: PartyDep, services: ServicesDep) -> CommandList:
+    await managed_node(services, node_id, who)
     rows = await command_store.commands_for_node(services.db, node_id)
     return CommandList(commands=[CommandPublic.from_row(row) for row in rows])
 
 
 @router.get("/api/v1/commands/{command_id}", response_model=CommandPublic)
-async def get_command(command_id: str, account: AccountDep, services: ServicesDep) -> CommandPublic:
+async def get_command(command_id: str, who: PartyDep, services: ServicesDep) -> CommandPublic:
     row = await command_store.get_command(services.db, command_id)
     if row is None:
         raise NotFound(f"No command {command_id}.")
-    if row["account_id"] != account:
-        await _owned_node(services, row["node_id"], account)
+    try:
+        await managed_node(services, row["node_id"], who)
+    except NotFound as exc:
+        raise NotFound(f"No command {command_id}.") from exc
     return CommandPublic.from_row(row)
 
 

@@ -19,14 +19,17 @@ from infernet.controlplane.schemas.openai import OpenAIError
 MEANINGS = {
     400: "Bad request: malformed JSON, a missing, unknown or invalid field, an ambiguous model",
     401: "Missing, unknown or revoked API key",
-    402: "Insufficient funds: add funds, or ask for less",
-    403: "Not allowed (e.g. sign-up needs an invite code)",
+    402: "Insufficient funds for the job's maximum cost (or a training budget): add funds or "
+    "ask for less",
+    403: "Not allowed (e.g. sign-up needs an invite code; an admin action)",
     404: "Not found (for models: the message lists those served now)",
     409: "Conflict: the resource is not in a state that allows this (now)",
     413: "Request body too large",
     429: "Rate limit reached: honour Retry-After",
     502: "The node or its engine failed while answering",
-    503: "No capacity: no node can take the job now; or a feature this control plane lacks",
+    503: "No capacity (no node can take the job now), or backend_unavailable (every node "
+    "serving the model has its engine down): retryable, honour Retry-After; or not_offered "
+    "(a feature this control plane does not run)",
     504: "The job did not complete in time",
 }
 

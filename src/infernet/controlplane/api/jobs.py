@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.api.docs import ResponsesDoc, errors
 from infernet.controlplane.errors import BadRequest, NotFound
 from infernet.controlplane.jobs.manager import JobManager
-from infernet.controlplane.jobs.sse import entry_events, sse_response
+from infernet.controlplane.jobs.sse import JOB_HEADER, entry_events, sse_response
 from infernet.controlplane.schemas.errors import ErrorEnvelope
 from infernet.controlplane.schemas.jobs import (
     JobCreate,
@@ -80,8 +81,12 @@ async def _owned_job(services: ServicesDep, account: str, job_id: str) -> JobRec
     response_model=JobPublic,
     status_code=202,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "SSE, with stream: true"},
-        **errors(400, 401, 404, 413, 429, 503),
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "SSE, with stream: true; the job's id is in the "
+            "X-Infernet-Job-Id header and in the first event's job_id",
+        },
+        **errors(400, 401, 402, 404, 413, 429, 503),
     },
 )
 async def submit_job(
@@ -90,8 +95,11 @@ async def submit_job(
     """Submit a chat job. With `stream: true` the answer is the job's SSE stream."""
     check_job_request(body, services.settings)
     job = await services.jobs.submit(account, body)
-    if body.stream:
-        return sse_response(entry_events(job.stream.entries(0, services.settings.sse_keepalive_s)))
+    if body.stream:  # the job's id in a header and in the first event (jobs/sse.py)
+        entries = job.stream.entries(0, services.settings.sse_keepalive_s)
+        response = sse_response(entry_events(entries, job.id))
+        response.headers[JOB_HEADER] = job.id
+        return response
     record = await job_store.get(services.db, job.id)
     assert record is not None
     return job_public(record, services.jobs)
@@ -118,11 +126,14 @@ async def list_jobs(
     return JobList(jobs=[job_public(job, services.jobs) for job in found])
 
 
-def _last_event_id(value: str | None) -> int:
-    if value is None or value == "":
+_EVENT_ID = re.compile(r"[0-9]{1,18}")  # ASCII digits only: "²".isdigit() is True too
+
+
+def _last_event_id(value: str) -> int:
+    if value == "":
         return 0
-    if not value.isdigit():
-        raise BadRequest(f"Last-Event-ID: '{value[:40]}' is not an event id of this stream.")
+    if not _EVENT_ID.fullmatch(value):
+        raise BadRequest(f"Last-Event-ID: {value[:40]!r} is not an event id of this stream.")
     return int(value)
 
 
@@ -138,7 +149,14 @@ async def stream_job(
     job_id: str,
     account: AccountDep,
     services: ServicesDep,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id: Annotated[
+        str,
+        Header(
+            alias="Last-Event-ID",
+            description="The id of the last event received: the stream resumes after it",
+            json_schema_extra={"format": "event-id"},
+        ),
+    ] = "",
 ) -> StreamingResponse:
     """The job's tokens as SSE; opened late, it replays from the first token. Every event
     has an `id:`; reconnecting with `Last-Event-ID` (from any replica) sends the rest,

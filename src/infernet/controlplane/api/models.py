@@ -14,11 +14,14 @@ router = APIRouter(prefix="/api/v1", tags=["models"])
 
 @router.get("/models", response_model=ModelList, responses=errors(401, 429))
 async def list_models(_account: AccountDep, services: ServicesDep) -> ModelList:
-    """Each model served by at least one online node, with every name it is served under."""
+    """Each model served by at least one online node, with every name it is served under
+    and the context lengths (tokens, prompt and answer together) its nodes run it with."""
     models = []
     for key, nodes in sorted(services.registry.online_models().items()):
         names = sorted({n.served[key] for n in nodes})
-        model = ModelPublic(id=names[0], nodes=len(nodes), names=names)
+        contexts = sorted({n.contexts[key] for n in nodes if key in n.contexts})
+        model = ModelPublic(id=names[0], nodes=len(nodes), names=names, context_lengths=contexts)
+        model.context_length = contexts[-1] if contexts else None
         if services.payments and (low := await services.payments.pricing.lowest(key, nodes)):
             model.price_input_per_1k = show(low.input_per_1k)
             model.price_output_per_1k = show(low.output_per_1k)

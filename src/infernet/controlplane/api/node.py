@@ -8,6 +8,7 @@ connect to them.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, WebSocket, WebSocketDisconnect
@@ -15,6 +16,8 @@ from pydantic import ValidationError
 
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.errors import Unauthorized
+from infernet.controlplane.jobs.claims import malformed_failure
+from infernet.controlplane.jobs.owner import NodeMessage
 from infernet.controlplane.nodes.auth import refused
 from infernet.controlplane.nodes.heartbeat import known_node, receive_heartbeat
 from infernet.controlplane.nodes.registration import register_node
@@ -86,14 +89,32 @@ class WebSocketChannel:
         await self._socket.close(code=code, reason=reason[:120])
 
 
-async def _relay(services: Services, node_id: str, socket: WebSocket) -> None:
+async def _frames(socket: WebSocket) -> AsyncIterator[str]:
+    """The channel's frames as text: a binary frame is read as UTF-8 (one that is not is
+    dropped); the node's bad frame never closes its channel."""
     while True:
-        text = await socket.receive_text()
+        frame = await socket.receive()
+        if frame["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(frame.get("code", 1000))
+        if frame.get("text") is not None:
+            yield frame["text"]
+        elif frame.get("bytes") is not None:
+            try:
+                yield frame["bytes"].decode()
+            except UnicodeDecodeError:
+                log.warning("binary frame that is not UTF-8 from node, dropped")
+
+
+async def _relay(services: Services, node_id: str, socket: WebSocket) -> None:
+    async for text in _frames(socket):
         try:
-            message = from_node_adapter.validate_json(text)
-        except ValidationError:
+            message: NodeMessage = from_node_adapter.validate_json(text)
+        except ValidationError as exc:
             log.warning("malformed message from node", extra={"node_id": node_id})
-            continue
+            failure = malformed_failure(text, exc)  # the attempt it names ends (claims.py)
+            if failure is None:
+                continue
+            message = failure
         await services.jobs.receive(node_id, message)
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.api.docs import errors
+from infernet.controlplane.api.ownership import MaybePartyDep, may_manage
 from infernet.controlplane.errors import NotFound
 from infernet.controlplane.jobs.explain import explain
 from infernet.controlplane.nodes.registry import NodeState
@@ -40,13 +41,19 @@ async def get_node(node_id: str, _account: AccountDep, services: ServicesDep) ->
     )
 
 
-@router.get("/{node_id}/status", response_model=NodeStatus, responses=errors(404))
-async def node_status(node_id: str, services: ServicesDep) -> NodeStatus:
-    """Public: `{"status": "online" | "degraded" | "offline"}` for uptime monitors, with
+@router.get("/{node_id}/status", response_model=NodeStatus, responses=errors(401, 404))
+async def node_status(node_id: str, who: MaybePartyDep, services: ServicesDep) -> NodeStatus:
+    """Public: `{"status": "online" | "degraded" | "offline"}` for uptime monitors. Its
+    owner (bearer key), a platform admin, or the node itself (signed) also get
     `why_no_jobs`: the router's reasons for passing this node over, with counts and advice."""
-    if await node_store.node_by_id(services.db, node_id) is None:
+    row = await node_store.node_by_id(services.db, node_id)
+    if row is None:
         raise NotFound(f"No node {node_id}.")
     state = services.registry.get(node_id)
     offline_after = services.registry.offline_after_s
-    explanation = explain(state, offline_after, services.jobs.demand) if state else None
-    return NodeStatus(status=_status(state, offline_after), why_no_jobs=explanation)
+    status = NodeStatus(status=_status(state, offline_after))
+    if state is None or who is None or not may_manage(services.settings, row, who):
+        return status
+    return status.model_copy(
+        update={"why_no_jobs": explain(state, offline_after, services.jobs.demand)}
+    )

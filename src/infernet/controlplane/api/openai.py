@@ -37,7 +37,7 @@ from infernet.controlplane.jobs.openai_sse import (
     job_usage,
     openai_events,
 )
-from infernet.controlplane.jobs.sse import sse_response
+from infernet.controlplane.jobs.sse import JOB_HEADER, sse_response
 from infernet.controlplane.jobs.streams import StreamError
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.schemas.openai import (
@@ -59,7 +59,6 @@ from infernet.protocol.wire import ChatMessageIn
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
-JOB_HEADER = "X-Infernet-Job-Id"
 GENERATION_ERRORS = openai_errors(400, 401, 404, 413, 429, 502, 503, 504)
 STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE with stream: true"}
@@ -198,17 +197,20 @@ async def _served(services: Services) -> list[ModelObject]:
     online = services.registry.online_models()
     since = await registered_at(services.db, {n.node_id for ns in online.values() for n in ns})
     created: dict[str, int] = {}
+    contexts: dict[str, int | None] = {}
     models: list[ModelObject] = []
     for key, nodes in sorted(online.items()):
         created[key] = min(_unix(since.get(n.node_id)) for n in nodes)
+        contexts[key] = max((n.contexts[key] for n in nodes if key in n.contexts), default=None)
         name = sorted({n.served[key] for n in nodes})[0]
-        models.append(ModelObject(id=name, created=created[key]))
+        models.append(ModelObject(id=name, created=created[key], max_model_len=contexts[key]))
     for alias, target in sorted(services.settings.model_aliases.items()):
         try:
             key = services.jobs.resolve(target)
         except ApiError:
             continue  # an alias of a model nobody serves now is not listed
-        models.append(ModelObject(id=alias, created=created.get(key, 0)))
+        context = contexts.get(key)
+        models.append(ModelObject(id=alias, created=created.get(key, 0), max_model_len=context))
     return models
 
 

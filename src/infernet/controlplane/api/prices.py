@@ -1,13 +1,17 @@
 """Operator prices per node and model (Book §8.6): read by anyone signed in, set only by
-the node's owner (the account that owns it, or the node itself, signed). `me` stands for
-the signing node's own id. The router does not weigh price yet."""
+the node's owner: the account that owns it, a platform admin, or the node itself, signed
+(api/ownership.py). `me` stands for the signing node's own id. The router does not weigh
+price yet."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from fastapi import APIRouter
 
 from infernet.controlplane.api.callers import PartyDep, payments_of
 from infernet.controlplane.api.deps import ServicesDep
+from infernet.controlplane.api.ownership import may_manage
 from infernet.controlplane.errors import BadRequest, Forbidden, NotFound
 from infernet.controlplane.money.pricing import Price
 from infernet.controlplane.nodes.registry import NodeState
@@ -28,6 +32,13 @@ def model_price(model: str, key: str, p: Price) -> ModelPrice:
         output_per_1k=show(p.output_per_1k),
         source=p.source,
     )
+
+
+def _price(field: str, text: str) -> Decimal:
+    try:
+        return price(text)
+    except MoneyError as exc:
+        raise BadRequest(f"{field}: {exc}") from exc
 
 
 async def _node(services: Services, node_id: str, who: PartyDep) -> str:
@@ -64,15 +75,12 @@ async def set_prices(
     node_id = await _node(services, node_id, who)
     row = await node_store.node_by_id(services.db, node_id)
     assert row is not None
-    owns = who.node_id == node_id or (
-        who.account_id is not None and row["account_id"] == who.account_id
-    )
-    if not owns:
+    if not may_manage(services.settings, row, who):
         raise Forbidden("Only the node's owner sets its prices.")
-    try:
-        pin, pout = price(body.input_per_1k), price(body.output_per_1k)
-    except MoneyError as exc:
-        raise BadRequest(f"price: {exc}") from exc
+    pin, pout = (
+        _price("input_per_1k", body.input_per_1k),
+        _price("output_per_1k", body.output_per_1k),
+    )
     if not routing_key(body.model):
         raise BadRequest("model: give the model's name, e.g. qwen2.5:7b")
     await money.pricing.set_price(node_id, body.model, pin, pout)

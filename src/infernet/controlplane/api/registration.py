@@ -6,7 +6,8 @@
 * ``POST /api/v1/node/register`` (route in api/node.py, logic in nodes/registration.py):
   a node joins with its key, the token, and its owner's delegation if any.
 * ``GET /api/v1/nodes?status=…``, ``POST /api/v1/nodes/{id}/approve`` and
-  ``POST /api/v1/nodes/{id}/revoke`` (API key): the caller's own nodes only. A revoked
+  ``POST /api/v1/nodes/{id}/revoke`` (API key): the caller's own nodes only (a platform
+  admin's: any, api/ownership.py). A revoked
   node is refused on every node endpoint (401 ``revoked``) and its job channel is closed
   at once (close code 4401); jobs it was running are re-routed.
 
@@ -22,7 +23,9 @@ from typing import Annotated, Any, Protocol, runtime_checkable
 
 from fastapi import APIRouter, Query
 
+from infernet.controlplane.api.callers import Party
 from infernet.controlplane.api.deps import AccountDep, ServicesDep
+from infernet.controlplane.api.ownership import may_manage
 from infernet.controlplane.errors import BadRequest, NotFound
 from infernet.controlplane.schemas.registration import OwnedNode, OwnedNodes, RegistrationToken
 from infernet.controlplane.services import Services
@@ -75,6 +78,9 @@ def _public(services: Services, row: Mapping[str, Any]) -> OwnedNode:
         public_key=npub_from_public_hex(row["public_key"]),
         user_pubkey=row["user_pubkey"],
         created_at=iso(row["created_at"]) or "",
+        offences=row["offences"] or 0,
+        last_offence=row["last_offence"],
+        last_offence_at=iso(row["last_offence_at"]),
     )
 
 
@@ -91,8 +97,9 @@ async def list_my_nodes(
 
 
 async def _owned(services: Services, account: str, node_id: str) -> Mapping[str, Any]:
+    """The node's row, for its owner or a platform admin (api/ownership.py)."""
     row = await node_keys.node_row(services.db, node_id)
-    if row is None or row["account_id"] != account:
+    if row is None or not may_manage(services.settings, row, Party(account_id=account)):
         raise NotFound(f"No node {node_id} in your account.")
     return row
 

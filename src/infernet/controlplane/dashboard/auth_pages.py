@@ -50,7 +50,10 @@ async def sign_in_page(request: Request, viewer: MaybeViewerDep, next: str = "")
     return page(request, "sign_in.html", next=next, errors={}, values={})
 
 
-async def _account_from(services: Services, form: SignInForm) -> tuple[str | None, Errors]:
+async def _account_from(
+    services: Services, form: SignInForm
+) -> tuple[tuple[str, str | None] | None, Errors]:
+    """(account, API key it signed in with) for a valid form, else the errors."""
     if form.api_key.strip():
         key = await key_for_secret(services.db, form.api_key.strip())
         if key is None:
@@ -58,7 +61,7 @@ async def _account_from(services: Services, form: SignInForm) -> tuple[str | Non
                 "api_key": "That API key is unknown or revoked. Create one with "
                 "`infernet keys create` or sign in with email."
             }
-        return key.account_id, {}
+        return (key.account_id, key.id), {}
     if not form.email.strip() or not form.password:
         return None, {"email": "Enter your email and password, or paste an API key below."}
     login = await records.login_for(services.db, form.email.strip().lower())
@@ -67,15 +70,15 @@ async def _account_from(services: Services, form: SignInForm) -> tuple[str | Non
     )
     if login is None or not ok:
         return None, {"password": BAD_LOGIN}
-    return login.account_id, {}
+    return (login.account_id, None), {}
 
 
 @router.post("/sign-in")
 async def sign_in(request: Request, services: ServicesDep) -> Response:
-    fields, account_id, errors = await submit_form(
+    fields, signed_in, errors = await submit_form(
         request, SignInForm, lambda form: _account_from(services, form)
     )
-    if account_id is None:
+    if signed_in is None:
         values = {"email": fields.get("email", "")}
         return page(
             request,
@@ -86,7 +89,8 @@ async def sign_in(request: Request, services: ServicesDep) -> Response:
             values=values,
         )
     response = RedirectResponse(safe_next(fields.get("next")), status_code=303)
-    await open_session(request, services, account_id, response)
+    account_id, key_id = signed_in
+    await open_session(request, services, account_id, response, key_id)
     return response
 
 

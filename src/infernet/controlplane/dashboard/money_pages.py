@@ -12,6 +12,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from infernet.controlplane.api.billing import MAX_DEPOSIT
 from infernet.controlplane.api.deps import ServicesDep
+from infernet.controlplane.api.ownership import is_admin
+from infernet.controlplane.dashboard.nodes_view import visible_rows
 from infernet.controlplane.dashboard.render import Errors, form_fields, page, parse_form
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
 from infernet.controlplane.money import ledger as accounts
@@ -98,9 +100,7 @@ async def set_price(request: Request, viewer: ViewerDep, services: ServicesDep) 
         return await _earnings(request, services, viewer, {})
     form, errors = parse_form(PriceForm, await form_fields(request))
     if form is not None:
-        owned = {
-            str(r["id"]) for r in await node_keys.nodes_of_account(services.db, viewer.account_id)
-        }
+        owned = {str(r["id"]) for r in await visible_rows(services, viewer)}
         checked = _checked_price(form)
         if form.node_id not in owned:
             errors = {"price": "Only your own nodes' prices can be set here."}
@@ -142,7 +142,7 @@ async def _billing(
         minimum=show(payments.accounting.min_balance),
         errors=errors or {},
         notice=notice,
-        deposits_on=services.settings.ledger_only_deposits,
+        deposits_on=_may_deposit(services, viewer),
         ledger_only=LEDGER_ONLY,
     )
 
@@ -153,6 +153,14 @@ async def billing_page(
 ) -> Response:
     notice = f"Added {added[:20]} USDC to your balance." if added else ""
     return await _billing(request, services, viewer, notice=notice)
+
+
+def _may_deposit(services: Services, viewer: Viewer) -> bool:
+    """Ledger-only credits: an admin action, or anyone's on a local demo (api/billing.py)."""
+    settings = services.settings
+    return settings.ledger_only_deposits and (
+        settings.open_deposits or is_admin(settings, viewer.account_id)
+    )
 
 
 def _amount(text: str) -> Decimal | str:
@@ -168,13 +176,13 @@ def _amount(text: str) -> Decimal | str:
 @router.post("/billing/deposits")
 async def add_funds(request: Request, viewer: ViewerDep, services: ServicesDep) -> Response:
     payments = services.payments
-    if payments is None or not services.settings.ledger_only_deposits:
+    if payments is None or not _may_deposit(services, viewer):
         return await _billing(
             request,
             services,
             viewer,
-            status=400,
-            errors={"amount": "Deposits are turned off on this network."},
+            status=403,
+            errors={"amount": "Crediting a balance is an admin action on this network."},
         )
     form, _ = parse_form(DepositForm, await form_fields(request))
     amount = _amount(form.amount) if form else "Enter an amount like 10.00."

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from infernet.controlplane.api.ownership import is_admin
 from infernet.controlplane.dashboard.session import Viewer
 from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.services import Services
@@ -42,6 +43,8 @@ class NodeView:
     max_concurrent: int = 1
     counts: JobCounts = field(default_factory=JobCounts)
     earned: str | None = None  # None: payments are off
+    offences: int = 0  # claims caught above what the control plane can check
+    last_offence: str | None = None
 
 
 def last_heartbeat(services: Services, node_id: str) -> Heartbeat | None:
@@ -111,6 +114,8 @@ def node_view(services: Services, viewer: Viewer, row: Row) -> NodeView:
         hot=hot,
         active_jobs=len(state.active_jobs) if state else 0,
         max_concurrent=state.max_concurrent if state else 1,
+        offences=int(row["offences"] or 0),
+        last_offence=row["last_offence"],
     )
 
 
@@ -127,8 +132,10 @@ async def node_views(services: Services, viewer: Viewer, rows: list[Row]) -> lis
 
 
 async def visible_rows(services: Services, viewer: Viewer) -> list[Row]:
-    """The viewer's nodes, then nodes no account owns (open registration)."""
-    return await node_store.visible_to(services.db, viewer.account_id)
+    """The viewer's own nodes (a platform admin's: every node; api/ownership.py). A node
+    no account owns is shown to nobody: it answers only to itself."""
+    admin = is_admin(services.settings, viewer.account_id)
+    return await node_store.visible_to(services.db, None if admin else viewer.account_id)
 
 
 async def visible_node(services: Services, viewer: Viewer, node_id: str) -> Row | None:

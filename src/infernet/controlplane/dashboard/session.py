@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from infernet.controlplane.api.deps import ServicesDep
@@ -20,9 +20,11 @@ from infernet.controlplane.dashboard.security import (
     load_or_create_secret,
     token_hash,
 )
+from infernet.controlplane.errors import CrossSite
 from infernet.controlplane.money.platform_key import platform_key_path
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import dashboard as records
+from infernet.controlplane.store import sessions
 from infernet.controlplane.store.accounts import get_account
 
 SIGN_IN = "/dashboard/sign-in"
@@ -68,7 +70,7 @@ async def optional_viewer(request: Request, services: ServicesDep) -> Viewer | N
     token = _session_token(request, services)
     if token is None:
         return None
-    account_id = await records.session_account(services.db, token_hash(token))
+    account_id = await sessions.account_of(services.db, token_hash(token))
     account = await get_account(services.db, account_id) if account_id else None
     if account is None:
         return None
@@ -118,22 +120,27 @@ async def same_origin(request: Request) -> None:
         return
     host = request.headers.get("host", "")
     if source == "null" or urlsplit(source).netloc.lower() != host.lower():
-        raise HTTPException(
-            status_code=403,
-            detail="This form was sent from another site. Open the dashboard at "
-            f"http(s)://{host}/dashboard and try again.",
+        raise CrossSite(
+            "This form was sent from another site. Open the dashboard at "
+            f"http(s)://{host}/dashboard and try again."
         )
 
 
 async def open_session(
-    request: Request, services: Services, account_id: str, response: Response
+    request: Request,
+    services: Services,
+    account_id: str,
+    response: Response,
+    key_id: str | None = None,
 ) -> None:
+    """Sign the browser in as `account_id` (with API key `key_id`, which ends the session
+    when revoked); the session's lifetime is store/sessions.py's."""
     cookie, token = cookie_keys(request).signer(services).new_cookie()
-    await records.start_session(services.db, token_hash(token), account_id)
+    await sessions.start(services.db, token_hash(token), account_id, key_id)
     response.set_cookie(
         COOKIE_NAME,
         cookie,
-        max_age=int(records.SESSION_LIFETIME.total_seconds()),
+        max_age=int(sessions.MAX_AGE.total_seconds()),
         httponly=True,
         samesite="lax",
         path="/",
@@ -144,5 +151,5 @@ async def open_session(
 async def close_session(request: Request, services: Services, response: Response) -> None:
     token = _session_token(request, services)
     if token is not None:
-        await records.end_session(services.db, token_hash(token))
+        await sessions.end(services.db, token_hash(token))
     response.delete_cookie(COOKIE_NAME, path="/")

@@ -1,6 +1,7 @@
-"""Settings: API keys (create — shown once — and revoke), payout address, notification
-webhooks (Slack / Discord, told when a node goes offline: controlplane/watchers/webhooks.py), and
-nodes waiting for approval on private networks (REQUIRE_NODE_APPROVAL)."""
+"""Settings: API keys (create — shown once — and revoke), signed-in sessions (list, end),
+payout address, notification webhooks (Slack / Discord, told when a node goes offline:
+controlplane/watchers/webhooks.py), and nodes waiting for approval on private networks
+(REQUIRE_NODE_APPROVAL)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from infernet.controlplane.dashboard.session import Viewer, ViewerDep
 from infernet.controlplane.schemas.forms import KeyForm, PayoutForm, WebhookForm
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import dashboard as records
-from infernet.controlplane.store import node_keys
+from infernet.controlplane.store import node_keys, sessions
 from infernet.controlplane.store import payouts as payout_store
 from infernet.controlplane.store.accounts import issue_key, list_keys, revoke_key
 from infernet.controlplane.watchers.webhooks import BadWebhook, check_webhook, notify_account
@@ -58,6 +59,7 @@ async def _settings(
         "destinations": await payout_store.destinations(services.db, viewer.account_id),
         "chains": list(CHAINS),
         "webhooks": await records.webhooks_of(services.db, viewer.account_id),
+        "sessions": await sessions.of_account(services.db, viewer.account_id),
         "pending": pending,
         "notice": notice,
         "payments": services.payments is not None,
@@ -95,6 +97,12 @@ async def revoke(key_id: str, viewer: ViewerDep, services: ServicesDep) -> Respo
     await services.caches.key_revoked(key_id)
     notice = "Key revoked: it is refused from now on." if done else "That key was already revoked."
     return back(notice, "keys")
+
+
+@router.post("/settings/sessions/{session_id}/end")
+async def end_session(session_id: str, viewer: ViewerDep, services: ServicesDep) -> Response:
+    done = await sessions.end_by_id(services.db, viewer.account_id, session_id)
+    return back("Session ended." if done else "That session had already ended.", "sessions")
 
 
 @router.post("/settings/payout")

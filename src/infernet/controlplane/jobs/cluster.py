@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from infernet.controlplane.bus.base import Bus
 from infernet.controlplane.bus.events import (
@@ -50,6 +50,7 @@ class Caches(Protocol):
 
     def forget(self, node_id: str | None) -> None: ...
     def forget_key(self, key_id: str | None) -> None: ...
+    async def node_changed(self, node_id: str, what: Literal["trust", "commands"]) -> None: ...
 
 
 @runtime_checkable

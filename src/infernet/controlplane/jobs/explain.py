@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
+from infernet.controlplane.jobs.fit import ContextNeed
 from infernet.controlplane.jobs.router import considered, reason
 from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.schemas.nodes import NodeExplanation, Reason, UnservedDemand
@@ -30,6 +31,14 @@ ADVICE = {
     "model_cold": "The model was not loaded in memory, so a hot node was preferred: keep it "
     "loaded (e.g. OLLAMA_KEEP_ALIVE=-1) or serve fewer models.",
     "not_approved": "The node waits for its owner's approval (REQUIRE_NODE_APPROVAL).",
+    "context_too_small": "The prompt was longer than the context the node runs the model "
+    "with: give the engine a larger context if memory allows (llama.cpp -c, vLLM and SGLang "
+    "--max-model-len / --context-length, MAX --max-length, ollama_num_ctx in the node config).",
+    "context_unsure": "The node's context was not sure to hold the whole answer, so a node "
+    "with a larger context was preferred: a larger context (see above) wins such jobs.",
+    "offences": "The node claimed more than the control plane could check (usage above "
+    "max_tokens or the prompt, a malformed message) too often and gets no jobs; see "
+    "last_offence in GET /api/v1/nodes. Run a fresh key with an unmodified daemon.",
 }
 
 
@@ -41,12 +50,13 @@ def note_passed_over(
     *,
     pinned: str | None = None,
     rng: random.Random | None = None,
+    need: ContextNeed | None = None,
 ) -> None:
     """Count on each candidate looked at, except `chosen`, why it did not get the job."""
     now = time.monotonic()
     for node in considered(candidates, pinned, rng):
         if node is not chosen:
-            why = reason(node, key, now, offline_after_s)
+            why = reason(node, key, now, offline_after_s, need)
             node.passed_over[why] = node.passed_over.get(why, 0) + 1
 
 

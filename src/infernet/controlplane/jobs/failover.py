@@ -6,9 +6,10 @@ tokens were already delivered, the next node gets the client's messages plus the
 delivered text as an assistant prefix and continues the answer (LiveJob.
 continuation_messages); the client's stream goes on without repeating anything. Each
 node's share is recorded as a segment (the lost node's completion count is the number of
-token messages it streamed, marked `stream_count`, since it never reported usage). After
-`max_attempts` the job fails with `node_disconnected`; a job not finished
-`job_timeout_s` after submission fails with `timeout`.
+token messages it streamed, marked `stream_count`, since it never reported usage). A job
+whose nodes already produced its `max_tokens` completes with what was streamed instead of
+running again. After `max_attempts` the job fails with `node_disconnected`; a job not
+finished `job_timeout_s` after submission fails with `timeout`.
 
 This module only decides, for a job already running, that it must go elsewhere or end;
 the job's owner (owner.py) carries the decision out.
@@ -60,7 +61,10 @@ class Failover:
             "job taken back from node",
             extra={"job_id": job.id, "node_id": node.node_id, "why": why, "streamed": streamed},
         )
-        if job.request.encrypted is not None and job.stream.pieces:  # docs/operations.md
+        if job.produced_tokens >= job.request.max_tokens:  # nothing left to produce
+            job.finish_reason = "length"
+            await self._owner.finish_relayed(job)
+        elif job.request.encrypted is not None and job.stream.pieces:  # docs/operations.md
             await self._owner.fail(job, "node_disconnected", CONFIDENTIAL_LOST)
         elif job.attempt >= self._settings.max_attempts:
             await self._owner.fail(job, *_gave_up(job, node, why))
@@ -91,7 +95,7 @@ class Failover:
             elif job.node_id and now - job.last_progress > settings.stall_timeout_s:
                 node = self._registry.get(job.node_id)
                 if node is not None:
-                    await _cancel_on_node(job, node)
+                    await cancel_on_node(job, node)
                     await self.take_back(job, node, "stalled")
 
 
@@ -110,7 +114,8 @@ def _gave_up(job: LiveJob, node: NodeState, why: str) -> tuple[str, str]:
     )
 
 
-async def _cancel_on_node(job: LiveJob, node: NodeState) -> None:
+async def cancel_on_node(job: LiveJob, node: NodeState) -> None:
+    """Tell the node to stop running `job` (best effort: its channel may be gone)."""
     if node.channel is not None:
         try:
             await node.channel.send(JobCancel(job_id=job.id))

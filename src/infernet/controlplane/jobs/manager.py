@@ -3,6 +3,8 @@
 States: pending -> processing -> completed | failed. Each dispatch is an *attempt*; a
 node's messages count only for the attempt it was given, so a late or duplicated message
 can never finish, re-run or double-bill a job. A finished job is never overwritten.
+What a node says is a claim: its tokens are relayed, and its usage believed, only within
+the bounds of the attempt it was sent (claims.py); a claim past them is an offence.
 `JobManager` is the one owner of a job's state (owner.py): every move goes through it.
 
 Failover (failover.py): a job whose node went away, stalled or failed it is taken back
@@ -26,11 +28,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.bus.base import Bus
-from infernet.controlplane.errors import BadRequest, ModelNotFound, NoCapacity
+from infernet.controlplane.errors import NoCapacity
+from infernet.controlplane.jobs import admission, claims
+from infernet.controlplane.jobs.claims import AttemptBound
 from infernet.controlplane.jobs.cluster import Caches, Cluster
+from infernet.controlplane.jobs.context import ContextGuard
 from infernet.controlplane.jobs.events import JobEvents, NoJobEvents
 from infernet.controlplane.jobs.explain import note_passed_over
-from infernet.controlplane.jobs.failover import Failover
+from infernet.controlplane.jobs.failover import Failover, cancel_on_node
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.owner import NodeMessage
 from infernet.controlplane.jobs.provenance import ProvenanceCheck
@@ -39,15 +44,15 @@ from infernet.controlplane.jobs.router import pick_node
 from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, StreamArchive
 from infernet.controlplane.jobs.takeover import Takeover
 from infernet.controlplane.money.accounting import Accounting, FinishedJob, NoAccounting, Segment
+from infernet.controlplane.nodes.offences import Offences
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store import jobs as job_store
 from infernet.controlplane.store.ids import new_id, utcnow
-from infernet.controlplane.store.jobs import Completion, JobRecord
+from infernet.controlplane.store.jobs import JobRecord
 from infernet.controlplane.store.leases import lease_expiry
-from infernet.protocol.modelnames import AmbiguousModelName, UnknownModelName, resolve_model
-from infernet.protocol.wire import Heartbeat, JobAssignment, JobDone, JobFailed, JobToken
+from infernet.protocol.wire import CONTEXT_LENGTH_EXCEEDED, Heartbeat, JobDone, JobFailed, JobToken
 
 log = logging.getLogger("infernet.jobs")
 
@@ -69,9 +74,11 @@ class JobManager:
         self._accounting: Accounting = accounting or NoAccounting()
         self._events: JobEvents = events or NoJobEvents()
         self._provenance = provenance
+        self._offences = Offences(db, registry, caches)
         self.cluster = Cluster(bus, registry, self, caches)
         self._failover = Failover(self, registry, self.cluster, settings)
         self._takeover = Takeover(self, self.cluster, registry, db)
+        self.context = ContextGuard(registry, self, self._failover, self._offences, settings)
         self._live: dict[str, LiveJob] = {}
         # A finished job leaves `_live` at once; this keeps what exact replay needs.
         self.archive = StreamArchive(STREAM_RETENTION_S)
@@ -101,24 +108,11 @@ class JobManager:
         return await self._streams.open(record, after)
 
     def served_names(self) -> list[str]:
-        online = self._registry.online_models().items()
-        return sorted({nodes[0].served[key] for key, nodes in online})
+        return admission.served_names(self._registry)
 
     def resolve(self, model: str) -> str:
-        """The routing key of the online model `model` names, or a client error saying
-        which models are served (never a different model than the one asked for)."""
-        try:
-            registry = self._registry
-            online = [k for k in registry.served_keys() if registry.has_online(k)]
-            return resolve_model(model, online)
-        except AmbiguousModelName as exc:
-            raise BadRequest(str(exc)) from exc
-        except UnknownModelName as exc:
-            self.refused[model] += 1
-            served = ", ".join(self.served_names()) or "none (no node is online)"
-            raise ModelNotFound(
-                f"No online node serves model '{model}'. Models served now: {served}."
-            ) from exc
+        """The routing key of the online model `model` names (admission.py)."""
+        return admission.resolve_key(self._registry, model, self.refused)
 
     def stats(self) -> dict[str, Any]:
         running = sum(1 for j in self._live.values() if j.finished_at is None and j.node_id)
@@ -128,11 +122,13 @@ class JobManager:
 
     async def submit(self, account_id: str, request: JobCreate) -> LiveJob:
         key = self.resolve(request.model)
+        await admission.check_admissible(self._db, self._registry, request, key)
+        need = self.context.admit(key, request)  # refuses a prompt no node can hold
         if len(self._waiting) >= self._settings.max_waiting_jobs:
             raise NoCapacity(
                 "Too many jobs are waiting for a node; retry shortly.", headers={"Retry-After": "5"}
             )
-        job = LiveJob(new_id("job"), account_id, key, request, time.monotonic())
+        job = LiveJob(new_id("job"), account_id, key, request, time.monotonic(), need=need)
         job.stream = self.cluster.new_stream(job.id)
         await self._accounting.reserve(account_id, job.id, request, key)
         self.demand[key] += 1
@@ -162,14 +158,14 @@ class JobManager:
 
     def _route(self, job: LiveJob) -> NodeState | None:
         offline_after_s = self._registry.offline_after_s
-        return pick_node(
-            self._candidates(job), job.key, offline_after_s, pinned=job.request.node_id
-        )
+        pinned, need = job.request.node_id, job.need
+        return pick_node(self._candidates(job), job.key, offline_after_s, pinned=pinned, need=need)
 
     def _explain(self, job: LiveJob, chosen: NodeState) -> None:
         """Why the others were passed over (explain.py), once the job was sent."""
         offline_after_s, pinned = self._registry.offline_after_s, job.request.node_id
-        note_passed_over(self._candidates(job), chosen, job.key, offline_after_s, pinned=pinned)
+        candidates, need = self._candidates(job), job.need
+        note_passed_over(candidates, chosen, job.key, offline_after_s, pinned=pinned, need=need)
 
     async def dispatch_waiting(self) -> None:
         """Start every waiting job that some node can take now, oldest first."""
@@ -186,21 +182,6 @@ class JobManager:
                 await self._start(job, node)
                 self._explain(job, node)
 
-    def _assignment(self, job: LiveJob, node: NodeState) -> JobAssignment:
-        r = job.request
-        return JobAssignment(
-            job_id=job.id,
-            attempt=job.attempt,
-            model=node.served[job.key],
-            messages=job.continuation_messages(),
-            max_tokens=max(1, r.max_tokens - job.produced_tokens),
-            temperature=r.temperature,
-            top_p=r.top_p,
-            stop=r.stop,
-            seed=r.seed,
-            encrypted=r.encrypted,
-        )
-
     async def _start(self, job: LiveJob, node: NodeState) -> None:
         if not await self.cluster.reserve(node, job.id):  # another replica took the slot
             self._waiting.appendleft(job.id)
@@ -209,7 +190,8 @@ class JobManager:
         job.node_id, job.started = node.node_id, time.monotonic()
         job.last_progress, job.attempt_start_piece = job.started, len(job.stream.pieces)
         self._events.started(job)
-        assignment = self._assignment(job, node)
+        assignment = job.assignment(node.served[job.key])
+        job.bound, job.attempt_chars = AttemptBound.of(assignment), 0
         quote = await self._accounting.quote(job.id, job.account_id, node.node_id, job.key)
         if quote is not None:  # the node prices and signs its receipt from these
             assignment = assignment.model_copy(update=quote.assignment_fields())
@@ -240,7 +222,7 @@ class JobManager:
         """A node's message for a job this replica owns."""
         if isinstance(message, JobToken):
             if job := self._current(node_id, message.job_id, message.attempt):
-                await job.stream.push(message.text)
+                await self._relay(job, node_id, message.text)
         elif isinstance(message, JobDone):
             await self._done(node_id, message)
         else:
@@ -248,62 +230,82 @@ class JobManager:
 
     def _current(self, node_id: str, job_id: str, attempt: int) -> LiveJob | None:
         job = self._live.get(job_id)
-        if job is None or job.finished_at is not None:
+        if job is None or job.finished_at is not None or job.bound is None:
             return None
         if job.node_id != node_id or job.attempt != attempt:
             return None
         job.last_progress = time.monotonic()
         return job
 
+    async def _relay(self, job: LiveJob, node_id: str, text: str) -> None:
+        """A token frame, relayed as far as the attempt's bounds allow (claims.py); a
+        stream past them is cut there and the job completed with what was relayed."""
+        assert job.bound is not None  # _current: only dispatched attempts are current
+        piece, over = claims.admit(text, job.attempt_frames, job.attempt_chars, job.bound)
+        if piece:
+            job.attempt_chars += len(piece)
+            await job.stream.push(piece)
+        if over is None:
+            return
+        await self._offences.record(node_id, over)
+        if node := self._registry.get(node_id):
+            await cancel_on_node(job, node)
+        frames = job.attempt_frames
+        job.segments.append(Segment(node_id, job.attempt, 0, frames, "stream_count"))
+        job.finish_reason = "length"
+        await self._finish(job, node_id)
+
     async def _done(self, node_id: str, message: JobDone) -> None:
-        """Complete the job; its provenance (provenance.py) is checked first and stored in
-        the same write, so a reader never sees the job completed without it."""
+        """Complete the job on the node's report, its usage believed up to what the
+        control plane can check (claims.py); its provenance (provenance.py) is checked
+        first and stored in the same write."""
         job = self._current(node_id, message.job_id, message.attempt)
-        if job is None:
+        if job is None or job.bound is None:
             return
         provenance = None
         if self._provenance is not None:
             provenance = await self._provenance.record(job, node_id, message)
-        usage = job.usage = message.usage
-        job.finish_reason = message.finish_reason
-        receipt = message.receipt.model_dump() if message.receipt else None
-        final = Segment(
-            node_id,
-            message.attempt,
-            usage.prompt_tokens,
-            usage.completion_tokens,
-            usage.source,
-            receipt,
-        )
-        segments = [*job.segments, final]
-        done = Completion(
-            node_id=node_id,
-            content=job.stream.text,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=sum(s.completion_tokens for s in segments),
-            usage_source=usage.source,
-            finish_reason=message.finish_reason,
-            latency_ms=(time.monotonic() - job.submitted) * 1000,
-            segments=[vars(s) for s in segments],
-            provenance=provenance,
-        )
+        segment, excess = claims.final_segment(node_id, message, job.bound)
+        if excess is not None:
+            await self._offences.record(node_id, excess)
+        job.segments.append(segment)
+        job.finish_reason = claims.finish_reason(message.finish_reason)
+        self.context.completed(job, segment.prompt_tokens)
+        await self._finish(job, node_id, provenance)
+
+    async def _finish(
+        self, job: LiveJob, node_id: str, provenance: dict[str, object] | None = None
+    ) -> None:
+        """Complete `job` (once) with what its segments say, settle it, end its stream."""
+        done = job.completion(node_id, provenance)
         stored = await job_store.complete(self._db, job.id, done)
         if (node := self._registry.get(node_id)) and job.started is not None:
-            node.record_job(time.monotonic() - job.started, usage.completion_tokens)
+            node.record_job(time.monotonic() - job.started, job.segments[-1].completion_tokens)
         await self._close(job, node_id)
         if stored:
-            self._events.completed(job)
             await self._accounting.settle(
-                FinishedJob(job.id, job.account_id, job.request.model, job.key, segments)
+                FinishedJob(job.id, job.account_id, job.request.model, job.key, job.segments)
             )
+            self._events.completed(job)
             await job.stream.finish()
             self._retire(job)
+
+    async def finish_relayed(self, job: LiveJob) -> None:
+        """Complete `job` with what its nodes already streamed (its segments)."""
+        await self._finish(job, job.node_id or job.segments[-1].node_id)
 
     async def _failed(self, node_id: str, message: JobFailed) -> None:
         job = self._current(node_id, message.job_id, message.attempt)
         if job is None:
             return
         node = self._registry.get(node_id)
+        if message.error == CONTEXT_LENGTH_EXCEEDED:  # the request's fault, not the node's
+            return await self.context.refused(job, node, message)
+        if message.error == claims.MALFORMED and node is not None:
+            await self._offences.record(node_id, message.message)
+            await self._failover.take_back(job, node, claims.MALFORMED)
+            await self.dispatch_waiting()
+            return
         if message.error == "backend_unavailable" and node is not None:
             # Its engine is down: route around the node until a heartbeat says it is back.
             # The job continues elsewhere if another node can take it now; if not, it
@@ -315,7 +317,7 @@ class JobManager:
             await self._failover.take_back(job, node, "backend_unavailable", exclude=elsewhere)
             await self.dispatch_waiting()
             return
-        await self.fail(job, message.error, message.message)
+        await self.fail(job, *claims.node_failure(message))
 
     # -- nodes coming and going ----------------------------------------------------------
 

@@ -42,7 +42,12 @@ KEEP_ALIVE = ": keep-alive\n\n"
 _SLOT = "\ue000piece\ue000"
 DONE = "data: [DONE]\n\n"
 # A failed job's error code -> the HTTP status it stands for (502 for the rest).
-FAILURE_STATUS = {"timeout": 504, "no_capacity": 503, "internal_error": 500}
+FAILURE_STATUS = {
+    "timeout": 504,
+    "no_capacity": 503,
+    "internal_error": 500,
+    "context_length_exceeded": 400,  # an engine counted the prompt: too long for every node
+}
 
 
 class LiveJob(Protocol):

@@ -27,6 +27,11 @@ class JobOwner(Protocol):
         """Finish `job` as failed (once), releasing its hold and ending its stream."""
         ...
 
+    async def finish_relayed(self, job: LiveJob) -> None:
+        """Complete `job` with what its nodes streamed (its segments): nothing is left
+        to produce."""
+        ...
+
     async def requeue(self, job: LiveJob) -> None:
         """`job` lost its node: store it as pending and put it at the head of the queue."""
         ...

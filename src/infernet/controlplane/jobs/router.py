@@ -1,11 +1,13 @@
 """Which node runs a job: filters, then scores, then a pick among the best.
 
 Filters drop nodes that cannot take the job now (offline, no job channel, backend down,
-no free slot, ...). The score predicts the wait until the first token from what the
-registry knows: queue depth relative to capacity times the node's measured job time, plus
-a load penalty when the model is not hot. Among the nodes within `NEAR_BEST` of the best
-prediction the pick uses two random choices (the less loaded of two, measured speed and
-tier breaking ties), so a burst spreads instead of piling onto one node.
+no free slot, a context too small for the prompt, ...). The score predicts the wait until
+the first token from what the registry knows: queue depth relative to capacity times the
+node's measured job time, plus a load penalty when the model is not hot, plus a penalty
+when the node's context is not sure to hold the whole answer (fit.py). Among the nodes
+within `NEAR_BEST` of the best prediction the pick uses two random choices (the less
+loaded of two, measured speed and tier breaking ties), so a burst spreads instead of
+piling onto one node.
 
 `pick_node` is the hot path: one fused check per node, each prediction computed once, no
 reasons recorded. With many candidates it looks at a random sample of `SAMPLE` of them
@@ -23,12 +25,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from infernet.controlplane.jobs.fit import ContextNeed, too_small, unsure_penalty_s
 from infernet.controlplane.nodes.registry import NodeState
 from infernet.protocol.tiers import TIER_RANK
 
 COLD_LOAD_S = 10.0  # typical load time of a model that is installed but not resident
 NEAR_BEST = 0.10  # nodes within 10% of the best predicted wait are treated as equals
 SAMPLE = 32  # candidates looked at per decision when a model has more nodes than this
+# Per offence (nodes/offences.py) a node waits this much longer in the prediction; after
+# MAX_OFFENCES it gets no jobs at all.
+OFFENCE_PENALTY_S = 600.0
+MAX_OFFENCES = 3
 
 Filter = Callable[[NodeState, float, float], bool]
 T = TypeVar("T")
@@ -44,6 +51,7 @@ class Draw(Protocol):
 
 FILTERS: tuple[tuple[str, Filter], ...] = (
     ("not_approved", lambda n, now, off: n.approved and not n.revoked),
+    ("offences", lambda n, now, off: n.offences < MAX_OFFENCES),
     ("offline", lambda n, now, off: n.online(now, off)),
     ("draining", lambda n, now, off: not n.draining),
     ("no_channel", lambda n, now, off: n.channel is not None),
@@ -63,6 +71,7 @@ def usable(node: NodeState, now: float, offline_after_s: float) -> bool:
     return (
         node.approved
         and not node.revoked
+        and node.offences < MAX_OFFENCES
         and node.last_seen > 0
         and now - node.last_seen <= offline_after_s
         and not node.draining
@@ -72,11 +81,12 @@ def usable(node: NodeState, now: float, offline_after_s: float) -> bool:
     )
 
 
-def predicted_wait_s(node: NodeState, key: str) -> float:
+def predicted_wait_s(node: NodeState, key: str, need: ContextNeed | None = None) -> float:
     """Seconds until this node would start streaming the job (lower is better)."""
     queue = len(node.active_jobs) / node.max_concurrent
     cold = 0.0 if key in node.hot else COLD_LOAD_S
-    return queue * node.avg_job_s + cold + node.integrity_penalty_s
+    penalty = node.integrity_penalty_s + node.offences * OFFENCE_PENALTY_S
+    return queue * node.avg_job_s + cold + penalty + unsure_penalty_s(node, key, need)
 
 
 def _preference(node: NodeState) -> tuple[int, float, int]:
@@ -91,30 +101,36 @@ def pick_node(
     *,
     pinned: str | None = None,
     rng: random.Random | None = None,
+    need: ContextNeed | None = None,
 ) -> NodeState | None:
     """The node to run a job for `key` on now, or None when none can take it."""
     draw: Draw = rng or random
     if pinned is not None:
-        return _best([n for n in candidates if n.node_id == pinned], key, offline_after_s, draw)
+        pinned_only = [n for n in candidates if n.node_id == pinned]
+        return _best(pinned_only, key, offline_after_s, draw, need)
     count = len(candidates)
     if count > SAMPLE:
         pick = draw.random
         sample = [candidates[int(pick() * count)] for _ in range(SAMPLE)]
-        chosen = _best(sample, key, offline_after_s, draw)
+        chosen = _best(sample, key, offline_after_s, draw, need)
         if chosen is not None:
             return chosen
-    return _best(candidates, key, offline_after_s, draw)
+    return _best(candidates, key, offline_after_s, draw, need)
 
 
 def _best(
-    nodes: Sequence[NodeState], key: str, offline_after_s: float, draw: Draw
+    nodes: Sequence[NodeState],
+    key: str,
+    offline_after_s: float,
+    draw: Draw,
+    need: ContextNeed | None = None,
 ) -> NodeState | None:
     now = time.monotonic()
     scored: list[tuple[float, NodeState]] = []
     best = float("inf")
     for node in nodes:
-        if usable(node, now, offline_after_s):
-            wait = predicted_wait_s(node, key)
+        if usable(node, now, offline_after_s) and not too_small(node, key, need):
+            wait = predicted_wait_s(node, key, need)
             scored.append((wait, node))
             best = min(best, wait)
     if not scored:
@@ -127,10 +143,17 @@ def _best(
     return first if _preference(first) <= _preference(second) else second
 
 
-def reason(node: NodeState, key: str, now: float, offline_after_s: float) -> str:
-    """Why `node` did not get a job for `key`: the first filter it fails, else
-    `model_cold` when the model was not resident on it, else `slower`."""
+def reason(
+    node: NodeState, key: str, now: float, offline_after_s: float, need: ContextNeed | None = None
+) -> str:
+    """Why `node` did not get a job for `key`: the first filter it fails (its context too
+    small for the prompt last), else `model_cold` when the model was not resident on it,
+    else `context_unsure` when its context was not sure to hold the answer, else `slower`."""
     failed = next((r for r, keep in FILTERS if not keep(node, now, offline_after_s)), None)
+    if failed is None and too_small(node, key, need):
+        failed = "context_too_small"
+    if failed is None and key in node.hot and unsure_penalty_s(node, key, need) > 0:
+        failed = "context_unsure"
     return failed or ("model_cold" if key not in node.hot else "slower")
 
 
@@ -147,11 +170,15 @@ def considered(
 
 
 def reasons(
-    nodes: Sequence[NodeState], chosen: NodeState | None, key: str, offline_after_s: float
+    nodes: Sequence[NodeState],
+    chosen: NodeState | None,
+    key: str,
+    offline_after_s: float,
+    need: ContextNeed | None = None,
 ) -> dict[str, str]:
     """Node id -> why it was passed over, for each of `nodes` other than `chosen`."""
     now = time.monotonic()
-    return {n.node_id: reason(n, key, now, offline_after_s) for n in nodes if n is not chosen}
+    return {n.node_id: reason(n, key, now, offline_after_s, need) for n in nodes if n is not chosen}
 
 
 def route(
@@ -161,9 +188,10 @@ def route(
     *,
     pinned: str | None = None,
     rng: random.Random | None = None,
+    need: ContextNeed | None = None,
 ) -> Decision:
     """`pick_node` plus why the passed-over candidates were (all of them up to `SAMPLE`,
     a random sample past that). The hot path is `pick_node` alone."""
-    chosen = pick_node(candidates, key, offline_after_s, pinned=pinned, rng=rng)
+    chosen = pick_node(candidates, key, offline_after_s, pinned=pinned, rng=rng, need=need)
     looked_at = considered(candidates, pinned, rng)
-    return Decision(chosen, reasons(looked_at, chosen, key, offline_after_s))
+    return Decision(chosen, reasons(looked_at, chosen, key, offline_after_s, need))

@@ -2,7 +2,9 @@
 `data: [DONE]`; on failure one `data: {"error", "message"}` event and no DONE.
 
 Each event carries an `id:` (piece n has id n; the end, n + 1), so a client that
-reconnects with `Last-Event-ID` resumes exactly after the last event it saw."""
+reconnects with `Last-Event-ID` resumes exactly after the last event it saw. A stream
+opened by submitting (`stream: true`) names its job in `X-Infernet-Job-Id` and in the
+first event's `job_id`, so the client can resume it and read its usage later."""
 
 from __future__ import annotations
 
@@ -14,26 +16,38 @@ from fastapi.responses import StreamingResponse
 from infernet.controlplane.bus.base import StreamEntry
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+JOB_HEADER = "X-Infernet-Job-Id"  # names the job of a stream opened by submitting it
 
 
 def event(payload: object) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-def entry_event(entry: StreamEntry) -> str:
+def entry_event(entry: StreamEntry, job_id: str | None = None) -> str:
+    """One entry as a Book event; `job_id`, when given, is added to its JSON."""
+    named = {"job_id": job_id} if job_id else {}
     if entry.kind == "piece":
-        body = json.dumps({"text": entry.text}, ensure_ascii=False)
+        body = json.dumps({"text": entry.text, **named}, ensure_ascii=False)
     elif entry.kind == "done":
         body = "[DONE]"
     else:
-        body = json.dumps({"error": entry.code, "message": entry.text}, ensure_ascii=False)
+        payload = {"error": entry.code, "message": entry.text, **named}
+        body = json.dumps(payload, ensure_ascii=False)
     return f"id: {entry.seq}\ndata: {body}\n\n"
 
 
-async def entry_events(entries: AsyncIterator[StreamEntry | None]) -> AsyncIterator[str]:
-    """Book SSE from numbered stream entries (None: a keep-alive comment)."""
+async def entry_events(
+    entries: AsyncIterator[StreamEntry | None], job_id: str | None = None
+) -> AsyncIterator[str]:
+    """Book SSE from numbered stream entries (None: a keep-alive comment). With `job_id`
+    (a stream opened by submitting), the first event names the job: a `job_id` field
+    beside `text` (or `error`), which the Book's clients ignore."""
     async for entry in entries:
-        yield ": keep-alive\n\n" if entry is None else entry_event(entry)
+        if entry is None:
+            yield ": keep-alive\n\n"
+            continue
+        yield entry_event(entry, job_id)
+        job_id = None
 
 
 def sse_response(events: AsyncIterator[str]) -> StreamingResponse:

@@ -4,11 +4,8 @@
   and the job's maximum cost, which moves from available to held. The maximum cost is
   priced at the highest price among the nodes serving the model now, for
   `prompt_bound * max_attempts + max_tokens` input tokens (a failover re-sends the prompt
-  plus what was streamed) and `max_tokens` output tokens. `prompt_bound` is an upper
-  bound of the prompt's tokens: its UTF-8 bytes (a token of a byte-level tokenizer is at
-  least one byte) plus 16 per message and 64 for the chat template. A confidential
-  prompt is bounded by its ciphertext's size (NIP-44 pads, never shrinks; the JSON around
-  each message is more bytes than the 16 tokens a plain message adds).
+  plus what was streamed) and `max_tokens` output tokens. `prompt_bound` (bounds.py) is
+  an upper bound of the prompt's tokens from its UTF-8 bytes.
 * quote (dispatch): the node's own price, the client's key and the operator's chain,
   sent with the job so the node signs its receipt over real usage.
 * settle (completion): per segment (one node's share of the job), the value the node
@@ -41,6 +38,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from infernet.controlplane.errors import InsufficientFunds
+from infernet.controlplane.money import bounds
 from infernet.controlplane.money import ledger as accounts
 from infernet.controlplane.money.accounting import FinishedJob, Quote, Segment
 from infernet.controlplane.money.ledger import Ledger, Overdraft
@@ -52,15 +50,12 @@ from infernet.controlplane.store import client_keys
 from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.store import receipts as receipt_store
 from infernet.controlplane.store.payouts import default_destination
-from infernet.protocol import nip44
 from infernet.protocol.chains import DEFAULT_CHAIN
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.money import job_value, round6, show, split_fee, usdc
 from infernet.protocol.receipts import Receipt
 
 log = logging.getLogger("infernet.billing")
-TEMPLATE_TOKENS = 64
-TOKENS_PER_MESSAGE = 16
 SETTLE_TRIES = 3  # a charge above the hold re-reads the available balance this often
 ADD_FUNDS = "Add funds with POST /api/v1/billing/deposits (see GET /api/v1/billing/balance)."
 
@@ -71,11 +66,8 @@ def final_key(job_id: str) -> str:
 
 
 def prompt_bound(request: JobCreate) -> int:
-    """An upper bound of the prompt's token count (see the module docstring)."""
-    if request.encrypted is not None:
-        return nip44.plaintext_bound(request.encrypted.ciphertext) + TEMPLATE_TOKENS
-    text_bytes = sum(len(m.content.encode()) for m in request.messages)
-    return text_bytes + TOKENS_PER_MESSAGE * len(request.messages) + TEMPLATE_TOKENS
+    """An upper bound of the request's prompt tokens (bounds.py)."""
+    return bounds.prompt_bound(request.messages, request.encrypted)
 
 
 def hold_amount(request: JobCreate, price: Price, max_attempts: int) -> Decimal:

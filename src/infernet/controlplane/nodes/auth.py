@@ -40,6 +40,7 @@ class NodeIdentity:
     approved: bool
     user_pubkey: str | None
     signer: str
+    offences: int = 0
 
 
 def _aware(moment: datetime) -> datetime:
@@ -64,10 +65,19 @@ def _identity(row: Mapping[str, Any], signer: str) -> NodeIdentity:
         approved=bool(row["approved"]),
         user_pubkey=row["user_pubkey"],
         signer=signer,
+        offences=int(row["offences"] or 0),
     )
 
 
-_TRUST_COLUMNS = ("id", "public_key", "account_id", "approved", "user_pubkey", "revoked")
+_TRUST_COLUMNS = (
+    "id",
+    "public_key",
+    "account_id",
+    "approved",
+    "user_pubkey",
+    "revoked",
+    "offences",
+)
 
 
 @dataclass(frozen=True)

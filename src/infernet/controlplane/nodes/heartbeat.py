@@ -26,6 +26,7 @@ async def known_node(services: Services, public_key: str) -> NodeState:
     identity = await services.caches.identities.identify(services.db, public_key)
     node = services.registry.ensure(identity.node_id, identity.public_key)
     node.public_key, node.approved, node.revoked = identity.public_key, identity.approved, False
+    node.offences = max(node.offences, identity.offences)
     return node
 
 

@@ -30,6 +30,7 @@ class NodeState:
     public_key: str
     served: dict[str, str] = field(default_factory=dict)  # routing key -> name on the node
     hot: set[str] = field(default_factory=set)  # routing keys resident in memory
+    contexts: dict[str, int] = field(default_factory=dict)  # routing key -> context tokens
     backend: str = ""
     backend_healthy: bool = False
     backend_detail: str = ""
@@ -52,6 +53,8 @@ class NodeState:
     # (controlplane/watchers/canary.py) waits this many extra seconds in the router's prediction.
     draining: bool = False
     integrity_penalty_s: float = 0.0
+    # Claims caught above what the control plane can check (nodes/offences.py).
+    offences: int = 0
     # Routing key -> the node-signed statement of that model's key (confidential jobs).
     model_keys: dict[str, ModelKeyStatement] = field(default_factory=dict)
 
@@ -110,6 +113,27 @@ class NodeRegistry:
         """Record a heartbeat; return True when the set of served models changed.
         `seen_at` (wall clock) marks a beat another replica received: it dates the node's
         last beat as that replica saw it, and that replica flushes it to the database."""
+        if beat.backend_healthy or beat.served_models:
+            changed = self._serve(state, beat)
+        else:  # its engine is down, so it cannot list its models: they come back with it
+            changed, state.hot = False, set()
+        state.backend = beat.backend
+        state.backend_healthy = beat.backend_healthy
+        state.backend_detail = beat.backend_detail
+        state.version = beat.version
+        state.vram_tier = beat.vram_tier
+        state.max_concurrent = max(1, beat.load.max_concurrent_jobs)
+        state.draining = beat.draining
+        if seen_at is None:
+            state.last_seen = time.monotonic()
+            self._unflushed[state.node_id] = time.time()
+        else:
+            age = max(0.0, time.time() - seen_at)
+            state.last_seen = max(state.last_seen, time.monotonic() - age)
+        return changed
+
+    def _serve(self, state: NodeState, beat: Heartbeat) -> bool:
+        """Record the models `beat` lists; True when the set changed."""
         keyed = [(routing_key(m.name), m) for m in beat.served_models]  # parsed once per beat
         served = {key: m.name for key, m in keyed}
         changed = served != state.served
@@ -121,21 +145,9 @@ class NodeRegistry:
             self._serving_cache.pop(key, None)
         state.served = served
         state.hot = {key for key, m in keyed if m.loaded}
-        state.backend = beat.backend
-        state.backend_healthy = beat.backend_healthy
-        state.backend_detail = beat.backend_detail
-        state.version = beat.version
-        state.vram_tier = beat.vram_tier
-        state.max_concurrent = max(1, beat.load.max_concurrent_jobs)
-        state.draining = beat.draining
+        state.contexts = {key: m.context_length for key, m in keyed if m.context_length}
         keys = {key: m.model_key for key, m in keyed}
         state.model_keys = {key: statement for key, statement in keys.items() if statement}
-        if seen_at is None:
-            state.last_seen = time.monotonic()
-            self._unflushed[state.node_id] = time.time()
-        else:
-            age = max(0.0, time.time() - seen_at)
-            state.last_seen = max(state.last_seen, time.monotonic() - age)
         return changed
 
     def serving(self, key: str) -> list[NodeState]:
@@ -157,6 +169,16 @@ class NodeRegistry:
             n.approved and not n.revoked and n.online(now, self.offline_after_s)
             for n in self.serving(key)
         )
+
+    def online_serving(self, key: str) -> list[NodeState]:
+        """The nodes that could take a job for `key` now or soon: approved, not revoked,
+        online (busy or not)."""
+        now = time.monotonic()
+        return [
+            n
+            for n in self.serving(key)
+            if n.approved and not n.revoked and n.online(now, self.offline_after_s)
+        ]
 
     def online_models(self) -> dict[str, list[NodeState]]:
         """Routing key -> online nodes serving it (only keys with at least one). Nodes

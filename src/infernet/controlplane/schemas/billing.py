@@ -11,7 +11,17 @@ LEDGER_ONLY = (
 
 
 class DepositCreate(BaseModel):
-    amount: str = Field(description='USDC, as a decimal string, e.g. "10.00"')
+    amount: str = Field(
+        max_length=64,
+        json_schema_extra={"format": "decimal"},
+        description='USDC, as a decimal string of ASCII digits, e.g. "10.00" (at most 6 '
+        "decimal places; no exponent, spaces or separators)",
+    )
+    account_id: str | None = Field(
+        default=None,
+        max_length=40,
+        description="The account to credit (platform admins only); default: your own",
+    )
 
 
 class Balance(BaseModel):

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from infernet.protocol.wire import ChatMessageIn, EncryptedPrompt
 
 JobStatus = Literal["pending", "processing", "completed", "failed"]
+NODE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # what store/ids.py makes, and nothing else
 
 
 class JobCreate(BaseModel):
@@ -19,13 +28,15 @@ class JobCreate(BaseModel):
     # with node_id to the node whose model key it is encrypted to).
     messages: list[ChatMessageIn] = Field(default_factory=list, max_length=1000)
     encrypted: EncryptedPrompt | None = None
-    max_tokens: int = Field(default=512, ge=1)
-    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    stream: bool = False
-    node_id: str | None = None
+    # Numbers and flags are strict: "10", true or "yes" for them is a mistake, refused
+    # with the field named, never guessed at.
+    max_tokens: int = Field(default=512, ge=1, strict=True)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0, strict=True)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, strict=True)
+    stream: StrictBool = False
+    node_id: str | None = Field(default=None, pattern=NODE_ID_PATTERN)
     stop: list[str] = Field(default_factory=list, max_length=4)
-    seed: int | None = None
+    seed: StrictInt | None = None
 
     @field_validator("stop", mode="before")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ModelPublic(BaseModel):
@@ -13,6 +13,10 @@ class ModelPublic(BaseModel):
     # strings); null when payments are off. The router does not weigh price yet.
     price_input_per_1k: str | None = None
     price_output_per_1k: str | None = None
+    # Tokens (prompt and answer together) the largest context among the online nodes
+    # serving it holds, and every context they run it with; null/empty when none says.
+    context_length: int | None = None
+    context_lengths: list[int] = Field(default_factory=list)
 
 
 class ModelList(BaseModel):

@@ -17,6 +17,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     field_validator,
     model_serializer,
     model_validator,
@@ -60,21 +62,22 @@ def _drop_neutral(data: Any) -> Any:
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, max_length=300)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(default=None, ge=1)
+    # Strict, as OpenAI's API is: "10", true or "yes" for a number or flag is refused.
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0, strict=True)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0, strict=True)
+    max_tokens: int | None = Field(default=None, ge=1, strict=True)
     stop: str | list[str] | None = None
-    seed: int | None = None
-    stream: bool | None = False
+    seed: StrictInt | None = None
+    stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
-    n: int | None = 1
+    n: StrictInt | None = 1
 
     @model_validator(mode="before")
     @classmethod
@@ -131,7 +134,7 @@ class ChatMessage(BaseModel):
 
 class ChatCompletionRequest(_Request):
     messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1, strict=True)
 
     @property
     def token_limit(self) -> tuple[int, str]:
@@ -243,6 +246,9 @@ class ModelObject(BaseModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "infernet"
+    # The largest context (tokens, prompt and answer) an online node runs it with, under
+    # the name vLLM, SGLang and MAX give it on their own cards; null when no node says.
+    max_model_len: int | None = None
 
 
 class ModelList(BaseModel):

@@ -18,6 +18,11 @@ class OwnedNode(BaseModel):
     public_key: str  # npub
     user_pubkey: str | None
     created_at: str
+    # Claims the control plane caught above what it can check (usage past max_tokens or
+    # the prompt, a malformed message): the count, and the latest reason and time.
+    offences: int = 0
+    last_offence: str | None = None
+    last_offence_at: str | None = None
 
 
 class OwnedNodes(BaseModel):

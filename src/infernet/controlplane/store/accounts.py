@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from infernet.controlplane.store import sessions
 from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.controlplane.store.invites import redeem_invite
 from infernet.controlplane.store.tables import accounts, api_keys
@@ -258,11 +259,14 @@ async def list_keys(db: AsyncEngine, account_id: str) -> list[KeyRecord]:
 
 
 async def revoke_key(db: AsyncEngine, key_id: str, account_id: str | None = None) -> bool:
-    """Revoke `key_id` (only within `account_id` when given). False if there was no such
-    live key; revoking twice keeps the first revocation time."""
+    """Revoke `key_id` (only within `account_id` when given), ending the dashboard
+    sessions opened with it. False if there was no such live key; revoking twice keeps
+    the first revocation time."""
     statement = update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
     if account_id is not None:
         statement = statement.where(api_keys.c.account_id == account_id)
     async with db.begin() as conn:
         result = await conn.execute(statement.values(revoked_at=utcnow()))
+        if result.rowcount:  # dashboard sessions opened with the key end with it
+            await sessions.end_for_key(conn, key_id)
     return bool(result.rowcount)

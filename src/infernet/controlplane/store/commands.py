@@ -27,7 +27,7 @@ FINAL_STATUSES: tuple[CommandStatus, ...] = ("done", "failed")
 
 
 async def queue_command(
-    db: AsyncEngine, *, node_id: str, account_id: str, type: CommandType, model: str
+    db: AsyncEngine, *, node_id: str, account_id: str | None, type: CommandType, model: str
 ) -> CommandRow:
     now = utcnow()
     values = {

@@ -1,9 +1,10 @@
-"""The dashboard's own rows: email logins, browser sessions, notification webhooks."""
+"""The dashboard's own rows: email logins and notification webhooks (sessions:
+store/sessions.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -12,11 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.controlplane.store.tables import (
     dashboard_logins,
-    dashboard_sessions,
     notification_webhooks,
 )
-
-SESSION_LIFETIME = timedelta(days=14)
 
 
 class EmailTaken(Exception):
@@ -63,36 +61,6 @@ async def email_of(db: AsyncEngine, account_id: str) -> str | None:
     query = select(dashboard_logins.c.email).where(dashboard_logins.c.account_id == account_id)
     async with db.connect() as conn:
         return (await conn.execute(query)).scalars().first()
-
-
-async def start_session(db: AsyncEngine, token_hash: str, account_id: str) -> None:
-    now = utcnow()
-    async with db.begin() as conn:
-        await conn.execute(
-            insert(dashboard_sessions).values(
-                token_hash=token_hash,
-                account_id=account_id,
-                created_at=now,
-                expires_at=now + SESSION_LIFETIME,
-            )
-        )
-
-
-async def session_account(db: AsyncEngine, token_hash: str) -> str | None:
-    """The account of a live session, or None (unknown or expired)."""
-    query = select(dashboard_sessions).where(dashboard_sessions.c.token_hash == token_hash)
-    async with db.connect() as conn:
-        row = (await conn.execute(query)).first()
-    if row is None or _aware(row.expires_at) < utcnow():
-        return None
-    return str(row.account_id)
-
-
-async def end_session(db: AsyncEngine, token_hash: str) -> None:
-    async with db.begin() as conn:
-        await conn.execute(
-            delete(dashboard_sessions).where(dashboard_sessions.c.token_hash == token_hash)
-        )
 
 
 async def add_webhook(db: AsyncEngine, account_id: str, kind: str, url: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, or_, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store.ids import new_id, utcnow
@@ -40,13 +40,11 @@ async def node_by_id(db: AsyncEngine, node_id: str) -> Mapping[str, Any] | None:
     return cast(Mapping[str, Any], row._mapping) if row else None
 
 
-async def visible_to(db: AsyncEngine, account_id: str) -> list[Mapping[str, Any]]:
-    """The account's nodes, then nodes no account owns (open registration)."""
-    query = (
-        select(nodes)
-        .where(or_(nodes.c.account_id == account_id, nodes.c.account_id.is_(None)))
-        .order_by(nodes.c.account_id.is_(None), nodes.c.created_at)
-    )
+async def visible_to(db: AsyncEngine, account_id: str | None) -> list[Mapping[str, Any]]:
+    """The account's nodes, oldest first (None: every node, for platform admins)."""
+    query = select(nodes).order_by(nodes.c.created_at)
+    if account_id is not None:
+        query = query.where(nodes.c.account_id == account_id)
     async with db.connect() as conn:
         return [cast(Mapping[str, Any], row._mapping) for row in (await conn.execute(query)).all()]
 
@@ -95,3 +93,16 @@ async def flush_heartbeats(db: AsyncEngine, seen: Mapping[str, datetime]) -> Non
             return
         ids, moments = [node_id for node_id, _ in rows], [moment for _, moment in rows]
         await conn.execute(_FLUSH_POSTGRES, {"ids": ids, "moments": moments})
+
+
+async def record_offence(db: AsyncEngine, node_id: str, reason: str) -> int:
+    """Count one more offence against the node (jobs/claims.py); its new count."""
+    statement = (
+        update(nodes)
+        .where(nodes.c.id == node_id)
+        .values(offences=nodes.c.offences + 1, last_offence=reason[:500], last_offence_at=utcnow())
+        .returning(nodes.c.offences)
+    )
+    async with db.begin() as conn:
+        count = (await conn.execute(statement)).scalar_one_or_none()
+    return int(count or 0)

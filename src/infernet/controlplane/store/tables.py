@@ -75,6 +75,11 @@ nodes = Table(
     Column("revoked_at", DateTime(timezone=True)),
     Column("user_pubkey", String(64), index=True),
     Column("delegation", JSON),
+    # Claims the control plane caught above what it can check (jobs/claims.py): how many,
+    # and the latest one's reason and time. Shown to the owner; the router penalizes them.
+    Column("offences", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_offence", Text),
+    Column("last_offence_at", DateTime(timezone=True)),
 )
 
 # One-time node registration tokens `inft_reg_...` (Book §2.4), stored only as SHA-256.
@@ -142,7 +147,8 @@ node_commands = Table(
     metadata,
     Column("id", String(40), primary_key=True),
     Column("node_id", ForeignKey("nodes.id"), nullable=False, index=True),
-    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    # Who queued it: its owner's (or an admin's) account; NULL: the node itself (signed).
+    Column("account_id", ForeignKey("accounts.id"), nullable=True, index=True),
     Column("type", String(20), nullable=False),
     Column("model", String(300), nullable=False),
     Column("status", String(20), nullable=False, index=True),  # pending|running|done|failed
@@ -261,12 +267,17 @@ dashboard_logins = Table(
 )
 
 # Browser sessions: the cookie carries a random token (HMAC-signed); only its SHA-256 is kept.
+# `id` names a session to its account (list, end); `key_id` is the API key it was opened
+# with (revoking the key ends it); `expires_at` slides forward while it is used.
 dashboard_sessions = Table(
     "dashboard_sessions",
     metadata,
     Column("token_hash", String(64), primary_key=True),
+    Column("id", String(40), nullable=False, unique=True),
     Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("key_id", String(40), index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 

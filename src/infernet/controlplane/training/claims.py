@@ -1,10 +1,11 @@
 """The node's side of a training job: what it may claim, the claim, keeping it alive,
 giving it up, fetching the shard, uploading the adapter, and the report.
 
-A node may claim a shard when it is approved and heartbeating, its tier has the job's
-`min_vram_gb` (`cpu` counts as 0 GB), it holds no other active claim, it has not already
-failed that shard, and the job's `max_nodes` is not taken by other nodes. (That its
-operator opted in is the daemon's to honour: it asks only with `accept_training` on.)
+A node may claim a shard when it is approved, heartbeating and not barred for offences
+(jobs/router.py's MAX_OFFENCES), its tier has the job's `min_vram_gb` (`cpu` counts as
+0 GB), it holds no other active claim, it has not already failed that shard, and the
+job's `max_nodes` is not taken by other nodes. (That its operator opted in is the
+daemon's to honour: it asks only with `accept_training` on.)
 A claim lasts `Settings.training_claim_ttl_s` and is renewed while the node trains, up
 to the job's deadline and `resources.max_runtime_hours` (+ CLAIM_GRACE) after it was
 made. A claim not renewed lapses unpaid (sweeper.py) and the shard is offered again.
@@ -23,6 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from infernet.controlplane.errors import BadRequest, Conflict, Forbidden, NotFound
+from infernet.controlplane.jobs.router import MAX_OFFENCES
 from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.store import training as store
 from infernet.controlplane.store import training_claims as claim_store
@@ -63,6 +65,8 @@ def _why_not(node: NodeState, job: TrainingJobRecord) -> str | None:
         return "this node waits for its owner's approval"
     if node.last_seen <= 0:
         return "this node has sent no heartbeat yet"
+    if node.offences >= MAX_OFFENCES:
+        return f"this node was caught {node.offences} times claiming more than it did"
     have = TIER_SIZES_GB.get(node.vram_tier, 0)
     if have < job.min_vram_gb:
         return (

@@ -5,7 +5,8 @@ one process (tests) keep separate numbers. What is counted, and where:
 
 * jobs: `infernet_jobs_total{status}` for submitted / started (each attempt) / completed /
   failed, counted by `JobManager` at those transitions through the `JobEvents` hooks;
-  `infernet_job_tokens_total{direction="in"|"out"}` from the nodes' real usage;
+  `infernet_job_tokens_total{direction="in"|"out"}` from the nodes' usage as checked
+  (jobs/claims.py; a value that is not a positive count is skipped, never raised on);
   `infernet_job_latency_seconds` (submit -> completed) and
   `infernet_job_ttft_seconds` (submit -> first token relayed) histograms.
 * queue and nodes, read at scrape time: `infernet_jobs_waiting`, `infernet_jobs_running`,
@@ -106,12 +107,9 @@ class ControlPlaneMetrics:
     def completed(self, job: LiveJob) -> None:
         self.jobs.labels("completed").inc()
         self.latency.observe(time.monotonic() - job.submitted)
-        if job.usage is not None:
-            self.tokens.labels("in").inc(job.usage.prompt_tokens)
-        self.tokens.labels("out").inc(
-            sum(s.completion_tokens for s in job.segments)
-            + (job.usage.completion_tokens if job.usage else 0)
-        )
+        if job.usage is not None:  # the checked totals (JobManager._finish)
+            _count(self.tokens.labels("in"), job.usage.prompt_tokens)
+            _count(self.tokens.labels("out"), job.usage.completion_tokens)
 
     def failed(self, job: LiveJob, code: str) -> None:
         self.jobs.labels("failed").inc()
@@ -128,6 +126,12 @@ class ControlPlaneMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _count(counter: Counter, value: object) -> None:
+    """Add `value` when it is a positive count: a bad value is not counted, never raised."""
+    if type(value) is int and value > 0:
+        counter.inc(value)
 
 
 class HttpMetrics:

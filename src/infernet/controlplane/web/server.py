@@ -7,9 +7,10 @@ closes the socket at once. The client is usually still sending the rest of its h
 so its kernel sees unread data arrive at a closed socket and gets a TCP reset: most
 clients (httpx, curl) report a connection error and never see any status. Here the
 server answers 431 ``request_header_fields_too_large`` (RFC 6585) in the Book's error
-envelope, half-closes, and keeps reading and discarding what the client still sends
-(for at most `LINGER_S`, at most `LINGER_BYTES`) before closing: a "lingering close",
-as nginx and Apache do. Other malformed requests keep uvicorn's 400.
+envelope (OpenAI's on a ``/v1`` path, like every error there), half-closes, and keeps
+reading and discarding what the client still sends (for at most `LINGER_S`, at most
+`LINGER_BYTES`) before closing: a "lingering close", as nginx and Apache do. Other
+malformed requests keep uvicorn's 400.
 
 h11 enforces its limit only on a head still incomplete: one that arrives whole in a single
 read (a fast client, loopback) would pass at any size. So the size of each new request
@@ -26,21 +27,24 @@ import h11
 from h11._connection import DEFAULT_MAX_INCOMPLETE_EVENT_SIZE  # uvicorn's default too
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from infernet.controlplane.errors import openai_error
+
 LINGER_S = 2.0
 LINGER_BYTES = 4 * 1024 * 1024
 HEADERS_TOO_LARGE = "request_header_fields_too_large"
 
 
-def _answer(limit: int) -> bytes:
-    body = json.dumps(
-        {
-            "error": HEADERS_TOO_LARGE,
-            "error_message": (
-                f"The request line and headers are larger than this control plane accepts "
-                f"({limit:,} bytes); send fewer or shorter headers (cookies, tokens)."
-            ),
-        }
-    ).encode()
+def _answer(limit: int, request_head: bytes) -> bytes:
+    """The 431, in OpenAI's error envelope when the request line names a `/v1` path."""
+    message = (
+        f"The request line and headers are larger than this control plane accepts "
+        f"({limit:,} bytes); send fewer or shorter headers (cookies, tokens)."
+    )
+    parts = request_head.split(b" ", 2)
+    payload: dict[str, object] = {"error": HEADERS_TOO_LARGE, "error_message": message}
+    if len(parts) == 3 and parts[1].startswith(b"/v1/"):
+        payload = openai_error(431, HEADERS_TOO_LARGE, message)
+    body = json.dumps(payload).encode()
     head = (
         "HTTP/1.1 431 Request Header Fields Too Large\r\n"
         "content-type: application/json\r\n"
@@ -65,7 +69,7 @@ class LimitedH11Protocol(H11Protocol):
         if len(pending) <= self._head_limit():  # malformed, not oversize: uvicorn's 400
             super().send_400_response(msg)
             return
-        self._refuse()
+        self._refuse(bytes(pending))
 
     def _oversize_head(self, data: bytes) -> bool:
         """True when a new request's head in `data` (after what h11 holds) is too large."""
@@ -79,9 +83,9 @@ class LimitedH11Protocol(H11Protocol):
         end = buffered.find(b"\r\n\r\n", 0, limit + 4)
         return end == -1  # no end of head within the limit
 
-    def _refuse(self) -> None:
+    def _refuse(self, head: bytes) -> None:
         limit = self._head_limit()
-        self.transport.write(_answer(limit))
+        self.transport.write(_answer(limit, head[:limit]))
         if not self.transport.can_write_eof():
             self.transport.close()
             return
@@ -92,7 +96,8 @@ class LimitedH11Protocol(H11Protocol):
     def data_received(self, data: bytes) -> None:
         if not self._lingering:
             if self._oversize_head(data):
-                self._refuse()
+                pending, _closed = self.conn.trailing_data
+                self._refuse(bytes(pending) + data if pending else data)
                 return
             super().data_received(data)
             return
