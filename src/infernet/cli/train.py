@@ -143,7 +143,7 @@ def run(
         None, "--max-nodes", min=1, help="Nodes at most (--open-market)."
     ),
     shards: int = typer.Option(None, "--shards", min=1, help="Shards (default: --max-nodes)."),
-    deadline_hours: float = typer.Option(24.0, "--deadline-hours", min=0.01, help="Then it ends."),
+    deadline_hours: float = typer.Option(24.0, "--deadline-hours", min=0.001, help="Then it ends."),
     api_key: str = typer.Option(None, envvar="INFERNET_API_KEY", help="Your API key."),
     url: str = typer.Option(
         "http://127.0.0.1:8700", "--control-plane", envvar="INFERNET_CONTROL_PLANE_URL"
@@ -220,6 +220,8 @@ def _run_market(
     job = outcome.job
     accepted = job.count("accepted")
     console.print(f"Training job {job.id} {job.status}: {accepted} of {len(job.shards)} shards")
+    if job.status == "partial":
+        console.print(f"The adapter merges the accepted shards only: {job.detail}")
     if job.payments:
         console.print(f"Paid {job.paid_usdc} of a {job.budget_usdc} USDC budget; the rest is back")
     console.print(f"Adapter: {outcome.paths.final}\nReport: {outcome.paths.readme}")

@@ -15,6 +15,7 @@ local run. The run folder then also holds:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -62,7 +63,10 @@ def run_market(
     paths = RunPaths(root)
     data_path = config.resolve(config.input.dataset, root)
     shards = split_shards(data_path, request.shards or request.max_nodes, config.training.seed)
-    job_id = _submitted(paths) or _submit(paths, config, client, shards, request)
+    fingerprint = _fingerprint(config, data_path)
+    job_id = _submitted(paths, fingerprint) or _submit(
+        paths, config, fingerprint, client, shards, request
+    )
     _upload(client, client.job(job_id), shards)
     console.print(f"Training job {job_id}: {len(shards)} shards on the network")
     job = _wait(client, job_id, console, request.poll_s)
@@ -75,16 +79,33 @@ def run_market(
     return MarketOutcome(paths, job)
 
 
-def _submitted(paths: RunPaths) -> str | None:
-    state = paths.root / STATE
-    if not state.is_file():
+def _fingerprint(config: TrainConfig, data_path: Path) -> dict[str, str]:
+    """What a submitted job was made of: a later run waits for it only if these hold."""
+    settings = json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()
+    return {
+        "settings_sha256": hashlib.sha256(settings).hexdigest(),
+        "dataset_sha256": file_sha256(data_path),
+    }
+
+
+def _submitted(paths: RunPaths, fingerprint: dict[str, str]) -> str | None:
+    state_file = paths.root / STATE
+    if not state_file.is_file():
         return None
-    return str(json.loads(state.read_text(encoding="utf-8"))["job_id"])
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    changed = [k.split("_")[0] for k, v in fingerprint.items() if state.get(k) != v]
+    if changed:
+        raise RunError(
+            f"the {' and the '.join(changed)} changed since training job {state['job_id']} was "
+            "submitted: put them back to wait for it, or submit anew with --restart"
+        )
+    return str(state["job_id"])
 
 
 def _submit(
     paths: RunPaths,
     config: TrainConfig,
+    fingerprint: dict[str, str],
     client: MarketClient,
     shards: list[Shard],
     request: MarketRequest,
@@ -98,7 +119,7 @@ def _submit(
             "deadline_hours": request.deadline_hours,
         }
     )
-    state = {"job_id": created["id"], "control_plane": client.url}
+    state = {"job_id": created["id"], "control_plane": client.url, **fingerprint}
     (paths.root / STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     return str(created["id"])
 

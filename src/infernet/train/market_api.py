@@ -5,6 +5,7 @@ or an unreachable control plane is a `ControlPlaneError` (exit 4)."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from infernet.node.client import ControlPlaneError
 from infernet.protocol.training import TRAINING_PREFIX
 
 FINAL = ("done", "partial", "failed")
+RATE_LIMIT_TRIES = 20
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,17 @@ class MarketClient:
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ControlPlaneError(
-                f"cannot reach the control plane at {self.url}: {describe(exc)}"
-            ) from exc
+        for _ in range(RATE_LIMIT_TRIES):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                raise ControlPlaneError(
+                    f"cannot reach the control plane at {self.url}: {describe(exc)}"
+                ) from exc
+            if response.status_code != 429:
+                break
+            # The key's request limit (many shards to upload): wait as the answer says.
+            time.sleep(min(60.0, float(response.headers.get("retry-after", "1") or 1)))
         if response.status_code >= 400:
             try:
                 detail = response.json().get("error_message", response.text)
