@@ -1,8 +1,11 @@
-"""`infernet train data | init | run`: make a dataset, scaffold a fine-tune, run it (Book §9.4).
+"""`infernet train data | init | run`: make a dataset, scaffold a fine-tune, run it (Book §9.4),
+on this machine (`run --local`) or on the network's nodes (`run --open-market`).
 
 Needs the `train` extra for `run` (and trafilatura for `data`); each command says what to
 install when something is missing. Exit codes as everywhere: 1 failed, 2 bad usage,
-3 config or missing dependency, 130 Ctrl-C (with a resumable checkpoint for `run`).
+3 config or missing dependency, 4 the control plane unreachable or refusing (a budget
+above the balance, say), 130 Ctrl-C (a resumable checkpoint for `--local`; for
+`--open-market` the job goes on, and the same command waits for it again).
 """
 
 from __future__ import annotations

@@ -90,7 +90,8 @@ def _open_to(
 async def offers(market: TrainingMarket, node: NodeState) -> ShardOffers:
     if await claim_store.node_claims(market.db, node.node_id, ("active",)):
         return ShardOffers()
-    found, claims = [], dict[str, list[ClaimRecord]]()
+    found: list[ShardOffer] = []
+    claims: dict[str, list[ClaimRecord]] = {}  # per job, read once
     for job, shard in await store.open_offers(market.db, market.now()):
         if _why_not(node, job) is not None:
             continue
