@@ -39,8 +39,8 @@ from infernet.backends.errors import BackendError
 from infernet.cli.common import Exit, console
 from infernet.cli.model import hardware, open_backend
 from infernet.node.config import ConfigError, NodeConfig, default_config_path, load_config
-from infernet.node.daemon import served_mismatch
 from infernet.node.hardware import HardwareReport
+from infernet.node.models import served_mismatch
 from infernet.node.requirements import (
     CheckResult,
     check_cuda,

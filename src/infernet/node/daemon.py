@@ -2,8 +2,9 @@
 
 One outbound HTTP client for registration and heartbeats (every `heartbeat_interval_s`,
 30 s by default) and one outbound WebSocket, the job channel, over which the control
-plane pushes jobs. The channel reconnects with jittered exponential backoff so that a
-control-plane restart does not bring every node back in the same second.
+plane pushes jobs; the node opens it with a hello (its state and the attempts it still
+runs). The channel reconnects with jittered exponential backoff (node/backoff.py) so that
+a control-plane restart does not bring every node back in the same second.
 
 After every heartbeat the daemon rewrites its status snapshot (`node/status_file.py`,
 read by `infernet status`) and hands the commands in the response to the command executor
@@ -19,9 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +28,10 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from infernet import __version__
-from infernet.backends.base import Backend, InstalledModel
+from infernet.backends.base import Backend
 from infernet.backends.errors import BackendError
 from infernet.node.autopayout import auto_payout_loop
+from infernet.node.backoff import backoff_delays
 from infernet.node.client import ControlPlaneClient, ControlPlaneError
 from infernet.node.commands import AckReply, CommandExecutor, ledger_path
 from infernet.node.confidential import model_key_statement, open_job
@@ -41,7 +41,7 @@ from infernet.node.gpu_report import HardwareCache
 from infernet.node.hardware import detect_hardware
 from infernet.node.metrics import Health, MetricsServer, NodeMetrics, daemon_health
 from infernet.node.model_keys import ModelKeyring
-from infernet.node.models import MemoryBudget, ModelError, ModelManager
+from infernet.node.models import MemoryBudget, ModelError, ModelManager, served_mismatch
 from infernet.node.status_file import StatusSnapshot, status_path, write_status
 from infernet.protocol.confidential import ConfidentialError
 from infernet.protocol.keys import NodeKey
@@ -56,37 +56,16 @@ from infernet.protocol.wire import (
     JobDone,
     JobFailed,
     JobToken,
+    NodeHello,
     NodeLoad,
     RegisterRequest,
     RegisterResponse,
+    RunningAttempt,
     ServedModel,
     to_node_adapter,
 )
 
 log = logging.getLogger("infernet.node")
-
-
-def backoff_delays(base: float = 0.5, cap: float = 30.0) -> Iterator[float]:
-    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2^n)]."""
-    attempt = 0
-    while True:
-        yield random.uniform(0, min(cap, base * 2**attempt))
-        attempt += 1
-
-
-def served_mismatch(served: list[str], installed: list[InstalledModel]) -> list[str]:
-    """Warnings for each model in one list but not the other (compared by routing key)."""
-    held = {routing_key(m.name): m.name for m in installed}
-    wanted = {routing_key(name): name for name in served}
-    warnings = [
-        f"served_models has {wanted[k]} but the backend does not hold it"
-        for k in wanted.keys() - held.keys()
-    ]
-    warnings += [
-        f"the backend holds {held[k]} but served_models does not list it"
-        for k in held.keys() - wanted.keys()
-    ]
-    return warnings
 
 
 @dataclass
@@ -103,6 +82,7 @@ class NodeDaemon:
     def __post_init__(self) -> None:
         self.client = ControlPlaneClient(self.config.control_plane_url, self.key)
         self._channel: ClientConnection | None = None
+        self._attempts: dict[str, int] = {}  # job id -> the attempt running (in `running`)
         self._send_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._beat_lock = asyncio.Lock()
@@ -295,6 +275,7 @@ class NodeDaemon:
                     self._channel = channel
                     delays = backoff_delays()
                     log.info("Job channel connected")
+                    await self._hello(channel)
                     await self._receive(channel)
             except (OSError, websockets.WebSocketException) as exc:
                 log.warning(f"Job channel down: {exc!r}")
@@ -303,12 +284,24 @@ class NodeDaemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), next(delays))
 
+    async def _hello(self, channel: ClientConnection) -> None:
+        """First on every (re)opened channel: our state and the attempts still running,
+        so a control plane that restarted routes to us at once and stops what it no
+        longer counts on."""
+        running = [RunningAttempt(job_id=j, attempt=a) for j, a in self._attempts.items()]
+        hello = NodeHello(heartbeat=await self.build_heartbeat(), running=running)
+        async with self._send_lock:
+            await channel.send(hello.model_dump_json())
+
     async def _receive(self, channel: ClientConnection) -> None:
         async for raw in channel:
             message = to_node_adapter.validate_json(raw)
             if isinstance(message, JobAssignment):
+                if old := self.running.get(message.job_id):
+                    old.cancel()  # the control plane gave up on that attempt
                 task = asyncio.create_task(self._run(message), name=message.job_id)
                 self.running[message.job_id] = task
+                self._attempts[message.job_id] = message.attempt
             elif isinstance(message, JobCancel) and (job := self.running.get(message.job_id)):
                 job.cancel()
 
@@ -326,7 +319,9 @@ class NodeDaemon:
         except ConnectionError:
             log.warning(f"Job {job.job_id}: channel lost while streaming")
         finally:
-            self.running.pop(job.job_id, None)
+            if self._attempts.get(job.job_id) == job.attempt:  # not replaced by a newer one
+                self.running.pop(job.job_id, None)
+                self._attempts.pop(job.job_id, None)
 
     async def _refuse(self, job: JobAssignment, error: str, message: str) -> None:
         log.warning(f"Job {job.job_id} refused: {message}", extra={"job_id": job.job_id})

@@ -261,3 +261,18 @@ class ModelManager:
                     error = str(exc)
         deleted = held.name if held is not None and error is None else None
         return RemoveOutcome(dropped, deleted, await self.sync(), error)
+
+
+def served_mismatch(served: list[str], installed: list[InstalledModel]) -> list[str]:
+    """Warnings for each model in one list but not the other (compared by routing key)."""
+    held = {routing_key(m.name): m.name for m in installed}
+    wanted = {routing_key(name): name for name in served}
+    warnings = [
+        f"served_models has {wanted[k]} but the backend does not hold it"
+        for k in wanted.keys() - held.keys()
+    ]
+    warnings += [
+        f"the backend holds {held[k]} but served_models does not list it"
+        for k in held.keys() - wanted.keys()
+    ]
+    return warnings

@@ -16,8 +16,9 @@ from pydantic import ValidationError
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.errors import Unauthorized
 from infernet.controlplane.nodes.auth import refused
-from infernet.controlplane.nodes.heartbeat import known_node, receive_heartbeat
+from infernet.controlplane.nodes.heartbeat import known_node, receive_heartbeat, receive_hello
 from infernet.controlplane.nodes.registration import register_node
+from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.services import Services
 from infernet.protocol.signing import AuthError, request_target_from_scope
 from infernet.protocol.wire import (
@@ -26,6 +27,7 @@ from infernet.protocol.wire import (
     HeartbeatResponse,
     JobAssignment,
     JobCancel,
+    NodeHello,
     RegisterRequest,
     RegisterResponse,
     from_node_adapter,
@@ -46,7 +48,9 @@ async def signed_by(request: Request) -> str:
     body = await request.body()
     target = request_target_from_scope(request.scope)
     try:
-        return _services(request).verifier.verify(request.headers, request.method, target, body)
+        return await _services(request).verifier.verify(
+            request.headers, request.method, target, body
+        )
     except AuthError as exc:
         raise refused(exc.code, f"Node signature rejected: {exc}") from exc
 
@@ -86,15 +90,18 @@ class WebSocketChannel:
         await self._socket.close(code=code, reason=reason[:120])
 
 
-async def _relay(services: Services, node_id: str, socket: WebSocket) -> None:
+async def _relay(services: Services, node: NodeState, socket: WebSocket) -> None:
     while True:
         text = await socket.receive_text()
         try:
             message = from_node_adapter.validate_json(text)
         except ValidationError:
-            log.warning("malformed message from node", extra={"node_id": node_id})
+            log.warning("malformed message from node", extra={"node_id": node.node_id})
             continue
-        await services.jobs.receive(node_id, message)
+        if isinstance(message, NodeHello):
+            await receive_hello(services, node, message)
+        else:
+            await services.jobs.receive(node.node_id, message)
 
 
 @router.websocket(NODE_CHANNEL_PATH)
@@ -102,7 +109,7 @@ async def job_channel(socket: WebSocket) -> None:
     services: Services = socket.app.state.services
     target = request_target_from_scope(socket.scope)
     try:
-        signer = services.verifier.verify(socket.headers, "GET", target, b"")
+        signer = await services.verifier.verify(socket.headers, "GET", target, b"")
     except AuthError as exc:  # accepted, then closed: a refused handshake carries no reason
         await socket.accept()
         await socket.close(code=4401, reason=f"{exc.code}: {exc}"[:120])
@@ -119,7 +126,7 @@ async def job_channel(socket: WebSocket) -> None:
     log.info("job channel open", extra={"node_id": node.node_id})
     await services.jobs.channel_opened(node.node_id)
     try:
-        await _relay(services, node.node_id, socket)
+        await _relay(services, node, socket)
     except WebSocketDisconnect:
         pass
     finally:

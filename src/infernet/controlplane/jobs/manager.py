@@ -13,7 +13,9 @@ Several replicas (cluster.py, takeover.py): the replica a job was submitted to o
 and holds a lease on its row; slots are reserved in the bus, assignments for a node
 connected elsewhere travel through the bus, and the stream is mirrored to the bus so any
 replica can serve it. An owner that dies loses its leases, and another replica adopts
-its jobs. With the in-process bus all of this is the single-process path above.
+its jobs. With the in-process bus all of this is the single-process path above, and the
+streams are stored in the database (journal.py). After a restart (`recover`) the control
+plane adopts the jobs it left as a replica adopts a dead one's (takeover.py).
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.bus.base import Bus
-from infernet.controlplane.errors import BadRequest, ModelNotFound, NoCapacity
+from infernet.controlplane.errors import NoCapacity
 from infernet.controlplane.jobs.cluster import Caches, Cluster
 from infernet.controlplane.jobs.events import JobEvents, NoJobEvents
 from infernet.controlplane.jobs.explain import note_passed_over
 from infernet.controlplane.jobs.failover import Failover
+from infernet.controlplane.jobs.journal import StreamJournal
 from infernet.controlplane.jobs.live import LiveJob
+from infernet.controlplane.jobs.names import ModelNames
 from infernet.controlplane.jobs.owner import NodeMessage
 from infernet.controlplane.jobs.provenance import ProvenanceCheck
 from infernet.controlplane.jobs.reading import Entries, StreamOpener
@@ -46,8 +50,14 @@ from infernet.controlplane.store import jobs as job_store
 from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.controlplane.store.jobs import Completion, JobRecord
 from infernet.controlplane.store.leases import lease_expiry
-from infernet.protocol.modelnames import AmbiguousModelName, UnknownModelName, resolve_model
-from infernet.protocol.wire import Heartbeat, JobAssignment, JobDone, JobFailed, JobToken
+from infernet.protocol.wire import (
+    Heartbeat,
+    JobAssignment,
+    JobDone,
+    JobFailed,
+    JobToken,
+    RunningAttempt,
+)
 
 log = logging.getLogger("infernet.jobs")
 
@@ -69,7 +79,7 @@ class JobManager:
         self._accounting: Accounting = accounting or NoAccounting()
         self._events: JobEvents = events or NoJobEvents()
         self._provenance = provenance
-        self.cluster = Cluster(bus, registry, self, caches)
+        self.cluster = Cluster(bus, registry, self, caches, StreamJournal(db))
         self._failover = Failover(self, registry, self.cluster, settings)
         self._takeover = Takeover(self, self.cluster, registry, db)
         self._live: dict[str, LiveJob] = {}
@@ -80,7 +90,7 @@ class JobManager:
         )
         self._waiting: deque[str] = deque()
         self.demand: Counter[str] = Counter()  # jobs submitted per routing key
-        self.refused: Counter[str] = Counter()  # jobs refused: model served by no node
+        self.names = ModelNames(registry)  # which model a client means (names.py)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -100,26 +110,6 @@ class JobManager:
         """The job's stream entries after event `after`, wherever the job is (reading.py)."""
         return await self._streams.open(record, after)
 
-    def served_names(self) -> list[str]:
-        online = self._registry.online_models().items()
-        return sorted({nodes[0].served[key] for key, nodes in online})
-
-    def resolve(self, model: str) -> str:
-        """The routing key of the online model `model` names, or a client error saying
-        which models are served (never a different model than the one asked for)."""
-        try:
-            registry = self._registry
-            online = [k for k in registry.served_keys() if registry.has_online(k)]
-            return resolve_model(model, online)
-        except AmbiguousModelName as exc:
-            raise BadRequest(str(exc)) from exc
-        except UnknownModelName as exc:
-            self.refused[model] += 1
-            served = ", ".join(self.served_names()) or "none (no node is online)"
-            raise ModelNotFound(
-                f"No online node serves model '{model}'. Models served now: {served}."
-            ) from exc
-
     def stats(self) -> dict[str, Any]:
         running = sum(1 for j in self._live.values() if j.finished_at is None and j.node_id)
         return {"waiting": len(self._waiting), "running": running}
@@ -127,7 +117,7 @@ class JobManager:
     # -- submit and dispatch -------------------------------------------------------------
 
     async def submit(self, account_id: str, request: JobCreate) -> LiveJob:
-        key = self.resolve(request.model)
+        key = self.names.resolve(request.model)
         if len(self._waiting) >= self._settings.max_waiting_jobs:
             raise NoCapacity(
                 "Too many jobs are waiting for a node; retry shortly.", headers={"Retry-After": "5"}
@@ -326,6 +316,10 @@ class JobManager:
         await self.cluster.channel_opened(node_id)
         await self.dispatch_waiting()
 
+    async def still_running(self, node_id: str, running: list[RunningAttempt]) -> None:
+        """The node's hello named the attempts it runs: stop those not counted on here."""
+        await self._failover.still_running(node_id, running)
+
     async def channel_closed(self, node_id: str) -> None:
         await self.cluster.channel_closed(node_id)
         await self.node_lost(node_id)
@@ -362,7 +356,9 @@ class JobManager:
 
     def adopt(self, job: LiveJob) -> None:
         self._live[job.id] = job
-        self._waiting.appendleft(job.id)
+        waiting = (self._live.get(j) for j in self._waiting)
+        later = (i for i, w in enumerate(waiting) if w and w.submitted > job.submitted)
+        self._waiting.insert(next(later, len(self._waiting)), job.id)  # in submission order
 
     def forget(self, job_id: str) -> None:
         self._live.pop(job_id, None)
@@ -382,6 +378,13 @@ class JobManager:
         if node_id:
             await self.cluster.release(node_id, job.id)
         await self.dispatch_waiting()
+
+    async def recover(self) -> int:
+        """At start: adopt the unfinished jobs left by this control plane (or by a dead
+        replica) and queue them in submission order (takeover.py); returns how many."""
+        recovered = await self._takeover.recover(self._settings.lease_ttl_s)
+        await self.dispatch_waiting()
+        return recovered
 
     async def sweep(self) -> None:
         """Fail overdue jobs, take back stalled ones, forget finished ones after a while;

@@ -1,11 +1,16 @@
-"""Taking over the jobs of a replica that died, by leases in the database (no leader).
+"""Taking over unfinished jobs: those of a replica that died (by leases in the database,
+no leader), and at start those this control plane ran before it stopped or crashed.
 
-Every sweep the replica renews the leases of the jobs it runs (only those: a row it
-leases but does not run lapses and is claimed again), and claims unfinished jobs whose
-lease ran out. A claimed job is rebuilt from its row and the token stream the
-bus kept: what was delivered stays delivered (the next node continues from it, as in
-failover), the node that was running it is told to stop and its slot is freed, and the
-job waits for a node here. Only with a shared bus: one process owns all its jobs.
+At start (`recover`) a control plane adopts every unfinished job whose lease it holds
+(a replica restarted under the same `replica_id`) or whose lease ran out; a single
+process, which no other process shares its database with, adopts them all. Then, every
+sweep a replica with a shared bus renews the leases of the jobs it runs (only those: a
+row it leases but does not run lapses and is claimed again), and claims unfinished jobs
+whose lease ran out. A claimed job is rebuilt from its row and the token stream that was
+stored (the bus's, or the database's: jobs/journal.py): what was delivered stays
+delivered (the next node continues from it, as in failover), the node that was running
+it is told to stop and its slot is freed, and the job waits for a node here, in the
+order it was submitted; its `job_timeout_s` still counts from its submission.
 """
 
 from __future__ import annotations
@@ -60,6 +65,17 @@ class Takeover:
         for record in await leases.claim_expired(self._db, me, ttl_s):
             await self.adopt(record)
 
+    async def recover(self, ttl_s: float) -> int:
+        """At start: adopt the unfinished jobs this control plane may run (see the module
+        docstring); returns how many."""
+        me, everything = self._cluster.bus.replica_id, not self._cluster.shared
+        records = await leases.claim_at_start(self._db, me, ttl_s, everything=everything)
+        for record in records:
+            await self.adopt(record)
+        if records:
+            log.warning("unfinished jobs recovered", extra={"count": len(records)})
+        return len(records)
+
     async def adopt(self, record: JobRecord) -> None:
         if self._owner.live(record.id) is not None:
             return
@@ -94,14 +110,17 @@ class Takeover:
         request = JobCreate.model_validate(record.request)
         submitted = time.monotonic() - _age_s(record)
         job = LiveJob(record.id, record.account_id, record.routing_key, request, submitted)
-        job.stream = self._cluster.new_stream(record.id, already=len(entries))
-        job.stream.pieces = pieces
+        job.stream = self._cluster.new_stream(record.id, already=pieces)
         job.attempt = record.attempts
         job.segments = [Segment(**s) for s in record.segments or []]
         job.attempt_start_piece = len(pieces)
         return job
 
     async def _entries(self, job_id: str) -> list[StreamEntry]:
+        """The job's stored stream: the bus's log, or without one the journal's pieces."""
+        if self._cluster.keeper is not None and not self._cluster.shared:
+            stored = await self._cluster.keeper.load(job_id)
+            return [StreamEntry(i, "piece", text) for i, text in enumerate(stored, start=1)]
         entries: list[StreamEntry] = []
         while True:
             batch = await self._cluster.bus.tokens.read(job_id, len(entries), 0.001)

@@ -11,9 +11,15 @@ from infernet.controlplane.store.migrate import upgrade_to_head
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    """Set up every SQLite connection for a crash (docs/operations.md, "Crashes"): the
+    write-ahead log (readers never block the writer; a killed process loses nothing it
+    committed), `synchronous=FULL` (each commit is on disk before it returns, so a power
+    loss cannot undo a committed money movement either) and a busy timeout (a writer
+    waits for the file lock instead of failing with "database is locked")."""
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_S * 1000}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

@@ -95,3 +95,12 @@ async def flush_heartbeats(db: AsyncEngine, seen: Mapping[str, datetime]) -> Non
             return
         ids, moments = [node_id for node_id, _ in rows], [moment for _, moment in rows]
         await conn.execute(_FLUSH_POSTGRES, {"ids": ids, "moments": moments})
+
+
+async def seen_since(db: AsyncEngine, since: datetime) -> list[Mapping[str, Any]]:
+    """Nodes not revoked whose last heartbeat (as flushed) was at or after `since`."""
+    query = select(nodes.c.id, nodes.c.public_key, nodes.c.served_models).where(
+        nodes.c.last_heartbeat_at >= since, nodes.c.revoked.is_(False)
+    )
+    async with db.connect() as conn:
+        return [cast(Mapping[str, Any], r._mapping) for r in (await conn.execute(query)).all()]

@@ -1,0 +1,55 @@
+"""Stored pieces of job token streams (jobs/journal.py writes them), numbered as
+streamed: a restart resumes streams and continues answers from them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infernet.controlplane.store.jobs import UNFINISHED
+from infernet.controlplane.store.tables import job_pieces, jobs
+
+BATCH = 300  # rows per statement (three parameters each; SQLite caps bound parameters)
+
+
+async def append(db: AsyncEngine, rows: Sequence[tuple[str, int, str]]) -> None:
+    """Store (job id, seq, text) rows in one transaction; a row stored already (a write
+    retried after its commit was not confirmed) is left as it is."""
+    async with db.begin() as conn:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        for start in range(0, len(rows), BATCH):
+            values = [
+                {"job_id": job_id, "seq": seq, "text": text}
+                for job_id, seq, text in rows[start : start + BATCH]
+            ]
+            statement = dialect.insert(job_pieces).values(values).on_conflict_do_nothing()
+            await conn.execute(statement)
+
+
+async def load(db: AsyncEngine, job_id: str) -> list[str]:
+    """The job's stored pieces in order (1, 2, ... without a gap)."""
+    query = (
+        select(job_pieces.c.seq, job_pieces.c.text)
+        .where(job_pieces.c.job_id == job_id)
+        .order_by(job_pieces.c.seq)
+    )
+    async with db.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    pieces: list[str] = []
+    for seq, text in rows:
+        if seq != len(pieces) + 1:
+            break
+        pieces.append(text)
+    return pieces
+
+
+async def forget_ended_before(db: AsyncEngine, cutoff: datetime) -> int:
+    """Delete the pieces of jobs that ended before `cutoff`; returns how many."""
+    ended = select(jobs.c.id).where(jobs.c.completed_at < cutoff, jobs.c.status.not_in(UNFINISHED))
+    async with db.begin() as conn:
+        result = await conn.execute(delete(job_pieces).where(job_pieces.c.job_id.in_(ended)))
+    return int(result.rowcount or 0)
