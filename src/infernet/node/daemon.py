@@ -302,8 +302,14 @@ class NodeDaemon:
                 task = asyncio.create_task(self._run(message), name=message.job_id)
                 self.running[message.job_id] = task
                 self._attempts[message.job_id] = message.attempt
-            elif isinstance(message, JobCancel) and (job := self.running.get(message.job_id)):
-                job.cancel()
+            elif isinstance(message, JobCancel):
+                self._cancel(message)
+
+    def _cancel(self, message: JobCancel) -> None:
+        """Stop the job's attempt (the one named, when the message names one)."""
+        job = self.running.get(message.job_id)
+        if job is not None and message.attempt in (None, self._attempts.get(message.job_id)):
+            job.cancel()
 
     async def _run(self, job: JobAssignment) -> None:
         try:

@@ -153,6 +153,7 @@ class JobAssignment(WireModel):
 class JobCancel(WireModel):
     type: Literal["cancel"] = "cancel"
     job_id: str
+    attempt: int | None = None  # only this attempt (None: whichever runs)
 
 
 class JobToken(WireModel):

@@ -99,7 +99,7 @@ class Failover:
                 "node still runs an attempt no longer counted on: cancelled",
                 extra={"job_id": attempt.job_id, "node_id": node_id},
             )
-            await _cancel_on_node(attempt.job_id, node)
+            await _cancel_on_node(attempt.job_id, node, attempt.attempt)
 
     async def sweep(self, jobs: list[LiveJob]) -> None:
         """Fail overdue jobs, take back stalled ones, forget finished ones after a while."""
@@ -115,13 +115,13 @@ class Failover:
             elif job.node_id and now - job.last_progress > settings.stall_timeout_s:
                 node = self._registry.get(job.node_id)
                 if node is not None:
-                    await _cancel_on_node(job.id, node)
+                    await _cancel_on_node(job.id, node, job.attempt)
                     await self.take_back(job, node, "stalled")
 
 
-async def _cancel_on_node(job_id: str, node: NodeState) -> None:
+async def _cancel_on_node(job_id: str, node: NodeState, attempt: int | None = None) -> None:
     if node.channel is not None:
         try:
-            await node.channel.send(JobCancel(job_id=job_id))
+            await node.channel.send(JobCancel(job_id=job_id, attempt=attempt))
         except Exception:
             log.warning("could not tell node to cancel", extra={"job_id": job_id})
