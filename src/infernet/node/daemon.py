@@ -285,9 +285,8 @@ class NodeDaemon:
                 await asyncio.wait_for(self._stopping.wait(), next(delays))
 
     async def _hello(self, channel: ClientConnection) -> None:
-        """First on every (re)opened channel: our state and the attempts still running,
-        so a control plane that restarted routes to us at once and stops what it no
-        longer counts on."""
+        """First on each channel: our state and running attempts (so a restarted control
+        plane routes to us at once and stops what it no longer counts on)."""
         running = [RunningAttempt(job_id=j, attempt=a) for j, a in self._attempts.items()]
         hello = NodeHello(heartbeat=await self.build_heartbeat(), running=running)
         async with self._send_lock:
