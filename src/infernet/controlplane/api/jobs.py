@@ -13,7 +13,7 @@ from infernet.controlplane.api.deps import AccountDep, ServicesDep
 from infernet.controlplane.api.docs import ResponsesDoc, errors
 from infernet.controlplane.errors import BadRequest, NotFound
 from infernet.controlplane.jobs.manager import JobManager
-from infernet.controlplane.jobs.sse import entry_events, sse_response
+from infernet.controlplane.jobs.sse import JOB_HEADER, entry_events, sse_response
 from infernet.controlplane.schemas.errors import ErrorEnvelope
 from infernet.controlplane.schemas.jobs import (
     JobCreate,
@@ -90,8 +90,11 @@ async def submit_job(
     """Submit a chat job. With `stream: true` the answer is the job's SSE stream."""
     check_job_request(body, services.settings)
     job = await services.jobs.submit(account, body)
-    if body.stream:
-        return sse_response(entry_events(job.stream.entries(0, services.settings.sse_keepalive_s)))
+    if body.stream:  # the job's id in a header: a client whose stream breaks resumes it
+        entries = job.stream.entries(0, services.settings.sse_keepalive_s)
+        response = sse_response(entry_events(entries))
+        response.headers[JOB_HEADER] = job.id
+        return response
     record = await job_store.get(services.db, job.id)
     assert record is not None
     return job_public(record, services.jobs)

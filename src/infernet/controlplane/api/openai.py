@@ -37,7 +37,7 @@ from infernet.controlplane.jobs.openai_sse import (
     job_usage,
     openai_events,
 )
-from infernet.controlplane.jobs.sse import sse_response
+from infernet.controlplane.jobs.sse import JOB_HEADER, sse_response
 from infernet.controlplane.jobs.streams import StreamError
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.schemas.openai import (
@@ -59,7 +59,6 @@ from infernet.protocol.wire import ChatMessageIn
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
-JOB_HEADER = "X-Infernet-Job-Id"
 GENERATION_ERRORS = openai_errors(400, 401, 404, 413, 429, 502, 503, 504)
 STREAM_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE with stream: true"}

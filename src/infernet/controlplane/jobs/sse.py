@@ -14,6 +14,8 @@ from fastapi.responses import StreamingResponse
 from infernet.controlplane.bus.base import StreamEntry
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# Names the job a response is about, so a client whose stream broke can resume it.
+JOB_HEADER = "X-Infernet-Job-Id"
 
 
 def event(payload: object) -> str:
