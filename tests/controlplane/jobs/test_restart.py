@@ -2,7 +2,8 @@
 process, on SQLite and PostgreSQL (the SIGKILL loop is tests/chaos/test_cp_crash.py):
 
 - every job it had accepted runs again or ends: waiting ones in their order, a running
-  one continued from what its stream had stored, its hold settled once;
+  one continued from what its stream had stored, its hold settled once; the job timeout
+  still counts from submission;
 - a stream read before the restart resumes after it with `Last-Event-ID`, exactly;
 - its nodes are routable as soon as their channels reopen (the hello carries their
   state; no heartbeat needed), and until then a model only they serve answers a
@@ -178,6 +179,22 @@ async def test_an_attempt_a_node_still_runs_from_before_the_restart_is_stopped(
     assert job["result"]["content"] == "ab"  # the old attempt's tokens never mixed in
     (attempts,) = (await rows(harness, jobs.c.attempts))[0]
     assert attempts == 2 and len(backend.requests) == 2
+
+
+async def test_the_job_timeout_counts_from_submission_across_a_restart(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    settings = Settings(job_timeout_s=2.0)
+    async with running(tmp_path, settings, database_url) as harness:
+        backend = ScriptedBackend([MODEL], tokens=["a", "b"], delay_s=30.0)  # never in time
+        await harness.add_node(backend)
+        async with harness.client() as api:
+            job_id = await submit(api)
+            # Down longer than the timeout: the job is overdue when it is adopted.
+            await harness.restart(before_start=lambda: asyncio.sleep(2.5))
+            job = await wait_final(api, job_id)
+    assert job["status"] == "failed" and job["error"] == "timeout"
+    assert len(backend.requests) == 1  # not run again: its time had run out
 
 
 async def test_a_signed_request_replayed_after_a_restart_is_refused(harness: Harness) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from infernet.controlplane.bus.base import StreamEntry
 from infernet.controlplane.bus.events import CancelOnNode
 from infernet.controlplane.jobs.cluster import Cluster
+from infernet.controlplane.jobs.failover import CONFIDENTIAL_LOST
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.owner import JobOwner
 from infernet.controlplane.money.accounting import Segment
@@ -92,17 +93,20 @@ class Takeover:
         for node_id in holders:
             await self._stop_on_node(node_id, record.id)
         log.warning("job taken over", extra={"job_id": record.id, "from": record.lease_owner})
+        ending = None
         if any(e.terminal for e in entries):
             # The stream ended but the row was not finished: the owner died in between.
-            self._owner.adopt(job)
-            await self._owner.fail(
-                job,
+            ending = (
                 "control_plane_lost",
                 "The control plane running this job stopped as it finished; submit it again.",
             )
-            return
-        await job_store.requeue(self._db, record.id)
+        elif job.request.encrypted is not None and job.stream.pieces:
+            ending = ("node_disconnected", CONFIDENTIAL_LOST)  # no node can continue it
+        if ending is None:
+            await job_store.requeue(self._db, record.id)  # stored first: then it may run
         self._owner.adopt(job)
+        if ending is not None:
+            await self._owner.fail(job, *ending)
 
     def _rebuild(self, record: JobRecord, entries: list[StreamEntry]) -> LiveJob:
         """The job as it was when its owner died: what was streamed stays delivered."""
