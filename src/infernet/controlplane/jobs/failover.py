@@ -109,14 +109,16 @@ class Failover:
                 if now - job.finished_at > STREAM_RETENTION_S:
                     self._owner.forget(job.id)
             elif now - job.submitted > settings.job_timeout_s:
-                minutes = settings.job_timeout_s / 60
-                text = f"Job did not complete within {minutes:g} minutes"
-                await self._owner.fail(job, "timeout", text)
+                await self._owner.fail(job, "timeout", timeout_message(settings.job_timeout_s))
             elif job.node_id and now - job.last_progress > settings.stall_timeout_s:
                 node = self._registry.get(job.node_id)
                 if node is not None:
                     await _cancel_on_node(job.id, node, job.attempt)
                     await self.take_back(job, node, "stalled")
+
+
+def timeout_message(timeout_s: float) -> str:
+    return f"Job did not complete within {timeout_s / 60:g} minutes"
 
 
 async def _cancel_on_node(job_id: str, node: NodeState, attempt: int | None = None) -> None:

@@ -81,7 +81,7 @@ class JobManager:
         self._provenance = provenance
         self.cluster = Cluster(bus, registry, self, caches, StreamJournal(db))
         self._failover = Failover(self, registry, self.cluster, settings)
-        self._takeover = Takeover(self, self.cluster, registry, db)
+        self._takeover = Takeover(self, self.cluster, registry, db, settings.job_timeout_s)
         self._live: dict[str, LiveJob] = {}
         # A finished job leaves `_live` at once; this keeps what exact replay needs.
         self.archive = StreamArchive(STREAM_RETENTION_S)

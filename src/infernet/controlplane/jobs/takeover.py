@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from infernet.controlplane.bus.base import StreamEntry
 from infernet.controlplane.bus.events import CancelOnNode
 from infernet.controlplane.jobs.cluster import Cluster
-from infernet.controlplane.jobs.failover import CONFIDENTIAL_LOST
+from infernet.controlplane.jobs.failover import CONFIDENTIAL_LOST, timeout_message
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.owner import JobOwner
 from infernet.controlplane.money.accounting import Segment
@@ -47,9 +47,15 @@ def _age_s(record: JobRecord) -> float:
 
 class Takeover:
     def __init__(
-        self, owner: JobOwner, cluster: Cluster, registry: NodeRegistry, db: AsyncEngine
+        self,
+        owner: JobOwner,
+        cluster: Cluster,
+        registry: NodeRegistry,
+        db: AsyncEngine,
+        job_timeout_s: float,
     ) -> None:
         self._owner, self._cluster, self._registry, self._db = owner, cluster, registry, db
+        self._timeout_s = job_timeout_s
 
     async def tend(self, ttl_s: float) -> None:
         """Renew this replica's leases, drop jobs it no longer holds, adopt expired ones."""
@@ -100,6 +106,8 @@ class Takeover:
                 "control_plane_lost",
                 "The control plane running this job stopped as it finished; submit it again.",
             )
+        elif _age_s(record) > self._timeout_s:  # its time ran out while no one ran it
+            ending = ("timeout", timeout_message(self._timeout_s))
         elif job.request.encrypted is not None and job.stream.pieces:
             ending = ("node_disconnected", CONFIDENTIAL_LOST)  # no node can continue it
         if ending is None:
