@@ -1,9 +1,12 @@
-"""The node-auth nonce cache of a control plane without Redis: its database.
+"""The node-auth nonce cache of a control plane without Redis: memory, backed by its
+database.
 
 A nonce kept only in memory would be forgotten by a restart, and a request signed just
 before a crash could then be replayed just after it (the clock-skew window is still
-open). So every nonce is in the database before its request is let through. The
-alternative, refusing after a restart every timestamp that could carry a nonce seen
+open). So memory answers (`MemoryNonceStore`: a single process is the only one that
+checks), and each new nonce is in the database, with its expiry, before its request is
+let through; the first check after a start loads the unexpired ones back. The
+alternative, refusing after a start every timestamp that could carry a nonce seen
 before it, would refuse every node for the whole skew window (a node's clock may run up
 to `window_s` ahead), which is the outage this avoids.
 
@@ -15,10 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store import nonces as store
+from infernet.controlplane.store.ids import utcnow
+from infernet.protocol.signing import MemoryNonceStore
 
 log = logging.getLogger("infernet.limits")
 
@@ -26,35 +32,46 @@ log = logging.getLogger("infernet.limits")
 class DatabaseNonceStore:
     def __init__(self, db: AsyncEngine) -> None:
         self._db = db
-        self._waiting: dict[tuple[str, float], list[asyncio.Future[bool]]] = {}
+        self._memory = MemoryNonceStore()
+        self._loaded = asyncio.Lock()
+        self._loaded_yet = False
+        self._pending: list[tuple[tuple[str, datetime], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def seen_or_add(self, nonce: str, ttl: float) -> bool:
-        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault((nonce, ttl), []).append(answer)
+        if not self._loaded_yet:
+            await self._load()
+        if await self._memory.seen_or_add(nonce, ttl):
+            return True
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append(((nonce, utcnow() + timedelta(seconds=ttl)), written))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="nonce-writer")
-        return await answer
+        await written  # the request goes on only once its nonce is stored
+        return False
+
+    async def _load(self) -> None:
+        async with self._loaded:
+            if self._loaded_yet:
+                return
+            now = utcnow()
+            for key, expires in await store.unexpired(self._db):
+                if expires.tzinfo is None:
+                    expires = expires.replace(tzinfo=now.tzinfo)
+                await self._memory.seen_or_add(key, (expires - now).total_seconds())
+            self._loaded_yet = True
 
     async def _write(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, {}
-            by_ttl: dict[float, list[str]] = {}
-            for nonce, ttl in batch:
-                by_ttl.setdefault(ttl, []).append(nonce)
+        while self._pending:
+            batch, self._pending = self._pending, []
             try:
-                seen = set[str]()
-                for ttl, nonces in by_ttl.items():
-                    seen |= await store.record(self._db, nonces, ttl)
-            except Exception as exc:  # the requests fail (500) rather than go unchecked
+                await store.keep(self._db, [row for row, _ in batch])
+            except Exception as exc:  # those requests fail (500) rather than go unrecorded
                 log.exception("nonce cache: could not write to the database")
-                for answers in batch.values():
-                    for answer in answers:
-                        if not answer.done():
-                            answer.set_exception(exc)
+                for _, written in batch:
+                    if not written.done():
+                        written.set_exception(exc)
                 continue
-            for (nonce, _), answers in batch.items():
-                # The same nonce twice in one batch: the first is new, the rest replays.
-                for index, answer in enumerate(answers):
-                    if not answer.done():
-                        answer.set_result(nonce in seen or index > 0)
+            for _, written in batch:
+                if not written.done():
+                    written.set_result(None)

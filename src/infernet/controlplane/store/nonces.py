@@ -1,59 +1,47 @@
-"""Nonces of signed node requests, kept until they expire (limits/nonces.py uses them).
-
-`record` takes a batch of distinct keys in one transaction: each is recorded unless it
-is there and unexpired already, and the answer names those (the replays). An insert that
-ignores a conflict decides it, so two writers at once (two replicas sharing PostgreSQL)
-never both take one key.
-"""
+"""Nonces of signed node requests, kept until they expire (limits/nonces.py), so that a
+restarted control plane still knows every nonce it accepted in the last minutes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.tables import auth_nonces
 
-BATCH = 500  # keys per statement (SQLite caps bound parameters)
+
+def _keep(dialect: Any) -> Any:
+    """The upsert, compiled once and run over many rows (executemany): a batch of any
+    size costs no new compilation. A key stored already (expired, or the same nonce in
+    two batches) takes the new expiry."""
+    insert = dialect.insert(auth_nonces)
+    return insert.on_conflict_do_update(
+        index_elements=["key"], set_={"expires_at": insert.excluded.expires_at}
+    )
 
 
-async def record(db: AsyncEngine, keys: Sequence[str], ttl_s: float) -> set[str]:
-    """Record `keys` (distinct) for `ttl_s` seconds; returns those already recorded and
-    not expired (replays), which keep their first expiry."""
-    seen: set[str] = set()
+_KEEP = {"postgresql": _keep(postgresql), "sqlite": _keep(sqlite)}
+
+
+async def keep(db: AsyncEngine, nonces: Sequence[tuple[str, datetime]]) -> None:
+    """Store (key, expires at) pairs, in one transaction."""
+    rows = [{"key": key, "expires_at": expires} for key, expires in nonces]
     async with db.begin() as conn:
-        for start in range(0, len(keys), BATCH):
-            seen |= await _record(conn, keys[start : start + BATCH], ttl_s)
-    return seen
+        await conn.execute(_KEEP[conn.dialect.name], rows)
 
 
-async def _record(conn: AsyncConnection, keys: Sequence[str], ttl_s: float) -> set[str]:
-    now = utcnow()
-    expires = now + timedelta(seconds=ttl_s)
-    rows = [{"key": key, "expires_at": expires} for key in keys]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    fresh_insert = (
-        dialect.insert(auth_nonces)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(auth_nonces.c.key)
+async def unexpired(db: AsyncEngine) -> list[tuple[str, datetime]]:
+    """Every stored nonce not yet expired, with its expiry."""
+    query = select(auth_nonces.c.key, auth_nonces.c.expires_at).where(
+        auth_nonces.c.expires_at > utcnow()
     )
-    fresh = set((await conn.execute(fresh_insert)).scalars())
-    known = [key for key in keys if key not in fresh]
-    if not known:
-        return set()
-    lapsed = (
-        update(auth_nonces)
-        .where(auth_nonces.c.key.in_(known), auth_nonces.c.expires_at <= now)
-        .values(expires_at=expires)
-        .returning(auth_nonces.c.key)
-    )
-    renewed = set((await conn.execute(lapsed)).scalars())
-    return set(known) - renewed
+    async with db.connect() as conn:
+        return [(str(r.key), r.expires_at) for r in (await conn.execute(query)).all()]
 
 
 async def forget_expired(db: AsyncEngine) -> int:
