@@ -59,6 +59,7 @@ async def test_pieces_are_stored_in_order_and_load_back_after_a_restart(
         await stream.push(piece)
     await stream.finish()
     await asyncio.wait_for(reader, 10)
+    await journal.close()
     assert seen == ["The ", "answer ", "is ", "42", "done"]
 
     again = StreamJournal(db)  # a new process on the same database

@@ -111,6 +111,8 @@ class Cluster:
 
     async def stop(self) -> None:
         await self.bus.stop()
+        if self.keeper is not None:
+            await self.keeper.close()
 
     def new_stream(self, job_id: str, already: list[str] | None = None) -> JobStream:
         """A stream for `job_id`, mirrored to the bus (several replicas) or stored by the

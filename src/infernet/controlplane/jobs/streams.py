@@ -88,6 +88,8 @@ class Keeper(Protocol):
         """The job's stored pieces, in order."""
         ...
 
+    async def close(self) -> None: ...
+
 
 class JobStream:
     def __init__(

@@ -5,29 +5,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from infernet.controlplane.store.jobs import UNFINISHED
 from infernet.controlplane.store.tables import job_pieces, jobs
 
-BATCH = 300  # rows per statement (three parameters each; SQLite caps bound parameters)
+
+def _insert(dialect: Any) -> Any:
+    return dialect.insert(job_pieces).on_conflict_do_nothing()
 
 
-async def append(db: AsyncEngine, rows: Sequence[tuple[str, int, str]]) -> None:
-    """Store (job id, seq, text) rows in one transaction; a row stored already (a write
-    retried after its commit was not confirmed) is left as it is."""
-    async with db.begin() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        for start in range(0, len(rows), BATCH):
-            values = [
-                {"job_id": job_id, "seq": seq, "text": text}
-                for job_id, seq, text in rows[start : start + BATCH]
-            ]
-            statement = dialect.insert(job_pieces).values(values).on_conflict_do_nothing()
-            await conn.execute(statement)
+# Compiled once and run over many rows (executemany): a batch of any size costs no new
+# compilation. A row stored already (a write retried after its commit was not
+# confirmed) is left as it is.
+_INSERT = {"postgresql": _insert(postgresql), "sqlite": _insert(sqlite)}
+
+
+async def append(conn: AsyncConnection, rows: Sequence[tuple[str, int, str]]) -> None:
+    """Store (job id, seq, text) rows in one transaction, on a connection of its own
+    (db.relaxed_connection: a crash of this process cannot undo it; a power loss may)."""
+    values = [{"job_id": job_id, "seq": seq, "text": text} for job_id, seq, text in rows]
+    if not values:
+        return
+    try:
+        await conn.execute(_INSERT[conn.dialect.name], values)
+        await conn.commit()
+    except BaseException:
+        await conn.rollback()
+        raise
 
 
 async def load(db: AsyncEngine, job_id: str) -> list[str]:
