@@ -13,9 +13,8 @@ Several replicas (cluster.py, takeover.py): the replica a job was submitted to o
 and holds a lease on its row; slots are reserved in the bus, assignments for a node
 connected elsewhere travel through the bus, and the stream is mirrored to the bus so any
 replica can serve it. An owner that dies loses its leases, and another replica adopts
-its jobs. With the in-process bus all of this is the single-process path above, and the
-streams are stored in the database (journal.py). After a restart (`recover`) the control
-plane adopts the jobs it left as a replica adopts a dead one's (takeover.py).
+its jobs. With the in-process bus all of this is the single-process path above (streams
+stored in the database: journal.py). A restart adopts what it left (`recover`, takeover).
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
+from itertools import takewhile
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -85,9 +85,8 @@ class JobManager:
         self._live: dict[str, LiveJob] = {}
         # A finished job leaves `_live` at once; this keeps what exact replay needs.
         self.archive = StreamArchive(STREAM_RETENTION_S)
-        self._streams = StreamOpener(
-            self.live, self.archive, self.cluster, settings.sse_keepalive_s
-        )
+        keepalive_s = settings.sse_keepalive_s
+        self._streams = StreamOpener(self.live, self.archive, self.cluster, keepalive_s)
         self._waiting: deque[str] = deque()
         self.demand: Counter[str] = Counter()  # jobs submitted per routing key
         self.names = ModelNames(registry)  # which model a client means (names.py)
@@ -356,9 +355,12 @@ class JobManager:
 
     def adopt(self, job: LiveJob) -> None:
         self._live[job.id] = job
-        waiting = (self._live.get(j) for j in self._waiting)
-        later = (i for i, w in enumerate(waiting) if w and w.submitted > job.submitted)
-        self._waiting.insert(next(later, len(self._waiting)), job.id)  # in submission order
+
+        def newer(other: str) -> bool:  # looked for from the end: at start, appended
+            return self._live.get(other, job).submitted > job.submitted
+
+        count = sum(1 for _ in takewhile(newer, reversed(self._waiting)))
+        self._waiting.insert(len(self._waiting) - count, job.id)  # in submission order
 
     def forget(self, job_id: str) -> None:
         self._live.pop(job_id, None)
@@ -380,8 +382,7 @@ class JobManager:
         await self.dispatch_waiting()
 
     async def recover(self) -> int:
-        """At start: adopt the unfinished jobs left by this control plane (or by a dead
-        replica) and queue them in submission order (takeover.py); returns how many."""
+        """At start: adopt and queue the unfinished jobs left (takeover.py); how many."""
         recovered = await self._takeover.recover(self._settings.lease_ttl_s)
         await self.dispatch_waiting()
         return recovered
