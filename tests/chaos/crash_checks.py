@@ -39,6 +39,17 @@ class Snapshot:
     def unfinished(self) -> list[str]:
         return [job_id for job_id, job in self.jobs.items() if job["status"] not in FINAL]
 
+    @property
+    def unsettled(self) -> list[str]:
+        """Finished jobs whose final movement is not posted (yet: it follows the job's
+        final state by a moment)."""
+        final = ("settle", "release")
+        return [
+            job_id
+            for job_id, job in self.jobs.items()
+            if job["status"] in FINAL and not set(self.kinds.get(job_id, [])) & set(final)
+        ]
+
 
 async def _snapshot(url: str) -> Snapshot:
     db = create_async_engine(url)
@@ -66,12 +77,14 @@ def snapshot(url: str) -> Snapshot:
 
 
 def wait_settled(url: str, commands: list[str], limit_s: float) -> Snapshot:
-    """The database once every job and command is final (or `limit_s` passed)."""
+    """The database once every job, its money and every command is final (or `limit_s`
+    passed)."""
     deadline = time.monotonic() + limit_s
     while True:
         found = snapshot(url)
         open_commands = [c for c in commands if found.commands.get(c) not in COMMAND_FINAL]
-        if (not found.unfinished and not open_commands) or time.monotonic() > deadline:
+        settled = not found.unfinished and not found.unsettled and not open_commands
+        if settled or time.monotonic() > deadline:
             return found
         time.sleep(0.5)
 
