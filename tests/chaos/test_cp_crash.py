@@ -76,6 +76,7 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
 
 
 def test_a_control_plane_killed_again_and_again_loses_nothing(site: Site) -> None:
+    began = time.monotonic()
     seed = int(os.environ.get("INFERNET_CHAOS_SEED", str(time.time_ns())))
     rng = random.Random(seed)
     cp = site.control_plane
@@ -104,5 +105,6 @@ def test_a_control_plane_killed_again_and_again_loses_nothing(site: Site) -> Non
         f"\n{KILLS} kills (seed {seed}): {len(found.jobs)} jobs ({len(load.accepted)} "
         f"acknowledged to a client), {completed} completed, {len(found.jobs) - completed} "
         f"failed; {len(load.reads)} streams read, {reconnects} stream reconnects; "
-        f"{len(load.commands)} commands; kill at / round took: {', '.join(rounds)}"
+        f"{len(load.commands)} commands; {time.monotonic() - began:.0f} s in all; "
+        f"kill at / round took: {', '.join(rounds)}"
     )
