@@ -98,8 +98,13 @@ def serve(
     open_registration: bool = REGISTRATION_OPTION,
     require_node_approval: bool = APPROVAL_OPTION,
     webhook_host: list[str] = WEBHOOK_HOST_OPTION,
-    admin: list[str] = ADMIN_OPTION,
-    open_deposits: bool = OPEN_DEPOSITS_OPTION,
+    job_timeout: float = typer.Option(
+        300.0,
+        "--job-timeout",
+        envvar="INFERNET_JOB_TIMEOUT_S",
+        min=1.0,
+        help="Seconds after submission a job may take before it fails with `timeout`.",
+    ),
 ) -> None:
     """Run a control plane in the foreground (API, node channel, OpenAPI docs at /docs)."""
     setup_logging(log_level)
@@ -115,8 +120,7 @@ def serve(
         open_registration=open_registration,
         require_node_approval=require_node_approval,
         webhook_hosts=webhook_host,
-        admin_accounts=admin,
-        open_deposits=open_deposits,
+        job_timeout_s=job_timeout,
     )
     uvicorn.run(
         create_app(settings),

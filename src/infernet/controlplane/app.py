@@ -37,6 +37,7 @@ from infernet.controlplane.dashboard.mount import install as install_dashboard
 from infernet.controlplane.errors import register_handlers
 from infernet.controlplane.jobs.manager import JobManager
 from infernet.controlplane.jobs.provenance import ProvenanceCheck
+from infernet.controlplane.limits.nonces import DatabaseNonceStore
 from infernet.controlplane.limits.rates import RateLimiter
 from infernet.controlplane.money.payments import build_payments
 from infernet.controlplane.nodes.cache import NodeCaches
@@ -45,6 +46,7 @@ from infernet.controlplane.services import Services, Shared, build_shared
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.db import open_database
 from infernet.controlplane.watchers.canary import Canary, CanaryConfig, ExemptAccounting
+from infernet.controlplane.watchers.recovery import recover
 from infernet.controlplane.watchers.sweeps import background_tasks
 from infernet.controlplane.web.metrics import ControlPlaneMetrics, HttpMetrics
 from infernet.controlplane.web.middleware import BodySizeLimit, RateLimitHeaders
@@ -83,6 +85,7 @@ def create_app(
         services = await build_services(settings, shared, metrics)
         app.state.services = services
         await services.jobs.cluster.start()
+        await recover(services)  # jobs, holds and nodes it left (watchers/recovery.py)
         tasks = background_tasks(services)
         canary = Canary(services, CanaryConfig(interval_s=settings.canary_interval_s))
         for task in tasks:
@@ -142,5 +145,5 @@ async def build_services(
         provenance=ProvenanceCheck(db, registry, caches.identities),
     )
     metrics.bind(registry, manager.stats)
-    verifier = RequestVerifier(nonce_store=shared.nonces)
+    verifier = RequestVerifier(nonce_store=shared.nonces or DatabaseNonceStore(db))
     return Services(settings, db, registry, manager, verifier, shared.bus, caches, payments)

@@ -140,6 +140,28 @@ jobs = Table(
     Column("lease_expires_at", DateTime(timezone=True), index=True),
 )
 
+# The pieces of each job's token stream, numbered as streamed (the SSE ids), written in
+# batches before any reader sees them (jobs/journal.py): after a restart a stream resumes
+# from them exactly and a new node continues the answer from them. Kept a while after the
+# job ends (for Last-Event-ID resumes), then deleted. Only without a shared bus: with
+# several replicas Redis holds the streams.
+job_pieces = Table(
+    "job_pieces",
+    metadata,
+    Column("job_id", String(40), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+)
+
+# Nonces of signed node requests (protocol/signing.py), kept for their time-to-live so a
+# replay is refused after a restart too. The key is `<node public key>:<nonce>`.
+auth_nonces = Table(
+    "auth_nonces",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
 # Model-management commands queued for a node (Book 3.3): delivered in heartbeat responses
 # until the node acknowledges them done or failed.
 node_commands = Table(
