@@ -1,7 +1,7 @@
 """job stream pieces and auth nonces
 
 Revision ID: 0fc5f5cc932b
-Revises: dd1394636808
+Revises: 7f3a9c1d2e4b
 Create Date: 2026-12-02 17:18:11.724684
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0fc5f5cc932b"
-down_revision = "dd1394636808"
+down_revision = "7f3a9c1d2e4b"
 branch_labels = None
 depends_on = None
 
