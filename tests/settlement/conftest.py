@@ -1,10 +1,12 @@
-"""Fixtures: a fresh in-process chain with the USDC contract, an SQLite settlement store,
-and EVM settlement over them (built as the control plane will, with the test chain's
+"""Fixtures: a fresh in-process chain with the USDC contract, the control plane's
+settlement store on a fresh database (each test runs on SQLite and on PostgreSQL), and
+EVM settlement over them (built as the control plane builds it, with the test chain's
 provider in place of an HTTP endpoint)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,8 @@ from infernet.settlement.evm.hdkeys import DepositAddresses, deposit_xpub_from_s
 from infernet.settlement.evm.hotwallet import HotWallet
 from infernet.settlement.evm.rpc import EvmRpc
 from tests.settlement.chain import TestChain, settings_values
-from tests.settlement.sqlite_store import SqliteSettlementStore
+from tests.settlement.db_store import StoreUnderTest
+from tests.support.postgres import PostgresServer
 
 SEED = bytes(range(64))  # the platform's deposit seed (offline in production)
 XPUB = deposit_xpub_from_seed(SEED)
@@ -32,16 +35,34 @@ async def chain() -> TestChain:
     return made
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "settlement.db"
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'cp.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return asyncio.run(server.create_database())
+
+
+Reopen = Callable[[], Awaitable[StoreUnderTest]]
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[SqliteSettlementStore]:
-    opened = SqliteSettlementStore(db_path)
-    yield opened
-    opened.close()
+async def reopen(database_url: str) -> AsyncIterator[Reopen]:
+    """Open the store (again) on the same database: a restarted control plane."""
+    opened: list[StoreUnderTest] = []
+
+    async def again() -> StoreUnderTest:
+        opened.append(await StoreUnderTest.open(database_url))
+        return opened[-1]
+
+    yield again
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+async def store(reopen: Reopen) -> StoreUnderTest:
+    return await reopen()
 
 
 @pytest.fixture

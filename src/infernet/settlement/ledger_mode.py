@@ -23,6 +23,9 @@ class LedgerSettlement:
     mode = "ledger"
     network: str | None = None
 
+    async def check(self) -> str:
+        return LEDGER_ONLY_NOTE
+
     async def start(self) -> ReconciliationReport:
         return await self.reconcile()
 

@@ -75,6 +75,18 @@ class EvmSettlement:
                 "check the configured USDC address."
             )
 
+    async def check(self) -> str:
+        """The endpoint serves the chain and its token is USDC-like; what is on, in words."""
+        await self.check_chain()
+        deposits = "on" if self._addresses is not None else "off (no deposit xpub)"
+        wallet = self.payer.wallet_address
+        payouts = f"from the hot wallet {wallet}" if wallet else "off (no hot-wallet key)"
+        return (
+            f"EVM settlement on {self.network} (chain id {self.settings.chain_id}, USDC "
+            f"{self._rpc.token}, {self.settings.confirmations} confirmations): deposits "
+            f"{deposits}; payouts {payouts}."
+        )
+
     async def start(self) -> ReconciliationReport:
         await self.check_chain()
         await self.payer.tick_in_flight()
