@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from infernet.settlement.settings import SettlementSettings
+
 
 class Settings(BaseModel):
     database_url: str = "sqlite+aiosqlite:///infernet.db"
@@ -55,6 +57,9 @@ class Settings(BaseModel):
     min_balance_usdc: str = "1.00"
     # POST /api/v1/billing/deposits credits the ledger directly (no chain is reachable).
     ledger_only_deposits: bool = True
+    # How money enters and leaves: "ledger" (no chain; the deposit form above) or "evm"
+    # (USDC deposits and payouts on one chain; the form is refused): settlement/settings.py.
+    settlement: SettlementSettings = Field(default_factory=SettlementSettings)
 
     # Several replicas (docs/deploy.md): Redis carries what crosses them (token streams,
     # dispatch, node hot state, slots, rate limits, nonces). None: one process, in memory.
@@ -64,6 +69,11 @@ class Settings(BaseModel):
     # A replica holds each of its unfinished jobs by a lease it renews every second; a
     # job whose lease ran out this long is taken over by another replica.
     lease_ttl_s: float = Field(default=15.0, gt=0)
+
+    @property
+    def ledger_credits(self) -> bool:
+        """Whether the deposit form credits the ledger (ledger settlement, not turned off)."""
+        return self.ledger_only_deposits and self.settlement.mode == "ledger"
 
     @property
     def offline_after_s(self) -> float:

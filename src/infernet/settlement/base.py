@@ -56,6 +56,9 @@ class Settlement(Protocol):
     @property
     def network(self) -> str | None: ...  # the chain it settles on (None: ledger-only)
 
+    @property
+    def confirmations(self) -> int: ...  # blocks a deposit or payout needs (0: no chain)
+
     async def check(self) -> str: ...
 
     async def start(self) -> ReconciliationReport: ...

@@ -24,6 +24,7 @@ from infernet.controlplane.schemas.billing import (
     EntryList,
     EntryPublic,
 )
+from infernet.controlplane.schemas.deposits import chain_deposits_only
 from infernet.controlplane.store import client_keys
 from infernet.controlplane.store.ids import iso, new_id
 from infernet.protocol.keys import InvalidKeyError, parse_public_key
@@ -54,6 +55,10 @@ async def deposit(
 ) -> DepositPublic:
     """Add funds. Ledger-only in this build (no chain is reachable): said in the answer."""
     money = payments_of(services)
+    if money.settlement.network is not None:  # real USDC: only the chain credits
+        raise Forbidden(
+            chain_deposits_only(money.settlement.network, money.settlement.confirmations)
+        )
     if not services.settings.ledger_only_deposits:
         raise Forbidden("Ledger-only deposits are turned off on this control plane.")
     try:

@@ -75,6 +75,10 @@ class EvmSettlement:
                 "check the configured USDC address."
             )
 
+    @property
+    def confirmations(self) -> int:
+        return self.settings.confirmations
+
     async def check(self) -> str:
         """The endpoint serves the chain and its token is USDC-like; what is on, in words."""
         await self.check_chain()
@@ -125,7 +129,7 @@ class EvmSettlement:
         return await self.reconciler.run(from_block)
 
     async def deposit_instructions(self, account_id: str) -> DepositInstructions:
-        confirmations = self.settings.confirmations
+        confirmations = self.confirmations
         if self._addresses is None:
             return DepositInstructions(
                 self.mode,
