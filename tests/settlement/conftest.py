@@ -19,8 +19,10 @@ from infernet.settlement.evm.config import EvmSettings
 from infernet.settlement.evm.hdkeys import DepositAddresses, deposit_xpub_from_seed
 from infernet.settlement.evm.hotwallet import HotWallet
 from infernet.settlement.evm.rpc import EvmRpc
+from infernet.settlement.settings import SettlementSettings
 from tests.settlement.chain import TestChain, settings_values
 from tests.settlement.db_store import StoreUnderTest
+from tests.settlement.rpc_server import ChainServer
 from tests.support.postgres import PostgresServer
 
 SEED = bytes(range(64))  # the platform's deposit seed (offline in production)
@@ -91,3 +93,41 @@ async def hot_wallet(chain: TestChain) -> HotWallet:
     wallet = HotWallet(HOT_KEY)
     await chain.give_eth(wallet.address, 10**18)
     return wallet
+
+
+@pytest.fixture
+async def served(chain: TestChain) -> AsyncIterator[ChainServer]:
+    """The chain on loopback JSON-RPC, for a control plane's --rpc-url."""
+    server = ChainServer(chain)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def hot_key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "hot-wallet.key"
+    path.write_text("0x" + HOT_KEY.hex() + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def evm_mode(
+    chain: TestChain, server: ChainServer, key_file: Path | None, **chosen: Any
+) -> SettlementSettings:
+    """`--settlement evm` on the served test chain (settings_values' fees and ranges)."""
+    values = settings_values(int(chain.tester.backend.chain.chain_id), chain.token)
+    fixed = ("network", "rpc_url", "chain_id", "usdc_address", "confirmations")
+    return SettlementSettings(
+        mode="evm",
+        rpc_url=server.url,
+        chain_id=values["chain_id"],
+        usdc_address=values["usdc_address"],
+        confirmations=values["confirmations"],
+        deposit_xpub=XPUB,
+        hot_wallet_key_file=str(key_file) if key_file else None,
+        start_block=0,
+        tick_interval_s=0.1,
+        overrides={k: v for k, v in values.items() if k not in fixed},
+        **chosen,
+    )
