@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from infernet.controlplane.api.billing import MAX_DEPOSIT
 from infernet.controlplane.api.deps import ServicesDep
+from infernet.controlplane.dashboard.deposits_view import deposit_view, payouts_view
 from infernet.controlplane.dashboard.render import Errors, form_fields, page, parse_form
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
 from infernet.controlplane.money import ledger as accounts
@@ -74,6 +75,7 @@ async def _earnings(
         unclaimed=show(balances[names[0]]),
         pending=show(balances[names[1]]),
         entries=entries,
+        payouts=await payouts_view(services, owner),
         prices=await _prices(services, payments, viewer),
         errors=errors,
         values=errors.get("_values", {}),
@@ -142,8 +144,9 @@ async def _billing(
         minimum=show(payments.accounting.min_balance),
         errors=errors or {},
         notice=notice,
-        deposits_on=services.settings.ledger_only_deposits,
+        deposits_on=services.settings.ledger_credits,
         ledger_only=LEDGER_ONLY,
+        **await deposit_view(services, payments, viewer.account_id),  # evm: the address
     )
 
 
@@ -168,7 +171,7 @@ def _amount(text: str) -> Decimal | str:
 @router.post("/billing/deposits")
 async def add_funds(request: Request, viewer: ViewerDep, services: ServicesDep) -> Response:
     payments = services.payments
-    if payments is None or not services.settings.ledger_only_deposits:
+    if payments is None or not services.settings.ledger_credits:
         return await _billing(
             request,
             services,
