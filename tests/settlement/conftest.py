@@ -118,16 +118,30 @@ def evm_mode(
     """`--settlement evm` on the served test chain (settings_values' fees and ranges)."""
     values = settings_values(int(chain.tester.backend.chain.chain_id), chain.token)
     fixed = ("network", "rpc_url", "chain_id", "usdc_address", "confirmations")
-    return SettlementSettings(
-        mode="evm",
-        rpc_url=server.url,
-        chain_id=values["chain_id"],
-        usdc_address=values["usdc_address"],
-        confirmations=values["confirmations"],
-        deposit_xpub=XPUB,
-        hot_wallet_key_file=str(key_file) if key_file else None,
-        start_block=0,
-        tick_interval_s=0.1,
-        overrides={k: v for k, v in values.items() if k not in fixed},
-        **chosen,
-    )
+    defaults: dict[str, Any] = {
+        "mode": "evm",
+        "rpc_url": server.url,
+        "chain_id": values["chain_id"],
+        "usdc_address": values["usdc_address"],
+        "confirmations": values["confirmations"],
+        "deposit_xpub": XPUB,
+        "hot_wallet_key_file": str(key_file) if key_file else None,
+        "start_block": 0,
+        "tick_interval_s": 0.1,
+        "overrides": {k: v for k, v in values.items() if k not in fixed},
+    }
+    return SettlementSettings.model_validate(defaults | chosen)
+
+
+def flags(chosen: SettlementSettings) -> list[str]:
+    """The command-line form of `chosen` (`infernet cp serve|reconcile` options)."""
+    argv = ["--settlement", chosen.mode, "--rpc-url", str(chosen.rpc_url)]
+    argv += ["--confirmations", str(chosen.confirmations)]
+    if chosen.hot_wallet_key_file:
+        argv += ["--hot-wallet-key-file", chosen.hot_wallet_key_file]
+    if chosen.deposit_xpub:
+        argv += ["--deposit-xpub", chosen.deposit_xpub]
+    named = ("chain_id", "usdc_address", "start_block", "tick_interval_s", "reconcile_interval_s")
+    for key, value in {**{k: getattr(chosen, k) for k in named}, **chosen.overrides}.items():
+        argv += ["--settlement-setting", f"{key}={value}"]
+    return argv

@@ -14,24 +14,9 @@ from typer.testing import CliRunner, Result
 from infernet.backends.engine_process import free_port
 from infernet.cli.app import app
 from infernet.settlement.evm.hotwallet import HotWallet
-from infernet.settlement.settings import SettlementSettings
 from tests.settlement.chain import TestChain
-from tests.settlement.conftest import HOT_KEY, evm_mode
+from tests.settlement.conftest import HOT_KEY, evm_mode, flags
 from tests.settlement.rpc_server import ChainServer
-
-
-def flags(chosen: SettlementSettings) -> list[str]:
-    """The command-line form of `chosen`."""
-    argv = ["--settlement", chosen.mode, "--rpc-url", str(chosen.rpc_url)]
-    argv += ["--confirmations", str(chosen.confirmations)]
-    if chosen.hot_wallet_key_file:
-        argv += ["--hot-wallet-key-file", chosen.hot_wallet_key_file]
-    if chosen.deposit_xpub:
-        argv += ["--deposit-xpub", chosen.deposit_xpub]
-    extra = {"chain_id": chosen.chain_id, "usdc_address": chosen.usdc_address}
-    for key, value in {**extra, **chosen.overrides}.items():
-        argv += ["--settlement-setting", f"{key}={value}"]
-    return argv
 
 
 async def cli(*argv: str) -> Result:

@@ -59,7 +59,7 @@ async def test_reconciliation_finds_every_planted_difference(
         7_000_000,
     )
     await store.credit(phantom, "acct_a")
-    # 2. a deposit the watcher has not credited (its record is lost)
+    # 2. a deposit the watcher has not credited yet (listed, in progress)
     client = await chain.funded_account(micros=FIVE)
     await chain.send_usdc(client, address, 2_000_000)
     # 3. the confirmed payout recorded with another amount
@@ -89,6 +89,8 @@ async def test_reconciliation_finds_every_planted_difference(
     assert by_kind["transfer_without_payout"].chain_micros == 1_000_000
     assert by_kind["hot_wallet_short"].ledger_micros == 50_000_000
     assert len(report.lines()) == 1 + 5
+    assert [d.kind for d in report.differences if d.in_progress] == ["deposit_not_credited"]
+    assert not report.ok and "4 difference(s), 1 in progress" in report.lines()[0]
 
 
 async def test_ledger_mode_has_no_chain_to_compare_and_says_so() -> None:
@@ -97,3 +99,20 @@ async def test_ledger_mode_has_no_chain_to_compare_and_says_so() -> None:
     assert report.ok and "no USDC moves on a chain" in report.note
     instructions = await mode.deposit_instructions("acct_a")
     assert instructions.address is None and instructions.mode == "ledger"
+
+
+async def test_a_deposit_the_watcher_has_not_reached_is_in_progress_not_a_failure(
+    chain: TestChain, store: StoreUnderTest, settings: EvmSettings, hot_wallet: HotWallet
+) -> None:
+    adapter, address = await _world(chain, store, settings, hot_wallet)
+    client = await chain.funded_account(micros=FIVE)
+    await chain.send_usdc(client, address, 2_000_000)  # e.g. sent while the CP was down
+    chain.mine(4)
+
+    report = await adapter.reconcile()
+    [pending] = report.differences
+    assert (pending.kind, pending.in_progress) == ("deposit_not_credited", True)
+    assert report.ok and "1 in progress" in report.lines()[0]
+    assert "(in progress)" in report.lines()[-1] and "the watcher is at block" in pending.detail
+    await adapter.tick()
+    assert (await adapter.reconcile()).differences == []

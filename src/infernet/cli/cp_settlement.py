@@ -176,6 +176,7 @@ def report_json(report: ReconciliationReport) -> dict[str, Any]:
                 "ledger": amount(d.ledger_micros),
                 "chain": amount(d.chain_micros),
                 "detail": d.detail,
+                "in_progress": d.in_progress,
             }
             for d in report.differences
         ],

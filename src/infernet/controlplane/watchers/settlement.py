@@ -87,7 +87,8 @@ class SettlementLoop:
         self._next_reconcile = time.monotonic() + self._reconcile_s
         self._metrics.reconciled(self.network, report)
         if report.ok:
-            log.info(report.lines()[0], extra={"network": self.network})
+            for line in report.lines():
+                log.info(f"reconciliation: {line}", extra={"network": self.network})
             return
         for line in report.lines():
             log.error(f"reconciliation: {line}", extra={"network": self.network})

@@ -1,7 +1,7 @@
 """Settlement's Prometheus metrics (on the control plane's registry, web/metrics.py):
 
-* `infernet_settlement_differences{network}`: differences the last reconciliation found
-  (alert on > 0);
+* `infernet_settlement_differences{network}`: differences the last reconciliation found,
+  not counting those in progress (alert on > 0);
 * `infernet_settlement_reconciled_timestamp_seconds{network}`: when it ran;
 * `infernet_settlement_claims_waiting{network}`: payout claims the last tick could not
   send (their detail says why: the hot wallet's balance, the fee cap, ...);
@@ -52,5 +52,5 @@ class SettlementMetrics:
             self.errors.labels(network).inc()
 
     def reconciled(self, network: str, report: ReconciliationReport) -> None:
-        self.differences.labels(network).set(len(report.differences))
+        self.differences.labels(network).set(len(report.failing))
         self.reconciled_at.labels(network).set(time.time())
