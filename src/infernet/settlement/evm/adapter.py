@@ -94,10 +94,7 @@ class EvmSettlement:
     async def start(self) -> ReconciliationReport:
         await self.check_chain()
         await self.payer.tick_in_flight()
-        report = await self.reconcile()
-        for line in report.lines():
-            (log.info if report.ok else log.warning)(line, extra={"network": self.network})
-        return report
+        return await self.reconcile()  # the caller logs and alerts on it
 
     async def tick(self) -> TickReport:
         errors: list[str] = []
