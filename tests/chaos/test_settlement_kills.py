@@ -12,6 +12,7 @@ seconds each); `INFERNET_CHAOS_SETTLEMENT_ROUNDS=200` runs a longer loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -92,9 +93,14 @@ class World:
     def close(self) -> None:
         if self.cp is not None:
             self.cp.close()
-        self._mining.cancel()
-        self.loop.run(self.server.stop())
+        self.loop.run(self._stop())
         self.loop.close()
+
+    async def _stop(self) -> None:
+        self._mining.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._mining
+        await self.server.stop()
 
     def signup(self, name: str) -> tuple[str, str]:
         assert self.cp is not None
