@@ -17,6 +17,7 @@ from infernet.controlplane.api import (
     billing,
     commands,
     confidential,
+    deposits,
     jobs,
     models,
     node,
@@ -47,6 +48,7 @@ from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.db import open_database
 from infernet.controlplane.watchers.canary import Canary, CanaryConfig, ExemptAccounting
 from infernet.controlplane.watchers.recovery import recover
+from infernet.controlplane.watchers.settlement import settlement_loop
 from infernet.controlplane.watchers.sweeps import background_tasks
 from infernet.controlplane.web.metrics import ControlPlaneMetrics, HttpMetrics
 from infernet.controlplane.web.middleware import BodySizeLimit, RateLimitHeaders
@@ -60,6 +62,7 @@ CLIENT_ROUTES = (
     registration,
     node_keys,
     billing,
+    deposits,
     receipts,
     prices,
     payouts,
@@ -88,12 +91,17 @@ def create_app(
         await recover(services)  # jobs, holds and nodes it left (watchers/recovery.py)
         tasks = background_tasks(services)
         canary = Canary(services, CanaryConfig(interval_s=settings.canary_interval_s))
+        settling = settlement_loop(services, metrics.settlement)  # None: no chain
         for task in tasks:
             task.start()
         canary.start()
+        if settling is not None:
+            settling.start()
         try:
             yield
         finally:
+            if settling is not None:
+                await settling.stop()
             await canary.stop()
             for task in tasks:
                 await task.stop()

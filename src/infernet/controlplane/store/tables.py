@@ -264,6 +264,9 @@ payout_requests = Table(
     Column("detail", Text, nullable=False, default=""),
     Column("tx_hash", String(100)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # On chain (settlement evm): the block that paid it, and when it was confirmed.
+    Column("block_number", BigInteger),
+    Column("confirmed_at", DateTime(timezone=True)),
 )
 
 # A client account's optional secp256k1 key: receipts for its jobs then name it, and the
@@ -314,3 +317,7 @@ notification_webhooks = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_status", String(200)),  # the last delivery's outcome, shown in Settings
 )
+
+# The settlement adapter's tables (deposits, checkpoints, payout transactions) are in
+# their own module, on this `metadata`; imported last, so they see the tables above.
+from infernet.controlplane.store import settlement_tables  # noqa: E402, F401
