@@ -42,7 +42,7 @@ def sign_beats(
     return out
 
 
-def pure_path(nodes: int, beats: int) -> dict[str, float]:
+async def pure_path(nodes: int, beats: int) -> dict[str, float]:
     rng = random.Random(3)
     keys = [NodeKey.generate() for _ in range(nodes)]
     bodies = [heartbeat_for(rng).model_dump_json().encode() for _ in keys]
@@ -55,7 +55,7 @@ def pure_path(nodes: int, beats: int) -> dict[str, float]:
     started = clock()
     for headers, body, _ in signed:
         t0 = clock()
-        signer = verifier.verify(headers, "POST", PATH, body)
+        signer = await verifier.verify(headers, "POST", PATH, body)
         t1 = clock()
         beat = Heartbeat.model_validate_json(body)
         t2 = clock()
@@ -174,7 +174,7 @@ async def http_path(ctx: Context) -> dict[str, float]:
 async def heartbeat_ingest(ctx: Context) -> list[Row]:
     sizes = ctx.sizes
     ctx.say(f"row 4: {sizes.heartbeat_beats:,} heartbeats through the pure function path")
-    pure = pure_path(sizes.heartbeat_nodes, sizes.heartbeat_beats)
+    pure = await pure_path(sizes.heartbeat_nodes, sizes.heartbeat_beats)
     http = await http_path(ctx)
     by_status = ", ".join(
         f"{n:.0f}× {key.removeprefix('status_')}"

@@ -87,11 +87,12 @@ class ControlPlaneServer:
     ) -> tuple[str, str]:
         """A new client account and its API key: (account id, key). With payments on, the
         account starts with `credit` USDC (default `LOCAL_DEMO_CREDIT`): a ledger-only
-        local demo credit, so the quick start runs jobs; no money exists behind it."""
+        local demo credit, so the quick start runs jobs; no money exists behind it. Where
+        deposits are real (`--settlement evm`) or ledger credits are off, there is none."""
         account = await create_account(self.services.db, name)
         payments = self.services.payments
         amount = usdc(LOCAL_DEMO_CREDIT if credit is None else credit)
-        if payments is not None and amount > 0:
+        if payments is not None and amount > 0 and self.settings.ledger_credits:
             moves = [(EXTERNAL_DEPOSITS, -amount), (client_available(account), amount)]
             memo = "local demo credit (ledger-only, created by `infernet up`; not real money)"
             await payments.ledger.post("deposit", f"demo:{account}", moves, memo=memo)

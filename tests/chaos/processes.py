@@ -20,9 +20,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 class Proc:
     def __init__(self, argv: list[str], log: Path) -> None:
-        self.log = log
-        with log.open("ab") as out:
-            self.popen = subprocess.Popen(argv, stdout=out, stderr=out, cwd=REPO)
+        self.argv, self.log = argv, log
+        self.popen = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as out:
+            return subprocess.Popen(self.argv, stdout=out, stderr=out, cwd=REPO)
 
     def kill(self) -> None:
         if self.popen.poll() is None:
@@ -47,12 +50,18 @@ class Proc:
 
 class ControlPlane(Proc):
     def __init__(self, home: Path, db: str, *extra: str, heartbeat: float = 0.5) -> None:
-        self.port = free_port()
+        self.port = free_port()  # kept across restarts: nodes and clients know this URL
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [str(Path(sys.executable).parent / "infernet"), "cp", "serve"]
         argv += ["--port", str(self.port), "--db", db, "--heartbeat-interval", str(heartbeat)]
         argv += ["--platform-key", str(home / "platform.key"), "--open-deposits", *extra]
         super().__init__(argv, home / f"cp-{self.port}.log")
+        self.wait_up()
+
+    def restart(self) -> None:
+        """Start it again, same port, database and flags (after `kill`)."""
+        assert self.popen.poll() is not None, "restart a control plane that is down"
+        self.popen = self._spawn()
         self.wait_up()
 
     def wait_up(self, timeout: float = 60) -> None:

@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
 from infernet.cli.app import app
 from infernet.controlplane.money.ledger import earnings
 from infernet.controlplane.settings import Settings
+from infernet.controlplane.store import payout_attempts
+from infernet.controlplane.store.tables import payout_requests
 from infernet.localnet import LocalNode
 from infernet.node.autopayout import SCHEDULE_S, auto_payout_loop
 from infernet.node.client import ControlPlaneClient
@@ -196,3 +199,28 @@ async def test_the_daemons_schedule_claims_when_due(
         loop.cancel()
         await client.close()
     assert "2.000000 USDC base pending" in flat(await cli(node, "payout", "list"))
+
+
+async def test_payout_list_shows_each_transaction_hash_and_why_a_claim_waits(
+    earning: tuple[Harness, LocalNode],
+) -> None:
+    harness, node = earning
+    await cli(node, "payout", "set", "--network", "base", "--address", CHECKSUMMED)
+    await earn(harness, node, "2.0")
+    await cli(node, "payout", "claim")
+    await earn(harness, node, "3.0")
+    await cli(node, "payout", "claim")
+    listed = (await cli(node, "payout", "list")).output
+    assert listed.count("settlement is ledger-only on this control plane") == 2
+    # The first claim is paid on chain (as the settlement's store records it).
+    tx = "0x" + "ab" * 32
+    async with harness.control_plane.services.db.begin() as conn:
+        first = (await conn.execute(select(payout_requests.c.id).where(
+            payout_requests.c.micros == 2_000_000))).scalar_one()  # fmt: skip
+        await payout_attempts.set_claim(
+            conn, first, status="confirmed", tx_hash=tx, block_number=1234, detail="confirmed"
+        )
+    listed = flat(await cli(node, "payout", "list"))
+    assert "2.000000 USDC base confirmed" in listed and f"tx {tx} (block 1234)" in listed
+    assert "3.000000 USDC base pending" in listed
+    assert listed.count("ledger-only") == 1

@@ -62,7 +62,7 @@ def _signed(
     return sign_request(key, method, path, body, now=now, nonce=nonce)
 
 
-def _reason(
+async def _reason(
     verifier: RequestVerifier,
     headers: dict[str, str],
     method: str = "POST",
@@ -70,7 +70,7 @@ def _reason(
     body: bytes = BODY,
 ) -> AuthError:
     with pytest.raises(AuthError) as info:
-        verifier.verify(headers, method, path, body)
+        await verifier.verify(headers, method, path, body)
     return info.value
 
 
@@ -120,26 +120,28 @@ def test_request_target_includes_the_query_string() -> None:
 # --- Accepted ----------------------------------------------------------------------------
 
 
-def test_round_trip_returns_the_signers_public_key(key: NodeKey, verifier: RequestVerifier) -> None:
-    assert verifier.verify(_signed(key), "POST", PATH, BODY) == key.public_hex
+async def test_round_trip_returns_the_signers_public_key(
+    key: NodeKey, verifier: RequestVerifier
+) -> None:
+    assert await verifier.verify(_signed(key), "POST", PATH, BODY) == key.public_hex
 
 
-def test_get_with_empty_body_and_query(key: NodeKey, verifier: RequestVerifier) -> None:
+async def test_get_with_empty_body_and_query(key: NodeKey, verifier: RequestVerifier) -> None:
     headers = sign_request(key, "get", "/api/v1/jobs?limit=5", now=NOW)
-    assert verifier.verify(headers, "GET", "/api/v1/jobs?limit=5", b"") == key.public_hex
+    assert await verifier.verify(headers, "GET", "/api/v1/jobs?limit=5", b"") == key.public_hex
 
 
-def test_header_names_are_case_insensitive(key: NodeKey, verifier: RequestVerifier) -> None:
+async def test_header_names_are_case_insensitive(key: NodeKey, verifier: RequestVerifier) -> None:
     headers = {k.lower(): v for k, v in _signed(key).items()}
-    assert verifier.verify(headers, "POST", PATH, BODY) == key.public_hex
+    assert await verifier.verify(headers, "POST", PATH, BODY) == key.public_hex
 
 
 @pytest.mark.parametrize("offset", [-30.0, 30.0, -29.5, 12.0])
-def test_skew_inside_the_window_is_fine(
+async def test_skew_inside_the_window_is_fine(
     key: NodeKey, verifier: RequestVerifier, clock: Clock, offset: float
 ) -> None:
     clock.now = NOW + offset
-    assert verifier.verify(_signed(key), "POST", PATH, BODY) == key.public_hex
+    assert await verifier.verify(_signed(key), "POST", PATH, BODY) == key.public_hex
 
 
 # --- Refused -----------------------------------------------------------------------------
@@ -156,63 +158,69 @@ def test_skew_inside_the_window_is_fine(
     ],
     ids=["body", "emptied-body", "method", "path", "query"],
 )
-def test_tampering_breaks_the_signature(
+async def test_tampering_breaks_the_signature(
     key: NodeKey, verifier: RequestVerifier, method: str, path: str, body: bytes
 ) -> None:
-    error = _reason(verifier, _signed(key), method, path, body)
+    error = await _reason(verifier, _signed(key), method, path, body)
     assert error.code == "bad_signature"
     assert "bad signature" in str(error)
 
 
-def test_tampered_query_value(key: NodeKey, verifier: RequestVerifier) -> None:
+async def test_tampered_query_value(key: NodeKey, verifier: RequestVerifier) -> None:
     headers = sign_request(key, "GET", "/api/v1/jobs?limit=5", now=NOW)
-    assert _reason(verifier, headers, "GET", "/api/v1/jobs?limit=500", b"").code == "bad_signature"
+    assert (
+        await _reason(verifier, headers, "GET", "/api/v1/jobs?limit=500", b"")
+    ).code == "bad_signature"
 
 
-def test_someone_elses_key_header(key: NodeKey, verifier: RequestVerifier) -> None:
+async def test_someone_elses_key_header(key: NodeKey, verifier: RequestVerifier) -> None:
     headers = _signed(key)
     headers[NODE_HEADER] = NodeKey.generate().public_hex
-    assert _reason(verifier, headers).code == "bad_signature"
+    assert (await _reason(verifier, headers)).code == "bad_signature"
 
 
-def test_tampered_nonce_or_timestamp(key: NodeKey, verifier: RequestVerifier) -> None:
+async def test_tampered_nonce_or_timestamp(key: NodeKey, verifier: RequestVerifier) -> None:
     headers = _signed(key, nonce=NONCE)
     headers[AUTH_HEADER] = headers[AUTH_HEADER].replace(NONCE, "f" * 32)
-    assert _reason(verifier, headers).code == "bad_signature"
+    assert (await _reason(verifier, headers)).code == "bad_signature"
     headers = _signed(key)
     headers[AUTH_HEADER] = headers[AUTH_HEADER].replace("1777000000", "1777000001")
-    assert _reason(verifier, headers).code == "bad_signature"
+    assert (await _reason(verifier, headers)).code == "bad_signature"
 
 
 @pytest.mark.parametrize(("offset", "word"), [(-31.0, "behind"), (31.0, "ahead of")])
-def test_skew_beyond_30_seconds_either_way(
+async def test_skew_beyond_30_seconds_either_way(
     key: NodeKey, verifier: RequestVerifier, clock: Clock, offset: float, word: str
 ) -> None:
     clock.now = NOW - offset  # the request's timestamp sits `offset` from the server clock
-    error = _reason(verifier, _signed(key))
+    error = await _reason(verifier, _signed(key))
     assert error.code == "skew"
     assert f"31 s {word} the server clock" in str(error)
 
 
-def test_replay_is_refused(key: NodeKey, verifier: RequestVerifier, clock: Clock) -> None:
+async def test_replay_is_refused(key: NodeKey, verifier: RequestVerifier, clock: Clock) -> None:
     headers = _signed(key)
-    verifier.verify(headers, "POST", PATH, BODY)
+    await verifier.verify(headers, "POST", PATH, BODY)
     clock.now += 10
-    error = _reason(verifier, headers)
+    error = await _reason(verifier, headers)
     assert error.code == "replay"
     assert "already used" in str(error)
 
 
-def test_a_failed_attempt_does_not_burn_the_nonce(key: NodeKey, verifier: RequestVerifier) -> None:
+async def test_a_failed_attempt_does_not_burn_the_nonce(
+    key: NodeKey, verifier: RequestVerifier
+) -> None:
     headers = _signed(key)
-    _reason(verifier, headers, body=b"forged")
-    assert verifier.verify(headers, "POST", PATH, BODY) == key.public_hex
+    await _reason(verifier, headers, body=b"forged")
+    assert await verifier.verify(headers, "POST", PATH, BODY) == key.public_hex
 
 
-def test_same_nonce_from_two_nodes_is_not_a_replay(verifier: RequestVerifier) -> None:
+async def test_same_nonce_from_two_nodes_is_not_a_replay(verifier: RequestVerifier) -> None:
     first, second = NodeKey.generate(), NodeKey.generate()
-    verifier.verify(_signed(first, nonce=NONCE), "POST", PATH, BODY)
-    assert verifier.verify(_signed(second, nonce=NONCE), "POST", PATH, BODY) == second.public_hex
+    await verifier.verify(_signed(first, nonce=NONCE), "POST", PATH, BODY)
+    assert (
+        await verifier.verify(_signed(second, nonce=NONCE), "POST", PATH, BODY) == second.public_hex
+    )
 
 
 @pytest.mark.parametrize(
@@ -249,13 +257,13 @@ def test_same_nonce_from_two_nodes_is_not_a_replay(verifier: RequestVerifier) ->
         "bad-node-key",
     ],
 )
-def test_malformed_headers_say_what_is_wrong(
+async def test_malformed_headers_say_what_is_wrong(
     key: NodeKey, verifier: RequestVerifier, mutate: object, needle: str
 ) -> None:
     headers = _signed(key, nonce=NONCE)
     assert callable(mutate)
     mutate(headers)
-    error = _reason(verifier, headers)
+    error = await _reason(verifier, headers)
     assert needle in error.reason
     assert error.code in {"missing", "malformed"}
 
@@ -275,35 +283,35 @@ def test_sign_request_refuses_a_malformed_nonce(key: NodeKey) -> None:
 # --- The nonce store ---------------------------------------------------------------------
 
 
-def test_memory_nonce_store_expires_entries() -> None:
+async def test_memory_nonce_store_expires_entries() -> None:
     clock = Clock(0.0)
     store = MemoryNonceStore(clock=clock)
-    assert store.seen_or_add("a", 300) is False
-    assert store.seen_or_add("a", 300) is True
+    assert await store.seen_or_add("a", 300) is False
+    assert await store.seen_or_add("a", 300) is True
     clock.now = 299.0
-    assert store.seen_or_add("a", 300) is True
+    assert await store.seen_or_add("a", 300) is True
     clock.now = 300.0
-    assert store.seen_or_add("a", 300) is False
+    assert await store.seen_or_add("a", 300) is False
     assert len(store) == 1
 
 
-def test_memory_nonce_store_is_bounded() -> None:
+async def test_memory_nonce_store_is_bounded() -> None:
     store = MemoryNonceStore(max_entries=3, clock=Clock(0.0))
     for nonce in "abcd":
-        store.seen_or_add(nonce, 300)
+        await store.seen_or_add(nonce, 300)
     assert len(store) == 3
-    assert store.seen_or_add("a", 300) is False  # the oldest was evicted
-    assert store.seen_or_add("d", 300) is True
+    assert await store.seen_or_add("a", 300) is False  # the oldest was evicted
+    assert await store.seen_or_add("d", 300) is True
 
 
-def test_verifier_uses_an_injected_nonce_store(key: NodeKey, clock: Clock) -> None:
+async def test_verifier_uses_an_injected_nonce_store(key: NodeKey, clock: Clock) -> None:
     calls: list[tuple[str, float]] = []
 
     class Recording:
-        def seen_or_add(self, nonce: str, ttl: float) -> bool:
+        async def seen_or_add(self, nonce: str, ttl: float) -> bool:
             calls.append((nonce, ttl))
             return False
 
     verifier = RequestVerifier(clock=clock, nonce_ttl_s=120, nonce_store=Recording())
-    verifier.verify(_signed(key, nonce=NONCE), "POST", PATH, BODY)
+    await verifier.verify(_signed(key, nonce=NONCE), "POST", PATH, BODY)
     assert calls == [(f"{key.public_hex}:{NONCE}", 120)]

@@ -1,10 +1,12 @@
-"""Fixtures: a fresh in-process chain with the USDC contract, an SQLite settlement store,
-and EVM settlement over them (built as the control plane will, with the test chain's
+"""Fixtures: a fresh in-process chain with the USDC contract, the control plane's
+settlement store on a fresh database (each test runs on SQLite and on PostgreSQL), and
+EVM settlement over them (built as the control plane builds it, with the test chain's
 provider in place of an HTTP endpoint)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +19,11 @@ from infernet.settlement.evm.config import EvmSettings
 from infernet.settlement.evm.hdkeys import DepositAddresses, deposit_xpub_from_seed
 from infernet.settlement.evm.hotwallet import HotWallet
 from infernet.settlement.evm.rpc import EvmRpc
+from infernet.settlement.settings import SettlementSettings
 from tests.settlement.chain import TestChain, settings_values
-from tests.settlement.sqlite_store import SqliteSettlementStore
+from tests.settlement.db_store import StoreUnderTest
+from tests.settlement.rpc_server import ChainServer
+from tests.support.postgres import PostgresServer
 
 SEED = bytes(range(64))  # the platform's deposit seed (offline in production)
 XPUB = deposit_xpub_from_seed(SEED)
@@ -32,16 +37,34 @@ async def chain() -> TestChain:
     return made
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "settlement.db"
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'cp.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return asyncio.run(server.create_database())
+
+
+Reopen = Callable[[], Awaitable[StoreUnderTest]]
 
 
 @pytest.fixture
-def store(db_path: Path) -> Iterator[SqliteSettlementStore]:
-    opened = SqliteSettlementStore(db_path)
-    yield opened
-    opened.close()
+async def reopen(database_url: str) -> AsyncIterator[Reopen]:
+    """Open the store (again) on the same database: a restarted control plane."""
+    opened: list[StoreUnderTest] = []
+
+    async def again() -> StoreUnderTest:
+        opened.append(await StoreUnderTest.open(database_url))
+        return opened[-1]
+
+    yield again
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+async def store(reopen: Reopen) -> StoreUnderTest:
+    return await reopen()
 
 
 @pytest.fixture
@@ -70,3 +93,55 @@ async def hot_wallet(chain: TestChain) -> HotWallet:
     wallet = HotWallet(HOT_KEY)
     await chain.give_eth(wallet.address, 10**18)
     return wallet
+
+
+@pytest.fixture
+async def served(chain: TestChain) -> AsyncIterator[ChainServer]:
+    """The chain on loopback JSON-RPC, for a control plane's --rpc-url."""
+    server = ChainServer(chain)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def hot_key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "hot-wallet.key"
+    path.write_text("0x" + HOT_KEY.hex() + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def evm_mode(
+    chain: TestChain, server: ChainServer, key_file: Path | None, **chosen: Any
+) -> SettlementSettings:
+    """`--settlement evm` on the served test chain (settings_values' fees and ranges)."""
+    values = settings_values(int(chain.tester.backend.chain.chain_id), chain.token)
+    fixed = ("network", "rpc_url", "chain_id", "usdc_address", "confirmations")
+    defaults: dict[str, Any] = {
+        "mode": "evm",
+        "rpc_url": server.url,
+        "chain_id": values["chain_id"],
+        "usdc_address": values["usdc_address"],
+        "confirmations": values["confirmations"],
+        "deposit_xpub": XPUB,
+        "hot_wallet_key_file": str(key_file) if key_file else None,
+        "start_block": 0,
+        "tick_interval_s": 0.1,
+        "overrides": {k: v for k, v in values.items() if k not in fixed},
+    }
+    return SettlementSettings.model_validate(defaults | chosen)
+
+
+def flags(chosen: SettlementSettings) -> list[str]:
+    """The command-line form of `chosen` (`infernet cp serve|reconcile` options)."""
+    argv = ["--settlement", chosen.mode, "--rpc-url", str(chosen.rpc_url)]
+    argv += ["--confirmations", str(chosen.confirmations)]
+    if chosen.hot_wallet_key_file:
+        argv += ["--hot-wallet-key-file", chosen.hot_wallet_key_file]
+    if chosen.deposit_xpub:
+        argv += ["--deposit-xpub", chosen.deposit_xpub]
+    named = ("chain_id", "usdc_address", "start_block", "tick_interval_s", "reconcile_interval_s")
+    for key, value in {**{k: getattr(chosen, k) for k in named}, **chosen.overrides}.items():
+        argv += ["--settlement-setting", f"{key}={value}"]
+    return argv

@@ -10,7 +10,7 @@ from infernet.settlement.evm.fees import FeeCapped, FeePlan, bump, plan
 from infernet.settlement.evm.rpc import Fees, SendOutcome, classify
 from tests.settlement.chain import TestChain
 from tests.settlement.conftest import settlement
-from tests.settlement.sqlite_store import SqliteSettlementStore
+from tests.settlement.db_store import StoreUnderTest
 
 
 def test_base_is_the_preset_and_other_chains_are_configuration() -> None:
@@ -58,7 +58,7 @@ def test_node_refusals_are_read_as_geth_words_them(message: str, outcome: SendOu
 
 
 async def test_an_endpoint_of_another_chain_is_refused_at_start(
-    chain: TestChain, store: SqliteSettlementStore, settings: EvmSettings
+    chain: TestChain, store: StoreUnderTest, settings: EvmSettings
 ) -> None:
     with pytest.raises(SettlementConfigError, match="serves chain id"):
         await settlement(chain, store, settings, chain_id=8453).start()

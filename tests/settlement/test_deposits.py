@@ -3,7 +3,6 @@ once, after the configured confirmations, across restarts and re-orgs."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from eth_account import Account
@@ -12,14 +11,14 @@ from infernet.settlement.evm.config import EvmSettings
 from infernet.settlement.evm.hdkeys import ExtendedPrivateKey
 from infernet.settlement.records import ChainTransfer, DepositState
 from tests.settlement.chain import TestChain
-from tests.settlement.conftest import SEED, settlement
-from tests.settlement.sqlite_store import SqliteSettlementStore, available
+from tests.settlement.conftest import SEED, Reopen, settlement
+from tests.settlement.db_store import StoreUnderTest, available
 
 FIVE = 5_000_000  # 5 USDC in micros
 
 
 async def _deposit_address(
-    chain: TestChain, store: SqliteSettlementStore, s: EvmSettings, account: str
+    chain: TestChain, store: StoreUnderTest, s: EvmSettings, account: str
 ) -> str:
     found = await settlement(chain, store, s).deposit_instructions(account)
     assert found.address is not None
@@ -27,7 +26,7 @@ async def _deposit_address(
 
 
 async def test_deposit_addresses_are_per_account_stable_and_derived_from_the_seed(
-    chain: TestChain, store: SqliteSettlementStore, settings: EvmSettings
+    chain: TestChain, store: StoreUnderTest, settings: EvmSettings
 ) -> None:
     adapter = settlement(chain, store, settings)
     first = await adapter.deposit_instructions("acct_a")
@@ -44,7 +43,7 @@ async def test_deposit_addresses_are_per_account_stable_and_derived_from_the_see
 
 
 async def test_deposit_is_credited_once_after_the_confirmations(
-    chain: TestChain, store: SqliteSettlementStore, settings: EvmSettings
+    chain: TestChain, store: StoreUnderTest, settings: EvmSettings
 ) -> None:
     adapter = settlement(chain, store, settings)
     address = await _deposit_address(chain, store, settings, "acct_a")
@@ -56,24 +55,24 @@ async def test_deposit_is_credited_once_after_the_confirmations(
     assert (report.credited, report.unconfirmed) == (0, 1)
     [seen] = await store.deposits("base", [DepositState.UNCONFIRMED])
     assert seen.confirmations == 1 and seen.account_id == "acct_a"
-    assert store.balance(available("acct_a")) == 0
+    assert await store.balance(available("acct_a")) == 0
 
     chain.mine(1)
     assert (await adapter.tick()).credited == 0  # 2 of 3
     chain.mine(1)
     assert (await adapter.tick()).credited == 1
-    assert store.balance(available("acct_a")) == FIVE
+    assert await store.balance(available("acct_a")) == FIVE
     for _ in range(3):
         chain.mine(2)
         assert (await adapter.tick()).credited == 0
-    assert store.balance(available("acct_a")) == FIVE
-    assert store.posted("deposit") == 1
+    assert await store.balance(available("acct_a")) == FIVE
+    assert await store.posted("deposit") == 1
     [credited] = await store.deposits("base", [DepositState.CREDITED])
     assert credited.transfer.micros == FIVE and credited.transfer.recipient == address
 
 
 async def test_the_same_log_seen_twice_is_credited_once(
-    chain: TestChain, store: SqliteSettlementStore, settings: EvmSettings, db_path: Path
+    chain: TestChain, store: StoreUnderTest, settings: EvmSettings, reopen: Reopen
 ) -> None:
     adapter = settlement(chain, store, settings)
     address = await _deposit_address(chain, store, settings, "acct_a")
@@ -86,18 +85,17 @@ async def test_the_same_log_seen_twice_is_credited_once(
     # The control plane dies after the credit and before its checkpoint: the restarted
     # watcher scans the same blocks again and sees the same log.
     await store.rewind("base", (await store.checkpoints("base", 16))[-1])
-    restarted_store = SqliteSettlementStore(db_path)
+    restarted_store = await reopen()
     restarted = settlement(chain, restarted_store, settings)
     assert (await restarted.tick()).credited == 0
     [transfer] = await restarted._rpc.transfers(0, await chain.head(), recipients=[address])
     assert await restarted_store.credit(transfer, "acct_a") is False
-    assert restarted_store.balance(available("acct_a")) == FIVE
-    assert restarted_store.posted("deposit") == 1
-    restarted_store.close()
+    assert await restarted_store.balance(available("acct_a")) == FIVE
+    assert await restarted_store.posted("deposit") == 1
 
 
 async def test_a_restart_resumes_from_the_last_processed_block(
-    chain: TestChain, store: SqliteSettlementStore, settings: EvmSettings, db_path: Path
+    chain: TestChain, store: StoreUnderTest, settings: EvmSettings, reopen: Reopen
 ) -> None:
     address = await _deposit_address(chain, store, settings, "acct_a")
     await settlement(chain, store, settings).tick()
@@ -106,12 +104,12 @@ async def test_a_restart_resumes_from_the_last_processed_block(
     chain.mine(3)
     await settlement(chain, store, settings).tick()
     last = (await store.checkpoints("base", 1))[0].number
-    store.close()
+    await store.close()
 
     # While it is down: another deposit and 20 blocks (more than one scan range).
     await chain.send_usdc(client, address, 2 * FIVE)
     chain.mine(20)
-    reopened = SqliteSettlementStore(db_path)
+    reopened = await reopen()
     restarted = settlement(chain, reopened, settings)
     scanned: list[int] = []
     read_logs = restarted._rpc.transfers
@@ -123,13 +121,12 @@ async def test_a_restart_resumes_from_the_last_processed_block(
     restarted._rpc.transfers = recording  # type: ignore[method-assign]
     report = await restarted.tick()
     assert report.credited == 1
-    assert reopened.balance(available("acct_a")) == 3 * FIVE
+    assert await reopened.balance(available("acct_a")) == 3 * FIVE
     assert min(scanned) == last + 1  # from where it stopped, not from the start
-    reopened.close()
 
 
 async def test_a_reorg_before_the_confirmations_drops_the_deposit_without_credit(
-    chain: TestChain, store: SqliteSettlementStore, settings: EvmSettings
+    chain: TestChain, store: StoreUnderTest, settings: EvmSettings
 ) -> None:
     adapter = settlement(chain, store, settings)
     address = await _deposit_address(chain, store, settings, "acct_a")
@@ -144,12 +141,12 @@ async def test_a_reorg_before_the_confirmations_drops_the_deposit_without_credit
     assert (report.credited, report.reversed, report.unconfirmed) == (0, 0, 0)
     [dropped] = await store.deposits("base", [DepositState.DROPPED])
     assert "left the chain" in dropped.detail
-    assert store.balance(available("acct_a")) == 0
-    assert store.posted("deposit") == 0
+    assert await store.balance(available("acct_a")) == 0
+    assert await store.posted("deposit") == 0
 
 
 async def test_a_reorg_deeper_than_the_confirmations_reverses_the_credit(
-    chain: TestChain, store: SqliteSettlementStore, settings: EvmSettings
+    chain: TestChain, store: StoreUnderTest, settings: EvmSettings
 ) -> None:
     adapter = settlement(chain, store, settings)
     address = await _deposit_address(chain, store, settings, "acct_a")
@@ -160,22 +157,20 @@ async def test_a_reorg_deeper_than_the_confirmations_reverses_the_credit(
     chain.mine(3)
     assert (await adapter.tick()).credited == 1
     # The client spends 2 USDC of it before the re-org is seen.
-    store._post(
-        "hold", "hold:job_1", [(available("acct_a"), -2_000_000), ("client:acct_a:held", 2_000_000)]
-    )
+    await store.hold("acct_a", 2_000_000)
 
     chain.reorg(fork, blocks=10)
     report = await adapter.tick()
     assert report.reversed == 1 and report.credited == 0
     [gone] = await store.deposits("base", [DepositState.REVERSED])
     assert gone.transfer.micros == FIVE
-    assert store.balance(available("acct_a")) == 0
-    assert store.balance("external:credit_losses") == -2_000_000  # spent before the reversal
-    assert store.balance("external:deposits") == 0  # nothing came in, in the end
+    assert await store.balance(available("acct_a")) == 0
+    assert await store.balance("external:credit_losses") == -2_000_000  # spent before the reversal
+    assert await store.balance("external:deposits") == 0  # nothing came in, in the end
 
 
 async def test_a_deposit_reincluded_after_a_reorg_is_moved_not_credited_twice(
-    chain: TestChain, store: SqliteSettlementStore, settings: EvmSettings
+    chain: TestChain, store: StoreUnderTest, settings: EvmSettings
 ) -> None:
     adapter = settlement(chain, store, settings)
     address = await _deposit_address(chain, store, settings, "acct_a")
@@ -207,12 +202,12 @@ async def test_a_deposit_reincluded_after_a_reorg_is_moved_not_credited_twice(
     [moved] = await store.deposits("base", [DepositState.CREDITED])
     assert moved.transfer.tx_hash == old.tx_hash
     assert moved.transfer.block != old.block
-    assert store.balance(available("acct_a")) == FIVE
-    assert store.posted("deposit") == 1 and store.posted("deposit_reversal") == 0
+    assert await store.balance(available("acct_a")) == FIVE
+    assert await store.posted("deposit") == 1 and await store.posted("deposit_reversal") == 0
 
 
 async def test_a_fork_below_every_checkpoint_stops_crediting(
-    chain: TestChain, store: SqliteSettlementStore, settings: EvmSettings
+    chain: TestChain, store: StoreUnderTest, settings: EvmSettings
 ) -> None:
     adapter = settlement(chain, store, settings, checkpoint_history=2, max_block_range=1)
     await _deposit_address(chain, store, settings, "acct_a")

@@ -11,14 +11,12 @@ from infernet.settlement.ledger_mode import LedgerSettlement
 from infernet.settlement.records import ChainTransfer, Checkpoint, ClaimStatus
 from tests.settlement.chain import TestChain
 from tests.settlement.conftest import HOT_KEY, settlement
-from tests.settlement.sqlite_store import SqliteSettlementStore
+from tests.settlement.db_store import StoreUnderTest
 
 FIVE = 5_000_000
 
 
-async def _world(
-    chain: TestChain, store: SqliteSettlementStore, settings: EvmSettings, wallet: HotWallet
-):  # type: ignore[no-untyped-def]
+async def _world(chain: TestChain, store: StoreUnderTest, settings: EvmSettings, wallet: HotWallet):  # type: ignore[no-untyped-def]
     """One credited deposit and one confirmed payout: records and chain agree."""
     adapter = settlement(chain, store, settings, wallet=wallet)
     address = (await adapter.deposit_instructions("acct_a")).address
@@ -27,16 +25,16 @@ async def _world(
     client = await chain.funded_account(micros=FIVE)
     await chain.send_usdc(client, address, FIVE)
     await chain.mint(wallet.address, 20_000_000)
-    store.add_claim("payout_1", "acct_op", "base", str(Account.create().address), FIVE)
+    await store.add_claim("payout_1", "acct_op", "base", str(Account.create().address), FIVE)
     for _ in range(5):
         await adapter.tick()
         chain.mine(1)
-    assert store.claim("payout_1").status is ClaimStatus.CONFIRMED
+    assert (await store.claim("payout_1")).status is ClaimStatus.CONFIRMED
     return adapter, address
 
 
 async def test_records_that_agree_with_the_chain_reconcile_clean(
-    chain: TestChain, store: SqliteSettlementStore, settings: EvmSettings, hot_wallet: HotWallet
+    chain: TestChain, store: StoreUnderTest, settings: EvmSettings, hot_wallet: HotWallet
 ) -> None:
     adapter, _ = await _world(chain, store, settings, hot_wallet)
     report = await adapter.reconcile()
@@ -46,7 +44,7 @@ async def test_records_that_agree_with_the_chain_reconcile_clean(
 
 
 async def test_reconciliation_finds_every_planted_difference(
-    chain: TestChain, store: SqliteSettlementStore, settings: EvmSettings, hot_wallet: HotWallet
+    chain: TestChain, store: StoreUnderTest, settings: EvmSettings, hot_wallet: HotWallet
 ) -> None:
     adapter, address = await _world(chain, store, settings, hot_wallet)
     head = await chain.head()
@@ -61,15 +59,15 @@ async def test_reconciliation_finds_every_planted_difference(
         7_000_000,
     )
     await store.credit(phantom, "acct_a")
-    # 2. a deposit the watcher has not credited (its record is lost)
+    # 2. a deposit the watcher has not credited yet (listed, in progress)
     client = await chain.funded_account(micros=FIVE)
     await chain.send_usdc(client, address, 2_000_000)
     # 3. the confirmed payout recorded with another amount
-    store.execute("UPDATE claims SET micros = ? WHERE id = ?", 6_000_000, "payout_1")
+    await store.plant_claim_amount("payout_1", 6_000_000)
     # 4. USDC taken out of the hot wallet by hand, with no claim
     await chain.send_usdc(Account.from_key(HOT_KEY), client.address, 1_000_000)
     # 5. a claim the hot wallet cannot cover
-    store.add_claim("payout_2", "acct_op", "base", client.address, 50_000_000)
+    await store.add_claim("payout_2", "acct_op", "base", client.address, 50_000_000)
     chain.mine(4)
 
     report = await adapter.reconcile()
@@ -91,6 +89,8 @@ async def test_reconciliation_finds_every_planted_difference(
     assert by_kind["transfer_without_payout"].chain_micros == 1_000_000
     assert by_kind["hot_wallet_short"].ledger_micros == 50_000_000
     assert len(report.lines()) == 1 + 5
+    assert [d.kind for d in report.differences if d.in_progress] == ["deposit_not_credited"]
+    assert not report.ok and "4 difference(s), 1 in progress" in report.lines()[0]
 
 
 async def test_ledger_mode_has_no_chain_to_compare_and_says_so() -> None:
@@ -99,3 +99,20 @@ async def test_ledger_mode_has_no_chain_to_compare_and_says_so() -> None:
     assert report.ok and "no USDC moves on a chain" in report.note
     instructions = await mode.deposit_instructions("acct_a")
     assert instructions.address is None and instructions.mode == "ledger"
+
+
+async def test_a_deposit_the_watcher_has_not_reached_is_in_progress_not_a_failure(
+    chain: TestChain, store: StoreUnderTest, settings: EvmSettings, hot_wallet: HotWallet
+) -> None:
+    adapter, address = await _world(chain, store, settings, hot_wallet)
+    client = await chain.funded_account(micros=FIVE)
+    await chain.send_usdc(client, address, 2_000_000)  # e.g. sent while the CP was down
+    chain.mine(4)
+
+    report = await adapter.reconcile()
+    [pending] = report.differences
+    assert (pending.kind, pending.in_progress) == ("deposit_not_credited", True)
+    assert report.ok and "1 in progress" in report.lines()[0]
+    assert "(in progress)" in report.lines()[-1] and "the watcher is at block" in pending.detail
+    await adapter.tick()
+    assert (await adapter.reconcile()).differences == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -36,6 +36,7 @@ class Harness:
                 "public_url": f"http://127.0.0.1:{port}",
             }
         )
+        self.port, self._clock = port, clock
         self.control_plane = ControlPlaneServer(self.settings, port, clock)
         self.url = self.control_plane.url
         self.api_key = ""
@@ -76,6 +77,16 @@ class Harness:
             before = self.control_plane.routable_nodes(models[0])
             await self.control_plane.wait_serving(models[0], before + 1, timeout=20)
         return node
+
+    async def restart(self, before_start: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Stop the control plane without finishing anything (its jobs stay in the
+        database as they were, its memory is gone, as after a crash) and start a new one
+        on the same database and port; `before_start` runs while none is up."""
+        await self.control_plane.stop()
+        if before_start is not None:
+            await before_start()
+        self.control_plane = ControlPlaneServer(self.settings, self.port, self._clock)
+        await self.control_plane.start()
 
     def client(self, api_key: str | None = None) -> httpx.AsyncClient:
         key = self.api_key if api_key is None else api_key

@@ -9,6 +9,19 @@ import typer
 import uvicorn
 
 from infernet.cli.common import console
+from infernet.cli.cp_settlement import (
+    ALERT_OPTION,
+    CHAIN_OPTION,
+    CONFIRMATIONS_OPTION,
+    KEY_FILE_OPTION,
+    RPC_URL_OPTION,
+    SETTLEMENT_OPTION,
+    SETTLEMENT_SETTING_OPTION,
+    XPUB_OPTION,
+    check_before_serving,
+    settlement_from,
+)
+from infernet.cli.cp_settlement import reconcile as run_reconcile
 from infernet.controlplane.app import create_app
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.accounts import create_account as store_create_account
@@ -77,6 +90,7 @@ WEBHOOK_HOST_OPTION = typer.Option(
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 for all)."),
     port: int = typer.Option(8700, help="TCP port."),
     db: str = DB_OPTION,
@@ -98,8 +112,21 @@ def serve(
     open_registration: bool = REGISTRATION_OPTION,
     require_node_approval: bool = APPROVAL_OPTION,
     webhook_host: list[str] = WEBHOOK_HOST_OPTION,
-    admin: list[str] = ADMIN_OPTION,
-    open_deposits: bool = OPEN_DEPOSITS_OPTION,
+    job_timeout: float = typer.Option(
+        300.0,
+        "--job-timeout",
+        envvar="INFERNET_JOB_TIMEOUT_S",
+        min=1.0,
+        help="Seconds after submission a job may take before it fails with `timeout`.",
+    ),
+    settlement: str = SETTLEMENT_OPTION,
+    chain: str = CHAIN_OPTION,
+    rpc_url: str = RPC_URL_OPTION,
+    deposit_xpub: str = XPUB_OPTION,
+    hot_wallet_key_file: str = KEY_FILE_OPTION,
+    confirmations: int = CONFIRMATIONS_OPTION,
+    alert_account: str = ALERT_OPTION,
+    settlement_setting: list[str] = SETTLEMENT_SETTING_OPTION,
 ) -> None:
     """Run a control plane in the foreground (API, node channel, OpenAPI docs at /docs)."""
     setup_logging(log_level)
@@ -115,9 +142,14 @@ def serve(
         open_registration=open_registration,
         require_node_approval=require_node_approval,
         webhook_hosts=webhook_host,
-        admin_accounts=admin,
-        open_deposits=open_deposits,
+        job_timeout_s=job_timeout,
+        settlement=settlement_from(ctx.params),
     )
+    check_before_serving(settings)  # exit 3 (settings, keys) or 4 (no chain) before serving
+    _run(settings, host, port)
+
+
+def _run(settings: Settings, host: str, port: int) -> None:
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -125,6 +157,26 @@ def serve(
         log_level="warning",
         http=LimitedH11Protocol,  # oversize headers: a readable 431 (controlplane/web/server.py)
     )
+
+
+@app.command()
+def reconcile(
+    ctx: typer.Context,
+    db: str = DB_OPTION,
+    settlement: str = SETTLEMENT_OPTION,
+    chain: str = CHAIN_OPTION,
+    rpc_url: str = RPC_URL_OPTION,
+    deposit_xpub: str = XPUB_OPTION,
+    hot_wallet_key_file: str = KEY_FILE_OPTION,
+    confirmations: int = CONFIRMATIONS_OPTION,
+    settlement_setting: list[str] = SETTLEMENT_SETTING_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Compare the ledger with the chain: deposits credited vs transfers seen, payouts
+    recorded vs sent, the hot wallet vs what is owed. Exit 0: none; 1: differences (each
+    printed); 3: settings or keys; 4: the chain's RPC endpoint cannot be reached."""
+    settings = Settings(database_url=db, settlement=settlement_from(ctx.params))
+    run_reconcile(settings, as_json)
 
 
 @app.command("create-account")

@@ -1,9 +1,9 @@
 """`infernet payments | payout | price`: an operator's earnings, payouts and prices.
 
 Run on the node: requests are signed with the node key from its config. Payout claims
-are recorded in the control plane's ledger and stay pending: settlement is ledger-only
-until an on-chain adapter is configured (no chain is reachable here), and the command
-says so rather than printing a made-up transaction hash.
+are recorded in the control plane's ledger; a control plane with `--settlement evm` pays
+them in USDC and `payout list` shows each transaction's hash, one with `--settlement
+ledger` keeps them pending and says so, rather than printing a made-up hash.
 """
 
 from __future__ import annotations
@@ -152,6 +152,11 @@ def payout_list(config: Path = CONFIG) -> None:
         console.print(
             f"  {p['id']}  {p['amount']} USDC  {p['network']}  {p['status']}  {p['created_at']}"
         )
+        if p["tx_hash"]:
+            block = f" (block {p['block_number']})" if p.get("block_number") else ""
+            console.print(f"    tx {p['tx_hash']}{block}")
+        if p["status"] != "confirmed":
+            console.print(f"    {p['detail']}")
     if not found["payouts"]:
         console.print("  (none)")
 
@@ -161,7 +166,7 @@ def payout_claim(
     network: str = typer.Option(None, "--network", help="Use the address set for this network."),
     config: Path = CONFIG,
 ) -> None:
-    """Claim all unclaimed earnings (recorded in the ledger; settlement pending)."""
+    """Claim all unclaimed earnings (recorded in the ledger, paid by the settlement)."""
     _claim(network, config)
 
 

@@ -17,6 +17,7 @@ from infernet.controlplane.api import (
     billing,
     commands,
     confidential,
+    deposits,
     jobs,
     models,
     node,
@@ -39,6 +40,7 @@ from infernet.controlplane.dashboard.mount import install as install_dashboard
 from infernet.controlplane.errors import register_handlers
 from infernet.controlplane.jobs.manager import JobManager
 from infernet.controlplane.jobs.provenance import ProvenanceCheck
+from infernet.controlplane.limits.nonces import DatabaseNonceStore
 from infernet.controlplane.limits.rates import RateLimiter
 from infernet.controlplane.money.payments import build_payments
 from infernet.controlplane.nodes.cache import NodeCaches
@@ -47,12 +49,14 @@ from infernet.controlplane.services import Services, Shared, build_shared
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.db import open_database
 from infernet.controlplane.training.market import build_training
+from infernet.controlplane.training.storage import uploads
 from infernet.controlplane.watchers.canary import Canary, CanaryConfig, ExemptAccounting
+from infernet.controlplane.watchers.recovery import recover
+from infernet.controlplane.watchers.settlement import settlement_loop
 from infernet.controlplane.watchers.sweeps import background_tasks
 from infernet.controlplane.web.metrics import ControlPlaneMetrics, HttpMetrics
 from infernet.controlplane.web.middleware import BodySizeLimit, RateLimitHeaders
 from infernet.protocol.signing import RequestVerifier
-from infernet.protocol.training import TRAINING_PREFIX as UPLOAD_PREFIX
 
 CLIENT_ROUTES = (
     jobs,
@@ -62,6 +66,7 @@ CLIENT_ROUTES = (
     registration,
     node_keys,
     billing,
+    deposits,
     receipts,
     prices,
     payouts,
@@ -89,14 +94,20 @@ def create_app(
         services = await build_services(settings, shared, metrics)
         app.state.services = services
         await services.jobs.cluster.start()
+        await recover(services)  # jobs, holds and nodes it left (watchers/recovery.py)
         tasks = background_tasks(services)
         canary = Canary(services, CanaryConfig(interval_s=settings.canary_interval_s))
+        settling = settlement_loop(services, metrics.settlement)  # None: no chain
         for task in tasks:
             task.start()
         canary.start()
+        if settling is not None:
+            settling.start()
         try:
             yield
         finally:
+            if settling is not None:
+                await settling.stop()
             await canary.stop()
             for task in tasks:
                 await task.stop()
@@ -109,11 +120,7 @@ def create_app(
     register_handlers(app)
     app.add_middleware(HttpMetrics, metrics=metrics)
     app.add_middleware(RateLimitHeaders)  # the per-key limits' X-RateLimit-* headers
-    app.add_middleware(
-        BodySizeLimit,
-        max_bytes=settings.max_body_bytes,
-        uploads=(UPLOAD_PREFIX, settings.training_upload_max_bytes),
-    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, uploads=uploads(settings))
     # Node traffic first: heartbeats are the most frequent request, and routes match in order.
     app.include_router(node.router)
     app.include_router(accounts_router)
@@ -152,7 +159,7 @@ async def build_services(
         provenance=ProvenanceCheck(db, registry, caches.identities),
     )
     metrics.bind(registry, manager.stats)
-    verifier = RequestVerifier(nonce_store=shared.nonces)
+    verifier = RequestVerifier(nonce_store=shared.nonces or DatabaseNonceStore(db))
     training_market = build_training(db, registry, settings, payments)
     return Services(
         settings, db, registry, manager, verifier, shared.bus, caches, training_market, payments

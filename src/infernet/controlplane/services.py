@@ -3,7 +3,9 @@
 `Services` is what request handlers and background tasks reach through `app.state`;
 `Shared` is what a control plane shares with its sibling replicas, chosen by
 `Settings.redis_url`: the bus (jobs/cluster.py), the per-key rate limiter and the
-node-auth nonce cache. With no Redis URL everything is this process's memory.
+node-auth nonce cache. With no Redis URL the bus and the limiter are this process's
+memory and the nonces are kept in the database (limits/nonces.py), so a restart forgets
+none.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from infernet.controlplane.nodes.cache import NodeCaches
 from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.training.market import TrainingMarket
-from infernet.protocol.signing import MemoryNonceStore, NonceStore, RequestVerifier
+from infernet.protocol.signing import NonceStore, RequestVerifier
 
 
 @dataclass
 class Shared:
     bus: Bus
     limiter: RateLimiter
-    nonces: NonceStore
+    nonces: NonceStore | None  # None: in the database (built with it, in app.py)
 
 
 def build_shared(
@@ -41,13 +43,13 @@ def build_shared(
     """The bus, rate limiter and nonce store for `settings` (`limiter`: use this one)."""
     bus = build_bus(settings.redis_url, settings.replica_id)
     if settings.redis_url is None:
-        return Shared(bus, limiter or InMemoryRateLimiter(clock), MemoryNonceStore())
+        return Shared(bus, limiter or InMemoryRateLimiter(clock), None)
     from infernet.controlplane.bus.redis import RedisBus
     from infernet.controlplane.limits.redis import RedisNonceStore, RedisRateLimiter
 
     assert isinstance(bus, RedisBus)
     limiter = limiter or RedisRateLimiter(bus.client, clock)
-    return Shared(bus, limiter, RedisNonceStore(settings.redis_url))
+    return Shared(bus, limiter, RedisNonceStore(bus.client))
 
 
 @dataclass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from infernet.settlement.settings import SettlementSettings
+
 
 class Settings(BaseModel):
     database_url: str = "sqlite+aiosqlite:///infernet.db"
@@ -63,6 +65,9 @@ class Settings(BaseModel):
     # set prices, approve, revoke, see private details) and credit any balance. Set with
     # `infernet cp serve --admin ACCOUNT_ID` (repeatable) or INFERNET_ADMIN_ACCOUNTS.
     admin_accounts: list[str] = Field(default_factory=list)
+    # How money enters and leaves: "ledger" (no chain; the deposit form above) or "evm"
+    # (USDC deposits and payouts on one chain; the form is refused): settlement/settings.py.
+    settlement: SettlementSettings = Field(default_factory=SettlementSettings)
 
     # Several replicas (docs/deploy.md): Redis carries what crosses them (token streams,
     # dispatch, node hot state, slots, rate limits, nonces). None: one process, in memory.
@@ -85,6 +90,11 @@ class Settings(BaseModel):
     training_verify_timeout_s: float = Field(default=1800.0, gt=0)
     # Shard and adapter uploads (PUT /api/v1/training/...) may be this large.
     training_upload_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+
+    @property
+    def ledger_credits(self) -> bool:
+        """Whether the deposit form credits the ledger (ledger settlement, not turned off)."""
+        return self.ledger_only_deposits and self.settlement.mode == "ledger"
 
     @property
     def offline_after_s(self) -> float:

@@ -2,9 +2,10 @@
 
 One outbound HTTP client for registration and heartbeats (at the interval the control
 plane states in its replies, `node/pacing.py`) and one outbound WebSocket, the job
-channel, over which the control plane pushes jobs. The channel reconnects with jittered
-exponential backoff so that a control-plane restart does not bring every node back in the
-same second.
+channel, over which the control plane pushes jobs; the node opens it with a hello (its
+state and the attempts it still runs). The channel reconnects with jittered exponential
+backoff (node/pacing.py) so that a control-plane restart does not bring every node back
+in the same second.
 
 After every heartbeat the daemon rewrites its status snapshot (`node/status_file.py`,
 read by `infernet status`) and hands the commands in the response to the command executor
@@ -33,11 +34,12 @@ from infernet.backends.errors import BackendError
 from infernet.node.autopayout import auto_payout_loop
 from infernet.node.client import ControlPlaneClient, ControlPlaneError
 from infernet.node.commands import AckReply, CommandExecutor, ledger_path
-from infernet.node.confidential import model_key_statement, open_job
+from infernet.node.confidential import open_job
 from infernet.node.config import ConfigError, NodeConfig, load_effective_config
 from infernet.node.executor import run_job
 from infernet.node.gpu_report import HardwareCache
 from infernet.node.hardware import detect_hardware
+from infernet.node.heartbeat import build_heartbeat
 from infernet.node.metrics import Health, MetricsServer, NodeMetrics, daemon_health
 from infernet.node.model_keys import ModelKeyring
 from infernet.node.models import MemoryBudget, ModelError, ModelManager, served_mismatch
@@ -47,7 +49,6 @@ from infernet.node.status_file import StatusSnapshot, status_path, write_status
 from infernet.node.training import training_worker
 from infernet.protocol.confidential import ConfidentialError
 from infernet.protocol.keys import NodeKey
-from infernet.protocol.modelnames import routing_key
 from infernet.protocol.wire import (
     NODE_CHANNEL_PATH,
     CommandAck,
@@ -58,10 +59,10 @@ from infernet.protocol.wire import (
     JobDone,
     JobFailed,
     JobToken,
-    NodeLoad,
+    NodeHello,
     RegisterRequest,
     RegisterResponse,
-    ServedModel,
+    RunningAttempt,
     to_node_adapter,
 )
 
@@ -84,6 +85,7 @@ class NodeDaemon:
     def __post_init__(self) -> None:
         self.client = ControlPlaneClient(self.config.control_plane_url, self.key)
         self._channel: ClientConnection | None = None
+        self._attempts: dict[str, int] = {}  # job id -> the attempt running (in `running`)
         self._send_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._beat_lock = asyncio.Lock()
@@ -131,40 +133,14 @@ class NodeDaemon:
             log.warning(f"served_models mismatch: {warning}")
 
     async def build_heartbeat(self) -> Heartbeat:
-        health = await self.backend.health()
-        served: list[ServedModel] = []
-        if health.ok:
-            try:
-                installed = {routing_key(m.name): m for m in await self.backend.list_models()}
-            except BackendError:
-                installed = {}
-            for name in self.config.served_models:
-                if model := installed.get(routing_key(name)):
-                    served.append(
-                        ServedModel(
-                            name=model.name,
-                            loaded=model.loaded,
-                            size_bytes=model.size_bytes,
-                            context_length=model.context_length,
-                            model_key=model_key_statement(self.model_keys, model.name),
-                        )
-                    )
-        gpus, tier = await self.hardware.heartbeat_fields(self.config.vram_tier)
-        return Heartbeat(
-            version=__version__,
-            backend=self.backend.name,
-            backend_healthy=health.ok,
-            backend_detail=health.detail,
-            served_models=served,
-            vram_tier=tier,
-            gpus=gpus,
+        return await build_heartbeat(
+            self.backend,
+            self.config,
+            self.model_keys,
+            self.hardware,
+            active_jobs=len(self.running),
             draining=self.draining,
-            load=NodeLoad(
-                active_jobs=len(self.running),
-                max_concurrent_jobs=self.training.capacity(self.config.max_concurrent_jobs),
-            ),
-            payout_address=self.config.payout_address,
-            payout_chain=self.config.payout_chain,
+            slots=self.training.capacity(self.config.max_concurrent_jobs),  # node/training.py
         )
 
     async def heartbeat(self) -> HeartbeatResponse:
@@ -293,6 +269,7 @@ class NodeDaemon:
                     self._channel = channel
                     delays = backoff_delays()
                     log.info("Job channel connected")
+                    await self._hello(channel)
                     await self._receive(channel)
             except (OSError, websockets.WebSocketException) as exc:
                 log.warning(f"Job channel down: {exc!r}")
@@ -301,14 +278,31 @@ class NodeDaemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), next(delays))
 
+    async def _hello(self, channel: ClientConnection) -> None:
+        """First on each channel: our state and running attempts (so a restarted control
+        plane routes to us at once and stops what it no longer counts on)."""
+        running = [RunningAttempt(job_id=j, attempt=a) for j, a in self._attempts.items()]
+        hello = NodeHello(heartbeat=await self.build_heartbeat(), running=running)
+        async with self._send_lock:
+            await channel.send(hello.model_dump_json())
+
     async def _receive(self, channel: ClientConnection) -> None:
         async for raw in channel:
             message = to_node_adapter.validate_json(raw)
             if isinstance(message, JobAssignment):
+                if old := self.running.get(message.job_id):
+                    old.cancel()  # the control plane gave up on that attempt
                 task = asyncio.create_task(self._run(message), name=message.job_id)
                 self.running[message.job_id] = task
-            elif isinstance(message, JobCancel) and (job := self.running.get(message.job_id)):
-                job.cancel()
+                self._attempts[message.job_id] = message.attempt
+            elif isinstance(message, JobCancel):
+                self._cancel(message)
+
+    def _cancel(self, message: JobCancel) -> None:
+        """Stop the job's attempt (the one named, when the message names one)."""
+        job = self.running.get(message.job_id)
+        if job is not None and message.attempt in (None, self._attempts.get(message.job_id)):
+            job.cancel()
 
     async def _run(self, job: JobAssignment) -> None:
         try:
@@ -324,7 +318,9 @@ class NodeDaemon:
         except ConnectionError:
             log.warning(f"Job {job.job_id}: channel lost while streaming")
         finally:
-            self.running.pop(job.job_id, None)
+            if self._attempts.get(job.job_id) == job.attempt:  # not replaced by a newer one
+                self.running.pop(job.job_id, None)
+                self._attempts.pop(job.job_id, None)
 
     async def _refuse(self, job: JobAssignment, error: str, message: str) -> None:
         log.warning(f"Job {job.job_id} refused: {message}", extra={"job_id": job.job_id})

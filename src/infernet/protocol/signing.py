@@ -31,7 +31,8 @@ Decisions where the Book is silent or ambiguous (spec Appendix A, items 2 and 3)
 * Order of checks: parse → clock skew (±30 s) → signature → nonce. The nonce is recorded
   only after the signature verifies, so unauthenticated traffic cannot fill the nonce cache,
   and a replay of a genuine request fails as a replay. Nonces are remembered 5 minutes per
-  public key through the `NonceStore` protocol (in memory here; Redis across replicas).
+  public key through the `NonceStore` protocol (in memory here; the control plane keeps
+  them in its database, or in Redis across replicas, so a restart forgets none).
 """
 
 from __future__ import annotations
@@ -167,9 +168,11 @@ def parse_auth_header(value: str) -> AuthHeader:
 
 
 class NonceStore(Protocol):
-    """Remembers nonces for replay protection. One method, atomic check-and-record."""
+    """Remembers nonces for replay protection. One method, atomic check-and-record;
+    async, so a store may keep them where a restart does not lose them (the control
+    plane's database, or Redis)."""
 
-    def seen_or_add(self, nonce: str, ttl: float) -> bool:
+    async def seen_or_add(self, nonce: str, ttl: float) -> bool:
         """True if ``nonce`` was recorded within its TTL; otherwise record it for ``ttl``
         seconds and return False."""
         ...
@@ -194,7 +197,7 @@ class MemoryNonceStore:
     def __len__(self) -> int:
         return len(self._expiry)
 
-    def seen_or_add(self, nonce: str, ttl: float) -> bool:
+    async def seen_or_add(self, nonce: str, ttl: float) -> bool:
         now = self._clock()
         self._purge(now)
         expires = self._expiry.get(nonce)
@@ -246,11 +249,25 @@ class RequestVerifier:
         self._nonces: NonceStore = MemoryNonceStore() if nonce_store is None else nonce_store
         self._keys = PublicKeyCache(key_cache_size)  # parsed once per node, not per request
 
-    def verify(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> str:
+    async def verify(self, headers: Mapping[str, str], method: str, path: str, body: bytes) -> str:
         """Return the verified public key hex, or raise `AuthError` saying why not.
 
         ``path`` is the request target as received, query string included.
         """
+        public_hex, nonce = self.check_signature(headers, method, path, body)
+        if await self._nonces.seen_or_add(f"{public_hex}:{nonce}", self.nonce_ttl_s):
+            raise AuthError(
+                f"replayed request: nonce {nonce} was already used in the last "
+                f"{self.nonce_ttl_s:g} s",
+                code="replay",
+            )
+        return public_hex
+
+    def check_signature(
+        self, headers: Mapping[str, str], method: str, path: str, body: bytes
+    ) -> tuple[str, str]:
+        """Everything `verify` checks but the nonce: (public key hex, nonce), or
+        `AuthError`."""
         auth_value = _header(headers, AUTH_HEADER)
         node_value = _header(headers, NODE_HEADER)
         if auth_value is None:
@@ -270,13 +287,7 @@ class RequestVerifier:
                 "and timestamp",
                 code="bad_signature",
             )
-        if self._nonces.seen_or_add(f"{public_hex}:{auth.nonce}", self.nonce_ttl_s):
-            raise AuthError(
-                f"replayed request: nonce {auth.nonce} was already used in the last "
-                f"{self.nonce_ttl_s:g} s",
-                code="replay",
-            )
-        return public_hex
+        return public_hex, auth.nonce
 
     def _check_skew(self, timestamp: int) -> None:
         skew = timestamp - self._clock()

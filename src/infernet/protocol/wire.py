@@ -2,9 +2,9 @@
 
 HTTP (signed with X-Infernet-Auth): registration and the 30 s heartbeat, whose response
 carries queued commands. WebSocket (one outbound connection per node, the job channel):
-the control plane pushes `JobAssignment`s down it; the node streams `JobToken`s and ends
-each job with exactly one `JobDone` or `JobFailed`. Every message is a JSON object with a
-`type` discriminator.
+the control plane pushes `JobAssignment`s down it; the node opens it with a `NodeHello`,
+streams `JobToken`s and ends each job with exactly one `JobDone` or `JobFailed`. Every
+message is a JSON object with a `type` discriminator.
 """
 
 from __future__ import annotations
@@ -173,6 +173,7 @@ class JobAssignment(WireModel):
 class JobCancel(WireModel):
     type: Literal["cancel"] = "cancel"
     job_id: str
+    attempt: int | None = None  # only this attempt (None: whichever runs)
 
 
 class JobToken(WireModel):
@@ -223,7 +224,24 @@ class JobFailed(WireModel):
     context_length: Count | None = None
 
 
+class RunningAttempt(WireModel):
+    job_id: str
+    attempt: int
+
+
+class NodeHello(WireModel):
+    """The node's first message on a job channel it (re)opened: its state, as in a
+    heartbeat, so the control plane routes to it at once (even one that just restarted
+    and has not heard a heartbeat yet), and the attempts it is still running, so one
+    the control plane no longer counts on is stopped (and never confused with a new
+    attempt of the same job)."""
+
+    type: Literal["hello"] = "hello"
+    heartbeat: Heartbeat
+    running: list[RunningAttempt] = Field(default_factory=list)
+
+
 ToNode = Annotated[JobAssignment | JobCancel, Field(discriminator="type")]
-FromNode = Annotated[JobToken | JobDone | JobFailed, Field(discriminator="type")]
+FromNode = Annotated[JobToken | JobDone | JobFailed | NodeHello, Field(discriminator="type")]
 to_node_adapter: TypeAdapter[JobAssignment | JobCancel] = TypeAdapter(ToNode)
-from_node_adapter: TypeAdapter[JobToken | JobDone | JobFailed] = TypeAdapter(FromNode)
+from_node_adapter: TypeAdapter[JobToken | JobDone | JobFailed | NodeHello] = TypeAdapter(FromNode)

@@ -7,10 +7,11 @@ One `Settlement` per control plane, chosen by `--settlement`:
     evm      (evm/adapter.py) USDC on Base, Ethereum, Polygon or Arbitrum
     solana   (next) SPL USDC; the records are chain-neutral (records.py) so it fits
 
-The control plane calls `start` once (it recovers in-flight payouts and reconciles),
-`tick` from one background loop on one replica (it watches deposits and moves payouts
-along), `reconcile` on demand and on a schedule, and `deposit_instructions` for the
-dashboard's "Add funds".
+The control plane calls `check` before it serves (settings, keys and the endpoint: a
+clear error, nothing changed), `start` once on the replica that runs settlement (it
+recovers in-flight payouts and reconciles), `tick` from that replica's background loop
+(it watches deposits and moves payouts along), `reconcile` on demand and on a schedule,
+and `deposit_instructions` for the dashboard's "Add funds".
 """
 
 from __future__ import annotations
@@ -49,8 +50,16 @@ class TickReport:
 
 
 class Settlement(Protocol):
-    mode: str
-    network: str | None
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def network(self) -> str | None: ...  # the chain it settles on (None: ledger-only)
+
+    @property
+    def confirmations(self) -> int: ...  # blocks a deposit or payout needs (0: no chain)
+
+    async def check(self) -> str: ...
 
     async def start(self) -> ReconciliationReport: ...
 

@@ -22,6 +22,10 @@ LEDGER_ONLY_NOTE = (
 class LedgerSettlement:
     mode = "ledger"
     network: str | None = None
+    confirmations = 0
+
+    async def check(self) -> str:
+        return LEDGER_ONLY_NOTE
 
     async def start(self) -> ReconciliationReport:
         return await self.reconcile()

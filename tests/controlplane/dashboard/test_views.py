@@ -30,7 +30,7 @@ def beat(gpus: list[GpuSummary]) -> Heartbeat:
 
 
 def services_with_demand(demand: dict[str, int], refused: dict[str, int]) -> Services:
-    jobs = SimpleNamespace(demand=Counter(demand), refused=Counter(refused))
+    jobs = SimpleNamespace(demand=Counter(demand), names=SimpleNamespace(refused=Counter(refused)))
     return cast(Services, SimpleNamespace(jobs=jobs))
 
 

@@ -10,6 +10,8 @@ import httpx
 
 from infernet.controlplane.bus.base import StreamEntry
 from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, JobStream, StreamArchive
+from infernet.controlplane.store import pieces
+from infernet.controlplane.store.ids import utcnow
 from tests.support.harness import Harness
 from tests.support.scripted import ScriptedBackend
 
@@ -129,6 +131,8 @@ async def _completed_and_archive_expired(harness: Harness, api: httpx.AsyncClien
     assert jobs.live(job_id) is None
     later = time.monotonic() + STREAM_RETENTION_S + 1
     jobs.archive.clock = lambda: later  # the retention passed: the piece ends are gone
+    # ... and the sweeper deleted the pieces the journal stored (watchers/recovery.py)
+    await pieces.forget_ended_before(harness.control_plane.services.db, utcnow())
     return job_id
 
 

@@ -231,10 +231,25 @@ async def test_a_payout_claim_moves_earnings_to_pending_and_says_it_is_ledger_on
     await payout_store.set_destination(books.ledger._db, "node_b", "USDC", "base", "0x" + "cd" * 20)
     claim = await books.payouts.claim("node_b", ["node_b"])
     assert claim.amount == usdc(3) and claim.payout.status == "pending"
-    assert "ledger-only until an adapter is configured" in claim.payout.detail
+    assert "settlement is ledger-only on this control plane" in claim.payout.detail
     assert await balance(books, acct.earnings("node_b")) == 0
     assert await balance(books, acct.payout_pending("node_b")) == usdc(3)
     await assert_books_balance(books)
+
+
+async def test_with_chain_settlement_a_claim_goes_to_that_chain_only(books: Books) -> None:
+    on_base = Payouts(books.ledger._db, books.ledger, settles_on="base")
+    moves = [(acct.EXTERNAL_DEPOSITS, -usdc(30)), (acct.earnings("node_b"), usdc(30))]
+    await books.ledger.post("test", "seed", moves)
+    await payout_store.set_destination(books.ledger._db, "node_b", "USDC", "base", "0x" + "cd" * 20)
+    await payout_store.set_destination(
+        books.ledger._db, "node_b", "USDC", "ethereum", "0x" + "ab" * 20
+    )  # the newest, but not where this control plane pays
+    with pytest.raises(PayoutRefused, match="pays out on base only"):
+        await on_base.claim("node_b", ["node_b"], "ethereum")
+    claim = await on_base.claim("node_b", ["node_b"])
+    assert (claim.payout.network, claim.payout.address) == ("base", "0x" + "cd" * 20)
+    assert claim.payout.detail == "pending: queued for the next USDC payout on base"
 
 
 # --- random histories ------------------------------------------------------------------

@@ -6,6 +6,7 @@ the end. (Which shards get accepted is the verifier's, tested with real training
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from infernet.controlplane.money import ledger as accounts
+from infernet.controlplane.money.holds import close_open_holds
 from infernet.controlplane.money.ledger import Extra
 from infernet.controlplane.store import training as store
 from infernet.controlplane.store import training_claims as claim_store
@@ -81,6 +83,11 @@ async def test_an_accepted_shard_is_paid_once_with_a_countersigned_receipt(
     digest = stored.unsigned().digest()
     assert verify_schnorr(platform, digest, bytes.fromhex(stored.platform_signature))
     assert verify_schnorr(node.key.public_hex, digest, bytes.fromhex(stored.node_signature))
+
+    # The recovery of inference holds a crash left open does not take a training budget.
+    later = utcnow() + timedelta(hours=1)
+    assert await close_open_holds(services.db, services.payments.accounting, later) == 0
+    assert await ledger.balance(accounts.client_held(client)) == Decimal("1.00")
 
     available = await ledger.balance(accounts.client_available(client))
     await services.training.escrow.release(record)

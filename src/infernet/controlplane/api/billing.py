@@ -28,6 +28,7 @@ from infernet.controlplane.schemas.billing import (
     EntryList,
     EntryPublic,
 )
+from infernet.controlplane.schemas.deposits import chain_deposits_only
 from infernet.controlplane.store import client_keys
 from infernet.controlplane.store.accounts import get_account
 from infernet.controlplane.store.ids import iso, new_id
@@ -82,7 +83,11 @@ async def deposit(
     on a local demo (`infernet up`, `Settings.open_deposits`), where anyone credits their
     own balance."""
     money = payments_of(services)
-    if not services.settings.ledger_only_deposits:
+    if money.settlement.network is not None:  # real USDC: only the chain credits
+        raise Forbidden(
+            chain_deposits_only(money.settlement.network, money.settlement.confirmations)
+        )
+    if not services.settings.ledger_credits:
         raise Forbidden("Ledger-only deposits are turned off on this control plane.")
     account = _credited(services, caller, body.account_id)
     if account != caller and await get_account(services.db, account) is None:

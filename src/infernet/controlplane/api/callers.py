@@ -39,7 +39,7 @@ async def party(request: Request, services: ServicesDep) -> Party:
     body = await request.body()
     target = request_target_from_scope(request.scope)
     try:
-        key = services.verifier.verify(request.headers, request.method, target, body)
+        key = await services.verifier.verify(request.headers, request.method, target, body)
     except AuthError as exc:
         raise Unauthorized(f"Node signature rejected: {exc}") from exc
     row = await node_store.node_by_key(services.db, key)

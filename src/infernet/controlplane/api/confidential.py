@@ -26,7 +26,7 @@ log = logging.getLogger("infernet.confidential")
 @router.get("/models/{model:path}/keys", response_model=ModelKeyList)
 async def model_keys(model: str, _account: AccountDep, services: ServicesDep) -> ModelKeyList:
     """Model keys of the online nodes serving `model`, for confidential jobs."""
-    key = services.jobs.resolve(model)
+    key = services.jobs.names.resolve(model)
     now, offline_after = time.monotonic(), services.registry.offline_after_s
     listed: list[ModelKeyPublic] = []
     for node in services.registry.online_models().get(key, []):

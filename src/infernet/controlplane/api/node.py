@@ -19,8 +19,9 @@ from infernet.controlplane.errors import Unauthorized
 from infernet.controlplane.jobs.claims import malformed_failure
 from infernet.controlplane.jobs.owner import NodeMessage
 from infernet.controlplane.nodes.auth import refused
-from infernet.controlplane.nodes.heartbeat import known_node, receive_heartbeat
+from infernet.controlplane.nodes.heartbeat import known_node, receive_heartbeat, receive_hello
 from infernet.controlplane.nodes.registration import register_node
+from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.services import Services
 from infernet.protocol.signing import AuthError, request_target_from_scope
 from infernet.protocol.wire import (
@@ -29,6 +30,7 @@ from infernet.protocol.wire import (
     HeartbeatResponse,
     JobAssignment,
     JobCancel,
+    NodeHello,
     RegisterRequest,
     RegisterResponse,
     from_node_adapter,
@@ -49,7 +51,9 @@ async def signed_by(request: Request) -> str:
     body = await request.body()
     target = request_target_from_scope(request.scope)
     try:
-        return _services(request).verifier.verify(request.headers, request.method, target, body)
+        return await _services(request).verifier.verify(
+            request.headers, request.method, target, body
+        )
     except AuthError as exc:
         raise refused(exc.code, f"Node signature rejected: {exc}") from exc
 
@@ -105,17 +109,20 @@ async def _frames(socket: WebSocket) -> AsyncIterator[str]:
                 log.warning("binary frame that is not UTF-8 from node, dropped")
 
 
-async def _relay(services: Services, node_id: str, socket: WebSocket) -> None:
+async def _relay(services: Services, node: NodeState, socket: WebSocket) -> None:
     async for text in _frames(socket):
         try:
-            message: NodeMessage = from_node_adapter.validate_json(text)
+            message: NodeMessage | NodeHello = from_node_adapter.validate_json(text)
         except ValidationError as exc:
-            log.warning("malformed message from node", extra={"node_id": node_id})
+            log.warning("malformed message from node", extra={"node_id": node.node_id})
             failure = malformed_failure(text, exc)  # the attempt it names ends (claims.py)
             if failure is None:
                 continue
             message = failure
-        await services.jobs.receive(node_id, message)
+        if isinstance(message, NodeHello):
+            await receive_hello(services, node, message)
+        else:
+            await services.jobs.receive(node.node_id, message)
 
 
 @router.websocket(NODE_CHANNEL_PATH)
@@ -123,7 +130,7 @@ async def job_channel(socket: WebSocket) -> None:
     services: Services = socket.app.state.services
     target = request_target_from_scope(socket.scope)
     try:
-        signer = services.verifier.verify(socket.headers, "GET", target, b"")
+        signer = await services.verifier.verify(socket.headers, "GET", target, b"")
     except AuthError as exc:  # accepted, then closed: a refused handshake carries no reason
         await socket.accept()
         await socket.close(code=4401, reason=f"{exc.code}: {exc}"[:120])
@@ -140,7 +147,7 @@ async def job_channel(socket: WebSocket) -> None:
     log.info("job channel open", extra={"node_id": node.node_id})
     await services.jobs.channel_opened(node.node_id)
     try:
-        await _relay(services, node.node_id, socket)
+        await _relay(services, node, socket)
     except WebSocketDisconnect:
         pass
     finally:

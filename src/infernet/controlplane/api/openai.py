@@ -80,9 +80,9 @@ def target_model(services: Services, requested: str) -> str:
     if alias_of is None:
         return requested
     try:
-        services.jobs.resolve(alias_of)
+        services.jobs.names.resolve(alias_of)
     except ModelNotFound as exc:
-        served = ", ".join(services.jobs.served_names()) or "none (no node is online)"
+        served = ", ".join(services.jobs.names.served()) or "none (no node is online)"
         raise ModelNotFound(
             f"Model '{requested}' is an alias for '{alias_of}', which no online node serves. "
             f"Models served now: {served}."
@@ -206,7 +206,7 @@ async def _served(services: Services) -> list[ModelObject]:
         models.append(ModelObject(id=name, created=created[key], max_model_len=contexts[key]))
     for alias, target in sorted(services.settings.model_aliases.items()):
         try:
-            key = services.jobs.resolve(target)
+            key = services.jobs.names.resolve(target)
         except ApiError:
             continue  # an alias of a model nobody serves now is not listed
         context = contexts.get(key)

@@ -2,8 +2,9 @@
 
 `GET /api/v1/payments/summary` is what `infernet payments` prints. Payout addresses are
 checked for their chain (EIP-55 for EVM chains, base58 for Solana). A claim is recorded
-in the ledger and stays `pending`: settlement is ledger-only until an adapter is
-configured, and the answer says so.
+in the ledger as `pending`; with `--settlement evm` it is then paid in USDC and becomes
+`sent` and `confirmed` with its transaction hash, with `--settlement ledger` it stays
+pending, and its detail says which.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def _payout(row: store.PayoutRow) -> PayoutPublic:
         detail=row.detail,
         tx_hash=row.tx_hash,
         created_at=iso(row.created_at) or "",
+        block_number=row.block_number,
+        confirmed_at=iso(row.confirmed_at),
     )
 
 
@@ -123,7 +126,7 @@ async def set_address(body: AddressSet, who: PartyDep, services: ServicesDep) ->
 
 @router.post("/payouts", response_model=PayoutPublic, status_code=201)
 async def claim(body: ClaimCreate, who: PartyDep, services: ServicesDep) -> PayoutPublic:
-    """Claim all unclaimed earnings; recorded in the ledger, pending settlement."""
+    """Claim all unclaimed earnings: recorded in the ledger, paid by the settlement."""
     money = payments_of(services)
     owner = await owner_of(services, who)
     try:

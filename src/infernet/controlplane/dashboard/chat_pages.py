@@ -29,7 +29,7 @@ router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=Fa
 @router.get("/chat")
 async def chat_page(request: Request, viewer: ViewerDep, services: ServicesDep) -> Response:
     return page(
-        request, "chat.html", viewer=viewer, nav="chat", models=services.jobs.served_names()
+        request, "chat.html", viewer=viewer, nav="chat", models=services.jobs.names.served()
     )
 
 

@@ -53,7 +53,9 @@ def _candidate(
         fit=fit.verdict if fit else "cpu",
         fit_message=fit.message if fit else "CPU node: small models run in system memory.",
         demand=services.jobs.demand.get(entry.key, 0),
-        refused=sum(n for m, n in services.jobs.refused.items() if routing_key(m) == entry.key),
+        refused=sum(
+            n for m, n in services.jobs.names.refused.items() if routing_key(m) == entry.key
+        ),
         installed=entry.key in served,
     )
 

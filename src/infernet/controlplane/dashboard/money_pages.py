@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from infernet.controlplane.api.billing import MAX_DEPOSIT
 from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.api.ownership import is_admin
+from infernet.controlplane.dashboard.deposits_view import deposit_view, payouts_view
 from infernet.controlplane.dashboard.nodes_view import visible_rows
 from infernet.controlplane.dashboard.render import Errors, form_fields, page, parse_form
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
@@ -76,6 +77,7 @@ async def _earnings(
         unclaimed=show(balances[names[0]]),
         pending=show(balances[names[1]]),
         entries=entries,
+        payouts=await payouts_view(services, owner),
         prices=await _prices(services, payments, viewer),
         errors=errors,
         values=errors.get("_values", {}),
@@ -144,6 +146,7 @@ async def _billing(
         notice=notice,
         deposits_on=_may_deposit(services, viewer),
         ledger_only=LEDGER_ONLY,
+        **await deposit_view(services, payments, viewer.account_id),  # evm: the address
     )
 
 
@@ -158,7 +161,7 @@ async def billing_page(
 def _may_deposit(services: Services, viewer: Viewer) -> bool:
     """Ledger-only credits: an admin action, or anyone's on a local demo (api/billing.py)."""
     settings = services.settings
-    return settings.ledger_only_deposits and (
+    return settings.ledger_credits and (
         settings.open_deposits or is_admin(settings, viewer.account_id)
     )
 

@@ -1,6 +1,6 @@
 """Supply gap: models requested vs served, so operators see what to install. Demand is
 the job manager's count of jobs submitted per model (`JobManager.demand`) and of jobs
-refused because no online node served the model (`JobManager.refused`), since the
+refused because no online node served the model (`JobManager.names.refused`), since the
 control plane started; served is the online nodes per model now."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def supply_rows(services: Services) -> list[GapRow]:
     online = services.registry.online_models()
     refused: dict[str, int] = {}
     names: dict[str, str] = {}
-    for name, count in services.jobs.refused.items():
+    for name, count in services.jobs.names.refused.items():
         key = routing_key(name) or name
         refused[key] = refused.get(key, 0) + count
         names.setdefault(key, name)

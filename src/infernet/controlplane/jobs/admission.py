@@ -1,44 +1,19 @@
-"""Which model a job asks for, and refusals at submit, before anything is held or stored,
-of jobs no node could take now: a model no online node serves (404, listing those
-served), a pin to a node that does not exist, and a model whose every online node has
-its inference engine down (a retryable 503 at once, instead of a job that waits for the
-five-minute timeout while its stream sends keep-alives)."""
+"""Refusals at submit, before anything is held or stored, of jobs no node could take now
+(which model a job asks for is names.py): a pin to a node that does not exist, and a
+model whose every online node has its inference engine down (a retryable 503 at once,
+instead of a job that waits for the five-minute timeout while its stream sends
+keep-alives)."""
 
 from __future__ import annotations
 
-from collections import Counter
-
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.errors import BackendsDown, BadRequest, ModelNotFound, NotFound
+from infernet.controlplane.errors import BackendsDown, NotFound
 from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.store import nodes as node_store
-from infernet.protocol.modelnames import AmbiguousModelName, UnknownModelName, resolve_model
 
 RETRY_AFTER_S = 15
-
-
-def served_names(registry: NodeRegistry) -> list[str]:
-    """The name of each model some online node serves."""
-    return sorted({nodes[0].served[key] for key, nodes in registry.online_models().items()})
-
-
-def resolve_key(registry: NodeRegistry, model: str, refused: Counter[str]) -> str:
-    """The routing key of the online model `model` names, or a client error saying which
-    models are served (never a different model than the one asked for); a model nobody
-    serves is counted in `refused`."""
-    try:
-        online = [k for k in registry.served_keys() if registry.has_online(k)]
-        return resolve_model(model, online)
-    except AmbiguousModelName as exc:
-        raise BadRequest(str(exc)) from exc
-    except UnknownModelName as exc:
-        refused[model] += 1
-        served = ", ".join(served_names(registry)) or "none (no node is online)"
-        raise ModelNotFound(
-            f"No online node serves model '{model}'. Models served now: {served}."
-        ) from exc
 
 
 async def check_admissible(

@@ -38,7 +38,7 @@ from infernet.controlplane.bus.events import (
     Undeliverable,
 )
 from infernet.controlplane.jobs.owner import JobOwner, NodeMessage
-from infernet.controlplane.jobs.streams import JobStream, Mirror
+from infernet.controlplane.jobs.streams import JobStream, Keeper, Mirror
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel, JobToken
 
@@ -86,8 +86,16 @@ def _local(node: NodeState | None) -> bool:
 
 
 class Cluster:
-    def __init__(self, bus: Bus, registry: NodeRegistry, owner: JobOwner, caches: Caches) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        registry: NodeRegistry,
+        owner: JobOwner,
+        caches: Caches,
+        keeper: Keeper | None = None,
+    ) -> None:
         self.bus, self._registry, self._owner, self._caches = bus, registry, owner, caches
+        self.keeper = keeper  # stores streams without a shared bus (jobs/journal.py)
         self.forwarded: dict[str, str] = {}  # job id -> owner, for assignments we forwarded
         self.via: dict[str, str] = {}  # job id -> replica its current attempt went through
         # The local channel each node's messages come through, and for each assignment we
@@ -104,9 +112,19 @@ class Cluster:
 
     async def stop(self) -> None:
         await self.bus.stop()
+        if self.keeper is not None:
+            await self.keeper.close()
 
-    def new_stream(self, job_id: str, already: int = 0) -> JobStream:
-        return JobStream(Mirror(self.bus.tokens, job_id, already) if self.shared else None)
+    def new_stream(self, job_id: str, already: list[str] | None = None) -> JobStream:
+        """A stream for `job_id`, mirrored to the bus (several replicas) or stored by the
+        keeper; `already`: the pieces stored before (a job taken over or recovered)."""
+        pieces = already or []
+        if self.shared:
+            stream = JobStream(Mirror(self.bus.tokens, job_id, len(pieces)), job_id=job_id)
+        else:
+            stream = JobStream(keeper=self.keeper, job_id=job_id)
+        stream.pieces, stream.kept = list(pieces), len(pieces)
+        return stream
 
     async def reserve(self, node: NodeState, job_id: str) -> bool:
         if not self.shared:

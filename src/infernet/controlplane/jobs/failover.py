@@ -27,7 +27,7 @@ from infernet.controlplane.jobs.streams import STREAM_RETENTION_S
 from infernet.controlplane.money.accounting import Segment
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.settings import Settings
-from infernet.protocol.wire import JobCancel
+from infernet.protocol.wire import JobCancel, RunningAttempt
 
 log = logging.getLogger("infernet.jobs")
 # A confidential job's prefix is ciphertext we cannot read, so no node can continue it.
@@ -81,6 +81,29 @@ class Failover:
             if job.node_id == node_id and (only is None or job.id in only):
                 await self.take_back(job, node, "channel_closed")
 
+    async def still_running(self, node_id: str, running: list[RunningAttempt]) -> None:
+        """The node (re)opened its channel and named the attempts it still runs: each one
+        this control plane no longer counts on (the job went elsewhere, ended, or was
+        adopted after a restart and waits to run again) is cancelled on the node, and
+        the job's next attempt gets a number after it, so the two are never confused.
+        With several replicas a job not run here is its owner's to judge."""
+        node = self._registry.get(node_id)
+        if node is None:
+            return
+        for attempt in running:
+            job = self._owner.live(attempt.job_id)
+            if job is None and self._cluster.shared:
+                continue
+            if job is not None:
+                if job.node_id == node_id and job.attempt == attempt.attempt:
+                    continue  # the running attempt of this job: it goes on
+                job.attempt = max(job.attempt, attempt.attempt)
+            log.warning(
+                "node still runs an attempt no longer counted on: cancelled",
+                extra={"job_id": attempt.job_id, "node_id": node_id},
+            )
+            await cancel_on_node(attempt.job_id, node, attempt.attempt)
+
     async def sweep(self, jobs: list[LiveJob]) -> None:
         """Fail overdue jobs, take back stalled ones, forget finished ones after a while."""
         settings, now = self._settings, time.monotonic()
@@ -89,14 +112,16 @@ class Failover:
                 if now - job.finished_at > STREAM_RETENTION_S:
                     self._owner.forget(job.id)
             elif now - job.submitted > settings.job_timeout_s:
-                minutes = settings.job_timeout_s / 60
-                text = f"Job did not complete within {minutes:g} minutes"
-                await self._owner.fail(job, "timeout", text)
+                await self._owner.fail(job, "timeout", timeout_message(settings.job_timeout_s))
             elif job.node_id and now - job.last_progress > settings.stall_timeout_s:
                 node = self._registry.get(job.node_id)
                 if node is not None:
-                    await cancel_on_node(job, node)
+                    await cancel_on_node(job.id, node, job.attempt)
                     await self.take_back(job, node, "stalled")
+
+
+def timeout_message(timeout_s: float) -> str:
+    return f"Job did not complete within {timeout_s / 60:g} minutes"
 
 
 def _gave_up(job: LiveJob, node: NodeState, why: str) -> tuple[str, str]:
@@ -114,10 +139,11 @@ def _gave_up(job: LiveJob, node: NodeState, why: str) -> tuple[str, str]:
     )
 
 
-async def cancel_on_node(job: LiveJob, node: NodeState) -> None:
-    """Tell the node to stop running `job` (best effort: its channel may be gone)."""
+async def cancel_on_node(job_id: str, node: NodeState, attempt: int | None = None) -> None:
+    """Tell the node to stop running the job (that attempt of it, when given); best
+    effort: its channel may be gone."""
     if node.channel is not None:
         try:
-            await node.channel.send(JobCancel(job_id=job.id))
+            await node.channel.send(JobCancel(job_id=job_id, attempt=attempt))
         except Exception:
-            log.warning("could not tell node to cancel", extra={"job_id": job.id})
+            log.warning("could not tell node to cancel", extra={"job_id": job_id})

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from infernet.controlplane.jobs.claims import AttemptBound
 from infernet.controlplane.jobs.fit import ContextNeed
 from infernet.controlplane.jobs.streams import JobStream
 from infernet.controlplane.money.accounting import Segment
 from infernet.controlplane.schemas.jobs import JobCreate
-from infernet.controlplane.store.jobs import Completion
+from infernet.controlplane.store.ids import utcnow
+from infernet.controlplane.store.jobs import Completion, JobRecord
 from infernet.protocol.wire import ChatMessageIn, JobAssignment, UsageReport
 
 
@@ -90,4 +92,18 @@ class LiveJob:
             latency_ms=(time.monotonic() - self.submitted) * 1000,
             segments=[vars(s) for s in self.segments],
             provenance=provenance,
+        )
+
+    def new_record(self, lease_owner: str, lease_expires_at: datetime) -> JobRecord:
+        """The job's row as submitted: pending, leased to the replica that runs it."""
+        return JobRecord(
+            id=self.id,
+            account_id=self.account_id,
+            model=self.request.model,
+            routing_key=self.key,
+            status="pending",
+            request=self.request.model_dump(mode="json"),
+            created_at=utcnow(),
+            lease_owner=lease_owner,
+            lease_expires_at=lease_expires_at,
         )

@@ -15,7 +15,8 @@ Several replicas (cluster.py, takeover.py): the replica a job was submitted to o
 and holds a lease on its row; slots are reserved in the bus, assignments for a node
 connected elsewhere travel through the bus, and the stream is mirrored to the bus so any
 replica can serve it. An owner that dies loses its leases, and another replica adopts
-its jobs. With the in-process bus all of this is the single-process path above.
+its jobs. With the in-process bus all of this is the single-process path above (streams
+stored in the database: journal.py). A restart adopts what it left (`recover`, takeover).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
+from itertools import takewhile
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,13 +36,14 @@ from infernet.controlplane.jobs.claims import AttemptBound
 from infernet.controlplane.jobs.cluster import Caches, Cluster
 from infernet.controlplane.jobs.context import ContextGuard
 from infernet.controlplane.jobs.events import JobEvents, NoJobEvents
-from infernet.controlplane.jobs.explain import note_passed_over
 from infernet.controlplane.jobs.failover import Failover, cancel_on_node
+from infernet.controlplane.jobs.journal import StreamJournal
 from infernet.controlplane.jobs.live import LiveJob
+from infernet.controlplane.jobs.names import ModelNames
 from infernet.controlplane.jobs.owner import NodeMessage
+from infernet.controlplane.jobs.placement import explain, place
 from infernet.controlplane.jobs.provenance import ProvenanceCheck
 from infernet.controlplane.jobs.reading import Entries, StreamOpener
-from infernet.controlplane.jobs.router import pick_node
 from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, StreamArchive
 from infernet.controlplane.jobs.takeover import Takeover
 from infernet.controlplane.money.accounting import Accounting, FinishedJob, NoAccounting, Segment
@@ -49,10 +52,17 @@ from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store import jobs as job_store
-from infernet.controlplane.store.ids import new_id, utcnow
+from infernet.controlplane.store.ids import new_id
 from infernet.controlplane.store.jobs import JobRecord
 from infernet.controlplane.store.leases import lease_expiry
-from infernet.protocol.wire import CONTEXT_LENGTH_EXCEEDED, Heartbeat, JobDone, JobFailed, JobToken
+from infernet.protocol.wire import (
+    CONTEXT_LENGTH_EXCEEDED,
+    Heartbeat,
+    JobDone,
+    JobFailed,
+    JobToken,
+    RunningAttempt,
+)
 
 log = logging.getLogger("infernet.jobs")
 
@@ -75,9 +85,9 @@ class JobManager:
         self._events: JobEvents = events or NoJobEvents()
         self._provenance = provenance
         self._offences = Offences(db, registry, caches)
-        self.cluster = Cluster(bus, registry, self, caches)
+        self.cluster = Cluster(bus, registry, self, caches, StreamJournal(db))
         self._failover = Failover(self, registry, self.cluster, settings)
-        self._takeover = Takeover(self, self.cluster, registry, db)
+        self._takeover = Takeover(self, self.cluster, registry, db, settings.job_timeout_s)
         self.context = ContextGuard(registry, self, self._failover, self._offences, settings)
         self._live: dict[str, LiveJob] = {}
         # A finished job leaves `_live` at once; this keeps what exact replay needs.
@@ -87,7 +97,7 @@ class JobManager:
         )
         self._waiting: deque[str] = deque()
         self.demand: Counter[str] = Counter()  # jobs submitted per routing key
-        self.refused: Counter[str] = Counter()  # jobs refused: model served by no node
+        self.names = ModelNames(registry)  # which model a client means (names.py)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -107,13 +117,6 @@ class JobManager:
         """The job's stream entries after event `after`, wherever the job is (reading.py)."""
         return await self._streams.open(record, after)
 
-    def served_names(self) -> list[str]:
-        return admission.served_names(self._registry)
-
-    def resolve(self, model: str) -> str:
-        """The routing key of the online model `model` names (admission.py)."""
-        return admission.resolve_key(self._registry, model, self.refused)
-
     def stats(self) -> dict[str, Any]:
         running = sum(1 for j in self._live.values() if j.finished_at is None and j.node_id)
         return {"waiting": len(self._waiting), "running": running}
@@ -121,7 +124,7 @@ class JobManager:
     # -- submit and dispatch -------------------------------------------------------------
 
     async def submit(self, account_id: str, request: JobCreate) -> LiveJob:
-        key = self.resolve(request.model)
+        key = self.names.resolve(request.model)
         await admission.check_admissible(self._db, self._registry, request, key)
         need = self.context.admit(key, request)  # refuses a prompt no node can hold
         if len(self._waiting) >= self._settings.max_waiting_jobs:
@@ -132,40 +135,14 @@ class JobManager:
         job.stream = self.cluster.new_stream(job.id)
         await self._accounting.reserve(account_id, job.id, request, key)
         self.demand[key] += 1
-        record = JobRecord(
-            id=job.id,
-            account_id=account_id,
-            model=request.model,
-            routing_key=key,
-            status="pending",
-            request=request.model_dump(mode="json"),
-            created_at=utcnow(),
-            lease_owner=self.cluster.bus.replica_id,
-            lease_expires_at=lease_expiry(self._settings.lease_ttl_s),
-        )
+        lease = lease_expiry(self._settings.lease_ttl_s)
+        record = job.new_record(self.cluster.bus.replica_id, lease)
         await job_store.create(self._db, record)
         self._live[job.id] = job  # only once its row (and lease) is committed: takeover.tend
         self._waiting.append(job.id)
         self._events.submitted(job)
         await self.dispatch_waiting()
         return job
-
-    def _candidates(self, job: LiveJob) -> list[NodeState]:
-        candidates = self._registry.serving(job.key)
-        if job.excluded:  # never hand a job back to a node that stalled or failed on it
-            candidates = [n for n in candidates if n.node_id not in job.excluded]
-        return candidates
-
-    def _route(self, job: LiveJob) -> NodeState | None:
-        offline_after_s = self._registry.offline_after_s
-        pinned, need = job.request.node_id, job.need
-        return pick_node(self._candidates(job), job.key, offline_after_s, pinned=pinned, need=need)
-
-    def _explain(self, job: LiveJob, chosen: NodeState) -> None:
-        """Why the others were passed over (explain.py), once the job was sent."""
-        offline_after_s, pinned = self._registry.offline_after_s, job.request.node_id
-        candidates, need = self._candidates(job), job.need
-        note_passed_over(candidates, chosen, job.key, offline_after_s, pinned=pinned, need=need)
 
     async def dispatch_waiting(self) -> None:
         """Start every waiting job that some node can take now, oldest first."""
@@ -176,11 +153,11 @@ class JobManager:
             if job is None or job.finished_at is not None:
                 self._waiting.remove(job_id)
                 continue
-            node = self._route(job)
+            node = place(self._registry, job)
             if node is not None:
                 self._waiting.remove(job_id)
                 await self._start(job, node)
-                self._explain(job, node)
+                explain(self._registry, job, node)
 
     async def _start(self, job: LiveJob, node: NodeState) -> None:
         if not await self.cluster.reserve(node, job.id):  # another replica took the slot
@@ -249,7 +226,7 @@ class JobManager:
             return
         await self._offences.record(node_id, over)
         if node := self._registry.get(node_id):
-            await cancel_on_node(job, node)
+            await cancel_on_node(job.id, node, job.attempt)
         frames = job.attempt_frames
         job.segments.append(Segment(node_id, job.attempt, 0, frames, "stream_count"))
         job.finish_reason = "length"
@@ -313,7 +290,7 @@ class JobManager:
             # restarts its engine (engine/supervisor.py), instead of failing at once.
             node.backend_healthy = False
             node.backend_detail = message.message
-            elsewhere = self._route(job) is not None
+            elsewhere = place(self._registry, job) is not None
             await self._failover.take_back(job, node, "backend_unavailable", exclude=elsewhere)
             await self.dispatch_waiting()
             return
@@ -329,6 +306,10 @@ class JobManager:
     async def channel_opened(self, node_id: str) -> None:
         await self.cluster.channel_opened(node_id)
         await self.dispatch_waiting()
+
+    async def still_running(self, node_id: str, running: list[RunningAttempt]) -> None:
+        """The node's hello named the attempts it runs: stop those not counted on here."""
+        await self._failover.still_running(node_id, running)
 
     async def channel_closed(self, node_id: str) -> None:
         await self.cluster.channel_closed(node_id)
@@ -366,7 +347,11 @@ class JobManager:
 
     def adopt(self, job: LiveJob) -> None:
         self._live[job.id] = job
-        self._waiting.appendleft(job.id)
+        newer = takewhile(  # looked for from the end: at start, adopted jobs are appended
+            lambda other: self._live.get(other, job).submitted > job.submitted,
+            reversed(self._waiting),
+        )
+        self._waiting.insert(len(self._waiting) - len(list(newer)), job.id)  # in order
 
     def forget(self, job_id: str) -> None:
         self._live.pop(job_id, None)
@@ -386,6 +371,12 @@ class JobManager:
         if node_id:
             await self.cluster.release(node_id, job.id)
         await self.dispatch_waiting()
+
+    async def recover(self) -> int:
+        """At start: adopt and queue the unfinished jobs left (takeover.py); how many."""
+        recovered = await self._takeover.recover(self._settings.lease_ttl_s)
+        await self.dispatch_waiting()
+        return recovered
 
     async def sweep(self) -> None:
         """Fail overdue jobs, take back stalled ones, forget finished ones after a while;

@@ -199,7 +199,7 @@ async def openai_events(
                 taken += 1
                 if piece:
                     out.append(chunks.piece(piece))
-                if taken < len(job.stream.pieces):
+                if taken < job.stream.shown:
                     continue  # more are here already: they leave in the same send
             if out:
                 yield "".join(out)

@@ -2,7 +2,8 @@
 
 - running here: its live `JobStream` (tokens as they arrive);
 - finished here a moment ago: the stream rebuilt from the `StreamArchive`, numbered as
-  it was streamed, so a `Last-Event-ID` resume gets exactly the rest;
+  it was streamed, so a `Last-Event-ID` resume gets exactly the rest; with one control
+  plane, also from the pieces the journal stored (journal.py), e.g. across a restart;
 - running on (or recently finished by) another replica: the shared `TokenLog`;
 - finished long ago: its stored result as one piece and its end. A resume after an event
   id is refused then (410 `stream_expired`): which events the client saw can no longer be
@@ -11,13 +12,20 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import AsyncIterator, Callable
+from itertools import accumulate
 
 from infernet.controlplane.bus.base import StreamEntry, follow
 from infernet.controlplane.errors import StreamExpired
 from infernet.controlplane.jobs.cluster import Cluster
 from infernet.controlplane.jobs.live import LiveJob
-from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, StreamArchive
+from infernet.controlplane.jobs.streams import (
+    STREAM_RETENTION_S,
+    JobStream,
+    StreamArchive,
+    StreamError,
+)
 from infernet.controlplane.store.jobs import UNFINISHED, JobRecord
 
 Entries = AsyncIterator[StreamEntry | None]  # None: nothing new for a while (keep-alive)
@@ -38,6 +46,8 @@ class StreamOpener:
         """The job's entries after event `after`; StreamExpired when that cannot be told."""
         live = self._live(record.id)
         stream = live.stream if live else self._archive.replay(record.id, record.content)
+        if stream is None and not self._cluster.shared and record.status not in UNFINISHED:
+            stream = await self._journaled(record)
         if stream is not None:
             return stream.entries(after, self._keepalive_s)
         bus = self._cluster.bus
@@ -49,6 +59,20 @@ class StreamOpener:
             raise _expired(record.id)
         return _stored(record)
 
+    async def _journaled(self, record: JobRecord) -> JobStream | None:
+        """A finished job's stream as the journal stored it (journal.py; e.g. it ended
+        before a restart), numbered as it was streamed; None when it is not kept."""
+        keeper = self._cluster.keeper
+        pieces = await keeper.load(record.id) if keeper is not None else []
+        text = "".join(pieces)
+        if not pieces or (record.status == "completed" and text != record.content):
+            return None
+        error = None
+        if record.status == "failed":
+            error = StreamError(record.error or "failed", record.error_message or "")
+        ends = array("I", accumulate(len(p) for p in pieces))
+        return JobStream.ended(text, ends, error)
+
 
 async def _stored(record: JobRecord) -> Entries:
     """A job whose stream is no longer kept, read from the start: its whole text as
@@ -57,8 +81,16 @@ async def _stored(record: JobRecord) -> Entries:
         if record.content:
             yield StreamEntry(1, "piece", record.content)
         yield StreamEntry(2, "done")
-    else:
-        yield StreamEntry(1, "error", record.error_message or "", record.error or "")
+    elif record.status == "failed":
+        yield StreamEntry(1, "error", record.error_message or "", record.error or "failed")
+    else:  # not run by this control plane (it adopts every unfinished job at start)
+        yield StreamEntry(1, "error", _NOT_HERE.format(job_id=record.id), "stream_unavailable")
+
+
+_NOT_HERE = (
+    "Job {job_id} is not running on this control plane, so its stream cannot be read "
+    "here; GET /api/v1/jobs/{job_id} for its state."
+)
 
 
 def _expired(job_id: str) -> StreamExpired:

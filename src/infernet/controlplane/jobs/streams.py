@@ -9,6 +9,10 @@ With several replicas the stream is mirrored, entry by entry with the same numbe
 the bus's `TokenLog`, where any replica reads it; a mirror write that fails (Redis down)
 is retried with the next write or by `resync`, so numbers never skip.
 
+Without a shared bus a `Keeper` (jobs/journal.py) stores the pieces in the database in
+batches, and readers see each piece only once it is stored, so a restart finds all that
+any client was shown.
+
 A finished job leaves memory at once; `StreamArchive` keeps, for a while, only where its
 pieces ended (4 bytes a piece, plus the text of a failed job, which the database does not
 hold), so a late reconnect still replays exactly the rest from the stored final text.
@@ -26,6 +30,7 @@ from array import array
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Protocol
 
 from redis.exceptions import RedisError
 
@@ -73,13 +78,50 @@ class Mirror:
         await self.sync(entries)
 
 
+class Keeper(Protocol):
+    """Stores a stream's pieces where a restart finds them (jobs/journal.py), and then
+    calls `JobStream.kept_upto`."""
+
+    def note(self, stream: JobStream) -> None: ...
+
+    async def load(self, job_id: str) -> list[str]:
+        """The job's stored pieces, in order."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class JobStream:
-    def __init__(self, mirror: Mirror | None = None) -> None:
+    def __init__(
+        self, mirror: Mirror | None = None, keeper: Keeper | None = None, job_id: str = ""
+    ) -> None:
+        self.job_id = job_id
         self.pieces: list[str] = []
         self.finished = False
         self.error: StreamError | None = None
         self._changed = asyncio.Condition()
         self.mirror = mirror
+        # With a keeper, readers see a piece only once it is stored: whatever a client
+        # was shown, a restart finds, so its Last-Event-ID resume is exact.
+        self.keeper = keeper
+        self.kept = 0
+
+    @property
+    def shown(self) -> int:
+        """How many pieces readers may see: all, or with a keeper those it stored."""
+        return len(self.pieces) if self.keeper is None else min(self.kept, len(self.pieces))
+
+    @property
+    def _over(self) -> bool:
+        """The end (done or error) is for readers once every piece before it is shown."""
+        ended = self.finished or self.error is not None
+        return ended and self.shown == len(self.pieces)
+
+    async def kept_upto(self, count: int) -> None:
+        """The keeper stored the first `count` pieces: readers may see them."""
+        async with self._changed:
+            self.kept = max(self.kept, count)
+            self._changed.notify_all()
 
     @classmethod
     def ended(cls, text: str, ends: array[int], error: StreamError | None) -> JobStream:
@@ -118,6 +160,8 @@ class JobStream:
     async def push(self, text: str) -> None:
         async with self._changed:
             self.pieces.append(text)
+            if self.keeper is not None:
+                self.keeper.note(self)
             self._changed.notify_all()
             await self._mirror()
 
@@ -166,19 +210,19 @@ class JobStream:
         index = start
         while True:
             async with self._changed:
-                if index >= len(self.pieces) and not self.finished and self.error is None:
+                if index >= self.shown and not self._over:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), idle_timeout)
-                fresh = self.pieces[index:]
-                finished, error = self.finished, self.error
-            if not fresh and not finished and error is None:
+                fresh = self.pieces[index : self.shown]
+                over, error = self._over, self.error
+            if not fresh and not over:
                 yield None
             for piece in fresh:
                 yield piece
             index += len(fresh)
-            if error is not None:
+            if over and error is not None:
                 raise error
-            if finished and index >= len(self.pieces):
+            if over and index >= len(self.pieces):
                 return
 
 

@@ -1,11 +1,16 @@
-"""Taking over the jobs of a replica that died, by leases in the database (no leader).
+"""Taking over unfinished jobs: those of a replica that died (by leases in the database,
+no leader), and at start those this control plane ran before it stopped or crashed.
 
-Every sweep the replica renews the leases of the jobs it runs (only those: a row it
-leases but does not run lapses and is claimed again), and claims unfinished jobs whose
-lease ran out. A claimed job is rebuilt from its row and the token stream the
-bus kept: what was delivered stays delivered (the next node continues from it, as in
-failover), the node that was running it is told to stop and its slot is freed, and the
-job waits for a node here. Only with a shared bus: one process owns all its jobs.
+At start (`recover`) a control plane adopts every unfinished job whose lease it holds
+(a replica restarted under the same `replica_id`) or whose lease ran out; a single
+process, which no other process shares its database with, adopts them all. Then, every
+sweep a replica with a shared bus renews the leases of the jobs it runs (only those: a
+row it leases but does not run lapses and is claimed again), and claims unfinished jobs
+whose lease ran out. A claimed job is rebuilt from its row and the token stream that was
+stored (the bus's, or the database's: jobs/journal.py): what was delivered stays
+delivered (the next node continues from it, as in failover), the node that was running
+it is told to stop and its slot is freed, and the job waits for a node here, in the
+order it was submitted; its `job_timeout_s` still counts from its submission.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from infernet.controlplane.bus.base import StreamEntry
 from infernet.controlplane.bus.events import CancelOnNode
 from infernet.controlplane.jobs.cluster import Cluster
+from infernet.controlplane.jobs.failover import CONFIDENTIAL_LOST, timeout_message
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.owner import JobOwner
 from infernet.controlplane.money.accounting import Segment
@@ -41,9 +47,15 @@ def _age_s(record: JobRecord) -> float:
 
 class Takeover:
     def __init__(
-        self, owner: JobOwner, cluster: Cluster, registry: NodeRegistry, db: AsyncEngine
+        self,
+        owner: JobOwner,
+        cluster: Cluster,
+        registry: NodeRegistry,
+        db: AsyncEngine,
+        job_timeout_s: float,
     ) -> None:
         self._owner, self._cluster, self._registry, self._db = owner, cluster, registry, db
+        self._timeout_s = job_timeout_s
 
     async def tend(self, ttl_s: float) -> None:
         """Renew this replica's leases, drop jobs it no longer holds, adopt expired ones."""
@@ -59,6 +71,17 @@ class Takeover:
                 self._owner.forget(job_id)
         for record in await leases.claim_expired(self._db, me, ttl_s):
             await self.adopt(record)
+
+    async def recover(self, ttl_s: float) -> int:
+        """At start: adopt the unfinished jobs this control plane may run (see the module
+        docstring); returns how many."""
+        me, everything = self._cluster.bus.replica_id, not self._cluster.shared
+        records = await leases.claim_at_start(self._db, me, ttl_s, everything=everything)
+        for record in records:
+            await self.adopt(record)
+        if records:
+            log.warning("unfinished jobs recovered", extra={"count": len(records)})
+        return len(records)
 
     async def adopt(self, record: JobRecord) -> None:
         if self._owner.live(record.id) is not None:
@@ -76,17 +99,22 @@ class Takeover:
         for node_id in holders:
             await self._stop_on_node(node_id, record.id)
         log.warning("job taken over", extra={"job_id": record.id, "from": record.lease_owner})
+        ending = None
         if any(e.terminal for e in entries):
             # The stream ended but the row was not finished: the owner died in between.
-            self._owner.adopt(job)
-            await self._owner.fail(
-                job,
+            ending = (
                 "control_plane_lost",
                 "The control plane running this job stopped as it finished; submit it again.",
             )
-            return
-        await job_store.requeue(self._db, record.id)
+        elif _age_s(record) > self._timeout_s:  # its time ran out while no one ran it
+            ending = ("timeout", timeout_message(self._timeout_s))
+        elif job.request.encrypted is not None and job.stream.pieces:
+            ending = ("node_disconnected", CONFIDENTIAL_LOST)  # no node can continue it
+        if ending is None:
+            await job_store.requeue(self._db, record.id)  # stored first: then it may run
         self._owner.adopt(job)
+        if ending is not None:
+            await self._owner.fail(job, *ending)
 
     def _rebuild(self, record: JobRecord, entries: list[StreamEntry]) -> LiveJob:
         """The job as it was when its owner died: what was streamed stays delivered."""
@@ -94,14 +122,17 @@ class Takeover:
         request = JobCreate.model_validate(record.request)
         submitted = time.monotonic() - _age_s(record)
         job = LiveJob(record.id, record.account_id, record.routing_key, request, submitted)
-        job.stream = self._cluster.new_stream(record.id, already=len(entries))
-        job.stream.pieces = pieces
+        job.stream = self._cluster.new_stream(record.id, already=pieces)
         job.attempt = record.attempts
         job.segments = [Segment(**s) for s in record.segments or []]
         job.attempt_start_piece = len(pieces)
         return job
 
     async def _entries(self, job_id: str) -> list[StreamEntry]:
+        """The job's stored stream: the bus's log, or without one the journal's pieces."""
+        if self._cluster.keeper is not None and not self._cluster.shared:
+            stored = await self._cluster.keeper.load(job_id)
+            return [StreamEntry(i, "piece", text) for i, text in enumerate(stored, start=1)]
         entries: list[StreamEntry] = []
         while True:
             batch = await self._cluster.bus.tokens.read(job_id, len(entries), 0.001)

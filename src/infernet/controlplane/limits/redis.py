@@ -3,8 +3,7 @@
 `RedisRateLimiter` keeps the same fixed windows as `InMemoryRateLimiter` (one counter per
 key, window length and window start, expiring with the window), checked and counted in
 one Lua script so replicas never over-admit. `RedisNonceStore` records a nonce with
-`SET NX EX`: a request replayed to any replica is refused. It is the sync `NonceStore`
-(called inside signature checks): one loopback round trip.
+`SET NX EX`: a request replayed to any replica, or to one restarted since, is refused.
 
 While Redis is unreachable each falls back to this replica's memory and logs it, so the
 control plane keeps serving: limits and replay protection then hold per replica until
@@ -19,7 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import redis as sync_redis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -78,17 +76,15 @@ class RedisRateLimiter:
 
 
 class RedisNonceStore:
-    def __init__(self, url: str) -> None:
-        self._r: Any = sync_redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    def __init__(self, redis: Redis) -> None:
+        self._r = redis
         self._fallback = MemoryNonceStore()
 
-    def seen_or_add(self, nonce: str, ttl: float) -> bool:
+    async def seen_or_add(self, nonce: str, ttl: float) -> bool:
+        key, seconds = f"infernet:nonce:{nonce}", max(1, math.ceil(ttl))
         try:
-            added = self._r.set(f"infernet:nonce:{nonce}", b"1", nx=True, ex=max(1, math.ceil(ttl)))
+            added = await self._r.set(key, b"1", nx=True, ex=seconds)
         except RedisError:
             log.warning("nonce cache: Redis unreachable, remembering in this replica only")
-            return self._fallback.seen_or_add(nonce, ttl)
+            return await self._fallback.seen_or_add(nonce, ttl)
         return not added
-
-    def close(self) -> None:
-        self._r.close()

@@ -16,10 +16,13 @@ from infernet.controlplane.money.ledger import Ledger
 from infernet.controlplane.money.payouts import Payouts
 from infernet.controlplane.money.platform_key import load_or_create_platform_key, platform_key_path
 from infernet.controlplane.money.pricing import Pricing
+from infernet.controlplane.money.settlement_store import DbSettlementStore
 from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.settings import Settings
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.money import usdc
+from infernet.settlement.base import Settlement
+from infernet.settlement.factory import open_settlement
 
 
 @dataclass
@@ -29,9 +32,12 @@ class Payments:
     pricing: Pricing
     payouts: Payouts
     platform_key: NodeKey
+    # How money enters and leaves (settlement/): ledger-only, or USDC on an EVM chain.
+    settlement: Settlement
 
 
 def build_payments(db: AsyncEngine, registry: NodeRegistry, settings: Settings) -> Payments:
+    """Every money part; bad settlement settings raise SettlementConfigError."""
     platform_key = load_or_create_platform_key(platform_key_path(settings))
     ledger = Ledger(db)
     pricing = Pricing(db, registry)
@@ -44,4 +50,6 @@ def build_payments(db: AsyncEngine, registry: NodeRegistry, settings: Settings) 
         min_balance=usdc(settings.min_balance_usdc),
         max_attempts=getattr(settings, "max_attempts", 1),
     )
-    return Payments(accounting, ledger, pricing, Payouts(db, ledger), platform_key)
+    settlement = open_settlement(settings.settlement, DbSettlementStore(db, ledger))
+    payouts = Payouts(db, ledger, settlement.network)
+    return Payments(accounting, ledger, pricing, payouts, platform_key, settlement)

@@ -1,19 +1,20 @@
 """Payouts (Book §8.5): an operator claims its unclaimed earnings to a chain address.
 
 A claim moves the whole unclaimed balance from `earnings:<owner>` to
-`payout_pending:<owner>` in the ledger and records a payout request. Sending it on-chain
-is a `SettlementAdapter`'s job (`redeem` the pending receipts, `withdraw`, wait for the
-confirmation). No adapter is configured in this build (no chain is reachable from here),
-so a claim stays `pending` and says so; nothing pretends a transfer happened. Claims
-below the chain's minimum (Base 1.00, Ethereum 10.00, ...) are refused before any
-ledger movement.
+`payout_pending:<owner>` in the ledger and records a payout request (`pending`). Paying
+it is the settlement's job (settlement/base.py): with `--settlement evm` the payer sends
+the USDC from the hot wallet on its next tick, and the request moves to `sent` and
+`confirmed` with its transaction hash (money/settlement_store.py); with `--settlement
+ledger` no chain is involved, the claim stays `pending` and says so, and nothing
+pretends a transfer happened. Claims below the chain's minimum (Base 1.00, Ethereum
+10.00, ...) are refused before any ledger movement, as are claims to a chain this
+control plane does not pay on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -25,20 +26,18 @@ from infernet.controlplane.store.ids import new_id, utcnow
 from infernet.protocol.chains import chain
 from infernet.protocol.money import show, to_micros
 
-PENDING_DETAIL = (
-    "pending: settlement is ledger-only until an adapter is configured (no chain is "
-    "reachable from this control plane); the amount is reserved for you in the ledger"
+LEDGER_ONLY_DETAIL = (
+    "pending: settlement is ledger-only on this control plane (no chain is connected); "
+    "the amount is reserved for you in the ledger"
 )
+
+
+def queued_detail(network: str) -> str:
+    return f"pending: queued for the next USDC payout on {network}"
 
 
 class PayoutRefused(Exception):
     """A claim that cannot be made; the message says what to do."""
-
-
-class SettlementAdapter(Protocol):
-    """Sends a recorded payout on-chain and reports its transaction hash."""
-
-    async def submit(self, payout: store.PayoutRow) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +47,9 @@ class Claim:
 
 
 class Payouts:
-    def __init__(
-        self, db: AsyncEngine, ledger: Ledger, adapter: SettlementAdapter | None = None
-    ) -> None:
-        self._db, self._ledger, self.adapter = db, ledger, adapter
+    def __init__(self, db: AsyncEngine, ledger: Ledger, settles_on: str | None = None) -> None:
+        """`settles_on`: the chain the settlement pays on (None: ledger-only)."""
+        self._db, self._ledger, self.settles_on = db, ledger, settles_on
 
     async def unclaimed(self, owner: str) -> Decimal:
         return await self._ledger.balance(accounts.earnings(owner))
@@ -73,7 +71,7 @@ class Payouts:
             destination.network,
             destination.address,
             "pending",
-            PENDING_DETAIL,
+            queued_detail(destination.network) if self.settles_on else LEDGER_ONLY_DETAIL,
             None,
             utcnow(),
         )
@@ -93,6 +91,12 @@ class Payouts:
         return Claim(row, amount)
 
     async def _destination(self, owner: str, network: str | None) -> store.Destination:
+        if self.settles_on is not None and network not in (None, self.settles_on):
+            raise PayoutRefused(
+                f"This control plane pays out on {self.settles_on} only; claim with "
+                f"--network {self.settles_on}. Nothing was claimed."
+            )
+        network = network or self.settles_on
         found = await store.destinations(self._db, owner)
         if network is not None:
             found = [d for d in found if d.network == network]
@@ -100,6 +104,7 @@ class Payouts:
             where = f" on {network}" if network else ""
             raise PayoutRefused(
                 f"No payout address{where} is set. Set one with "
-                "`infernet payout set --coin USDC --network base --address 0x...`."
+                f"`infernet payout set --coin USDC --network {network or 'base'} "
+                "--address 0x...`."
             )
         return found[0]

@@ -16,7 +16,7 @@ from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.store.ids import iso
-from infernet.protocol.wire import Command, Heartbeat, HeartbeatResponse
+from infernet.protocol.wire import Command, Heartbeat, HeartbeatResponse, NodeHello
 
 
 async def known_node(services: Services, public_key: str) -> NodeState:
@@ -34,6 +34,28 @@ async def receive_heartbeat(
     services: Services, node: NodeState, beat: Heartbeat
 ) -> HeartbeatResponse:
     """Apply `beat` from `node` and answer it."""
+    await apply_beat(services, node, beat)
+    reply = HeartbeatResponse(
+        node_id=node.node_id,
+        status=node.status(time.monotonic(), services.registry.offline_after_s)
+        if node.approved
+        else "pending_approval",
+        heartbeat_interval_s=services.settings.heartbeat_interval_s,
+        commands=await open_commands(services, node.node_id),
+    )
+    return reply
+
+
+async def receive_hello(services: Services, node: NodeState, hello: NodeHello) -> None:
+    """A node (re)opened its job channel with its state and running attempts: routable at
+    once, even by a control plane that just restarted (no wait for the next beat)."""
+    await apply_beat(services, node, hello.heartbeat)
+    await services.jobs.still_running(node.node_id, hello.running)
+
+
+async def apply_beat(services: Services, node: NodeState, beat: Heartbeat) -> None:
+    """The node's state, from a heartbeat or a hello: into the registry (and its slowly
+    changing facts into the database), to live pages and the other replicas."""
     if services.registry.apply_heartbeat(node, beat):
         await node_store.save_node_facts(
             services.db,
@@ -47,15 +69,6 @@ async def receive_heartbeat(
     services.events.publish(f"node:{node.node_id}", beat)  # live dashboard pages
     services.events.publish("nodes", node.node_id)
     await services.jobs.heartbeat(node, beat)  # other replicas apply it too
-    reply = HeartbeatResponse(
-        node_id=node.node_id,
-        status=node.status(time.monotonic(), services.registry.offline_after_s)
-        if node.approved
-        else "pending_approval",
-        heartbeat_interval_s=services.settings.heartbeat_interval_s,
-        commands=await open_commands(services, node.node_id),
-    )
-    return reply
 
 
 async def open_commands(services: Services, node_id: str) -> list[Command]:

@@ -90,6 +90,9 @@ class NodeRegistry:
         self._serving_cache: dict[str, list[NodeState]] = {}
         self._unflushed: dict[str, float] = {}
         self._by_key: dict[str, str] = {}
+        # Nodes online when the control plane last stopped: routing key -> node ids, and
+        # until when (monotonic) each is expected back (see `expect`).
+        self._expected: dict[str, tuple[set[str], float]] = {}
 
     def get(self, node_id: str) -> NodeState | None:
         return self._nodes.get(node_id)
@@ -194,6 +197,23 @@ class NodeRegistry:
             if online:
                 result[key] = online
         return result
+
+    def expect(self, node_id: str, served: list[str], within_s: float) -> None:
+        """A node that was online when the control plane stopped (the database says so):
+        its models count as coming back for `within_s`, until the node reconnects."""
+        keys = {routing_key(name) for name in served}
+        self._expected[node_id] = (keys, time.monotonic() + within_s)
+
+    def returning_keys(self) -> set[str]:
+        """Routing keys only nodes still expected back serve (none of them online yet)."""
+        now, keys = time.monotonic(), set[str]()
+        for node_id, (served, until) in list(self._expected.items()):
+            node = self._nodes.get(node_id)
+            if until < now or (node is not None and node.online(now, self.offline_after_s)):
+                del self._expected[node_id]
+            else:
+                keys |= served
+        return keys
 
     def take_unflushed(self) -> dict[str, float]:
         seen, self._unflushed = self._unflushed, {}

@@ -50,6 +50,8 @@ class PayoutPublic(BaseModel):
     detail: str
     tx_hash: str | None
     created_at: str
+    block_number: int | None = None
+    confirmed_at: str | None = None
 
 
 class PayoutList(BaseModel):

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from infernet.controlplane.store.migrate import upgrade_to_head
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    """Set up every SQLite connection for a crash (docs/operations.md, "Crashes"): the
+    write-ahead log (readers never block the writer; a killed process loses nothing it
+    committed), `synchronous=FULL` (each commit is on disk before it returns, so a power
+    loss cannot undo a committed money movement either) and a busy timeout (a writer
+    waits for the file lock instead of failing with "database is locked")."""
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_S * 1000}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -24,6 +30,21 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 # waiting up to `SQLITE_BUSY_S` for it instead of failing with "database is locked".
 SQLITE_POOL = {"pool_size": 16, "max_overflow": 48, "pool_timeout": 120}
 SQLITE_BUSY_S = 30
+
+
+# Commits that a crash of this process cannot undo, without waiting for the disk.
+_RELAX = {"postgresql": "SET synchronous_commit = off", "sqlite": "PRAGMA synchronous=NORMAL"}
+
+
+async def relaxed_connection(db: AsyncEngine) -> AsyncConnection:
+    """A connection of its own for frequent small writes that need to survive a crash of
+    this process but not a power loss (stream pieces, nonces): its commits do not wait
+    for the disk; every other connection's still do (and a later one of those takes
+    these along, in SQLite's write-ahead log). Commit with `conn.commit()`."""
+    conn = await db.connect()
+    await conn.exec_driver_sql(_RELAX[conn.dialect.name])
+    await conn.commit()
+    return conn
 
 
 async def open_database(url: str) -> AsyncEngine:

@@ -4,7 +4,9 @@ The owner renews, on every sweep, the leases of the jobs it runs (in memory); a 
 that ran out belongs to a replica that died (or lost the database, or leases a job it
 does not run), and any replica may claim it. Claiming locks the rows with `FOR UPDATE
 SKIP LOCKED` on PostgreSQL, so two sweepers never claim the same job and neither waits
-on the other; SQLite (one process) ignores the clause.
+on the other; SQLite (one process) ignores the clause. At start a control plane claims
+its own jobs too (`claim_at_start`): those it leased before it stopped, or all of them
+when it is the only process on the database.
 """
 
 from __future__ import annotations
@@ -71,6 +73,33 @@ async def claim_expired(
             await conn.execute(
                 update(jobs)
                 .where(jobs.c.id.in_([r.id for r in records]))
+                .values(lease_owner=owner, lease_expires_at=lease_expiry(ttl_s))
+            )
+    return records
+
+
+async def claim_at_start(
+    db: AsyncEngine, owner: str, ttl_s: float, *, everything: bool
+) -> list[JobRecord]:
+    """Claim, oldest first, the unfinished jobs leased to `owner` or whose lease ran out
+    (`everything`: every unfinished job, for a control plane alone on its database)."""
+    query = select(jobs).where(jobs.c.status.in_(UNFINISHED)).order_by(jobs.c.created_at)
+    if not everything:
+        query = query.where(
+            or_(
+                jobs.c.lease_owner == owner,
+                jobs.c.lease_expires_at < utcnow(),
+                jobs.c.lease_expires_at.is_(None),
+            )
+        )
+    async with db.begin() as conn:
+        rows = (await conn.execute(query.with_for_update(skip_locked=True))).all()
+        records = [JobRecord.from_row(r._mapping) for r in rows]
+        ids = [r.id for r in records]
+        for start in range(0, len(ids), RENEW_BATCH):
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.id.in_(ids[start : start + RENEW_BATCH]))
                 .values(lease_owner=owner, lease_expires_at=lease_expiry(ttl_s))
             )
     return records

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -181,3 +181,24 @@ async def posting_sums(db: AsyncEngine) -> tuple[dict[str, int], dict[str, int]]
             {a: int(m) for a, m in by_account.all()},
             {t: int(m) for t, m in by_txn.all()},
         )
+
+
+async def open_holds(db: AsyncEngine, before: datetime) -> list[tuple[str, str]]:
+    """Jobs whose hold (posted before `before`) has no final movement yet, each with the
+    escrow account it holds money in: (job id, account)."""
+    t, p = ledger_transactions, ledger_postings
+    final = ledger_transactions.alias("final")
+    query = (
+        select(t.c.job_id, p.c.account)
+        .select_from(p.join(t))
+        .where(
+            t.c.kind == "hold",
+            t.c.created_at < before,
+            p.c.micros > 0,
+            p.c.account.like("client:%:held"),
+            ~exists().where(final.c.idempotency_key == literal("final:") + t.c.job_id),
+        )
+        .order_by(t.c.created_at)
+    )
+    async with db.connect() as conn:
+        return [(str(r.job_id), str(r.account)) for r in (await conn.execute(query)).all()]

@@ -106,3 +106,12 @@ async def record_offence(db: AsyncEngine, node_id: str, reason: str) -> int:
     async with db.begin() as conn:
         count = (await conn.execute(statement)).scalar_one_or_none()
     return int(count or 0)
+
+
+async def seen_since(db: AsyncEngine, since: datetime) -> list[Mapping[str, Any]]:
+    """Nodes not revoked whose last heartbeat (as flushed) was at or after `since`."""
+    query = select(nodes.c.id, nodes.c.public_key, nodes.c.served_models).where(
+        nodes.c.last_heartbeat_at >= since, nodes.c.revoked.is_(False)
+    )
+    async with db.connect() as conn:
+        return [cast(Mapping[str, Any], r._mapping) for r in (await conn.execute(query)).all()]

@@ -32,6 +32,8 @@ class PayoutRow:
     detail: str
     tx_hash: str | None
     created_at: datetime
+    block_number: int | None = None  # on chain: the block that paid it
+    confirmed_at: datetime | None = None
 
 
 async def set_destination(
@@ -109,6 +111,8 @@ async def requests_for(db: AsyncEngine, owner: str, limit: int = 100) -> list[Pa
             r.detail,
             r.tx_hash,
             r.created_at,
+            r.block_number,
+            r.confirmed_at,
         )
         for r in rows
     ]

@@ -140,6 +140,28 @@ jobs = Table(
     Column("lease_expires_at", DateTime(timezone=True), index=True),
 )
 
+# The pieces of each job's token stream, numbered as streamed (the SSE ids), written in
+# batches before any reader sees them (jobs/journal.py): after a restart a stream resumes
+# from them exactly and a new node continues the answer from them. Kept a while after the
+# job ends (for Last-Event-ID resumes), then deleted. Only without a shared bus: with
+# several replicas Redis holds the streams.
+job_pieces = Table(
+    "job_pieces",
+    metadata,
+    Column("job_id", String(40), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+)
+
+# Nonces of signed node requests (protocol/signing.py), kept for their time-to-live so a
+# replay is refused after a restart too. The key is `<node public key>:<nonce>`.
+auth_nonces = Table(
+    "auth_nonces",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
 # Model-management commands queued for a node (Book 3.3): delivered in heartbeat responses
 # until the node acknowledges them done or failed.
 node_commands = Table(
@@ -242,6 +264,9 @@ payout_requests = Table(
     Column("detail", Text, nullable=False, default=""),
     Column("tx_hash", String(100)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # On chain (settlement evm): the block that paid it, and when it was confirmed.
+    Column("block_number", BigInteger),
+    Column("confirmed_at", DateTime(timezone=True)),
 )
 
 # A client account's optional secp256k1 key: receipts for its jobs then name it, and the
@@ -362,3 +387,7 @@ training_claims = Table(
     Column("receipt", JSON),  # the node-signed training receipt; countersigned once paid
     Column("detail", Text, nullable=False, default=""),
 )
+
+# The settlement adapter's tables (deposits, checkpoints, payout transactions) are in
+# their own module, on this `metadata`; imported last, so they see the tables above.
+from infernet.controlplane.store import settlement_tables  # noqa: E402, F401

@@ -1,8 +1,10 @@
 """A training job's money, on the double-entry ledger (money/ledger.py), as a job's is:
 
 * hold (create): the whole budget moves from the client's available balance to held, in
-  the database transaction that writes the job (`hold:<job>`); a budget above the
-  balance is refused with 402 and nothing is written.
+  the database transaction that writes the job (`train-hold:<job>`, kind
+  `training_hold`: a crash cannot leave it without its job, so money/holds.py, which
+  closes the open `hold`s of inference jobs, leaves it alone); a budget above the balance
+  is refused with 402 and nothing is written.
 * pay (a shard accepted): the shard's share of the budget (fixed at creation, by its
   number of examples) moves from held to the node owner's earnings (85 %) and the
   platform's fees (15 %), in the transaction that marks the shard accepted and stores
@@ -54,8 +56,8 @@ class TrainingEscrow:
         ]
         try:
             await self.payments.ledger.post(
-                "hold",
-                f"hold:{job_id}",
+                "training_hold",
+                f"train-hold:{job_id}",
                 moves,
                 job_id=job_id,
                 memo=f"escrow for training job {job_id}: budget {show(amount)}",
@@ -86,7 +88,7 @@ class TrainingEscrow:
             (accounts.PLATFORM_FEES, fee),
         ]
         await self.payments.ledger.post(
-            "training",
+            "training_pay",
             pay_key(shard.id),
             moves,
             job_id=job.id,
@@ -104,7 +106,7 @@ class TrainingEscrow:
             (accounts.client_available(job.account_id), held),
         ]
         await ledger.post(
-            "release",
+            "training_release",
             final_key(job.id),
             moves,
             job_id=job.id,

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from infernet.controlplane.settings import Settings
+from infernet.protocol.training import TRAINING_PREFIX
 
 ADAPTER_FILE = "adapter_model.safetensors"
 CONFIG_FILE = "adapter_config.json"
@@ -34,6 +35,11 @@ def storage_root(settings: Settings) -> Path:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return Path(str(url.database)).expanduser().resolve().with_name("training")
     return FALLBACK.expanduser()
+
+
+def uploads(settings: Settings) -> tuple[str, int]:
+    """Where shards and adapters are PUT, and how large they may be (web/middleware.py)."""
+    return TRAINING_PREFIX, settings.training_upload_max_bytes
 
 
 def _write(path: Path, data: bytes) -> None:

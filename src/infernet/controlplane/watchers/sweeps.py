@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.training.sweeper import TrainingSweeper
+from infernet.controlplane.watchers.recovery import TIDY_S, tidy
 from infernet.controlplane.watchers.webhooks import LivenessWatch
 
 LIVENESS_CHECK_S = 2.0
@@ -53,6 +54,8 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
         PeriodicTask("heartbeat-flusher", 5.0, flush_heartbeats),
         # Node liveness -> live dashboard pages and offline webhooks (webhooks.py).
         PeriodicTask("liveness-watch", liveness_s, LivenessWatch(services).check),
+        # Holds a crash left open, stored streams past retention, expired nonces.
+        PeriodicTask("recovery-tidy", TIDY_S, lambda: tidy(services)),
         PeriodicTask("training-claims", 1.0, training.lapse_and_finish),
         PeriodicTask("training-verifier", 1.0, training.verify_until_idle),
     ]

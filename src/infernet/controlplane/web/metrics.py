@@ -14,6 +14,7 @@ one process (tests) keep separate numbers. What is counted, and where:
 * HTTP: `infernet_http_requests_total{method,route,status}` by route *template* (so job ids
   do not explode the label set), and `infernet_heartbeats_total` (accepted heartbeats),
   both from an ASGI middleware.
+* settlement (deposits, payouts, reconciliation differences): settlement_metrics.py.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.streams import StreamError
 from infernet.controlplane.nodes.registry import NodeRegistry
+from infernet.controlplane.web.settlement_metrics import SettlementMetrics
 
 HEARTBEAT_ROUTE = "/api/v1/heartbeat"
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -85,6 +87,7 @@ class ControlPlaneMetrics:
         self.http = Counter(
             "infernet_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
         )
+        self.settlement = SettlementMetrics(r)  # settlement_metrics.py
         self._live = _LiveState()
         r.register(self._live)
         self._watchers: set[asyncio.Task[None]] = set()

@@ -75,13 +75,26 @@ class EvmSettlement:
                 "check the configured USDC address."
             )
 
+    @property
+    def confirmations(self) -> int:
+        return self.settings.confirmations
+
+    async def check(self) -> str:
+        """The endpoint serves the chain and its token is USDC-like; what is on, in words."""
+        await self.check_chain()
+        deposits = "on" if self._addresses is not None else "off (no deposit xpub)"
+        wallet = self.payer.wallet_address
+        payouts = f"from the hot wallet {wallet}" if wallet else "off (no hot-wallet key)"
+        return (
+            f"EVM settlement on {self.network} (chain id {self.settings.chain_id}, USDC "
+            f"{self._rpc.token}, {self.settings.confirmations} confirmations): deposits "
+            f"{deposits}; payouts {payouts}."
+        )
+
     async def start(self) -> ReconciliationReport:
         await self.check_chain()
         await self.payer.tick_in_flight()
-        report = await self.reconcile()
-        for line in report.lines():
-            (log.info if report.ok else log.warning)(line, extra={"network": self.network})
-        return report
+        return await self.reconcile()  # the caller logs and alerts on it
 
     async def tick(self) -> TickReport:
         errors: list[str] = []
@@ -113,7 +126,7 @@ class EvmSettlement:
         return await self.reconciler.run(from_block)
 
     async def deposit_instructions(self, account_id: str) -> DepositInstructions:
-        confirmations = self.settings.confirmations
+        confirmations = self.confirmations
         if self._addresses is None:
             return DepositInstructions(
                 self.mode,

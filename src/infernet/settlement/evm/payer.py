@@ -59,6 +59,10 @@ class Payer:
             InFlight(rpc, store, wallet, settings, self._lock) if wallet is not None else None
         )
 
+    @property
+    def wallet_address(self) -> str | None:
+        return self._wallet.address if self._wallet is not None else None
+
     async def tick(self) -> PayResult:
         async with self._ticking:
             return await self._tick()

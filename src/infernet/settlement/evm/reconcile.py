@@ -74,11 +74,15 @@ class EvmReconciler:
         credited = {r.transfer.key: r for r in records if r.transfer.block.number <= end}
         checked["transfers to deposit addresses"] = len(on_chain)
         checked["credits"] = len(credited)
+        reached = await self._store.checkpoints(self._network, 1)
+        watched_to = reached[0].number if reached else -1
         found: list[Difference] = []
         for key, transfer in on_chain.items():
             record = credited.get(key)
             owner = watched[transfer.recipient.lower()]
             if record is None:
+                ahead = transfer.block.number > watched_to
+                where = f"; the watcher is at block {watched_to}" if ahead else ""
                 found.append(
                     Difference(
                         "deposit_not_credited",
@@ -86,7 +90,8 @@ class EvmReconciler:
                         None,
                         transfer.micros,
                         f"to {transfer.recipient} (account {owner}) in block "
-                        f"{transfer.block.number}",
+                        f"{transfer.block.number}{where}",
+                        in_progress=ahead,
                     )
                 )
             elif record.transfer.micros != transfer.micros or record.account_id != owner:
@@ -133,11 +138,12 @@ class EvmReconciler:
             tx = transfer.tx_hash.lower()
             if tx in by_hash:
                 continue
-            if tx in open_hashes:
+            ours = tx in open_hashes  # the payer records it on its next tick
+            if ours:
                 kind, why = "payout_unrecorded", "mined and confirmed; its claim is not paid yet"
             else:
                 kind, why = "transfer_without_payout", f"to {transfer.recipient}; no claim"
-            found.append(Difference(kind, transfer.tx_hash, None, transfer.micros, why))
+            found.append(Difference(kind, transfer.tx_hash, None, transfer.micros, why, ours))
         for claim in confirmed:
             found += await self._payout_on_chain(
                 claim.id, claim.tx_hash, claim.address, claim.micros

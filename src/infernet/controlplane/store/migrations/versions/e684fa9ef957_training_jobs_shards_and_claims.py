@@ -1,7 +1,7 @@
 """training jobs, shards and claims
 
 Revision ID: e684fa9ef957
-Revises: 7f3a9c1d2e4b
+Revises: 475f3fcdff7f
 Create Date: 2026-12-02 18:03:20.116061
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "e684fa9ef957"
-down_revision = "7f3a9c1d2e4b"
+down_revision = "475f3fcdff7f"
 branch_labels = None
 depends_on = None
 
