@@ -18,9 +18,10 @@ import httpx
 import pytest
 import yaml
 
+from infernet.backends.engine_process import EngineProcess, free_port
 from infernet.backends.llamacpp import LlamaCppBackend
 from infernet.controlplane.settings import Settings
-from infernet.engine.launch import EngineProcess, find_smollm2, free_port
+from infernet.engine.launch import find_smollm2, start_engine
 from infernet.localnet import ControlPlaneServer, LocalNode
 from infernet.node.status_file import SYNC_SIGNAL
 from tests.fakes.server import serve
@@ -75,7 +76,8 @@ async def test_crawl_train_publish_install_and_chat_through_the_network(tmp_path
         gguf = await fine_tune(tmp_path, site)
 
     models, port = tmp_path / "node" / "models", free_port()
-    engine = EngineProcess(find_smollm2(), port, log_file=tmp_path / "engine.log")
+    base_model = find_smollm2()
+    engine = start_engine(base_model, port, tmp_path / "engine.log")
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'cp.db'}",
         heartbeat_interval_s=1.0,
@@ -84,7 +86,7 @@ async def test_crawl_train_publish_install_and_chat_through_the_network(tmp_path
     control_plane = ControlPlaneServer(settings, free_port())
     node: LocalNode | None = None
     try:
-        await asyncio.to_thread(engine.wait_ready)
+        await engine.wait_ready()
         base_answer = await engine_answer(engine)
         await control_plane.start()
         key = await control_plane.create_client_key()
@@ -92,13 +94,13 @@ async def test_crawl_train_publish_install_and_chat_through_the_network(tmp_path
             tmp_path / "node",
             control_plane.url,
             LlamaCppBackend(engine.url, models_dir=models),
-            served_models=[engine.model.name],
+            served_models=[base_model.name],
             llamacpp_host=engine.url,
             llamacpp_models_dir=str(models),
             heartbeat_interval_s=1.0,
         )
         node.start()
-        await control_plane.wait_serving(engine.model.name)
+        await control_plane.wait_serving(base_model.name)
         # The daemon runs in this process: it answers the CLI's sync signal, as `infernet start`.
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(SYNC_SIGNAL, node.daemon.request_sync)
@@ -111,8 +113,8 @@ async def test_crawl_train_publish_install_and_chat_through_the_network(tmp_path
 
         # llama.cpp serves one model per server: the operator restarts it on the new file.
         await asyncio.to_thread(engine.stop)
-        engine = EngineProcess(models / gguf.name, port, log_file=tmp_path / "engine2.log")
-        await asyncio.to_thread(engine.wait_ready)
+        engine = start_engine(models / gguf.name, port, tmp_path / "engine2.log")
+        await engine.wait_ready()
         await control_plane.wait_serving(gguf.name)
 
         env = {"INFERNET_API_KEY": key, "INFERNET_CONTROL_PLANE_URL": control_plane.url}
