@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -22,3 +23,14 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def deep_recursion_limit() -> Iterator[None]:
+    """The recursion limit as web3's py_ecc sets it on import (100,000). Deeply nested input
+    must then be refused by a bound of our own: a C parser that trusts the limit would
+    overflow the C stack (a segfault) long before a RecursionError."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(100_000)
+    yield
+    sys.setrecursionlimit(limit)

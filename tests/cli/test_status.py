@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
 
 from infernet.cli import nodectx
+from infernet.cli import status as status_cli
 from infernet.cli.app import app
 from infernet.cli.status import human_duration
 from infernet.node.config import NodeConfig, save_config
@@ -27,9 +29,11 @@ from tests.support.scripted import ScriptedBackend
 @pytest.fixture
 def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(nodectx, "hardware", lambda: RTX_4090)
+    now = time.time()
+    # The report reads the clock once: pinned, "18 seconds ago" holds however slow the run.
+    monkeypatch.setattr(status_cli, "time", SimpleNamespace(time=lambda: now))
     config = tmp_path / "config.json"
     save_config(NodeConfig(control_plane_url=closed_url(), served_models=["qwen2.5:14b"]), config)
-    now = time.time()
     snapshot = StatusSnapshot(
         pid=os.getpid(),
         version="0.1.0",

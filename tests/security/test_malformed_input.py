@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -182,3 +184,28 @@ async def test_with_every_backend_down_a_request_fails_at_once_and_can_be_retrie
     assert native.json()["error"] == "backend_unavailable"
     assert openai.json()["error"]["code"] == "backend_unavailable"
     assert "backend" in openai.json()["error"]["message"]
+
+
+NESTED_BODY = """
+import sys
+import infernet.settlement.evm.adapter  # what `cp serve --settlement evm` loads
+from fastapi.testclient import TestClient
+from infernet.controlplane.app import create_app
+from infernet.controlplane.settings import Settings
+
+app = create_app(Settings(database_url=f"sqlite+aiosqlite:///{sys.argv[1]}"))
+with TestClient(app) as client:
+    body, json_type = "[" * 100_000 + "]" * 100_000, {"content-type": "application/json"}
+    print(client.post("/api/v1/jobs", content=body, headers=json_type).status_code)
+"""
+
+
+def test_a_body_nested_100000_deep_is_a_400_with_evm_settlement_loaded(tmp_path: Path) -> None:
+    # Its own process: web3's py_ecc raises the recursion limit process-wide on import, and
+    # json.loads under that limit overflows the C stack (the control plane died, SIGSEGV).
+    done = subprocess.run(
+        [sys.executable, "-c", NESTED_BODY, str(tmp_path / "cp.db")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "400"

@@ -116,6 +116,7 @@ def test_any_text_to_a_node_is_a_message_or_a_validation_error(text: str) -> Non
     assert to_node_adapter.validate_json(message.model_dump_json()) == message
 
 
+@pytest.mark.usefixtures("deep_recursion_limit")
 def test_deeply_nested_wire_json_is_a_validation_error_not_a_crash() -> None:
     for adapter in (from_node_adapter, to_node_adapter):
         with pytest.raises(ValidationError):
@@ -231,6 +232,7 @@ def test_any_config_text_is_a_config_or_a_config_error_naming_the_file(text: str
     assert isinstance(config, NodeConfig)
 
 
+@pytest.mark.usefixtures("deep_recursion_limit")  # the CLI may have imported web3
 def test_a_pathologically_nested_config_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=str(CONFIG)):
         parse_config("[" * 100_000 + "]" * 100_000, CONFIG)

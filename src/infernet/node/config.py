@@ -140,17 +140,41 @@ def _line_of(text: str, field: str) -> int | None:
     return None
 
 
+_MAX_NESTING = 32  # a config nests 2 levels; the bound only has to stay far below the C stack
+
+
+def _nesting(text: str) -> int:
+    """The deepest [ / { nesting of JSON `text`, strings skipped. json's C scanner recurses
+    once per level and trusts the interpreter's recursion limit, which some libraries raise
+    (py_ecc sets 100,000): past the C stack that is a segfault, not a RecursionError."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif in_string:
+            escaped, in_string = char == "\\", char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_config(text: str, path: Path) -> NodeConfig:
+    if _nesting(text) > _MAX_NESTING:
+        raise ConfigError(
+            f"{path}:1: nested too deeply to be a config. Fix the file; it has not been changed."
+        )
     try:
         raw = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"{path}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}). "
             "Fix that line; the file has not been changed."
-        ) from exc
-    except RecursionError as exc:  # the C scanner's limit on nesting ([[[[...)
-        raise ConfigError(
-            f"{path}:1: nested too deeply to be a config. Fix the file; it has not been changed."
         ) from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}:1: the config must be a JSON object {{...}}.")

@@ -84,8 +84,16 @@ def test_a_malformed_report_ends_the_attempt_it_names(usage: dict[str, object]) 
 
 
 @pytest.mark.parametrize(
-    "raw", ["not json", "[1]", '{"type": "done"}', '{"job_id": "j", "attempt": "1"}']
+    "raw",
+    [
+        "not json",
+        "[1]",
+        '{"type": "done"}',
+        '{"job_id": "j", "attempt": "1"}',
+        "[" * 100_000 + "]" * 100_000,
+    ],
 )
+@pytest.mark.usefixtures("deep_recursion_limit")  # a control plane settling on chain
 def test_a_malformed_message_naming_no_attempt_is_dropped(raw: str) -> None:
     try:
         from_node_adapter.validate_json(raw)

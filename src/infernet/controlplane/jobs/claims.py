@@ -21,10 +21,10 @@ it is stored.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from infernet.controlplane.money.accounting import Segment
 from infernet.controlplane.money.bounds import output_chars_bound, prompt_bound
@@ -143,7 +143,9 @@ def malformed_failure(raw: str, error: ValidationError) -> JobFailed | None:
     caller applies it only if that is the node's current attempt); None when it names
     no job and attempt."""
     try:
-        data = json.loads(raw)
+        # jiter bounds nesting itself; json.loads would trust the interpreter's recursion
+        # limit, which web3's py_ecc raises to 100,000: a "[[[[..." frame past the C stack.
+        data = from_json(raw)
     except ValueError:
         return None
     if not isinstance(data, dict):
