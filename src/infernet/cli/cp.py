@@ -112,6 +112,8 @@ def serve(
     open_registration: bool = REGISTRATION_OPTION,
     require_node_approval: bool = APPROVAL_OPTION,
     webhook_host: list[str] = WEBHOOK_HOST_OPTION,
+    admin: list[str] = ADMIN_OPTION,
+    open_deposits: bool = OPEN_DEPOSITS_OPTION,
     job_timeout: float = typer.Option(
         300.0,
         "--job-timeout",
@@ -142,6 +144,8 @@ def serve(
         open_registration=open_registration,
         require_node_approval=require_node_approval,
         webhook_hosts=webhook_host,
+        admin_accounts=admin,
+        open_deposits=open_deposits,
         job_timeout_s=job_timeout,
         settlement=settlement_from(ctx.params),
     )
