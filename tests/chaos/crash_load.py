@@ -70,8 +70,9 @@ class Load:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads = [t for t in self._threads if t.is_alive()]
 
-    def command(self, node_id: str, kind: str, model: str) -> None:
-        with self._client(self._key()) as http:
+    def command(self, owner: str, node_id: str, kind: str, model: str) -> None:
+        """A model command from the node's owner (API key `owner`): no one else may."""
+        with self._client(owner) as http:
             body = {"type": kind, "model": model}
             reply = http.post(f"/api/v1/nodes/{node_id}/commands", json=body)
         assert reply.status_code == 201, reply.text

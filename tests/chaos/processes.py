@@ -80,12 +80,21 @@ class ControlPlane(Proc):
 
 class NodeProcess(Proc):
     def __init__(
-        self, home: Path, url: str, tokens: list[str], delay: float = 0.05, beat: float = 0.5
+        self,
+        home: Path,
+        url: str,
+        tokens: list[str],
+        delay: float = 0.05,
+        beat: float = 0.5,
+        owner: str | None = None,
     ) -> None:
+        """`owner`: an API key whose account the node joins (else no one owns it)."""
         home.mkdir(parents=True, exist_ok=True)
         self.home = home
         argv = [sys.executable, "-m", "tests.chaos.node_proc", str(home), url]
         argv += ["|".join(tokens), str(delay), str(beat)]
+        if owner is not None:
+            argv.append(registration_token(url, owner))
         super().__init__(argv, home / "node.log")
 
     def node_id(self, timeout: float = 30) -> str:
@@ -113,3 +122,15 @@ def client_key(url: str, credit: str | None = "20.00") -> str:
     )
     assert deposit.status_code == 201, deposit.text
     return key
+
+
+def registration_token(url: str, key: str) -> str:
+    """A one-time token that makes a node the account of API key `key`."""
+    reply = httpx.post(
+        f"{url}/api/v1/nodes/registration-tokens",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert reply.status_code == 201, reply.text
+    token: str = reply.json()["token"]
+    return token

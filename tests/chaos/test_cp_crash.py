@@ -47,6 +47,7 @@ class Site:
     db: str
     control_plane: ControlPlane
     nodes: list[NodeProcess]
+    owner: str  # the API key of the account that owns the nodes and commands them
     node_ids: list[str] = field(default_factory=list)
 
     def close(self) -> None:
@@ -63,12 +64,13 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
         db = asyncio.run(server.create_database())
     timeout = ("--job-timeout", str(JOB_TIMEOUT_S))
     control_plane = ControlPlane(tmp_path, db, *timeout, heartbeat=BEAT)
-    running = Site(db, control_plane, [])
+    running = Site(db, control_plane, [], client_key(control_plane.url, credit=None))
     try:
         for i in range(NODES):
             tokens = [f" t{j}" for j in range(6)]
             home = tmp_path / f"n{i}"
-            running.nodes.append(NodeProcess(home, control_plane.url, tokens, TOKEN_S, BEAT))
+            node = NodeProcess(home, control_plane.url, tokens, TOKEN_S, BEAT, running.owner)
+            running.nodes.append(node)
         running.node_ids = [node.node_id() for node in running.nodes]
         yield running
     finally:
@@ -86,7 +88,7 @@ def test_a_control_plane_killed_again_and_again_loses_nothing(site: Site) -> Non
     for kill in range(1, KILLS + 1):
         started = time.monotonic()
         kind = "model_install" if kill % 2 else "model_remove"
-        load.command(site.node_ids[kill % NODES], kind, "extra:1b")
+        load.command(site.owner, site.node_ids[kill % NODES], kind, "extra:1b")
         load.start_submitting()
         time.sleep(rng.uniform(0.3, 2.5))  # a random point under load
         cp.kill()
