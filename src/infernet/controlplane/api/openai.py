@@ -113,6 +113,7 @@ def _sampling(request: ChatCompletionRequest | CompletionRequest) -> dict[str, A
         "stop": request.stop_list(),
         "seed": request.seed,
         "stream": bool(request.stream),
+        "session": request.user or None,
     }
 
 

@@ -41,7 +41,8 @@ from infernet.controlplane.jobs.journal import StreamJournal
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.names import ModelNames
 from infernet.controlplane.jobs.owner import NodeMessage
-from infernet.controlplane.jobs.placement import explain, place
+from infernet.controlplane.jobs.placement import Placement
+from infernet.controlplane.jobs.prefix_index import Prompt
 from infernet.controlplane.jobs.provenance import ProvenanceCheck
 from infernet.controlplane.jobs.reading import Entries, StreamOpener
 from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, StreamArchive
@@ -98,6 +99,7 @@ class JobManager:
         self._waiting: deque[str] = deque()
         self.demand: Counter[str] = Counter()  # jobs submitted per routing key
         self.names = ModelNames(registry)  # which model a client means (names.py)
+        self.placement = Placement(registry)  # where a waiting job runs (placement.py)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -132,6 +134,8 @@ class JobManager:
                 "Too many jobs are waiting for a node; retry shortly.", headers={"Retry-After": "5"}
             )
         job = LiveJob(new_id("job"), account_id, key, request, time.monotonic(), need=need)
+        if request.messages:
+            job.prompt = Prompt.of(request.messages, request.session)
         job.stream = self.cluster.new_stream(job.id)
         await self._accounting.reserve(account_id, job.id, request, key)
         self.demand[key] += 1
@@ -153,11 +157,12 @@ class JobManager:
             if job is None or job.finished_at is not None:
                 self._waiting.remove(job_id)
                 continue
-            node = place(self._registry, job)
+            node = self.placement.place(job)
             if node is not None:
                 self._waiting.remove(job_id)
+                job.routing = self.placement.chosen(job, node)
                 await self._start(job, node)
-                explain(self._registry, job, node)
+                self.placement.explain(job, node)
 
     async def _start(self, job: LiveJob, node: NodeState) -> None:
         if not await self.cluster.reserve(node, job.id):  # another replica took the slot
@@ -185,7 +190,7 @@ class JobManager:
             return
         if job.finished_at is not None or job.node_id != node.node_id:
             return  # the node already finished (or lost) it while we were sending
-        await job_store.mark_processing(self._db, job.id, node.node_id, job.attempt)
+        await job_store.mark_processing(self._db, job.id, node.node_id, job.attempt, job.routing)
 
     # -- what nodes say ------------------------------------------------------------------
 
@@ -290,7 +295,7 @@ class JobManager:
             # restarts its engine (engine/supervisor.py), instead of failing at once.
             node.backend_healthy = False
             node.backend_detail = message.message
-            elsewhere = place(self._registry, job) is not None
+            elsewhere = self.placement.place(job) is not None
             await self._failover.take_back(job, node, "backend_unavailable", exclude=elsewhere)
             await self.dispatch_waiting()
             return

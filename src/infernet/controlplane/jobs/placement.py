@@ -1,31 +1,95 @@
-"""Where a waiting job can run now: its candidates (the nodes serving its model, less
-those that already failed it), the router's pick among them, and, once it was sent, why
-the others were passed over (for the "why no jobs" explainer)."""
+"""Where a waiting job can run now: its candidates (the nodes serving its model that its
+routing preferences allow, less those that already failed it), the nodes whose cache
+probably holds the start of its prompt (prefix_index.py), the router's pick among them,
+and, once it was sent, what the chosen node now holds and why the others were passed
+over (for the "why no jobs" explainer)."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from infernet.controlplane.jobs.explain import note_passed_over
 from infernet.controlplane.jobs.live import LiveJob
-from infernet.controlplane.jobs.router import pick_node
+from infernet.controlplane.jobs.prefix_index import BLOCK_CHARS, CHARS_PER_TOKEN, PrefixIndex
+from infernet.controlplane.jobs.router import Affinity, pick_node, prefill_s
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 
-
-def candidates(registry: NodeRegistry, job: LiveJob) -> list[NodeState]:
-    serving = registry.serving(job.key)
-    if job.excluded:  # never hand a job back to a node that stalled or failed on it
-        serving = [n for n in serving if n.node_id not in job.excluded]
-    return serving
+DEFAULT_CACHE_TOKENS = 4096  # a node's cache when it does not say its context
 
 
-def place(registry: NodeRegistry, job: LiveJob) -> NodeState | None:
-    """The node to send `job` to now, or None when none can take it."""
-    offline_after_s, pinned, need = registry.offline_after_s, job.request.node_id, job.need
-    return pick_node(candidates(registry, job), job.key, offline_after_s, pinned=pinned, need=need)
+class Placement:
+    def __init__(self, registry: NodeRegistry, index: PrefixIndex | None = None) -> None:
+        self._registry = registry
+        self.index = index or PrefixIndex()
 
+    def candidates(self, job: LiveJob) -> list[NodeState]:
+        serving = self._registry.serving(job.key)
+        if job.allowed is not None:  # its preferences allow these (preferences.py)
+            serving = [n for n in serving if n.node_id in job.allowed]
+        if job.excluded:  # never hand a job back to a node that stalled or failed on it
+            serving = [n for n in serving if n.node_id not in job.excluded]
+        return serving
 
-def explain(registry: NodeRegistry, job: LiveJob, chosen: NodeState) -> None:
-    """Why the others were passed over (explain.py), once the job was sent."""
-    offline_after_s, pinned, need = registry.offline_after_s, job.request.node_id, job.need
-    note_passed_over(
-        candidates(registry, job), chosen, job.key, offline_after_s, pinned=pinned, need=need
-    )
+    def affinity(self, job: LiveJob) -> Affinity | None:
+        """The candidates that probably hold the start of the job's prompt, and the
+        prefill each would save; None when none does (or the job is pinned)."""
+        if job.prompt is None or job.request.node_id is not None:
+            return None
+        matched = self.index.match(job.key, job.prompt, time.monotonic())
+        nodes: list[NodeState] = []
+        saved: dict[str, float] = {}
+        for node_id, chars in matched.items():
+            node = self._registry.get(node_id)
+            if node is None or job.key not in node.served or node_id in job.excluded:
+                continue
+            if job.allowed is not None and node_id not in job.allowed:
+                continue
+            nodes.append(node)
+            saved[node_id] = prefill_s(node, chars)
+        return Affinity(saved, nodes) if nodes else None
+
+    def place(self, job: LiveJob) -> NodeState | None:
+        """The node to send `job` to now, or None when none can take it."""
+        return pick_node(
+            self.candidates(job),
+            job.key,
+            self._registry.offline_after_s,
+            pinned=job.request.node_id,
+            need=job.need,
+            affinity=self.affinity(job),
+        )
+
+    def chosen(self, job: LiveJob, node: NodeState) -> dict[str, Any]:
+        """Record that `node` was sent the job's prompt; what the job's record says about
+        why it went there: `cache` when the node probably held part of the prompt,
+        `session` when it ran the client's session last, else `load`."""
+        routing: dict[str, Any] = {"reason": "load"}
+        if job.prompt is None:
+            return routing
+        now = time.monotonic()
+        prompt = job.prompt
+        held = self.index.match(job.key, prompt, now).get(node.node_id, 0)
+        if held:
+            session = self.index.session_node(job.key, prompt, now) == node.node_id
+            routing = {
+                "reason": "session" if session else "cache",
+                "cached_chars": held,
+                "prefill_saved_s": round(prefill_s(node, held), 3),
+            }
+        context = node.contexts.get(job.key, DEFAULT_CACHE_TOKENS)
+        capacity = context * node.max_concurrent * CHARS_PER_TOKEN // BLOCK_CHARS
+        self.index.record(job.key, node.node_id, prompt, now, capacity)
+        return routing
+
+    def explain(self, job: LiveJob, chosen: NodeState) -> None:
+        """Why the others were passed over (explain.py), once the job was sent."""
+        note_passed_over(
+            self.candidates(job),
+            chosen,
+            job.key,
+            self._registry.offline_after_s,
+            pinned=job.request.node_id,
+            need=job.need,
+            for_cache=(job.routing or {}).get("reason") in ("cache", "session"),
+        )

@@ -4,14 +4,18 @@ Filters drop nodes that cannot take the job now (offline, no job channel, backen
 no free slot, a context too small for the prompt, ...). The score predicts the wait until
 the first token from what the registry knows: queue depth relative to capacity times the
 node's measured job time, plus a load penalty when the model is not hot, plus a penalty
-when the node's context is not sure to hold the whole answer (fit.py). Among the nodes
-within `NEAR_BEST` of the best prediction the pick uses two random choices (the less
-loaded of two, measured speed and tier breaking ties), so a burst spreads instead of
-piling onto one node.
+when the node's context is not sure to hold the whole answer (fit.py), less the prefill a node
+would skip because it probably holds the start of the prompt in its cache (an `Affinity`
+from prefix_index.py). That saving counts only on nodes running at most `IMBALANCE_SLACK`
+more jobs than the least loaded one looked at, so a hot prefix never piles onto one node
+while others idle. Among the nodes within `NEAR_BEST` of the best prediction the pick
+uses two random choices (the less loaded of two, measured speed and tier breaking ties),
+so a burst spreads instead of piling onto one node.
 
 `pick_node` is the hot path: one fused check per node, each prediction computed once, no
 reasons recorded. With many candidates it looks at a random sample of `SAMPLE` of them
-(drawn with replacement: O(1) whatever the network size) and scans them all only when no
+(drawn with replacement: O(1) whatever the network size), plus the nodes of its
+affinity, and scans them all only when no
 sampled node can take the job, so a free node is never missed. Why a node was passed over
 is worked out separately by `reasons` (for the explainer and `route`), off that path.
 Everything here is pure: no I/O, a snapshot in, a decision out.
@@ -36,6 +40,14 @@ SAMPLE = 32  # candidates looked at per decision when a model has more nodes tha
 # MAX_OFFENCES it gets no jobs at all.
 OFFENCE_PENALTY_S = 600.0
 MAX_OFFENCES = 3
+# A node's cache counts only while it runs at most this many jobs more than the least
+# loaded node looked at (or half as many again, when that is more).
+IMBALANCE_SLACK = 1
+# Prefill speed, for the seconds a cached prefix saves: a multiple of the node's measured
+# generation speed (prefill is batched), or a CPU-class default before any measurement.
+PREFILL_PER_DECODE = 10.0
+DEFAULT_PREFILL_TOKENS_PER_S = 500.0
+CHARS_PER_TOKEN = 4
 
 Filter = Callable[[NodeState, float, float], bool]
 T = TypeVar("T")
@@ -58,6 +70,21 @@ FILTERS: tuple[tuple[str, Filter], ...] = (
     ("backend_unhealthy", lambda n, now, off: n.backend_healthy),
     ("busy", lambda n, now, off: n.free_slots > 0),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Affinity:
+    """The nodes that probably hold the start of a job's prompt in their cache, and the
+    prefill seconds each would save (node id -> seconds): looked at besides any sample."""
+
+    saved_s: dict[str, float]
+    nodes: Sequence[NodeState]
+
+
+def prefill_s(node: NodeState, chars: int) -> float:
+    """Seconds `node` would spend prefilling `chars` characters of prompt (an estimate)."""
+    rate = node.tokens_per_s * PREFILL_PER_DECODE or DEFAULT_PREFILL_TOKENS_PER_S
+    return chars / CHARS_PER_TOKEN / rate
 
 
 @dataclass(frozen=True)
@@ -102,20 +129,24 @@ def pick_node(
     pinned: str | None = None,
     rng: random.Random | None = None,
     need: ContextNeed | None = None,
+    affinity: Affinity | None = None,
 ) -> NodeState | None:
     """The node to run a job for `key` on now, or None when none can take it."""
     draw: Draw = rng or random
     if pinned is not None:
         pinned_only = [n for n in candidates if n.node_id == pinned]
         return _best(pinned_only, key, offline_after_s, draw, need)
+    saved = affinity.saved_s if affinity else None
     count = len(candidates)
     if count > SAMPLE:
         pick = draw.random
         sample = [candidates[int(pick() * count)] for _ in range(SAMPLE)]
-        chosen = _best(sample, key, offline_after_s, draw, need)
+        if affinity:
+            sample.extend(affinity.nodes)
+        chosen = _best(sample, key, offline_after_s, draw, need, saved)
         if chosen is not None:
             return chosen
-    return _best(candidates, key, offline_after_s, draw, need)
+    return _best(candidates, key, offline_after_s, draw, need, saved)
 
 
 def _best(
@@ -124,6 +155,7 @@ def _best(
     offline_after_s: float,
     draw: Draw,
     need: ContextNeed | None = None,
+    saved: dict[str, float] | None = None,
 ) -> NodeState | None:
     now = time.monotonic()
     scored: list[tuple[float, NodeState]] = []
@@ -135,12 +167,28 @@ def _best(
             best = min(best, wait)
     if not scored:
         return None
-    limit = best * (1 + NEAR_BEST) + 1e-9
+    if saved:
+        scored = _less_cached(scored, saved)
+        best = min(wait for wait, _ in scored)
+    limit = best + abs(best) * NEAR_BEST + 1e-9
     near = [node for wait, node in scored if wait <= limit]
     if len(near) == 1:
         return near[0]
     first, second = draw.sample(near, 2)
     return first if _preference(first) <= _preference(second) else second
+
+
+def _less_cached(
+    scored: list[tuple[float, NodeState]], saved: dict[str, float]
+) -> list[tuple[float, NodeState]]:
+    """Predicted waits less the prefill each node's cache saves, on nodes within the
+    imbalance cap of the least loaded one only."""
+    fewest = min(len(node.active_jobs) for _, node in scored)
+    cap = fewest + max(IMBALANCE_SLACK, fewest // 2)
+    return [
+        (wait - saved.get(node.node_id, 0.0) if len(node.active_jobs) <= cap else wait, node)
+        for wait, node in scored
+    ]
 
 
 def reason(

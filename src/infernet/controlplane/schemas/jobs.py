@@ -37,6 +37,10 @@ class JobCreate(BaseModel):
     node_id: str | None = Field(default=None, pattern=NODE_ID_PATTERN)
     stop: list[str] = Field(default_factory=list, max_length=4)
     seed: StrictInt | None = None
+    # A conversation or end user the client names (OpenAI's `user`): its jobs go back to
+    # the node that ran its last one, whose cache holds the conversation, while the
+    # router's balance rule allows (jobs/prefix_index.py).
+    session: str | None = Field(default=None, min_length=1, max_length=256)
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -74,6 +78,16 @@ class ProvenancePublic(BaseModel):
     verified: bool
 
 
+class RoutingPublic(BaseModel):
+    """Why the node was chosen: `cache` when it probably held `cached_chars` characters of
+    the prompt's start (saving about `prefill_saved_s` of prefill), `session` when it ran
+    the client's session last, `load` when it was predicted to answer soonest anyway."""
+
+    reason: Literal["load", "cache", "session"]
+    cached_chars: int = 0
+    prefill_saved_s: float = 0.0
+
+
 class JobPublic(BaseModel):
     id: str
     status: JobStatus
@@ -90,6 +104,7 @@ class JobPublic(BaseModel):
     # Compute Payment Receipts for this job, one per node segment (GET /api/v1/cprs/{id}).
     receipt_ids: list[str] = Field(default_factory=list)
     provenance: ProvenancePublic | None = None
+    routing: RoutingPublic | None = None
 
 
 class JobList(BaseModel):

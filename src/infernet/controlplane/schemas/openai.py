@@ -2,10 +2,12 @@
 
 Requests accept what Infernet can honour: sampling (`temperature`, `top_p`, `seed`,
 `stop`), length (`max_tokens` / `max_completion_tokens`), streaming with
-`stream_options.include_usage`. `user`, `store`, `metadata`, `service_tier` and
-`parallel_tool_calls` are accepted and ignored. OpenAI parameters Infernet does not
-implement (tools, penalties, logprobs, response formats, n > 1, ...) are refused with a
-400 naming them, unless sent at their neutral value; anything else unknown is refused too.
+`stream_options.include_usage`, and `user`, which names the session whose jobs go back to
+the node holding its conversation (jobs/prefix_index.py). `store`, `metadata`,
+`service_tier` and `parallel_tool_calls` are accepted and ignored. OpenAI parameters
+Infernet does not implement (tools, penalties, logprobs, response formats, n > 1, ...) are
+refused with a 400 naming them, unless sent at their neutral value; anything else unknown
+is refused too.
 Defaults follow OpenAI's (temperature 1), except `max_tokens`: 512 when not given.
 """
 
@@ -24,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-IGNORED = ("user", "store", "metadata", "service_tier", "parallel_tool_calls")
+IGNORED = ("store", "metadata", "service_tier", "parallel_tool_calls")
 # Parameter -> the values that mean "not used", which are accepted.
 NEUTRAL: dict[str, tuple[object, ...]] = {
     "frequency_penalty": (0, None),
@@ -78,6 +80,7 @@ class _Request(BaseModel):
     stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
     n: StrictInt | None = 1
+    user: str | None = Field(default=None, max_length=256)
 
     @model_validator(mode="before")
     @classmethod
