@@ -8,7 +8,7 @@ import random
 from infernet.controlplane.jobs.explain import note_passed_over
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.placement import Placement
-from infernet.controlplane.jobs.prefix_index import Prompt
+from infernet.controlplane.jobs.prefix_index import PrefixIndex, Prompt
 from infernet.controlplane.jobs.router import Affinity, pick_node, prefill_s
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.schemas.jobs import JobCreate
@@ -89,7 +89,7 @@ def network(size: int) -> tuple[Placement, list[NodeState]]:
         registry.apply_heartbeat(state, beat)
         state.channel = OpenChannel()
         nodes.append(state)
-    return Placement(registry), nodes
+    return Placement(registry, PrefixIndex()), nodes
 
 
 def test_a_conversations_next_turn_goes_to_the_node_that_ran_its_last_one() -> None:
@@ -102,6 +102,19 @@ def test_a_conversations_next_turn_goes_to_the_node_that_ran_its_last_one() -> N
         assert placement.place(later) is went
         routing = placement.chosen(later, went)
         assert routing["reason"] == "cache" and routing["cached_chars"] >= 2000
+
+
+def test_a_shared_system_prompt_does_not_draw_every_new_conversation_to_one_node() -> None:
+    placement, nodes = network(4)
+    went = []
+    for number in range(40):
+        conversation = job(f"conversation {number}: " + "y" * 1000)
+        node = placement.place(conversation)
+        assert node is not None
+        placement.chosen(conversation, node)
+        went.append(node.node_id)
+    counts = [went.count(n.node_id) for n in nodes]
+    assert max(counts) <= 1.5 * len(went) / len(nodes) + 1, counts
 
 
 def test_a_node_that_failed_the_job_gets_no_affinity_for_it() -> None:

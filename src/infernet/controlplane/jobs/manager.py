@@ -42,7 +42,7 @@ from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.names import ModelNames
 from infernet.controlplane.jobs.owner import NodeMessage
 from infernet.controlplane.jobs.placement import Placement
-from infernet.controlplane.jobs.prefix_index import Prompt
+from infernet.controlplane.jobs.prefix_index import PrefixIndex, Prompt
 from infernet.controlplane.jobs.provenance import ProvenanceCheck
 from infernet.controlplane.jobs.reading import Entries, StreamOpener
 from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, StreamArchive
@@ -99,7 +99,8 @@ class JobManager:
         self._waiting: deque[str] = deque()
         self.demand: Counter[str] = Counter()  # jobs submitted per routing key
         self.names = ModelNames(registry)  # which model a client means (names.py)
-        self.placement = Placement(registry)  # where a waiting job runs (placement.py)
+        # Where a waiting job runs (placement.py), with the prefix index unless it is off.
+        self.placement = Placement(registry, PrefixIndex() if settings.prefix_routing else None)
 
     # -- reading -------------------------------------------------------------------------
 

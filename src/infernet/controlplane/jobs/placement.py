@@ -2,11 +2,19 @@
 routing preferences allow, less those that already failed it), the nodes whose cache
 probably holds the start of its prompt (prefix_index.py), the router's pick among them,
 and, once it was sent, what the chosen node now holds and why the others were passed
-over (for the "why no jobs" explainer)."""
+over (for the "why no jobs" explainer).
+
+The balance rule has two halves: the router's cap on running jobs (router.py), at the
+instant of a decision, and here, over time, the share of a model's last `WINDOW` jobs: a
+node above `SHARE_CAP` times its fair share of them gets no credit for holding only the
+prompt's first message (a system prompt many conversations share), so a hot prefix
+cannot draw every new conversation onto the node that ran it first. A match past the
+first message is the conversation's own history: it keeps its node whatever the share."""
 
 from __future__ import annotations
 
 import time
+from collections import Counter, deque
 from typing import Any
 
 from infernet.controlplane.jobs.explain import note_passed_over
@@ -16,12 +24,42 @@ from infernet.controlplane.jobs.router import Affinity, pick_node, prefill_s
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 
 DEFAULT_CACHE_TOKENS = 4096  # a node's cache when it does not say its context
+WINDOW = 64
+SHARE_CAP = 1.5
+
+
+class RecentShare:
+    """Which nodes ran each model's last `WINDOW` jobs."""
+
+    def __init__(self) -> None:
+        self._recent: dict[str, deque[str]] = {}
+        self._counts: dict[str, Counter[str]] = {}
+
+    def add(self, key: str, node_id: str) -> None:
+        recent = self._recent.setdefault(key, deque())
+        counts = self._counts.setdefault(key, Counter())
+        recent.append(node_id)
+        counts[node_id] += 1
+        if len(recent) > WINDOW:
+            counts[recent.popleft()] -= 1
+
+    def over(self, key: str, node_id: str, nodes: int) -> bool:
+        """True when `node_id` ran more than its share of the model's recent jobs, among
+        `nodes` serving it (at most `WINDOW` count: each can have had one)."""
+        counts = self._counts.get(key)
+        if not counts:
+            return False
+        mean = len(self._recent[key]) / max(1, min(nodes, WINDOW))
+        return counts[node_id] > max(SHARE_CAP * mean, mean + 1)
 
 
 class Placement:
+    """`index` None: routing by load alone (Settings.prefix_routing off)."""
+
     def __init__(self, registry: NodeRegistry, index: PrefixIndex | None = None) -> None:
         self._registry = registry
-        self.index = index or PrefixIndex()
+        self.index = index
+        self.recent = RecentShare()
 
     def candidates(self, job: LiveJob) -> list[NodeState]:
         serving = self._registry.serving(job.key)
@@ -34,16 +72,20 @@ class Placement:
     def affinity(self, job: LiveJob) -> Affinity | None:
         """The candidates that probably hold the start of the job's prompt, and the
         prefill each would save; None when none does (or the job is pinned)."""
-        if job.prompt is None or job.request.node_id is not None:
+        if self.index is None or job.prompt is None or job.request.node_id is not None:
             return None
         matched = self.index.match(job.key, job.prompt, time.monotonic())
         nodes: list[NodeState] = []
         saved: dict[str, float] = {}
+        serving = len(self._registry.serving(job.key))
         for node_id, chars in matched.items():
             node = self._registry.get(node_id)
             if node is None or job.key not in node.served or node_id in job.excluded:
                 continue
             if job.allowed is not None and node_id not in job.allowed:
+                continue
+            shared_only = chars <= job.prompt.first_chars
+            if shared_only and self.recent.over(job.key, node_id, serving):
                 continue
             nodes.append(node)
             saved[node_id] = prefill_s(node, chars)
@@ -65,7 +107,8 @@ class Placement:
         why it went there: `cache` when the node probably held part of the prompt,
         `session` when it ran the client's session last, else `load`."""
         routing: dict[str, Any] = {"reason": "load"}
-        if job.prompt is None:
+        self.recent.add(job.key, node.node_id)
+        if self.index is None or job.prompt is None:
             return routing
         now = time.monotonic()
         prompt = job.prompt

@@ -40,6 +40,7 @@ class Prompt:
     blocks: tuple[int, ...]
     chars: int
     head_chars: int  # all but the last message: what a sticky session's node holds
+    first_chars: int  # the first message (a system prompt that many conversations share)
     session: str | None = None
 
     @classmethod
@@ -54,7 +55,7 @@ class Prompt:
             chained = hash((chained, text[start : start + BLOCK_CHARS]))
             blocks.append(chained)
         head = len(text) - len(parts[-1]) if parts else 0
-        return cls(tuple(blocks), len(text), head, session)
+        return cls(tuple(blocks), len(text), head, len(parts[0]) if parts else 0, session)
 
 
 class PrefixIndex:
