@@ -41,6 +41,7 @@ class LiveJob:
     need: ContextNeed | None = None  # the context it needs (jobs/fit.py); None: unknown
     prompt: Prompt | None = None  # its prompt's prefix blocks (prefix_index.py); None: encrypted
     allowed: frozenset[str] | None = None  # nodes its preferences allow; None: any
+    order: tuple[str, ...] | None = None  # the order to try them in (preferences.py)
     routing: dict[str, Any] | None = None  # why its node was chosen (placement.py)
 
     @property

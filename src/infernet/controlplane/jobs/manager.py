@@ -42,7 +42,8 @@ from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.names import ModelNames
 from infernet.controlplane.jobs.owner import NodeMessage
 from infernet.controlplane.jobs.placement import Placement
-from infernet.controlplane.jobs.prefix_index import PrefixIndex, Prompt
+from infernet.controlplane.jobs.preferences import Preferences
+from infernet.controlplane.jobs.prefix_index import PrefixIndex
 from infernet.controlplane.jobs.provenance import ProvenanceCheck
 from infernet.controlplane.jobs.reading import Entries, StreamOpener
 from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, StreamArchive
@@ -99,6 +100,7 @@ class JobManager:
         self._waiting: deque[str] = deque()
         self.demand: Counter[str] = Counter()  # jobs submitted per routing key
         self.names = ModelNames(registry)  # which model a client means (names.py)
+        self.preferences = Preferences(db, registry, self.names)  # preferences.py
         # Where a waiting job runs (placement.py), with the prefix index unless it is off.
         self.placement = Placement(registry, PrefixIndex() if settings.prefix_routing else None)
 
@@ -127,7 +129,8 @@ class JobManager:
     # -- submit and dispatch -------------------------------------------------------------
 
     async def submit(self, account_id: str, request: JobCreate) -> LiveJob:
-        key = self.names.resolve(request.model)
+        choice = await self.preferences.choose(request)  # the model, and nodes allowed
+        key, request = choice.key, choice.applied(request)
         await admission.check_admissible(self._db, self._registry, request, key)
         need = self.context.admit(key, request)  # refuses a prompt no node can hold
         if len(self._waiting) >= self._settings.max_waiting_jobs:
@@ -135,8 +138,7 @@ class JobManager:
                 "Too many jobs are waiting for a node; retry shortly.", headers={"Retry-After": "5"}
             )
         job = LiveJob(new_id("job"), account_id, key, request, time.monotonic(), need=need)
-        if request.messages:
-            job.prompt = Prompt.of(request.messages, request.session)
+        self.placement.admit(job, choice.allowed, choice.order)
         job.stream = self.cluster.new_stream(job.id)
         await self._accounting.reserve(account_id, job.id, request, key)
         self.demand[key] += 1

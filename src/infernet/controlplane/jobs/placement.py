@@ -19,7 +19,12 @@ from typing import Any
 
 from infernet.controlplane.jobs.explain import note_passed_over
 from infernet.controlplane.jobs.live import LiveJob
-from infernet.controlplane.jobs.prefix_index import BLOCK_CHARS, CHARS_PER_TOKEN, PrefixIndex
+from infernet.controlplane.jobs.prefix_index import (
+    BLOCK_CHARS,
+    CHARS_PER_TOKEN,
+    PrefixIndex,
+    Prompt,
+)
 from infernet.controlplane.jobs.router import Affinity, pick_node, prefill_s
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 
@@ -61,6 +66,15 @@ class Placement:
         self.index = index
         self.recent = RecentShare()
 
+    def admit(
+        self, job: LiveJob, allowed: frozenset[str] | None, order: tuple[str, ...] | None
+    ) -> None:
+        """What placing a newly submitted job reads: the nodes its preferences allow, in
+        their order, and its prompt's prefix blocks."""
+        job.allowed, job.order = allowed, order
+        if job.request.messages:
+            job.prompt = Prompt.of(job.request.messages, job.request.session)
+
     def candidates(self, job: LiveJob) -> list[NodeState]:
         serving = self._registry.serving(job.key)
         if job.allowed is not None:  # its preferences allow these (preferences.py)
@@ -93,6 +107,8 @@ class Placement:
 
     def place(self, job: LiveJob) -> NodeState | None:
         """The node to send `job` to now, or None when none can take it."""
+        if job.order is not None and job.request.node_id is None:
+            return self._first_in_order(job)
         return pick_node(
             self.candidates(job),
             job.key,
@@ -101,6 +117,17 @@ class Placement:
             need=job.need,
             affinity=self.affinity(job),
         )
+
+    def _first_in_order(self, job: LiveJob) -> NodeState | None:
+        """The first node of the job's `sort` order that can take it now."""
+        offline_after_s = self._registry.offline_after_s
+        for node_id in job.order or ():
+            node = self._registry.get(node_id)
+            if node is None or node_id in job.excluded or job.key not in node.served:
+                continue
+            if pick_node([node], job.key, offline_after_s, need=job.need) is node:
+                return node
+        return None
 
     def chosen(self, job: LiveJob, node: NodeState) -> dict[str, Any]:
         """Record that `node` was sent the job's prompt; what the job's record says about

@@ -3,7 +3,8 @@
 Requests accept what Infernet can honour: sampling (`temperature`, `top_p`, `seed`,
 `stop`), length (`max_tokens` / `max_completion_tokens`), streaming with
 `stream_options.include_usage`, and `user`, which names the session whose jobs go back to
-the node holding its conversation (jobs/prefix_index.py). `store`, `metadata`,
+the node holding its conversation (jobs/prefix_index.py), and Infernet's routing
+extensions `provider` and `models` (jobs/preferences.py). `store`, `metadata`,
 `service_tier` and `parallel_tool_calls` are accepted and ignored. OpenAI parameters
 Infernet does not implement (tools, penalties, logprobs, response formats, n > 1, ...) are
 refused with a 400 naming them, unless sent at their neutral value; anything else unknown
@@ -25,6 +26,8 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+
+from infernet.controlplane.schemas.jobs import RoutingPreferences
 
 IGNORED = ("store", "metadata", "service_tier", "parallel_tool_calls")
 # Parameter -> the values that mean "not used", which are accepted.
@@ -81,6 +84,10 @@ class _Request(BaseModel):
     stream_options: StreamOptions | None = None
     n: StrictInt | None = 1
     user: str | None = Field(default=None, max_length=256)
+    # Infernet's extensions (ignored by OpenAI clients that do not send them): routing
+    # preferences, and models to fall back to in order (schemas/jobs.py).
+    provider: RoutingPreferences | None = None
+    models: list[str] | None = Field(default=None, max_length=5)
 
     @model_validator(mode="before")
     @classmethod
