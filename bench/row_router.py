@@ -20,7 +20,7 @@ from bench.report import Row, verdict
 from bench.stats import percentile
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.placement import Placement
-from infernet.controlplane.jobs.prefix_index import PrefixIndex, Prompt
+from infernet.controlplane.jobs.prefix_index import Prompt
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.protocol.modelnames import routing_key
 from infernet.protocol.wire import ChatMessageIn
@@ -56,7 +56,7 @@ def seeded(placement: Placement, model: str, rng: random.Random) -> None:
 
 def time_decisions(size: int, decisions: int) -> dict[str, float | int]:
     registry = build_registry(size)
-    placement = Placement(registry, PrefixIndex())
+    placement = Placement(registry)
     out: dict[str, float | int] = {"nodes": size}
     rng = random.Random(5)
     for label, model in (("popular", MODELS[0]), ("mid", MODELS[len(MODELS) // 3])):

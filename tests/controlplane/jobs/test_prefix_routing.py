@@ -8,7 +8,7 @@ import random
 from infernet.controlplane.jobs.explain import note_passed_over
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.placement import Placement
-from infernet.controlplane.jobs.prefix_index import PrefixIndex, Prompt
+from infernet.controlplane.jobs.prefix_index import Prompt
 from infernet.controlplane.jobs.router import Affinity, pick_node, prefill_s
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.schemas.jobs import JobCreate
@@ -89,7 +89,7 @@ def network(size: int) -> tuple[Placement, list[NodeState]]:
         registry.apply_heartbeat(state, beat)
         state.channel = OpenChannel()
         nodes.append(state)
-    return Placement(registry, PrefixIndex()), nodes
+    return Placement(registry), nodes
 
 
 def test_a_conversations_next_turn_goes_to_the_node_that_ran_its_last_one() -> None:

@@ -43,7 +43,6 @@ from infernet.controlplane.jobs.names import ModelNames
 from infernet.controlplane.jobs.owner import NodeMessage
 from infernet.controlplane.jobs.placement import Placement
 from infernet.controlplane.jobs.preferences import Preferences
-from infernet.controlplane.jobs.prefix_index import PrefixIndex
 from infernet.controlplane.jobs.provenance import ProvenanceCheck
 from infernet.controlplane.jobs.reading import Entries, StreamOpener
 from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, StreamArchive
@@ -101,8 +100,7 @@ class JobManager:
         self.demand: Counter[str] = Counter()  # jobs submitted per routing key
         self.names = ModelNames(registry)  # which model a client means (names.py)
         self.preferences = Preferences(db, registry, self.names)  # preferences.py
-        # Where a waiting job runs (placement.py), with the prefix index unless it is off.
-        self.placement = Placement(registry, PrefixIndex() if settings.prefix_routing else None)
+        self.placement = Placement(registry, settings.prefix_routing)  # where jobs run
 
     # -- reading -------------------------------------------------------------------------
 
@@ -228,6 +226,8 @@ class JobManager:
         assert job.bound is not None  # _current: only dispatched attempts are current
         piece, over = claims.admit(text, job.attempt_frames, job.attempt_chars, job.bound)
         if piece:
+            if not job.attempt_chars and (node := self._registry.get(node_id)):
+                node.record_ttft(time.monotonic() - (job.started or job.submitted))
             job.attempt_chars += len(piece)
             await job.stream.push(piece)
         if over is None:

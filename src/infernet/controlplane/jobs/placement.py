@@ -59,11 +59,11 @@ class RecentShare:
 
 
 class Placement:
-    """`index` None: routing by load alone (Settings.prefix_routing off)."""
+    """`prefix_routing` False: routing by load alone (Settings.prefix_routing)."""
 
-    def __init__(self, registry: NodeRegistry, index: PrefixIndex | None = None) -> None:
+    def __init__(self, registry: NodeRegistry, prefix_routing: bool = True) -> None:
         self._registry = registry
-        self.index = index
+        self.index = PrefixIndex() if prefix_routing else None
         self.recent = RecentShare()
 
     def admit(
