@@ -4,12 +4,14 @@
 and as many clients, each holding a multi-turn conversation: a long system prompt they
 all share (`prefix_rules` rules, about 1,100 tokens at full size), then its own history
 (a customer record of `prefix_history_days` lines), then a question per turn, with a
-think time between turns (seeded: the same in both runs). The same conversations (their
+think time between turns longer than most answers take (seeded: the same in both
+runs), as people read an answer before they ask again. The same conversations (their
 records named apart, so no run reuses the other's cache) run twice, one run after the
 other on the same warm engines: first through a control plane routing by load alone
 (`--load-only`), then through one with the prefix index. Reported per run: TTFT p50/p99
 of turns 2 and later, completion tokens per second over the run, and the jobs each node
-ran (the most loaded against the mean). The embedded engine keeps one sequence's cache,
+ran (the most loaded against the mean); every turn is in `prefix-turns.jsonl` in the
+work folder. The embedded engine keeps one sequence's cache,
 so there is one conversation per node: more would evict each other whatever the router.
 """
 
@@ -142,6 +144,13 @@ async def converse(
         await asyncio.sleep(think.uniform(*sizes.prefix_think_s))
 
 
+def log_turns(ctx: Context, mode: str, run: Run) -> None:
+    """Every turn measured, one JSON line each, beside the servers' logs."""
+    with (ctx.work / "prefix-turns.jsonl").open("a") as log:
+        for turn in run.turns:
+            log.write(json.dumps({"mode": mode, **vars(turn)}) + "\n")
+
+
 async def one_run(ctx: Context, engines: list[EngineProcess], mode: str) -> Run:
     sizes = ctx.sizes
     nodes = len(engines)
@@ -194,6 +203,7 @@ async def prefix_routing(ctx: Context) -> list[Row]:
         for mode in MODES:
             ctx.say(f"row 7: {count} conversations, routing by {mode}")
             runs[mode] = await one_run(ctx, engines, mode)
+            log_turns(ctx, mode, runs[mode])
         return [_row(runs["load"], runs["prefix"], count)]
     finally:
         for engine in engines:

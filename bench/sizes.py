@@ -33,8 +33,8 @@ class Sizes:
     prefix_turns: int = 5
     prefix_rules: int = 36  # about 1,100 tokens of shared system prompt
     prefix_history_days: int = 25  # about 400 tokens of each conversation's own record
-    prefix_max_tokens: int = 24
-    prefix_think_s: tuple[float, float] = (1.0, 4.0)
+    prefix_max_tokens: int = 12
+    prefix_think_s: tuple[float, float] = (6.0, 12.0)
 
 
 FULL = Sizes()
