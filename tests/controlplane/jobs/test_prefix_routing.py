@@ -102,6 +102,7 @@ def test_a_conversations_next_turn_goes_to_the_node_that_ran_its_last_one() -> N
         assert placement.place(later) is went
         routing = placement.chosen(later, went)
         assert routing["reason"] == "cache" and routing["cached_chars"] >= 2000
+    assert went.cache_routed == 10  # the explainer's jobs_routed_for_cache
 
 
 def test_a_shared_system_prompt_does_not_draw_every_new_conversation_to_one_node() -> None:

@@ -83,4 +83,5 @@ def explain(node: NodeState, offline_after_s: float, demand: Counter[str]) -> No
         measured_tokens_per_s=round(node.tokens_per_s, 1),
         reasons=reasons,
         unserved_demand=unserved,
+        jobs_routed_for_cache=node.cache_routed,
     )

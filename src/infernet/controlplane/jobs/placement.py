@@ -142,6 +142,7 @@ class Placement:
         held = self.index.match(job.key, prompt, now).get(node.node_id, 0)
         if held:
             session = self.index.session_node(job.key, prompt, now) == node.node_id
+            node.cache_routed += 1
             routing = {
                 "reason": "session" if session else "cache",
                 "cached_chars": held,

@@ -48,6 +48,7 @@ class NodeState:
     tokens_per_s: float = 0.0
     jobs_done: int = 0
     ttft_s: float = 0.0  # dispatch to first token; 0: not measured yet
+    cache_routed: int = 0  # jobs sent here for what its cache probably held
     # Why this node was passed over, by reason, since the control plane started.
     passed_over: dict[str, int] = field(default_factory=dict)
     # Operations: a draining node takes no new jobs; a node whose canary answers diverged
