@@ -20,8 +20,11 @@ from tests.support.scripted import ScriptedBackend
 SYSTEM = "You answer questions about the attached manual. " * 100
 
 
-def cached(holder: NodeState, seconds: float = 2.0) -> Affinity:
-    return Affinity({holder.node_id: seconds}, [holder])
+PROMPT_CHARS = 8_000  # 2,000 tokens: 4 s of prefill at the default speed
+
+
+def cached(holder: NodeState, chars: int = PROMPT_CHARS) -> Affinity:
+    return Affinity({holder.node_id: chars}, [holder], PROMPT_CHARS)
 
 
 def test_an_idle_node_holding_the_prefix_wins_over_equally_idle_ones() -> None:
@@ -47,7 +50,15 @@ def test_the_cache_wins_over_a_short_queue_but_not_over_a_pile() -> None:
 
 def test_a_saving_smaller_than_the_queue_it_would_wait_behind_does_not_win() -> None:
     holder, idle = node("holder", active=1, avg_job_s=20.0), node("idle")
-    assert pick_node([holder, idle], KEY, OFFLINE_AFTER_S, affinity=cached(holder, 1.0)) is idle
+    assert pick_node([holder, idle], KEY, OFFLINE_AFTER_S, affinity=cached(holder)) is idle
+
+
+def test_a_slower_node_holding_less_of_the_prompt_does_not_win_for_being_slow() -> None:
+    deep, shallow = node("deep", tokens_per_s=30.0), node("shallow", tokens_per_s=10.0)
+    affinity = Affinity({"deep": 7_900, "shallow": 4_000}, [deep, shallow], PROMPT_CHARS)
+    for seed in range(50):
+        rng = random.Random(seed)
+        assert pick_node([deep, shallow], KEY, OFFLINE_AFTER_S, rng=rng, affinity=affinity) is deep
 
 
 def test_a_holder_outside_the_sample_of_a_large_network_is_still_looked_at() -> None:

@@ -84,13 +84,13 @@ class Placement:
         return serving
 
     def affinity(self, job: LiveJob) -> Affinity | None:
-        """The candidates that probably hold the start of the job's prompt, and the
-        prefill each would save; None when none does (or the job is pinned)."""
+        """The candidates that probably hold the start of the job's prompt, and how much
+        of it; None when none does (or the job is pinned)."""
         if self.index is None or job.prompt is None or job.request.node_id is not None:
             return None
         matched = self.index.match(job.key, job.prompt, time.monotonic())
         nodes: list[NodeState] = []
-        saved: dict[str, float] = {}
+        cached: dict[str, int] = {}
         serving = len(self._registry.serving(job.key))
         for node_id, chars in matched.items():
             node = self._registry.get(node_id)
@@ -102,8 +102,8 @@ class Placement:
             if shared_only and self.recent.over(job.key, node_id, serving):
                 continue
             nodes.append(node)
-            saved[node_id] = prefill_s(node, chars)
-        return Affinity(saved, nodes) if nodes else None
+            cached[node_id] = min(chars, job.prompt.chars)
+        return Affinity(cached, nodes, job.prompt.chars) if nodes else None
 
     def place(self, job: LiveJob) -> NodeState | None:
         """The node to send `job` to now, or None when none can take it."""

@@ -4,11 +4,13 @@ Filters drop nodes that cannot take the job now (offline, no job channel, backen
 no free slot, a context too small for the prompt, ...). The score predicts the wait until
 the first token from what the registry knows: queue depth relative to capacity times the
 node's measured job time, plus a load penalty when the model is not hot, plus a penalty
-when the node's context is not sure to hold the whole answer (fit.py), less the prefill a node
-would skip because it probably holds the start of the prompt in its cache (an `Affinity`
-from prefix_index.py). That saving counts only on nodes running at most `IMBALANCE_SLACK`
-more jobs than the least loaded one looked at, so a hot prefix never piles onto one node
-while others idle. Among the nodes within `NEAR_BEST` of the best prediction the pick
+when the node's context is not sure to hold the whole answer (fit.py). When some nodes probably
+hold the start of the prompt in their cache (an `Affinity` from prefix_index.py), every
+node's prediction also counts the prefill of what it does not hold, at its own speed, so
+a node's cache wins exactly the prefill it saves, and a slow node gets no extra credit
+for being slow. A cache counts only on nodes running at most `IMBALANCE_SLACK` more jobs
+than the least loaded one looked at, so a hot prefix never piles onto one node while
+others idle. Among the nodes within `NEAR_BEST` of the best prediction the pick
 uses two random choices (the less loaded of two, measured speed and tier breaking ties),
 so a burst spreads instead of piling onto one node.
 
@@ -74,11 +76,12 @@ FILTERS: tuple[tuple[str, Filter], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Affinity:
-    """The nodes that probably hold the start of a job's prompt in their cache, and the
-    prefill seconds each would save (node id -> seconds): looked at besides any sample."""
+    """The nodes that probably hold the start of a job's prompt in their cache (node id ->
+    characters held), looked at besides any sample, and the prompt's length."""
 
-    saved_s: dict[str, float]
+    cached: dict[str, int]
     nodes: Sequence[NodeState]
+    prompt_chars: int
 
 
 def prefill_s(node: NodeState, chars: int) -> float:
@@ -136,17 +139,16 @@ def pick_node(
     if pinned is not None:
         pinned_only = [n for n in candidates if n.node_id == pinned]
         return _best(pinned_only, key, offline_after_s, draw, need)
-    saved = affinity.saved_s if affinity else None
     count = len(candidates)
     if count > SAMPLE:
         pick = draw.random
         sample = [candidates[int(pick() * count)] for _ in range(SAMPLE)]
         if affinity:
             sample.extend(affinity.nodes)
-        chosen = _best(sample, key, offline_after_s, draw, need, saved)
+        chosen = _best(sample, key, offline_after_s, draw, need, affinity)
         if chosen is not None:
             return chosen
-    return _best(candidates, key, offline_after_s, draw, need, saved)
+    return _best(candidates, key, offline_after_s, draw, need, affinity)
 
 
 def _best(
@@ -155,7 +157,7 @@ def _best(
     offline_after_s: float,
     draw: Draw,
     need: ContextNeed | None = None,
-    saved: dict[str, float] | None = None,
+    affinity: Affinity | None = None,
 ) -> NodeState | None:
     now = time.monotonic()
     scored: list[tuple[float, NodeState]] = []
@@ -167,8 +169,8 @@ def _best(
             best = min(best, wait)
     if not scored:
         return None
-    if saved:
-        scored = _less_cached(scored, saved)
+    if affinity:
+        scored = _with_prefill(scored, affinity)
         best = min(wait for wait, _ in scored)
     limit = best + abs(best) * NEAR_BEST + 1e-9
     near = [node for wait, node in scored if wait <= limit]
@@ -178,15 +180,22 @@ def _best(
     return first if _preference(first) <= _preference(second) else second
 
 
-def _less_cached(
-    scored: list[tuple[float, NodeState]], saved: dict[str, float]
+def _with_prefill(
+    scored: list[tuple[float, NodeState]], affinity: Affinity
 ) -> list[tuple[float, NodeState]]:
-    """Predicted waits less the prefill each node's cache saves, on nodes within the
-    imbalance cap of the least loaded one only."""
+    """Predicted waits plus the prefill of what each node does not hold (all of the
+    prompt on a node past the imbalance cap of the least loaded one)."""
     fewest = min(len(node.active_jobs) for _, node in scored)
     cap = fewest + max(IMBALANCE_SLACK, fewest // 2)
+    whole, cached = affinity.prompt_chars, affinity.cached
     return [
-        (wait - saved.get(node.node_id, 0.0) if len(node.active_jobs) <= cap else wait, node)
+        (
+            wait
+            + prefill_s(
+                node, whole - (cached.get(node.node_id, 0) if len(node.active_jobs) <= cap else 0)
+            ),
+            node,
+        )
         for wait, node in scored
     ]
 
