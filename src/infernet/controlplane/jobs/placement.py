@@ -48,14 +48,15 @@ class RecentShare:
         if len(recent) > WINDOW:
             counts[recent.popleft()] -= 1
 
-    def over(self, key: str, node_id: str, nodes: int) -> bool:
-        """True when `node_id` ran more than its share of the model's recent jobs, among
-        `nodes` serving it (at most `WINDOW` count: each can have had one)."""
+    def most(self, key: str, nodes: int) -> float:
+        """The most of the model's recent jobs a node may have run and still be within
+        its share, among `nodes` serving it (at most `WINDOW` count: each had one)."""
+        mean = len(self._recent.get(key, ())) / max(1, min(nodes, WINDOW))
+        return max(SHARE_CAP * mean, mean + 1)
+
+    def count(self, key: str, node_id: str) -> int:
         counts = self._counts.get(key)
-        if not counts:
-            return False
-        mean = len(self._recent[key]) / max(1, min(nodes, WINDOW))
-        return counts[node_id] > max(SHARE_CAP * mean, mean + 1)
+        return counts[node_id] if counts else 0
 
 
 class Placement:
@@ -88,21 +89,21 @@ class Placement:
         of it; None when none does (or the job is pinned)."""
         if self.index is None or job.prompt is None or job.request.node_id is not None:
             return None
-        matched = self.index.match(job.key, job.prompt, time.monotonic())
+        key, prompt = job.key, job.prompt
+        matched = self.index.match(key, prompt, time.monotonic())
         nodes: list[NodeState] = []
         cached: dict[str, int] = {}
-        serving = len(self._registry.serving(job.key))
+        most = self.recent.most(key, len(self._registry.serving(key)))
         for node_id, chars in matched.items():
             node = self._registry.get(node_id)
-            if node is None or job.key not in node.served or node_id in job.excluded:
+            if node is None or key not in node.served or node_id in job.excluded:
                 continue
             if job.allowed is not None and node_id not in job.allowed:
                 continue
-            shared_only = chars <= job.prompt.first_chars
-            if shared_only and self.recent.over(job.key, node_id, serving):
-                continue
+            if chars <= prompt.first_chars and self.recent.count(key, node_id) > most:
+                continue  # only a shared first message, on a node above its share
             nodes.append(node)
-            cached[node_id] = min(chars, job.prompt.chars)
+            cached[node_id] = min(chars, prompt.chars)
         return Affinity(cached, nodes, job.prompt.chars) if nodes else None
 
     def place(self, job: LiveJob) -> NodeState | None:

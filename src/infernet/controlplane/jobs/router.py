@@ -187,17 +187,13 @@ def _with_prefill(
     prompt on a node past the imbalance cap of the least loaded one)."""
     fewest = min(len(node.active_jobs) for _, node in scored)
     cap = fewest + max(IMBALANCE_SLACK, fewest // 2)
-    whole, cached = affinity.prompt_chars, affinity.cached
-    return [
-        (
-            wait
-            + prefill_s(
-                node, whole - (cached.get(node.node_id, 0) if len(node.active_jobs) <= cap else 0)
-            ),
-            node,
-        )
-        for wait, node in scored
-    ]
+    tokens, cached = affinity.prompt_chars / CHARS_PER_TOKEN, affinity.cached
+    out = []
+    for wait, node in scored:  # prefill_s, inlined: this runs per node of a decision
+        held = cached.get(node.node_id, 0) / CHARS_PER_TOKEN if len(node.active_jobs) <= cap else 0
+        rate = node.tokens_per_s * PREFILL_PER_DECODE or DEFAULT_PREFILL_TOKENS_PER_S
+        out.append((wait + (tokens - held) / rate, node))
+    return out
 
 
 def reason(
