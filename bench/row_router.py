@@ -7,6 +7,8 @@ one, over a population from `bench.population`. The prefix index first holds the
 history of `CONVERSATIONS` conversations per model, spread at random over its nodes
 (`APPS` shared system prompts of about 1,000 tokens, each conversation its own history);
 each timed job is the next turn of one of them, so the index matches all of its prompt.
+Alternated with each decision, the same one without the index (`pick_node` alone, what
+the manager did before it) is timed too, so the index's own cost reads off one run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from bench.stats import percentile
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.placement import Placement
 from infernet.controlplane.jobs.prefix_index import Prompt
+from infernet.controlplane.jobs.router import pick_node
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.protocol.modelnames import routing_key
 from infernet.protocol.wire import ChatMessageIn
@@ -64,6 +67,7 @@ def time_decisions(size: int, decisions: int) -> dict[str, float | int]:
         seeded(placement, model, rng)
         out[f"{label}_candidates"] = len(registry.serving(key))
         samples: list[float] = []
+        load_only: list[float] = []  # the same decision without the index, alternated
         deadline = time.perf_counter() + BUDGET_S / 2
         while len(samples) < decisions and time.perf_counter() < deadline:
             number = rng.randrange(CONVERSATIONS)
@@ -71,8 +75,12 @@ def time_decisions(size: int, decisions: int) -> dict[str, float | int]:
             started = time.perf_counter()
             placement.place(job)
             samples.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            pick_node(registry.serving(key), key, registry.offline_after_s)
+            load_only.append(time.perf_counter() - started)
         out[f"{label}_p50_us"] = percentile(samples, 50) * 1e6
         out[f"{label}_p99_us"] = percentile(samples, 99) * 1e6
+        out[f"{label}_load_only_p50_us"] = percentile(load_only, 50) * 1e6
         out[f"{label}_decisions"] = len(samples)
     out["index_entries"] = placement.index.entries
     return out
@@ -93,7 +101,8 @@ async def router(ctx: Context) -> list[Row]:
                 f"(most popular model, {got['popular_candidates']:,} candidates); "
                 f"p50 {float(got['mid_p50_us']):.1f} µs (mid model, "
                 f"{got['mid_candidates']:,} candidates); prefix index of "
-                f"{got['index_entries']:,} entries included"
+                f"{got['index_entries']:,} entries included (without it: p50 "
+                f"{float(got['popular_load_only_p50_us']):.1f} µs)"
             ),
             data=dict(got),
         )

@@ -6,6 +6,7 @@ from infernet.controlplane.jobs.prefix_index import (
     BLOCK_CHARS,
     MAX_BLOCKS,
     MAX_HOLDERS,
+    MAX_MATCHES,
     PrefixIndex,
     Prompt,
 )
@@ -67,8 +68,18 @@ def test_a_hot_block_remembers_only_its_most_recent_holders() -> None:
     index = PrefixIndex()
     for i in range(MAX_HOLDERS + 5):
         index.record(KEY, f"n{i}", chat(), now=float(i), capacity=1000)
-    found = index.match(KEY, chat(), now=100.0)
+    found = index.match(KEY, chat(), now=100.0, limit=100)
     assert sorted(found) == sorted(f"n{i}" for i in range(5, MAX_HOLDERS + 5))
+
+
+def test_a_match_returns_the_nodes_holding_the_most_of_the_prompt_first() -> None:
+    index = PrefixIndex()
+    for i in range(6):
+        index.record(KEY, f"shared{i}", chat(), now=0.0, capacity=1000)
+    index.record(KEY, "deep", chat("a" * 3000), now=0.0, capacity=1000)
+    found = index.match(KEY, chat("a" * 3000, "next"), now=1.0)
+    assert len(found) == MAX_MATCHES and "deep" in found
+    assert found["deep"] > max(chars for node, chars in found.items() if node != "deep")
 
 
 def test_the_whole_index_stays_within_its_entries_dropping_the_least_recent_node() -> None:

@@ -12,8 +12,10 @@ deepest block both share.
 Bounded: each node holds at most its cache size in blocks (oldest evicted first), entries
 older than `ttl_s` no longer count, at most `MAX_HOLDERS` nodes are remembered per block
 (the most recent), and the whole index holds at most `max_entries` (the least recently
-used node's oldest blocks go first). Sessions a client names (OpenAI's `user`) remember
-the node their last job ran on, within the same bounds. Pure and in memory: per replica.
+used node's oldest blocks go first). A lookup costs a bisection over the prompt's blocks
+and a walk back from the deepest held one until `MAX_MATCHES` nodes are found. Sessions
+a client names (OpenAI's `user`) remember the node their last job ran on, within the
+same bounds. Pure and in memory: per replica.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from infernet.protocol.wire import ChatMessageIn
 BLOCK_CHARS = 512  # about 128 tokens: fine enough for prompts, coarse enough to be cheap
 MAX_BLOCKS = 128  # prompts are indexed up to 64K characters
 MAX_HOLDERS = 8  # nodes remembered per block: a hot prefix needs a few, never all
+MAX_MATCHES = 4  # nodes a match returns: those holding the most of the prompt
 CHARS_PER_TOKEN = 4  # a rough average for English text with common tokenizers
 TTL_S = 600.0
 MAX_ENTRIES = 200_000  # (block, node) pairs per index: tens of MB at most
@@ -58,6 +61,19 @@ class Prompt:
         return cls(tuple(blocks), len(text), head, len(parts[0]) if parts else 0, session)
 
 
+def _deepest_held(holders: dict[int, dict[str, float]], blocks: tuple[int, ...]) -> int:
+    """How many of `blocks` some node holds, by bisection: chained, the blocks a node
+    was sent form a prefix (evictions aside, which only make a match shorter)."""
+    low, high = 0, len(blocks)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if holders.get(blocks[middle - 1]):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 class PrefixIndex:
     """Per routing key, what each node was recently sent (see the module docstring)."""
 
@@ -69,20 +85,22 @@ class PrefixIndex:
         self._sessions: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
         self.entries = 0
 
-    def match(self, key: str, prompt: Prompt, now: float) -> dict[str, int]:
-        """Node id -> characters of `prompt` it probably holds (its deepest shared block,
-        or for the session's last node all but the last message); only nodes with some."""
+    def match(
+        self, key: str, prompt: Prompt, now: float, limit: int = MAX_MATCHES
+    ) -> dict[str, int]:
+        """Node id -> characters of `prompt` it probably holds: the `limit` nodes holding
+        the most of it (their deepest shared block), and the session's last node (all
+        but the last message); only nodes with some."""
         found: dict[str, int] = {}
         holders = self._holders.get(key)
         if holders is not None:
-            oldest = now - self.ttl_s
-            for depth, block in enumerate(prompt.blocks, 1):
-                held = holders.get(block)
-                if not held:
-                    break
-                for node_id, at in held.items():
-                    if at >= oldest:
+            oldest, blocks = now - self.ttl_s, prompt.blocks
+            depth = _deepest_held(holders, blocks)
+            while depth > 0 and len(found) < limit:  # from the deepest block back
+                for node_id, at in holders.get(blocks[depth - 1], {}).items():
+                    if at >= oldest and node_id not in found and len(found) < limit:
                         found[node_id] = depth * BLOCK_CHARS
+                depth -= 1
         last = self.session_node(key, prompt, now)
         if last is not None:
             found[last] = max(found.get(last, 0), prompt.head_chars)
