@@ -142,3 +142,14 @@ async def test_over_the_apis_an_unmet_preference_is_a_404_in_each_apis_error_sha
     assert openai.json()["error"]["code"] == "preferences_unmet"
     assert openai.json()["error"]["param"] == "provider"
     assert fallback.status_code == 200 and fallback.json()["model"] == "m:1b"
+
+
+async def test_jobs_run_only_on_the_nodes_their_preferences_allow(harness: Harness) -> None:
+    q4, q8 = ScriptedBackend(["m:1b-q4_K_M"]), ScriptedBackend(["m:1b-q8_0"])
+    await harness.add_node(q4)
+    await harness.add_node(q8)
+    body = {"model": "m:1b", "messages": MESSAGES, "provider": {"quantizations": ["q8"]}}
+    async with harness.client() as api:
+        for _ in range(6):
+            assert (await api.post("/v1/chat/completions", json=body)).status_code == 200
+    assert (len(q4.requests), len(q8.requests)) == (0, 6)

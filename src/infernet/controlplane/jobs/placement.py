@@ -22,6 +22,7 @@ from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.prefix_index import (
     BLOCK_CHARS,
     CHARS_PER_TOKEN,
+    MAX_HOLDERS,
     PrefixIndex,
     Prompt,
 )
@@ -77,9 +78,11 @@ class Placement:
             job.prompt = Prompt.of(job.request.messages, job.request.session)
 
     def candidates(self, job: LiveJob) -> list[NodeState]:
-        serving = self._registry.serving(job.key)
-        if job.allowed is not None:  # its preferences allow these (preferences.py)
-            serving = [n for n in serving if n.node_id in job.allowed]
+        if job.allowed is None:
+            serving = self._registry.serving(job.key)
+        else:  # its preferences allow these (preferences.py): O(allowed), not O(network)
+            nodes = (self._registry.get(node_id) for node_id in job.allowed)
+            serving = [n for n in nodes if n is not None and job.key in n.served]
         if job.excluded:  # never hand a job back to a node that stalled or failed on it
             serving = [n for n in serving if n.node_id not in job.excluded]
         return serving
@@ -140,7 +143,7 @@ class Placement:
             return routing
         now = time.monotonic()
         prompt = job.prompt
-        held = self.index.match(job.key, prompt, now).get(node.node_id, 0)
+        held = self.index.match(job.key, prompt, now, MAX_HOLDERS).get(node.node_id, 0)
         if held:
             session = self.index.session_node(job.key, prompt, now) == node.node_id
             node.cache_routed += 1
