@@ -91,6 +91,16 @@ def test_the_whole_index_stays_within_its_entries_dropping_the_least_recent_node
     assert "n0" not in index.match(KEY, chat("conversation 0 " * 200), now=30.0)
 
 
+def test_short_prompts_leave_nothing_to_evict_and_still_remember_their_session() -> None:
+    index = PrefixIndex(max_entries=10)
+    short = Prompt.of([ChatMessageIn(role="user", content="hi")], "carol")
+    index.record(KEY, "short", short, now=0.0, capacity=1000)
+    for i in range(30):
+        index.record(KEY, f"n{i}", chat(f"conversation {i} " * 100), now=float(i), capacity=1000)
+    assert index.entries <= 10
+    assert index.session_node(KEY, short, now=30.0) == "short"
+
+
 def test_a_session_matches_its_last_node_for_all_but_the_last_message() -> None:
     index = PrefixIndex()
     index.record(KEY, "n1", chat("hi", session="alice"), now=0.0, capacity=1000)

@@ -115,6 +115,13 @@ class PrefixIndex:
 
     def record(self, key: str, node_id: str, prompt: Prompt, now: float, capacity: int) -> None:
         """`prompt` was sent to `node_id`, whose cache holds about `capacity` blocks."""
+        if prompt.session is not None:
+            self._sessions[(key, prompt.session)] = (node_id, now)
+            self._sessions.move_to_end((key, prompt.session))
+            if len(self._sessions) > MAX_SESSIONS:
+                self._sessions.popitem(last=False)
+        if not prompt.blocks:  # shorter than a block: nothing to index
+            return
         holders = self._holders.setdefault(key, {})
         pair = (key, node_id)
         mine = self._blocks.get(pair)
@@ -131,11 +138,6 @@ class PrefixIndex:
             mine[block] = None
             mine.move_to_end(block)
         self._evict(key, node_id, mine, max(1, capacity), now)
-        if prompt.session is not None:
-            self._sessions[(key, prompt.session)] = (node_id, now)
-            self._sessions.move_to_end((key, prompt.session))
-            if len(self._sessions) > MAX_SESSIONS:
-                self._sessions.popitem(last=False)
 
     def _evict(
         self, key: str, node_id: str, mine: OrderedDict[int, None], capacity: int, now: float
