@@ -153,3 +153,13 @@ async def test_jobs_run_only_on_the_nodes_their_preferences_allow(harness: Harne
         for _ in range(6):
             assert (await api.post("/v1/chat/completions", json=body)).status_code == 200
     assert (len(q4.requests), len(q8.requests)) == (0, 6)
+
+
+async def test_a_job_adopted_after_a_restart_keeps_to_its_preferences(net: Network) -> None:
+    request = JobCreate(model="m:1b", messages=MESSAGES, provider={"min_tier": ">=24gb"})
+    assert await net.preferences.restriction(request, "m:1b") == (frozenset(), None)
+    net.add("small", "m:1b")
+    net.add("big", "m:1b", tier=">=24gb")
+    assert await net.preferences.restriction(request, "m:1b") == (frozenset({"big"}), None)
+    plain = JobCreate(model="m:1b", messages=MESSAGES)
+    assert await net.preferences.restriction(plain, "m:1b") == (None, None)

@@ -353,7 +353,8 @@ class JobManager:
         await job_store.requeue(self._db, job.id, segments)
         self._waiting.appendleft(job.id)
 
-    def adopt(self, job: LiveJob) -> None:
+    async def adopt(self, job: LiveJob) -> None:
+        self.placement.admit(job, *await self.preferences.restriction(job.request, job.key))
         self._live[job.id] = job
         newer = takewhile(  # looked for from the end: at start, adopted jobs are appended
             lambda other: self._live.get(other, job).submitted > job.submitted,

@@ -88,6 +88,18 @@ class Preferences:
             + "."
         )
 
+    async def restriction(
+        self, request: JobCreate, key: str
+    ) -> tuple[frozenset[str] | None, tuple[str, ...] | None]:
+        """For a job adopted after a restart or from another replica (its model chosen
+        already): the nodes online now that its preferences allow, and their order.
+        With none online yet none is allowed, so it waits (until its timeout) rather
+        than run where its client said not to."""
+        if request.provider is None:
+            return None, None
+        nodes, _, prices = await self._meeting(key, request.provider)
+        return _allowed(nodes, prices, request.provider)
+
     async def _meeting(
         self, key: str, prefs: RoutingPreferences | None
     ) -> tuple[list[NodeState], dict[str, int], dict[str, Price]]:
