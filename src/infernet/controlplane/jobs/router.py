@@ -16,8 +16,8 @@ so a burst spreads instead of piling onto one node.
 
 `pick_node` is the hot path: one fused check per node, each prediction computed once, no
 reasons recorded. With many candidates it looks at a random sample of `SAMPLE` of them
-(drawn with replacement: O(1) whatever the network size), plus the nodes of its
-affinity, and scans them all only when no
+(drawn with replacement: O(1) whatever the network size), the nodes of its affinity
+taking the place of as many drawn ones, and scans them all only when no
 sampled node can take the job, so a free node is never missed. Why a node was passed over
 is worked out separately by `reasons` (for the explainer and `route`), off that path.
 Everything here is pure: no I/O, a snapshot in, a decision out.
@@ -142,9 +142,9 @@ def pick_node(
     count = len(candidates)
     if count > SAMPLE:
         pick = draw.random
-        sample = [candidates[int(pick() * count)] for _ in range(SAMPLE)]
-        if affinity:
-            sample.extend(affinity.nodes)
+        cached = list(affinity.nodes) if affinity else []  # in place of as many drawn
+        sample = [candidates[int(pick() * count)] for _ in range(SAMPLE - len(cached))]
+        sample.extend(cached)
         chosen = _best(sample, key, offline_after_s, draw, need, affinity)
         if chosen is not None:
             return chosen
