@@ -21,6 +21,7 @@ from bench.context import Context
 from bench.fake_engine import MODEL as FAKE_MODEL
 from bench.report import Row, render, save, skipped
 from bench.row_heartbeat import heartbeat_ingest
+from bench.row_prefix import prefix_routing
 from bench.row_relay import pure_overhead, relay_llamacpp
 from bench.row_replicas import two_replicas
 from bench.row_router import router
@@ -40,6 +41,7 @@ SUITE: Suite = (
     ("5", "5. Concurrent streams", concurrent_streams),
     ("6a", "6. Simulated network", simulated_network),
     ("6b", "6. Simulated network, two replicas", two_replicas),
+    ("7", "7. Prefix-aware routing on real llama.cpp", prefix_routing),
 )
 
 

@@ -122,28 +122,31 @@ class Network:
 
 async def network(
     work: Path,
-    engine_url: str,
+    engine_url: str | list[str],
     *,
     nodes: int,
     slots: int,
     engine_ready: Awaitable[object] | None = None,
+    load_only: bool = False,
 ) -> Network:
-    """Start a control plane (while `engine_ready`, if given, is awaited) and then nodes."""
+    """Start a control plane (while `engine_ready`, if given, is awaited) and then nodes:
+    all in front of one engine, or one in front of each of a list of them."""
     port = free_port()
     home = work / f"cp-{port}"
-    cp = Child(
-        "control plane",
-        python_module("bench.serve", "controlplane", "--port", str(port), "--home", str(home)),
-        work / f"controlplane-{port}.log",
-    ).start()
+    argv = python_module("bench.serve", "controlplane", "--port", str(port), "--home", str(home))
+    if load_only:
+        argv.append("--load-only")
+    cp = Child("control plane", argv, work / f"controlplane-{port}.log").start()
     try:
         if engine_ready is None:
             info = await cp.ready(60)
         else:
             info, _ = await asyncio.gather(cp.ready(60), engine_ready)
         url = str(info["url"])
+        engines = [engine_url] if isinstance(engine_url, str) else engine_url
         argv = python_module(
-            "bench.serve", "nodes", "--control-plane", url, "--engine", engine_url,
+            "bench.serve", "nodes", "--control-plane", url,
+            *(arg for engine in engines for arg in ("--engine", engine)),
             "--count", str(nodes), "--slots", str(slots), "--home", str(home / "nodes"),
         )  # fmt: skip
         node_proc = Child("nodes", argv, work / f"nodes-{port}.log").start()

@@ -4,10 +4,12 @@
 `ControlPlaneServer`, embedded SQLite), creates a client API key and prints one JSON line
 `{"url", "api_key"}` once it is listening. With `--db URL --redis URL --replica-id ID` it
 is one replica of several sharing PostgreSQL and Redis, with the same settings
-`infernet cp serve --db --redis --replica-id` gives it.
+`infernet cp serve --db --redis --replica-id` gives it; with `--load-only` it routes by
+load alone (no prefix index).
 `python -m bench.serve nodes --control-plane URL --engine URL --count N --slots S
 --home DIR` runs N real node daemons (`LocalNode`, the llama.cpp adapter) in front of
-one OpenAI-compatible engine and prints `{"ready": N}` once
+one OpenAI-compatible engine (or, with `--engine` given N times, one node per engine)
+and prints `{"ready": N}` once
 the control plane reports every one of them online. Keeping them in separate processes
 lets the benchmark read the control plane's own CPU time and memory from /proc.
 Both stop cleanly on SIGTERM or SIGINT.
@@ -45,7 +47,11 @@ def _stop_event() -> asyncio.Event:
 
 
 async def control_plane(
-    port: int, home: Path, heartbeat_interval_s: float, shared: dict[str, str | None] | None = None
+    port: int,
+    home: Path,
+    heartbeat_interval_s: float,
+    shared: dict[str, str | None] | None = None,
+    prefix_routing: bool = True,
 ) -> None:
     """`shared`: `database_url`, `redis_url` and `replica_id` of a multi-replica setup."""
     stop = _stop_event()
@@ -54,6 +60,7 @@ async def control_plane(
         **(shared or {"database_url": f"sqlite+aiosqlite:///{home / 'cp.db'}"}),
         public_url=f"http://127.0.0.1:{port}",
         heartbeat_interval_s=heartbeat_interval_s,
+        prefix_routing=prefix_routing,
         # The benchmark's one client key sends far more than the Book's default 60 requests
         # a minute; the limiter still runs on every request, it just never says no.
         **{name: UNLIMITED for name in RATE_LIMITS if name in Settings.model_fields},
@@ -77,17 +84,17 @@ async def _wait_online(url: str, node_ids: list[str], timeout: float = 60.0) -> 
 
 
 async def nodes(
-    url: str, engine: str, count: int, slots: int, home: Path, heartbeat_interval_s: float
+    url: str, engines: list[str], count: int, slots: int, home: Path, heartbeat_interval_s: float
 ) -> None:
     stop = _stop_event()
-    probe = LlamaCppBackend(engine)
+    probe = LlamaCppBackend(engines[0])
     model = (await probe.list_models())[0].name
     await probe.close()
     daemons = [
         LocalNode(
             home / f"node{i}",
             url,
-            LlamaCppBackend(engine),
+            LlamaCppBackend(engines[i % len(engines)]),
             name=f"bench{i}",
             served_models=[model],
             max_concurrent_jobs=slots,
@@ -119,9 +126,10 @@ def main() -> None:
     cp.add_argument("--db", help="a shared database URL (default: SQLite in --home)")
     cp.add_argument("--redis", help="the Redis URL shared by several replicas")
     cp.add_argument("--replica-id", help="this replica's name")
+    cp.add_argument("--load-only", action="store_true", help="route by load alone")
     nd = sub.add_parser("nodes")
     nd.add_argument("--control-plane", required=True)
-    nd.add_argument("--engine", required=True)
+    nd.add_argument("--engine", required=True, action="append", help="once, or once a node")
     nd.add_argument("--count", type=int, default=1)
     nd.add_argument("--slots", type=int, default=8)
     nd.add_argument("--home", type=Path, required=True)
@@ -135,7 +143,9 @@ def main() -> None:
                 "redis_url": args.redis,
                 "replica_id": args.replica_id,
             }
-        asyncio.run(control_plane(args.port, args.home, args.heartbeat_interval, shared))
+        asyncio.run(
+            control_plane(args.port, args.home, args.heartbeat_interval, shared, not args.load_only)
+        )
     else:
         asyncio.run(
             nodes(

@@ -29,6 +29,12 @@ class Sizes:
     sim_ramp_budget_s: float = 300.0
     sim_jobs: int = 3_000
     sim_concurrency: int = 64
+    prefix_nodes: int = 3
+    prefix_turns: int = 5
+    prefix_rules: int = 36  # about 1,100 tokens of shared system prompt
+    prefix_history_days: int = 25  # about 400 tokens of each conversation's own record
+    prefix_max_tokens: int = 12
+    prefix_think_s: tuple[float, float] = (6.0, 12.0)
 
 
 FULL = Sizes()
@@ -53,4 +59,9 @@ QUICK = Sizes(
     sim_ramp_budget_s=20.0,
     sim_jobs=40,
     sim_concurrency=4,
+    prefix_turns=2,
+    prefix_rules=2,
+    prefix_history_days=2,
+    prefix_max_tokens=4,
+    prefix_think_s=(0.0, 0.1),
 )

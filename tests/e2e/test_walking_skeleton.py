@@ -142,6 +142,9 @@ async def test_models_lists_what_online_nodes_serve(network: LocalNetwork) -> No
         models = (await api.get("/api/v1/models")).json()["models"]
     prices = {"price_input_per_1k": "0.000250", "price_output_per_1k": "0.001000"}
     context = {"context_length": 8192, "context_lengths": [8192]}  # SmolLM2's trained one
+    # Measured once the node completed a job (earlier tests here may have run some).
+    speed = {k: models[0].pop(k) for k in ("avg_tokens_per_second", "avg_ttft_ms")}
+    assert all(v is None or v > 0 for v in speed.values())
     assert models == [
         {"id": network.model_name, "nodes": 1, "names": [network.model_name], **prices, **context}
     ]

@@ -8,6 +8,7 @@
     ├── NotFound          404 not_found
     ├── Forbidden         403 forbidden
     ├── ModelNotFound     404 model_not_found
+    ├── PreferencesUnmet  404 preferences_unmet (no node meets the routing preferences)
     ├── Conflict          409 conflict
     ├── PayloadTooLarge   413 payload_too_large
     ├── CrossSite         403 cross_site_request
@@ -71,6 +72,13 @@ class Forbidden(ApiError):
 
 class ModelNotFound(ApiError):
     status, code = 404, "model_not_found"
+
+
+class PreferencesUnmet(ApiError):
+    """No online node serving any of the models asked for meets the routing preferences;
+    the message says which preference left out which nodes."""
+
+    status, code, param = 404, "preferences_unmet", "provider"
 
 
 class Conflict(ApiError):

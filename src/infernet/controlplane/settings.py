@@ -41,6 +41,9 @@ class Settings(BaseModel):
     canary_interval_s: float = Field(default=0.0, ge=0)
     # Attempts per job across nodes (first run + failovers) before it fails.
     max_attempts: int = 3
+    # Prefix-aware routing (jobs/prefix_index.py): a node that probably holds the start of
+    # a prompt in its cache is preferred while the balance rule allows. False: load only.
+    prefix_routing: bool = True
     # Jobs waiting for a free node, across all models; beyond it: 503 no_capacity.
     max_waiting_jobs: int = 10_000
     # Offline notifications go to Slack's and Discord's own hosts only; hosts named here

@@ -23,6 +23,7 @@ from infernet.controlplane.schemas.jobs import (
     JobResult,
     JobStatus,
     ProvenancePublic,
+    RoutingPublic,
     UsagePublic,
 )
 from infernet.controlplane.store import jobs as job_store
@@ -66,6 +67,7 @@ def job_public(job: JobRecord, manager: JobManager | None = None) -> JobPublic:
         error_message=job.error_message,
         queue_position=manager.queue_position(job.id) if manager else None,
         provenance=ProvenancePublic.model_validate(job.provenance) if job.provenance else None,
+        routing=RoutingPublic.model_validate(job.routing) if job.routing else None,
     )
 
 

@@ -27,6 +27,7 @@ from infernet.controlplane.api.checks import check_job_request
 from infernet.controlplane.api.deps import Caller, CallerDep, ServicesDep
 from infernet.controlplane.api.docs import openai_errors
 from infernet.controlplane.errors import ApiError, BadRequest, ModelNotFound, describe_errors
+from infernet.controlplane.jobs import live
 from infernet.controlplane.jobs.openai_sse import (
     FAILURE_STATUS,
     ChatChunks,
@@ -95,14 +96,14 @@ async def submit(
     caller: Caller,
     fields: dict[str, Any],
     tokens_field: str,
-) -> LiveJob:
+) -> live.LiveJob:
     """Check `fields` as a job request and submit it; nothing is created on bad input."""
     try:
         body = JobCreate.model_validate(fields)
     except ValidationError as exc:
         raise BadRequest(describe_errors(exc.errors())) from exc
     check_job_request(body, services.settings, tokens_field)
-    job: LiveJob = await services.jobs.submit(caller.account_id, body)
+    job: live.LiveJob = await services.jobs.submit(caller.account_id, body)
     return job
 
 
@@ -113,6 +114,18 @@ def _sampling(request: ChatCompletionRequest | CompletionRequest) -> dict[str, A
         "stop": request.stop_list(),
         "seed": request.seed,
         "stream": bool(request.stream),
+    }
+
+
+def _routing(
+    services: Services, request: ChatCompletionRequest | CompletionRequest
+) -> dict[str, Any]:
+    """Infernet's routing extensions: the session (`user`), `provider` preferences and
+    fallback `models` (through the aliases, as `model` is)."""
+    return {
+        "session": request.user or None,
+        "provider": request.provider,
+        "models": [target_model(services, m) for m in request.models or []],
     }
 
 
@@ -148,8 +161,8 @@ async def chat_completions(
         for m in body.messages
     ]
     fields = {"model": model, "messages": messages, "max_tokens": max_tokens, **_sampling(body)}
-    job = await submit(services, caller, fields, tokens_field)
-    created = int(time.time())
+    job = await submit(services, caller, fields | _routing(services, body), tokens_field)
+    model, created = job.request.model, int(time.time())  # a fallback model says so
     if body.stream:
         return _stream(job, ChatChunks(job.id, created, model, body.include_usage), services)
     text, usage = await _finished(job)
@@ -172,9 +185,10 @@ async def completions(
         "messages": [ChatMessageIn(role="user", content=body.prompt_text)],
         "max_tokens": body.max_tokens or DEFAULT_MAX_TOKENS,
         **_sampling(body),
+        **_routing(services, body),
     }
     job = await submit(services, caller, fields, "max_tokens")
-    created = int(time.time())
+    model, created = job.request.model, int(time.time())  # a fallback model says so
     if body.stream:
         return _stream(job, CompletionChunks(job.id, created, model, body.include_usage), services)
     text, usage = await _finished(job)

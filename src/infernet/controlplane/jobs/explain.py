@@ -30,6 +30,9 @@ ADVICE = {
     "tokens/s).",
     "model_cold": "The model was not loaded in memory, so a hot node was preferred: keep it "
     "loaded (e.g. OLLAMA_KEEP_ALIVE=-1) or serve fewer models.",
+    "cache_elsewhere": "Another node probably held the start of the prompt (the same "
+    "conversation or system prompt) in its cache, so it was predicted to answer sooner. Such "
+    "jobs spread again when that node gets busy; a faster or less loaded node wins more.",
     "not_approved": "The node waits for its owner's approval (REQUIRE_NODE_APPROVAL).",
     "context_too_small": "The prompt was longer than the context the node runs the model "
     "with: give the engine a larger context if memory allows (llama.cpp -c, vLLM and SGLang "
@@ -51,12 +54,16 @@ def note_passed_over(
     pinned: str | None = None,
     rng: random.Random | None = None,
     need: ContextNeed | None = None,
+    for_cache: bool = False,
 ) -> None:
-    """Count on each candidate looked at, except `chosen`, why it did not get the job."""
+    """Count on each candidate looked at, except `chosen`, why it did not get the job
+    (`cache_elsewhere` rather than `slower` when `chosen` was picked for its cache)."""
     now = time.monotonic()
     for node in considered(candidates, pinned, rng):
         if node is not chosen:
             why = reason(node, key, now, offline_after_s, need)
+            if for_cache and why == "slower":
+                why = "cache_elsewhere"
             node.passed_over[why] = node.passed_over.get(why, 0) + 1
 
 
@@ -76,4 +83,5 @@ def explain(node: NodeState, offline_after_s: float, demand: Counter[str]) -> No
         measured_tokens_per_s=round(node.tokens_per_s, 1),
         reasons=reasons,
         unserved_demand=unserved,
+        jobs_routed_for_cache=node.cache_routed,
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from infernet.controlplane.jobs.claims import AttemptBound
 from infernet.controlplane.jobs.fit import ContextNeed
+from infernet.controlplane.jobs.prefix_index import Prompt
 from infernet.controlplane.jobs.streams import JobStream
 from infernet.controlplane.money.accounting import Segment
 from infernet.controlplane.schemas.jobs import JobCreate
@@ -37,6 +39,10 @@ class LiveJob:
     segments: list[Segment] = field(default_factory=list)  # attempts that ended early
     excluded: set[str] = field(default_factory=set)  # nodes that failed this job already
     need: ContextNeed | None = None  # the context it needs (jobs/fit.py); None: unknown
+    prompt: Prompt | None = None  # its prompt's prefix blocks (prefix_index.py); None: encrypted
+    allowed: frozenset[str] | None = None  # nodes its preferences allow; None: any
+    order: tuple[str, ...] | None = None  # the order to try them in (preferences.py)
+    routing: dict[str, Any] | None = None  # why its node was chosen (placement.py)
 
     @property
     def delivered(self) -> str:
@@ -92,6 +98,7 @@ class LiveJob:
             latency_ms=(time.monotonic() - self.submitted) * 1000,
             segments=[vars(s) for s in self.segments],
             provenance=provenance,
+            routing=self.routing,
         )
 
     def new_record(self, lease_owner: str, lease_expires_at: datetime) -> JobRecord:

@@ -41,7 +41,8 @@ from infernet.controlplane.jobs.journal import StreamJournal
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.names import ModelNames
 from infernet.controlplane.jobs.owner import NodeMessage
-from infernet.controlplane.jobs.placement import explain, place
+from infernet.controlplane.jobs.placement import Placement
+from infernet.controlplane.jobs.preferences import Preferences
 from infernet.controlplane.jobs.provenance import ProvenanceCheck
 from infernet.controlplane.jobs.reading import Entries, StreamOpener
 from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, StreamArchive
@@ -98,6 +99,8 @@ class JobManager:
         self._waiting: deque[str] = deque()
         self.demand: Counter[str] = Counter()  # jobs submitted per routing key
         self.names = ModelNames(registry)  # which model a client means (names.py)
+        self.preferences = Preferences(db, registry, self.names)  # preferences.py
+        self.placement = Placement(registry, settings.prefix_routing)  # where jobs run
 
     # -- reading -------------------------------------------------------------------------
 
@@ -124,7 +127,8 @@ class JobManager:
     # -- submit and dispatch -------------------------------------------------------------
 
     async def submit(self, account_id: str, request: JobCreate) -> LiveJob:
-        key = self.names.resolve(request.model)
+        choice = await self.preferences.choose(request)  # the model, and nodes allowed
+        key, request = choice.key, choice.applied(request)
         await admission.check_admissible(self._db, self._registry, request, key)
         need = self.context.admit(key, request)  # refuses a prompt no node can hold
         if len(self._waiting) >= self._settings.max_waiting_jobs:
@@ -132,6 +136,7 @@ class JobManager:
                 "Too many jobs are waiting for a node; retry shortly.", headers={"Retry-After": "5"}
             )
         job = LiveJob(new_id("job"), account_id, key, request, time.monotonic(), need=need)
+        self.placement.admit(job, choice.allowed, choice.order)
         job.stream = self.cluster.new_stream(job.id)
         await self._accounting.reserve(account_id, job.id, request, key)
         self.demand[key] += 1
@@ -153,11 +158,12 @@ class JobManager:
             if job is None or job.finished_at is not None:
                 self._waiting.remove(job_id)
                 continue
-            node = place(self._registry, job)
+            node = self.placement.place(job)
             if node is not None:
                 self._waiting.remove(job_id)
+                job.routing = self.placement.chosen(job, node)
                 await self._start(job, node)
-                explain(self._registry, job, node)
+                self.placement.explain(job, node)
 
     async def _start(self, job: LiveJob, node: NodeState) -> None:
         if not await self.cluster.reserve(node, job.id):  # another replica took the slot
@@ -185,7 +191,7 @@ class JobManager:
             return
         if job.finished_at is not None or job.node_id != node.node_id:
             return  # the node already finished (or lost) it while we were sending
-        await job_store.mark_processing(self._db, job.id, node.node_id, job.attempt)
+        await job_store.mark_processing(self._db, job.id, node.node_id, job.attempt, job.routing)
 
     # -- what nodes say ------------------------------------------------------------------
 
@@ -220,6 +226,8 @@ class JobManager:
         assert job.bound is not None  # _current: only dispatched attempts are current
         piece, over = claims.admit(text, job.attempt_frames, job.attempt_chars, job.bound)
         if piece:
+            if not job.attempt_chars and (node := self._registry.get(node_id)):
+                node.record_ttft(time.monotonic() - (job.started or job.submitted))
             job.attempt_chars += len(piece)
             await job.stream.push(piece)
         if over is None:
@@ -290,7 +298,7 @@ class JobManager:
             # restarts its engine (engine/supervisor.py), instead of failing at once.
             node.backend_healthy = False
             node.backend_detail = message.message
-            elsewhere = place(self._registry, job) is not None
+            elsewhere = self.placement.place(job) is not None
             await self._failover.take_back(job, node, "backend_unavailable", exclude=elsewhere)
             await self.dispatch_waiting()
             return
@@ -345,7 +353,8 @@ class JobManager:
         await job_store.requeue(self._db, job.id, segments)
         self._waiting.appendleft(job.id)
 
-    def adopt(self, job: LiveJob) -> None:
+    async def adopt(self, job: LiveJob) -> None:
+        self.placement.admit(job, *await self.preferences.restriction(job.request, job.key))
         self._live[job.id] = job
         newer = takewhile(  # looked for from the end: at start, adopted jobs are appended
             lambda other: self._live.get(other, job).submitted > job.submitted,

@@ -36,7 +36,7 @@ class JobOwner(Protocol):
         """`job` lost its node: store it as pending and put it at the head of the queue."""
         ...
 
-    def adopt(self, job: LiveJob) -> None:
+    async def adopt(self, job: LiveJob) -> None:
         """Run `job`, taken over from a replica that died, from here."""
         ...
 

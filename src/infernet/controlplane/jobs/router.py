@@ -4,14 +4,20 @@ Filters drop nodes that cannot take the job now (offline, no job channel, backen
 no free slot, a context too small for the prompt, ...). The score predicts the wait until
 the first token from what the registry knows: queue depth relative to capacity times the
 node's measured job time, plus a load penalty when the model is not hot, plus a penalty
-when the node's context is not sure to hold the whole answer (fit.py). Among the nodes
-within `NEAR_BEST` of the best prediction the pick uses two random choices (the less
-loaded of two, measured speed and tier breaking ties), so a burst spreads instead of
-piling onto one node.
+when the node's context is not sure to hold the whole answer (fit.py). When some nodes probably
+hold the start of the prompt in their cache (an `Affinity` from prefix_index.py), every
+node's prediction also counts the prefill of what it does not hold, at its own speed, so
+a node's cache wins exactly the prefill it saves, and a slow node gets no extra credit
+for being slow. A cache counts only on nodes running at most `IMBALANCE_SLACK` more jobs
+than the least loaded one looked at, so a hot prefix never piles onto one node while
+others idle. Among the nodes within `NEAR_BEST` of the best prediction the pick
+uses two random choices (the less loaded of two, measured speed and tier breaking ties),
+so a burst spreads instead of piling onto one node.
 
 `pick_node` is the hot path: one fused check per node, each prediction computed once, no
 reasons recorded. With many candidates it looks at a random sample of `SAMPLE` of them
-(drawn with replacement: O(1) whatever the network size) and scans them all only when no
+(drawn with replacement: O(1) whatever the network size), the nodes of its affinity
+taking the place of as many drawn ones, and scans them all only when no
 sampled node can take the job, so a free node is never missed. Why a node was passed over
 is worked out separately by `reasons` (for the explainer and `route`), off that path.
 Everything here is pure: no I/O, a snapshot in, a decision out.
@@ -36,6 +42,14 @@ SAMPLE = 32  # candidates looked at per decision when a model has more nodes tha
 # MAX_OFFENCES it gets no jobs at all.
 OFFENCE_PENALTY_S = 600.0
 MAX_OFFENCES = 3
+# A node's cache counts only while it runs at most this many jobs more than the least
+# loaded node looked at (or half as many again, when that is more).
+IMBALANCE_SLACK = 1
+# Prefill speed, for the seconds a cached prefix saves: a multiple of the node's measured
+# generation speed (prefill is batched), or a CPU-class default before any measurement.
+PREFILL_PER_DECODE = 10.0
+DEFAULT_PREFILL_TOKENS_PER_S = 500.0
+CHARS_PER_TOKEN = 4
 
 Filter = Callable[[NodeState, float, float], bool]
 T = TypeVar("T")
@@ -58,6 +72,22 @@ FILTERS: tuple[tuple[str, Filter], ...] = (
     ("backend_unhealthy", lambda n, now, off: n.backend_healthy),
     ("busy", lambda n, now, off: n.free_slots > 0),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Affinity:
+    """The nodes that probably hold the start of a job's prompt in their cache (node id ->
+    characters held), looked at besides any sample, and the prompt's length."""
+
+    cached: dict[str, int]
+    nodes: Sequence[NodeState]
+    prompt_chars: int
+
+
+def prefill_s(node: NodeState, chars: int) -> float:
+    """Seconds `node` would spend prefilling `chars` characters of prompt (an estimate)."""
+    rate = node.tokens_per_s * PREFILL_PER_DECODE or DEFAULT_PREFILL_TOKENS_PER_S
+    return chars / CHARS_PER_TOKEN / rate
 
 
 @dataclass(frozen=True)
@@ -102,6 +132,7 @@ def pick_node(
     pinned: str | None = None,
     rng: random.Random | None = None,
     need: ContextNeed | None = None,
+    affinity: Affinity | None = None,
 ) -> NodeState | None:
     """The node to run a job for `key` on now, or None when none can take it."""
     draw: Draw = rng or random
@@ -111,11 +142,13 @@ def pick_node(
     count = len(candidates)
     if count > SAMPLE:
         pick = draw.random
-        sample = [candidates[int(pick() * count)] for _ in range(SAMPLE)]
-        chosen = _best(sample, key, offline_after_s, draw, need)
+        cached = list(affinity.nodes) if affinity else []  # in place of as many drawn
+        sample = [candidates[int(pick() * count)] for _ in range(SAMPLE - len(cached))]
+        sample.extend(cached)
+        chosen = _best(sample, key, offline_after_s, draw, need, affinity)
         if chosen is not None:
             return chosen
-    return _best(candidates, key, offline_after_s, draw, need)
+    return _best(candidates, key, offline_after_s, draw, need, affinity)
 
 
 def _best(
@@ -124,6 +157,7 @@ def _best(
     offline_after_s: float,
     draw: Draw,
     need: ContextNeed | None = None,
+    affinity: Affinity | None = None,
 ) -> NodeState | None:
     now = time.monotonic()
     scored: list[tuple[float, NodeState]] = []
@@ -135,12 +169,31 @@ def _best(
             best = min(best, wait)
     if not scored:
         return None
-    limit = best * (1 + NEAR_BEST) + 1e-9
+    if affinity:
+        scored = _with_prefill(scored, affinity)
+        best = min(wait for wait, _ in scored)
+    limit = best + abs(best) * NEAR_BEST + 1e-9
     near = [node for wait, node in scored if wait <= limit]
     if len(near) == 1:
         return near[0]
     first, second = draw.sample(near, 2)
     return first if _preference(first) <= _preference(second) else second
+
+
+def _with_prefill(
+    scored: list[tuple[float, NodeState]], affinity: Affinity
+) -> list[tuple[float, NodeState]]:
+    """Predicted waits plus the prefill of what each node does not hold (all of the
+    prompt on a node past the imbalance cap of the least loaded one)."""
+    fewest = min(len(node.active_jobs) for _, node in scored)
+    cap = fewest + max(IMBALANCE_SLACK, fewest // 2)
+    tokens, cached = affinity.prompt_chars / CHARS_PER_TOKEN, affinity.cached
+    out = []
+    for wait, node in scored:  # prefill_s, inlined: this runs per node of a decision
+        held = cached.get(node.node_id, 0) / CHARS_PER_TOKEN if len(node.active_jobs) <= cap else 0
+        rate = node.tokens_per_s * PREFILL_PER_DECODE or DEFAULT_PREFILL_TOKENS_PER_S
+        out.append((wait + (tokens - held) / rate, node))
+    return out
 
 
 def reason(

@@ -112,7 +112,7 @@ class Takeover:
             ending = ("node_disconnected", CONFIDENTIAL_LOST)  # no node can continue it
         if ending is None:
             await job_store.requeue(self._db, record.id)  # stored first: then it may run
-        self._owner.adopt(job)
+        await self._owner.adopt(job)
         if ending is not None:
             await self._owner.fail(job, *ending)
 

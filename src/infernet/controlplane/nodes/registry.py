@@ -47,6 +47,8 @@ class NodeState:
     avg_job_s: float = 1.0
     tokens_per_s: float = 0.0
     jobs_done: int = 0
+    ttft_s: float = 0.0  # dispatch to first token; 0: not measured yet
+    cache_routed: int = 0  # jobs sent here for what its cache probably held
     # Why this node was passed over, by reason, since the control plane started.
     passed_over: dict[str, int] = field(default_factory=dict)
     # Operations: a draining node takes no new jobs; a node whose canary answers diverged
@@ -66,6 +68,10 @@ class NodeState:
             self.avg_job_s += alpha * (seconds - self.avg_job_s)
             self.tokens_per_s += alpha * (rate - self.tokens_per_s)
         self.jobs_done += 1
+
+    def record_ttft(self, seconds: float, alpha: float = 0.2) -> None:
+        """Seconds from sending a job to its first token (an exponential moving average)."""
+        self.ttft_s = seconds if self.ttft_s == 0 else self.ttft_s + alpha * (seconds - self.ttft_s)
 
     def online(self, now: float, offline_after_s: float) -> bool:
         return self.last_seen > 0 and now - self.last_seen <= offline_after_s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import (
@@ -14,10 +15,49 @@ from pydantic import (
     model_validator,
 )
 
+from infernet.protocol.tiers import Tier
 from infernet.protocol.wire import ChatMessageIn, EncryptedPrompt
 
 JobStatus = Literal["pending", "processing", "completed", "failed"]
 NODE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # what store/ids.py makes, and nothing else
+
+
+class MaxPrice(BaseModel):
+    """The most the client pays, USDC per 1K tokens (decimal strings or numbers)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_1k: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=6)
+    output_per_1k: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=6)
+
+
+class RoutingPreferences(BaseModel):
+    """Which nodes may run a job, in the spirit of OpenRouter's `provider` object
+    (jobs/preferences.py). Every field is optional; a job with none routes as usual."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_price: MaxPrice | None = None
+    # price: the cheapest node that can take it; throughput: the fastest measured;
+    # latency: the soonest predicted first token (the router's own choice).
+    sort: Literal["price", "latency", "throughput"] | None = None
+    min_tier: Tier | None = None
+    # Quantization levels (q4, q8, fp16, ... or a tag such as q4_k_m) the node's weights
+    # must be in; a node whose model name says none is left out.
+    quantizations: list[str] | None = Field(default=None, min_length=1, max_length=16)
+    # Node ids or operators (the account that owns the nodes).
+    only: list[str] | None = Field(default=None, min_length=1, max_length=64)
+    ignore: list[str] | None = Field(default=None, max_length=64)
+    # False: only the first node by `sort` runs the job (it waits for that node).
+    allow_fallbacks: StrictBool = True
+
+    @model_validator(mode="after")
+    def _fallbacks_need_an_order(self) -> RoutingPreferences:
+        if not self.allow_fallbacks and self.sort in (None, "latency"):
+            raise ValueError(
+                "allow_fallbacks: false needs sort (price or throughput) to say which node is first"
+            )
+        return self
 
 
 class JobCreate(BaseModel):
@@ -37,6 +77,14 @@ class JobCreate(BaseModel):
     node_id: str | None = Field(default=None, pattern=NODE_ID_PATTERN)
     stop: list[str] = Field(default_factory=list, max_length=4)
     seed: StrictInt | None = None
+    # A conversation or end user the client names (OpenAI's `user`): its jobs go back to
+    # the node that ran its last one, whose cache holds the conversation, while the
+    # router's balance rule allows (jobs/prefix_index.py).
+    session: str | None = Field(default=None, min_length=1, max_length=256)
+    # Routing preferences, and models to try in order after `model` when it has no node
+    # with room that meets them (never a model outside this list).
+    provider: RoutingPreferences | None = None
+    models: list[str] = Field(default_factory=list, max_length=5)
 
     @field_validator("stop", mode="before")
     @classmethod
@@ -74,6 +122,16 @@ class ProvenancePublic(BaseModel):
     verified: bool
 
 
+class RoutingPublic(BaseModel):
+    """Why the node was chosen: `cache` when it probably held `cached_chars` characters of
+    the prompt's start (saving about `prefill_saved_s` of prefill), `session` when it ran
+    the client's session last, `load` when it was predicted to answer soonest anyway."""
+
+    reason: Literal["load", "cache", "session"]
+    cached_chars: int = 0
+    prefill_saved_s: float = 0.0
+
+
 class JobPublic(BaseModel):
     id: str
     status: JobStatus
@@ -90,6 +148,7 @@ class JobPublic(BaseModel):
     # Compute Payment Receipts for this job, one per node segment (GET /api/v1/cprs/{id}).
     receipt_ids: list[str] = Field(default_factory=list)
     provenance: ProvenancePublic | None = None
+    routing: RoutingPublic | None = None
 
 
 class JobList(BaseModel):

@@ -49,3 +49,6 @@ class NodeExplanation(BaseModel):
     measured_tokens_per_s: float
     reasons: list[Reason]
     unserved_demand: list[UnservedDemand]
+    # Jobs sent to it because it probably held the start of their prompt (or ran their
+    # session last): the share of its work its cache wins (jobs/placement.py).
+    jobs_routed_for_cache: int = 0

@@ -2,10 +2,13 @@
 
 Requests accept what Infernet can honour: sampling (`temperature`, `top_p`, `seed`,
 `stop`), length (`max_tokens` / `max_completion_tokens`), streaming with
-`stream_options.include_usage`. `user`, `store`, `metadata`, `service_tier` and
-`parallel_tool_calls` are accepted and ignored. OpenAI parameters Infernet does not
-implement (tools, penalties, logprobs, response formats, n > 1, ...) are refused with a
-400 naming them, unless sent at their neutral value; anything else unknown is refused too.
+`stream_options.include_usage`, and `user`, which names the session whose jobs go back to
+the node holding its conversation (jobs/prefix_index.py), and Infernet's routing
+extensions `provider` and `models` (jobs/preferences.py). `store`, `metadata`,
+`service_tier` and `parallel_tool_calls` are accepted and ignored. OpenAI parameters
+Infernet does not implement (tools, penalties, logprobs, response formats, n > 1, ...) are
+refused with a 400 naming them, unless sent at their neutral value; anything else unknown
+is refused too.
 Defaults follow OpenAI's (temperature 1), except `max_tokens`: 512 when not given.
 """
 
@@ -24,7 +27,9 @@ from pydantic import (
     model_validator,
 )
 
-IGNORED = ("user", "store", "metadata", "service_tier", "parallel_tool_calls")
+from infernet.controlplane.schemas.jobs import RoutingPreferences
+
+IGNORED = ("store", "metadata", "service_tier", "parallel_tool_calls")
 # Parameter -> the values that mean "not used", which are accepted.
 NEUTRAL: dict[str, tuple[object, ...]] = {
     "frequency_penalty": (0, None),
@@ -78,6 +83,11 @@ class _Request(BaseModel):
     stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
     n: StrictInt | None = 1
+    user: str | None = Field(default=None, max_length=256)
+    # Infernet's extensions (ignored by OpenAI clients that do not send them): routing
+    # preferences, and models to fall back to in order (schemas/jobs.py).
+    provider: RoutingPreferences | None = None
+    models: list[str] | None = Field(default=None, max_length=5)
 
     @model_validator(mode="before")
     @classmethod

@@ -46,6 +46,7 @@ class JobRecord:
     error_message: str | None = None
     segments: list[dict[str, Any]] | None = None
     provenance: dict[str, Any] | None = None
+    routing: dict[str, Any] | None = None  # why the last attempt's node was chosen
     started_at: datetime | None = None
     completed_at: datetime | None = None
     latency_ms: float | None = None
@@ -70,6 +71,8 @@ class Completion:
     latency_ms: float
     segments: list[dict[str, Any]]
     provenance: dict[str, object] | None = None
+    routing: dict[str, Any] | None = None  # why its node was chosen (the processing write
+    # is skipped when the answer came first)
 
 
 async def create(db: AsyncEngine, job: JobRecord) -> None:
@@ -88,8 +91,14 @@ async def _move(
     return bool(result.rowcount)
 
 
-async def mark_processing(db: AsyncEngine, job_id: str, node_id: str, attempt: int) -> bool:
-    """Attempt `attempt` of the job runs on `node_id`."""
+async def mark_processing(
+    db: AsyncEngine,
+    job_id: str,
+    node_id: str,
+    attempt: int,
+    routing: dict[str, Any] | None = None,
+) -> bool:
+    """Attempt `attempt` of the job runs on `node_id`, chosen for `routing`'s reason."""
     return await _move(
         db,
         job_id,
@@ -98,6 +107,7 @@ async def mark_processing(db: AsyncEngine, job_id: str, node_id: str, attempt: i
         node_id=node_id,
         started_at=utcnow(),
         attempts=attempt,
+        routing=routing,
     )
 
 
@@ -118,6 +128,7 @@ async def complete(db: AsyncEngine, job_id: str, done: Completion) -> bool:
         latency_ms=done.latency_ms,
         segments=done.segments,
         provenance=done.provenance,
+        routing=done.routing,
     )
 
 

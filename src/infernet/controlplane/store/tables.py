@@ -130,6 +130,9 @@ jobs = Table(
     # The model key's signature over the final attempt's text: {model_pubkey, signature,
     # attempt, verified} (Book §6.5 provenance); null when the node sent none.
     Column("provenance", JSON),
+    # Why the last attempt's node was chosen (jobs/placement.py): {reason: load | cache |
+    # session, cached_chars, prefill_saved_s}.
+    Column("routing", JSON),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     Column("started_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),

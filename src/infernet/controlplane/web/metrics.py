@@ -14,6 +14,7 @@ one process (tests) keep separate numbers. What is counted, and where:
 * HTTP: `infernet_http_requests_total{method,route,status}` by route *template* (so job ids
   do not explode the label set), and `infernet_heartbeats_total` (accepted heartbeats),
   both from an ASGI middleware.
+* per node (jobs, cache-routed jobs, tokens/s, TTFT, active jobs): node_metrics.py.
 * settlement (deposits, payouts, reconciliation differences): settlement_metrics.py.
 """
 
@@ -33,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.streams import StreamError
 from infernet.controlplane.nodes.registry import NodeRegistry
+from infernet.controlplane.web.node_metrics import NodeSeries
 from infernet.controlplane.web.settlement_metrics import SettlementMetrics
 
 HEARTBEAT_ROUTE = "/api/v1/heartbeat"
@@ -88,13 +90,15 @@ class ControlPlaneMetrics:
             "infernet_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
         )
         self.settlement = SettlementMetrics(r)  # settlement_metrics.py
-        self._live = _LiveState()
+        self._live, self._nodes = _LiveState(), NodeSeries()  # node_metrics.py: per node
         r.register(self._live)
+        r.register(self._nodes)
         self._watchers: set[asyncio.Task[None]] = set()
 
     def bind(self, registry: NodeRegistry, stats: Callable[[], Mapping[str, Any]]) -> None:
         """Attach the live state read at scrape time (`JobManager.stats`, the registry)."""
         self._live.registry, self._live.stats = registry, stats
+        self._nodes.registry = registry
 
     # --- JobEvents -------------------------------------------------------------------
 
