@@ -79,6 +79,13 @@ OPEN_DEPOSITS_OPTION = typer.Option(
     help="Let every key holder credit its own balance (a local demo only; otherwise "
     "crediting is an admin action).",
 )
+JOB_TIMEOUT_OPTION = typer.Option(
+    300.0,
+    "--job-timeout",
+    envvar="INFERNET_JOB_TIMEOUT_S",
+    min=1.0,
+    help="Seconds after submission a job may take before it fails with `timeout`.",
+)
 WEBHOOK_HOST_OPTION = typer.Option(
     [],
     "--webhook-host",
@@ -114,13 +121,7 @@ def serve(
     webhook_host: list[str] = WEBHOOK_HOST_OPTION,
     admin: list[str] = ADMIN_OPTION,
     open_deposits: bool = OPEN_DEPOSITS_OPTION,
-    job_timeout: float = typer.Option(
-        300.0,
-        "--job-timeout",
-        envvar="INFERNET_JOB_TIMEOUT_S",
-        min=1.0,
-        help="Seconds after submission a job may take before it fails with `timeout`.",
-    ),
+    job_timeout: float = JOB_TIMEOUT_OPTION,
     settlement: str = SETTLEMENT_OPTION,
     chain: str = CHAIN_OPTION,
     rpc_url: str = RPC_URL_OPTION,
