@@ -12,10 +12,10 @@ class Sizes:
     llama_concurrency: tuple[int, ...] = (1, 8)
     llama_rounds: int = 6
     llama_max_tokens: int = 32
-    fake_concurrency: tuple[int, ...] = (1, 64)
+    fake_concurrency: tuple[int, ...] = (1, 32, 64)
     fake_rounds: int = 5
     fake_per_client: int = 5
-    fake_chunks: int = 32
+    fake_chunks: int = 64
     router_nodes: tuple[int, ...] = (1_000, 10_000, 100_000)
     router_decisions: int = 200
     heartbeat_beats: int = 20_000

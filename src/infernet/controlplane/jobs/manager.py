@@ -52,6 +52,7 @@ from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store import jobs as job_store
+from infernet.controlplane.store.group_commit import GroupCommit
 from infernet.controlplane.store.ids import new_id
 from infernet.controlplane.store.jobs import JobRecord
 from infernet.controlplane.store.leases import lease_expiry
@@ -61,6 +62,7 @@ from infernet.protocol.wire import (
     JobDone,
     JobFailed,
     JobToken,
+    JobTokens,
     RunningAttempt,
 )
 
@@ -81,13 +83,16 @@ class JobManager:
         provenance: ProvenanceCheck | None = None,
     ) -> None:
         self._db, self._registry, self._settings = db, registry, settings
+        self._writes = GroupCommit(db)  # the job rows' writes (store/group_commit.py)
         self._accounting: Accounting = accounting or NoAccounting()
         self._events: JobEvents = events or NoJobEvents()
         self._provenance = provenance
         self._offences = Offences(db, registry, caches)
         self.cluster = Cluster(bus, registry, self, caches, StreamJournal(db))
         self._failover = Failover(self, registry, self.cluster, settings)
-        self._takeover = Takeover(self, self.cluster, registry, db, settings.job_timeout_s)
+        self._takeover = Takeover(
+            self, self.cluster, registry, self._writes, settings.job_timeout_s
+        )
         self.context = ContextGuard(registry, self, self._failover, self._offences, settings)
         self._live: dict[str, LiveJob] = {}
         # A finished job leaves `_live` at once; this keeps what exact replay needs.
@@ -137,7 +142,7 @@ class JobManager:
         self.demand[key] += 1
         lease = lease_expiry(self._settings.lease_ttl_s)
         record = job.new_record(self.cluster.bus.replica_id, lease)
-        await job_store.create(self._db, record)
+        await job_store.create(self._writes, record)
         self._live[job.id] = job  # only once its row (and lease) is committed: takeover.tend
         self._waiting.append(job.id)
         self._events.submitted(job)
@@ -185,7 +190,7 @@ class JobManager:
             return
         if job.finished_at is not None or job.node_id != node.node_id:
             return  # the node already finished (or lost) it while we were sending
-        await job_store.mark_processing(self._db, job.id, node.node_id, job.attempt)
+        job_store.mark_processing(self._writes, job.id, node.node_id, job.attempt)  # queued
 
     # -- what nodes say ------------------------------------------------------------------
 
@@ -197,9 +202,9 @@ class JobManager:
 
     async def apply(self, node_id: str, message: NodeMessage) -> None:
         """A node's message for a job this replica owns."""
-        if isinstance(message, JobToken):
+        if isinstance(message, JobToken | JobTokens):
             if job := self._current(node_id, message.job_id, message.attempt):
-                await self._relay(job, node_id, message.text)
+                await self._relay(job, node_id, message.texts)
         elif isinstance(message, JobDone):
             await self._done(node_id, message)
         else:
@@ -214,14 +219,14 @@ class JobManager:
         job.last_progress = time.monotonic()
         return job
 
-    async def _relay(self, job: LiveJob, node_id: str, text: str) -> None:
-        """A token frame, relayed as far as the attempt's bounds allow (claims.py); a
+    async def _relay(self, job: LiveJob, node_id: str, texts: list[str]) -> None:
+        """Token frames, relayed as far as the attempt's bounds allow (claims.py); a
         stream past them is cut there and the job completed with what was relayed."""
         assert job.bound is not None  # _current: only dispatched attempts are current
-        piece, over = claims.admit(text, job.attempt_frames, job.attempt_chars, job.bound)
-        if piece:
-            job.attempt_chars += len(piece)
-            await job.stream.push(piece)
+        pieces, over = claims.admit_all(texts, job.attempt_frames, job.attempt_chars, job.bound)
+        if pieces:
+            job.attempt_chars += sum(map(len, pieces))
+            await job.stream.push(*pieces)
         if over is None:
             return
         await self._offences.record(node_id, over)
@@ -255,7 +260,7 @@ class JobManager:
     ) -> None:
         """Complete `job` (once) with what its segments say, settle it, end its stream."""
         done = job.completion(node_id, provenance)
-        stored = await job_store.complete(self._db, job.id, done)
+        stored = await job_store.complete(self._writes, job.id, done)
         if (node := self._registry.get(node_id)) and job.started is not None:
             node.record_job(time.monotonic() - job.started, job.segments[-1].completion_tokens)
         await self._close(job, node_id)
@@ -330,7 +335,7 @@ class JobManager:
 
     async def fail(self, job: LiveJob, code: str, text: str) -> None:
         """Finish `job` as failed (once), release its reservation and end its stream."""
-        stored = await job_store.fail(self._db, job.id, code, text)
+        stored = await job_store.fail(self._writes, job.id, code, text)
         await self._close(job, job.node_id)
         if stored:
             self._events.failed(job, code)
@@ -342,7 +347,7 @@ class JobManager:
     async def requeue(self, job: LiveJob) -> None:
         job.node_id = None
         segments = [vars(s) for s in job.segments]  # what a replica taking over needs
-        await job_store.requeue(self._db, job.id, segments)
+        await job_store.requeue(self._writes, job.id, segments)
         self._waiting.appendleft(job.id)
 
     def adopt(self, job: LiveJob) -> None:
