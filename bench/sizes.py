@@ -22,6 +22,7 @@ class Sizes:
     heartbeat_nodes: int = 2_000
     heartbeat_http_beats: int = 10_000
     heartbeat_http_concurrency: int = 32
+    heartbeat_channels: int = 64
     streams: int = 1_000
     stream_nodes: int = 10
     stream_runs: int = 3
@@ -46,6 +47,7 @@ QUICK = Sizes(
     heartbeat_nodes=20,
     heartbeat_http_beats=100,
     heartbeat_http_concurrency=4,
+    heartbeat_channels=4,
     streams=20,
     stream_nodes=2,
     stream_runs=2,
