@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("infernet.store")
-Pending = tuple[Executable, asyncio.Future[int]]
+Params = dict[str, Any] | None
+Pending = tuple[Executable, Params, asyncio.Future[int]]
 
 
 class GroupCommit:
@@ -29,15 +31,16 @@ class GroupCommit:
         self._pending: list[Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def execute(self, statement: Executable) -> int:
-        """Run `statement` in the next shared transaction; its row count once committed."""
-        return await self.queue(statement)
+    async def execute(self, statement: Executable, params: Params = None) -> int:
+        """Run `statement` (with `params`: a statement built once, compiled once) in the
+        next shared transaction; its row count once committed."""
+        return await self.queue(statement, params)
 
-    def queue(self, statement: Executable) -> asyncio.Future[int]:
+    def queue(self, statement: Executable, params: Params = None) -> asyncio.Future[int]:
         """Queue `statement` for the next shared transaction, behind every statement
         queued before it; the future is its row count once committed."""
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((statement, done))
+        self._pending.append((statement, params, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="group-commit")
         return done
@@ -49,21 +52,23 @@ class GroupCommit:
                 counts = await self._together(batch)
             except Exception:  # one statement spoiled the transaction: each on its own
                 log.debug("group commit failed; running its statements one by one")
-                for statement, done in batch:
-                    await self._alone(statement, done)
+                for pending in batch:
+                    await self._alone(*pending)
                 continue
-            for (_, done), count in zip(batch, counts, strict=True):
+            for (_, _, done), count in zip(batch, counts, strict=True):
                 if not done.done():
                     done.set_result(count)
 
     async def _together(self, batch: list[Pending]) -> list[int]:
         async with self.db.begin() as conn:
-            return [int((await conn.execute(s)).rowcount or 0) for s, _ in batch]
+            return [int((await conn.execute(s, p)).rowcount or 0) for s, p, _ in batch]
 
-    async def _alone(self, statement: Executable, done: asyncio.Future[int]) -> None:
+    async def _alone(
+        self, statement: Executable, params: Params, done: asyncio.Future[int]
+    ) -> None:
         try:
             async with self.db.begin() as conn:
-                count = int((await conn.execute(statement)).rowcount or 0)
+                count = int((await conn.execute(statement, params)).rowcount or 0)
         except Exception as exc:
             if not done.done():
                 done.set_exception(exc)

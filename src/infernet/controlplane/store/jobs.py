@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Update, case, func, insert, or_, select, update
+from sqlalchemy import Update, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store.group_commit import GroupCommit
@@ -79,18 +79,28 @@ class Completion:
 
 async def create(db: GroupCommit, job: JobRecord) -> None:
     """Store a newly submitted job."""
-    values = {f.name: getattr(job, f.name) for f in fields(job)}
-    await db.execute(insert(jobs).values(**values))
+    await db.execute(_INSERT, {f.name: getattr(job, f.name) for f in fields(job)})
 
 
-def _moving(job_id: str, only_if: tuple[JobStatus, ...], **values: Any) -> Update:
-    return update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(only_if)).values(**values)
+# Built once: each write binds its values (the SET columns are the keys given), so a
+# statement is compiled once per kind of move, not once per job.
+_INSERT = insert(jobs)
+_MOVES = {
+    only_if: update(jobs).where(jobs.c.id == bindparam("moved_id"), jobs.c.status.in_(only_if))
+    for only_if in (UNFINISHED, ("processing",))
+}
+
+
+def _moving(
+    job_id: str, only_if: tuple[JobStatus, ...], **values: Any
+) -> tuple[Update, dict[str, Any]]:
+    return _MOVES[only_if], {"moved_id": job_id, **values}
 
 
 async def _move(
     db: GroupCommit, job_id: str, only_if: tuple[JobStatus, ...], **values: Any
 ) -> bool:
-    return bool(await db.execute(_moving(job_id, only_if, **values)))
+    return bool(await db.execute(*_moving(job_id, only_if, **values)))
 
 
 def mark_processing(
@@ -100,7 +110,7 @@ def mark_processing(
     off the answer's path); the job's later moves queue behind it, so none is overtaken
     (a take-back's `requeue` finds it processing, a `complete` finds it unfinished)."""
     written = db.queue(
-        _moving(
+        *_moving(
             job_id,
             UNFINISHED,
             status="processing",
