@@ -22,6 +22,7 @@ from infernet.protocol.signing import sign_request
 from infernet.protocol.wire import NODE_CHANNEL_PATH
 
 WINDOW = 16  # beats in flight per channel
+TIME_LIMIT_S = 120.0
 
 
 async def _open(port: int, key: NodeKey) -> ClientConnection:
@@ -56,9 +57,10 @@ async def channel_path(
     try:
         per = [total // len(channels) + (i < total % len(channels)) for i in range(len(channels))]
         cpu0, started = cpu_seconds(pid) or 0.0, time.perf_counter()
-        answers = await asyncio.gather(
-            *(_beat(c, f, n) for c, f, n in zip(channels, frames, per, strict=False))
-        )
+        async with asyncio.timeout(TIME_LIMIT_S):  # a control plane that ignores beats
+            answers = await asyncio.gather(
+                *(_beat(c, f, n) for c, f, n in zip(channels, frames, per, strict=False))
+            )
         wall = time.perf_counter() - started
         cpu = (cpu_seconds(pid) or 0.0) - cpu0
     finally:
