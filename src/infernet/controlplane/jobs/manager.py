@@ -44,6 +44,7 @@ from infernet.controlplane.jobs.owner import NodeMessage
 from infernet.controlplane.jobs.placement import explain, place
 from infernet.controlplane.jobs.provenance import ProvenanceCheck
 from infernet.controlplane.jobs.reading import Entries, StreamOpener
+from infernet.controlplane.jobs.rows import JobRows
 from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, StreamArchive
 from infernet.controlplane.jobs.takeover import Takeover
 from infernet.controlplane.money.accounting import Accounting, FinishedJob, NoAccounting, Segment
@@ -51,8 +52,6 @@ from infernet.controlplane.nodes.offences import Offences
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.settings import Settings
-from infernet.controlplane.store import jobs as job_store
-from infernet.controlplane.store.group_commit import GroupCommit
 from infernet.controlplane.store.ids import new_id
 from infernet.controlplane.store.jobs import JobRecord
 from infernet.controlplane.store.leases import lease_expiry
@@ -83,16 +82,14 @@ class JobManager:
         provenance: ProvenanceCheck | None = None,
     ) -> None:
         self._db, self._registry, self._settings = db, registry, settings
-        self._writes = GroupCommit(db)  # the job rows' writes (store/group_commit.py)
+        self._rows = JobRows(db)  # the job rows' writes, in order, sharing commits
         self._accounting: Accounting = accounting or NoAccounting()
         self._events: JobEvents = events or NoJobEvents()
         self._provenance = provenance
         self._offences = Offences(db, registry, caches)
         self.cluster = Cluster(bus, registry, self, caches, StreamJournal(db))
         self._failover = Failover(self, registry, self.cluster, settings)
-        self._takeover = Takeover(
-            self, self.cluster, registry, self._writes, settings.job_timeout_s
-        )
+        self._takeover = Takeover(self, self.cluster, registry, self._rows, settings.job_timeout_s)
         self.context = ContextGuard(registry, self, self._failover, self._offences, settings)
         self._live: dict[str, LiveJob] = {}
         # A finished job leaves `_live` at once; this keeps what exact replay needs.
@@ -142,7 +139,7 @@ class JobManager:
         self.demand[key] += 1
         lease = lease_expiry(self._settings.lease_ttl_s)
         record = job.new_record(self.cluster.bus.replica_id, lease)
-        await job_store.create(self._writes, record)
+        await self._rows.create(record)
         self._live[job.id] = job  # only once its row (and lease) is committed: takeover.tend
         self._waiting.append(job.id)
         self._events.submitted(job)
@@ -190,7 +187,7 @@ class JobManager:
             return
         if job.finished_at is not None or job.node_id != node.node_id:
             return  # the node already finished (or lost) it while we were sending
-        job_store.mark_processing(self._writes, job.id, node.node_id, job.attempt)  # queued
+        self._rows.started(job.id, node.node_id, job.attempt)  # written at its first token
 
     # -- what nodes say ------------------------------------------------------------------
 
@@ -227,6 +224,7 @@ class JobManager:
         if pieces:
             job.attempt_chars += sum(map(len, pieces))
             await job.stream.push(*pieces)
+            self._rows.first_token(job.id)
         if over is None:
             return
         await self._offences.record(node_id, over)
@@ -260,7 +258,7 @@ class JobManager:
     ) -> None:
         """Complete `job` (once) with what its segments say, settle it, end its stream."""
         done = job.completion(node_id, provenance)
-        stored = await job_store.complete(self._writes, job.id, done)
+        stored = await self._rows.complete(job.id, done)
         if (node := self._registry.get(node_id)) and job.started is not None:
             node.record_job(time.monotonic() - job.started, job.segments[-1].completion_tokens)
         await self._close(job, node_id)
@@ -335,7 +333,7 @@ class JobManager:
 
     async def fail(self, job: LiveJob, code: str, text: str) -> None:
         """Finish `job` as failed (once), release its reservation and end its stream."""
-        stored = await job_store.fail(self._writes, job.id, code, text)
+        stored = await self._rows.fail(job.id, code, text)
         await self._close(job, job.node_id)
         if stored:
             self._events.failed(job, code)
@@ -347,7 +345,7 @@ class JobManager:
     async def requeue(self, job: LiveJob) -> None:
         job.node_id = None
         segments = [vars(s) for s in job.segments]  # what a replica taking over needs
-        await job_store.requeue(self._writes, job.id, segments)
+        await self._rows.requeue(job.id, segments)
         self._waiting.appendleft(job.id)
 
     def adopt(self, job: LiveJob) -> None:
@@ -360,6 +358,7 @@ class JobManager:
 
     def forget(self, job_id: str) -> None:
         self._live.pop(job_id, None)
+        self._rows.forget(job_id)
         if job_id in self._waiting:
             self._waiting.remove(job_id)
 

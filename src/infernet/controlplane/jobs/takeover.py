@@ -24,12 +24,11 @@ from infernet.controlplane.jobs.cluster import Cluster
 from infernet.controlplane.jobs.failover import CONFIDENTIAL_LOST, timeout_message
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.owner import JobOwner
+from infernet.controlplane.jobs.rows import JobRows
 from infernet.controlplane.money.accounting import Segment
 from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.schemas.jobs import JobCreate
-from infernet.controlplane.store import jobs as job_store
 from infernet.controlplane.store import leases
-from infernet.controlplane.store.group_commit import GroupCommit
 from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.jobs import JobRecord
 from infernet.protocol.wire import JobCancel
@@ -50,11 +49,11 @@ class Takeover:
         owner: JobOwner,
         cluster: Cluster,
         registry: NodeRegistry,
-        writes: GroupCommit,
+        rows: JobRows,
         job_timeout_s: float,
     ) -> None:
         self._owner, self._cluster, self._registry = owner, cluster, registry
-        self._writes, self._db = writes, writes.db
+        self._rows, self._db = rows, rows.db
         self._timeout_s = job_timeout_s
 
     async def tend(self, ttl_s: float) -> None:
@@ -111,7 +110,7 @@ class Takeover:
         elif job.request.encrypted is not None and job.stream.pieces:
             ending = ("node_disconnected", CONFIDENTIAL_LOST)  # no node can continue it
         if ending is None:
-            await job_store.requeue(self._writes, record.id)  # stored first: then it may run
+            await self._rows.requeue(record.id)  # stored first: then it may run
         self._owner.adopt(job)
         if ending is not None:
             await self._owner.fail(job, *ending)
