@@ -132,3 +132,13 @@ async def test_a_closed_channel_refuses_more_and_a_waiting_beat_gives_up() -> No
     assert await waiting is None and outbox.answers_beats
     with pytest.raises(ConnectionError):
         outbox.put(tok("j", "a"))
+
+
+async def test_closing_writes_what_is_queued_first() -> None:
+    channel = SlowChannel()
+    outbox = Outbox(channel.send)
+    outbox.put(tok("j", "a"))
+    outbox.put(JobDone(job_id="j", usage=USAGE))  # the job's end, just before a stop
+    await outbox.close()
+    sent = [from_node_adapter.validate_json(f) for f in channel.frames]
+    assert sent == [JobTokens(job_id="j", texts=["a"]), JobDone(job_id="j", usage=USAGE)]

@@ -32,6 +32,7 @@ from infernet.protocol.wire import (
 )
 
 log = logging.getLogger("infernet.node")
+FLUSH_S = 2.0  # what a closing channel still waits to write what is queued
 Outgoing = JobToken | JobTokens | JobDone | JobFailed | NodeHello | NodeBeat
 
 
@@ -68,6 +69,8 @@ class Outbox:
         self._write = write
         self._queue: list[Outgoing] = []
         self._wake = asyncio.Event()
+        self._drained = asyncio.Event()  # set: everything put was written
+        self._drained.set()
         self._closed = False
         self._reply: asyncio.Future[HeartbeatResponse] | None = None
         self.answers_beats = True  # until a beat goes unanswered on this channel
@@ -77,6 +80,7 @@ class Outbox:
         if self._closed:
             raise ChannelClosed("job channel is closed")
         self._queue.append(message)
+        self._drained.clear()
         self._wake.set()
 
     async def _run(self) -> None:
@@ -87,6 +91,8 @@ class Outbox:
                 queued, self._queue = self._queue, []
                 for frame in coalesce(queued):
                     await self._write(frame.model_dump_json())
+                if not self._queue:
+                    self._drained.set()
         except Exception as exc:  # the socket broke: the channel loop reconnects
             log.warning(f"Job channel write failed: {exc!r}")
         finally:
@@ -121,6 +127,11 @@ class Outbox:
             self._reply.set_result(reply)
 
     async def close(self) -> None:
+        """Write what is queued first (a job's last message, queued just before a drain's
+        stop, must still leave), for at most `FLUSH_S`; then stop."""
+        if not self._writer.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), FLUSH_S)
         self._shut()
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
