@@ -1,10 +1,12 @@
 """Row 4: signed heartbeats verified and applied per second by one control-plane process.
 
-Two paths, side by side: the pure function path (what the handler does per beat, minus
-HTTP: verify the X-Infernet-Auth signature, parse the body, find the node, apply the beat
-to the registry), and the whole HTTP path (`POST /api/v1/heartbeat` against a control
-plane process with many registered nodes). Beats are signed beforehand, so the client's
-signing cost is not counted; each carries a fresh nonce, as a real one does.
+Three paths, side by side: the pure function path (what the handler does per beat,
+minus HTTP: verify the X-Infernet-Auth signature, parse the body, find the node, apply
+the beat to the registry), the whole HTTP path (`POST /api/v1/heartbeat` against a
+control plane process with many registered nodes; row 4a), and beats over the nodes'
+open job channels (bench/beat_channel.py; row 4b), the way a node with its channel open
+beats. HTTP beats are signed beforehand, so the client's signing cost is not counted;
+each carries a fresh nonce, as a real one does.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections import Counter
 
 from bench import procs
+from bench.beat_channel import channel_path
 from bench.context import Context
 from bench.httpclient import Connection, post_json
 from bench.population import heartbeat_for
@@ -134,7 +137,8 @@ async def _timed_chunks(
     return statuses, wall, cpu
 
 
-async def http_path(ctx: Context) -> dict[str, float]:
+async def server_paths(ctx: Context) -> tuple[dict[str, float], dict[str, float]]:
+    """The HTTP path, then the channel path, against one control-plane process."""
     sizes = ctx.sizes
     port = procs.free_port()
     cp = procs.Child(
@@ -157,6 +161,9 @@ async def http_path(ctx: Context) -> dict[str, float]:
         statuses, wall, cpu = await _timed_chunks(
             cp.pid, port, keys, bodies, total, sizes.heartbeat_http_concurrency
         )
+        ctx.say(f"row 4: {total:,} heartbeats over {sizes.heartbeat_channels} job channels")
+        channels = sizes.heartbeat_channels
+        channel = await channel_path(cp.pid, port, keys[:channels], bodies[:channels], total)
     finally:
         await cp.stop()
     return {
@@ -168,14 +175,14 @@ async def http_path(ctx: Context) -> dict[str, float]:
         "per_s": total / wall,
         "per_cpu_s": total / cpu if cpu else float("nan"),
         "server_cpu_s": cpu,
-    }
+    }, channel
 
 
 async def heartbeat_ingest(ctx: Context) -> list[Row]:
     sizes = ctx.sizes
     ctx.say(f"row 4: {sizes.heartbeat_beats:,} heartbeats through the pure function path")
     pure = await pure_path(sizes.heartbeat_nodes, sizes.heartbeat_beats)
-    http = await http_path(ctx)
+    http, channel = await server_paths(ctx)
     by_status = ", ".join(
         f"{n:.0f}× {key.removeprefix('status_')}"
         for key, n in http.items()
@@ -188,7 +195,7 @@ async def heartbeat_ingest(ctx: Context) -> list[Row]:
     bad = http["errors"] or http["register_failures"]
     return [
         Row(
-            "4",
+            "4a",
             f"4. Heartbeat ingest, one process ({sizes.heartbeat_nodes:,} nodes registered)",
             baseline=(
                 f"function path: {pure['per_s']:,.0f}/s (verify {pure['verify_us']:.0f} µs, "
@@ -206,5 +213,24 @@ async def heartbeat_ingest(ctx: Context) -> list[Row]:
                 **{f"pure_{k}": v for k, v in pure.items()},
                 **{f"http_{k}": v for k, v in http.items()},
             },
-        )
+        ),
+        _channel_row(sizes.heartbeat_nodes, pure, channel),
     ]
+
+
+def _channel_row(nodes: int, pure: dict[str, float], channel: dict[str, float]) -> Row:
+    bad = channel["errors"]
+    return Row(
+        "4b",
+        f"4. Heartbeat ingest over open job channels, one process ({nodes:,} nodes registered)",
+        baseline=f"function path: {pure['per_s']:,.0f}/s (with a signature check per beat)",
+        ours=(
+            f"channel: {channel['per_s']:,.0f}/s wall over {channel['channels']:.0f} channels, "
+            f"{channel['per_cpu_s']:,.0f} per server CPU-second (client on the same cores)"
+        ),
+        ratio=f"channel ×{channel['per_s'] / pure['per_s']:.2f} of the function path",
+        target=f"≥ {TARGET_PER_S:,}/s",
+        verdict="missed" if bad else verdict(channel["per_s"] >= TARGET_PER_S),
+        note=f"{bad:.0f} beats unanswered" if bad else "",
+        data={f"channel_{k}": v for k, v in channel.items()},
+    )

@@ -78,6 +78,34 @@ async def test_a_chunked_stream_gives_its_tokens_and_the_engines_usage() -> None
     assert isinstance(got[2], Finish) and got[2].usage.completion_tokens == 2
 
 
+@pytest.mark.parametrize("step", [1, 3, 7, 50])
+async def test_chunks_split_anywhere_across_reads_give_the_same_answer(step: int) -> None:
+    """The chunked body arrives `step` bytes at a time: cut inside size lines, data and
+    line ends, the answer is the same and the connection is kept for the next request."""
+    answers, connections = 0, 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answers, connections
+        connections += 1
+        while not reader.at_eof():
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            answers += 1
+            body = chunked(CHAT)
+            for at in range(0, len(body), step):
+                writer.write(body[at : at + step])
+                await writer.drain()
+                await asyncio.sleep(0)
+
+    async with engine(serve) as client:
+        first, second = await events(client), await events(client)
+    assert first == second and answers == 2 and connections == 1
+    assert first[:2] == [TokenDelta("Hel"), TokenDelta("lo")]
+    assert isinstance(first[2], Finish) and first[2].usage.completion_tokens == 2
+
+
 async def test_a_connection_the_engine_closed_while_idle_is_replaced() -> None:
     served = 0
 

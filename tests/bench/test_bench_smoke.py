@@ -19,7 +19,7 @@ from bench import dbservers
 from tests.support.proctree import run_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = {"1a", "1b", "2a", "2b", "3a", "3b", "4", "5a", "5b", "6a", "6b", "7"}
+ROWS = {"1a", "1b", "2a", "2b", "3a", "3b", "4a", "4b", "5a", "5b", "6a", "6b", "7"}
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,9 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from pydantic import BaseModel
 
 from infernet.backends.base import ChatMessage, Finish, GenerationRequest, TokenDelta
 from infernet.backends.engine_process import free_port
@@ -76,17 +74,17 @@ async def test_sigsegv_mid_answer_is_reported_as_a_crash_and_the_engine_comes_ba
 
 
 def record_heartbeats(net: LocalNetwork) -> list[Heartbeat]:
-    """Every heartbeat the network's node sends from now on."""
+    """Every heartbeat the network's node sends from now on (over HTTP or its channel)."""
     assert net.node is not None
-    client, sent = net.node.daemon.client, []
-    post = client.post
+    daemon, sent = net.node.daemon, []
+    build = daemon.build_heartbeat
 
-    async def recording(path: str, payload: BaseModel, reply: Any) -> Any:
-        if isinstance(payload, Heartbeat):
-            sent.append(payload)
-        return await post(path, payload, reply)
+    async def recording() -> Heartbeat:
+        beat = await build()
+        sent.append(beat)
+        return beat
 
-    client.post = recording  # type: ignore[method-assign]
+    daemon.build_heartbeat = recording  # type: ignore[method-assign]
     return sent
 
 

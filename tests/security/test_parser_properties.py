@@ -31,6 +31,7 @@ from infernet.protocol.wire import (
     JobDone,
     JobFailed,
     JobToken,
+    JobTokens,
     UsageReport,
     from_node_adapter,
     to_node_adapter,
@@ -127,6 +128,7 @@ ints = st.integers(min_value=-(2**40), max_value=2**40)
 counts = st.integers(min_value=0, max_value=2**40)  # usage is never negative (wire.Count)
 node_messages = st.one_of(
     st.builds(JobToken, job_id=st.text(), attempt=ints, text=st.text()),
+    st.builds(JobTokens, job_id=st.text(), attempt=ints, texts=st.lists(st.text(), min_size=1)),
     st.builds(
         JobDone,
         job_id=st.text(),
@@ -159,7 +161,9 @@ control_messages = st.one_of(
 
 @PROPS
 @given(node_messages)
-def test_every_node_message_round_trips(message: JobToken | JobDone | JobFailed) -> None:
+def test_every_node_message_round_trips(
+    message: JobToken | JobTokens | JobDone | JobFailed,
+) -> None:
     assert from_node_adapter.validate_json(message.model_dump_json()) == message
 
 

@@ -64,24 +64,43 @@ class EngineResponse:
     async def _chunks(self) -> AsyncIterator[bytes]:
         reader = self._reader
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            while True:
-                size_line = await self._read(reader.readuntil(b"\r\n"))
-                try:
-                    size = int(size_line.split(b";", 1)[0].strip(), 16)
-                except ValueError as exc:
-                    raise httpx.RemoteProtocolError("bad chunk size from the engine") from exc
-                if size == 0:
-                    await self._read(reader.readuntil(b"\r\n"))  # the (empty) trailer
-                    self.complete = True
-                    return
-                data = await self._read(reader.readexactly(size + 2))
-                yield data[:-2]
+            async for data in self._dechunked():
+                yield data
         elif (length := self.headers.get("content-length")) is not None:
             yield await self._read(reader.readexactly(int(length)))
             self.complete = True
         else:
             while data := await self._read(reader.read(65536)):
                 yield data
+
+    async def _dechunked(self) -> AsyncIterator[bytes]:
+        """A chunked body's data, all the chunks each read from the socket completes at
+        once: one read (and one timer) per arrival, not two per chunk, and a node that
+        fell behind its engine takes what piled up in one go."""
+        buffer = b""
+        while True:
+            taken, at, ended = [], 0, False
+            while (end := buffer.find(b"\r\n", at)) >= 0:
+                size = _chunk_size(buffer[at:end])
+                if size == 0:  # the last chunk, then the (empty) trailer's line end
+                    ended = len(buffer) >= end + 4
+                    break
+                if len(buffer) < end + size + 4:
+                    break
+                taken.append(buffer[end + 2 : end + 2 + size])
+                at = end + size + 4
+            if taken:
+                yield b"".join(taken)
+            if ended:
+                self.complete = len(buffer) == end + 4  # nothing after it: reusable
+                return
+            buffer = buffer[at:]
+            if len(buffer) > _MAX_LINE:
+                raise httpx.RemoteProtocolError("the engine sent an over-long chunk")
+            data = await self._read(self._reader.read(65536))
+            if not data:
+                raise httpx.RemoteProtocolError("the engine closed the connection mid-answer")
+            buffer += data
 
     async def lines(self) -> AsyncIterator[str]:
         """The body's lines (without their line ends), as httpx's `aiter_lines` gives them."""
@@ -103,6 +122,13 @@ class EngineResponse:
             if len(body) >= limit:
                 break
         return body.decode("utf-8", "replace")
+
+
+def _chunk_size(line: bytes) -> int:
+    try:
+        return int(line.split(b";", 1)[0].strip(), 16)
+    except ValueError as exc:
+        raise httpx.RemoteProtocolError("bad chunk size from the engine") from exc
 
 
 def _request_head(client: httpx.AsyncClient, path: str, length: int) -> bytes:

@@ -3,7 +3,9 @@
 One outbound HTTP client for registration and heartbeats (at the interval the control
 plane states in its replies, `node/pacing.py`) and one outbound WebSocket, the job
 channel, over which the control plane pushes jobs; the node opens it with a hello (its
-state and the attempts it still runs). The channel reconnects with jittered exponential
+state and the attempts it still runs), writes to it through one queue (node/outbox.py:
+tokens that pile up leave in one frame) and, while it is open, beats over it instead
+of over HTTP. The channel reconnects with jittered exponential
 backoff (node/pacing.py) so that a control-plane restart does not bring every node back
 in the same second.
 
@@ -40,9 +42,10 @@ from infernet.node.executor import run_job
 from infernet.node.gpu_report import HardwareCache
 from infernet.node.hardware import detect_hardware
 from infernet.node.heartbeat import build_heartbeat
-from infernet.node.metrics import Health, MetricsServer, NodeMetrics, daemon_health
+from infernet.node.metrics import Health, NodeMetrics, daemon_health, start_metrics
 from infernet.node.model_keys import ModelKeyring
 from infernet.node.models import MemoryBudget, ModelError, ModelManager, served_mismatch
+from infernet.node.outbox import ChannelClosed, Outbox
 from infernet.node.pacing import backoff_delays, heartbeat_interval
 from infernet.node.shard_trainer import ShardTrainer
 from infernet.node.status_file import StatusSnapshot, status_path, write_status
@@ -51,6 +54,7 @@ from infernet.protocol.confidential import ConfidentialError
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.wire import (
     NODE_CHANNEL_PATH,
+    BeatReply,
     CommandAck,
     Heartbeat,
     HeartbeatResponse,
@@ -67,6 +71,7 @@ from infernet.protocol.wire import (
 )
 
 log = logging.getLogger("infernet.node")
+BEAT_REPLY_S = 10.0  # a heartbeat on the job channel unanswered this long: back to HTTP
 
 
 @dataclass
@@ -84,9 +89,8 @@ class NodeDaemon:
 
     def __post_init__(self) -> None:
         self.client = ControlPlaneClient(self.config.control_plane_url, self.key)
-        self._channel: ClientConnection | None = None
+        self._outbox: Outbox | None = None  # the open job channel's writer
         self._attempts: dict[str, int] = {}  # job id -> the attempt running (in `running`)
-        self._send_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._beat_lock = asyncio.Lock()
         self._started_at = time.time()
@@ -148,7 +152,7 @@ class NodeDaemon:
             self._reload_served_models()
             beat = await self.build_heartbeat()
             started = time.monotonic()
-            reply = await self.client.post("/api/v1/heartbeat", beat, HeartbeatResponse)
+            reply = await self._beat(beat)
             latency_ms = (time.monotonic() - started) * 1000
             self.last_heartbeat = time.time()
         self.metrics.heartbeat_ok(latency_ms / 1000, beat.backend_healthy)
@@ -158,6 +162,12 @@ class NodeDaemon:
         if reply.commands:
             self.commands.submit(reply.commands)
         return reply
+
+    async def _beat(self, beat: Heartbeat) -> HeartbeatResponse:
+        """Over the job channel while it is open and answers beats, else signed HTTP."""
+        if self._outbox is not None and (reply := await self._outbox.beat(beat, BEAT_REPLY_S)):
+            return reply
+        return await self.client.post("/api/v1/heartbeat", beat, HeartbeatResponse)
 
     async def sync(self) -> bool:
         """An immediate heartbeat (after a model change); False when it failed."""
@@ -245,12 +255,11 @@ class NodeDaemon:
         )
 
     async def send(self, message: JobToken | JobDone | JobFailed) -> None:
-        channel = self._channel
-        if channel is None:
-            raise ConnectionError("job channel is closed")
+        """Queue `message` on the job channel (node/outbox.py); ConnectionError if closed."""
+        if self._outbox is None:
+            raise ChannelClosed("job channel is closed")
         self.metrics.observe_message(message)
-        async with self._send_lock:
-            await channel.send(message.model_dump_json())
+        self._outbox.put(message)
 
     async def channel_loop(self) -> None:
         delays = backoff_delays()
@@ -266,30 +275,35 @@ class NodeDaemon:
                     # ends (beside a busy engine) than the bytes it saves on the wire.
                     compression=None,
                 ) as channel:
-                    self._channel = channel
                     delays = backoff_delays()
                     log.info("Job channel connected")
-                    await self._hello(channel)
-                    await self._receive(channel)
+                    await self._serve(channel)
             except (OSError, websockets.WebSocketException) as exc:
                 log.warning(f"Job channel down: {exc!r}")
-            finally:
-                self._channel = None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), next(delays))
 
-    async def _hello(self, channel: ClientConnection) -> None:
-        """First on each channel: our state and running attempts (so a restarted control
-        plane routes to us at once and stops what it no longer counts on)."""
+    async def _serve(self, channel: ClientConnection) -> None:
+        """Open with the hello, first on each channel: our state and running attempts (so a
+        restarted control plane routes to us at once and stops what it no longer counts
+        on); then take what comes until the channel closes."""
         running = [RunningAttempt(job_id=j, attempt=a) for j, a in self._attempts.items()]
         hello = NodeHello(heartbeat=await self.build_heartbeat(), running=running)
-        async with self._send_lock:
-            await channel.send(hello.model_dump_json())
+        outbox = Outbox(channel.send)
+        outbox.put(hello)
+        self._outbox = outbox
+        try:
+            await self._receive(channel, outbox)
+        finally:
+            self._outbox = None
+            await outbox.close()
 
-    async def _receive(self, channel: ClientConnection) -> None:
+    async def _receive(self, channel: ClientConnection, outbox: Outbox) -> None:
         async for raw in channel:
             message = to_node_adapter.validate_json(raw)
-            if isinstance(message, JobAssignment):
+            if isinstance(message, BeatReply):
+                outbox.replied(message.reply)
+            elif isinstance(message, JobAssignment):
                 if old := self.running.get(message.job_id):
                     old.cancel()  # the control plane gave up on that attempt
                 task = asyncio.create_task(self._run(message), name=message.job_id)
@@ -354,17 +368,6 @@ class NodeDaemon:
             self.draining,
         )
 
-    async def _start_metrics(self) -> MetricsServer | None:
-        if not self.config.metrics_port:
-            return None
-        server = MetricsServer(self.metrics, self.health, self.config.metrics_port)
-        try:
-            await server.start()
-        except OSError as exc:
-            log.warning(f"Metrics listener not started on port {self.config.metrics_port}: {exc}")
-            return None
-        return server
-
     async def run(self) -> None:
         """Register, check, then heartbeat and serve jobs until `stop()`."""
         node_id = await self.register()
@@ -372,7 +375,7 @@ class NodeDaemon:
         log.info(f"Inference backend: {self.backend.name} ({self.backend.host})")
         await self.check_models()
         await self.heartbeat()
-        metrics_server = await self._start_metrics()
+        metrics_server = await start_metrics(self.metrics, self.health, self.config.metrics_port)
         loops = [
             asyncio.create_task(self.heartbeat_loop()),
             asyncio.create_task(self.channel_loop()),

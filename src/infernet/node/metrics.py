@@ -165,3 +165,19 @@ def daemon_health(
     if not backend_healthy:
         return Health(False, "the inference backend is not healthy")
     return Health(True, "draining" if draining else f"last heartbeat {age:.0f}s ago")
+
+
+async def start_metrics(
+    metrics: NodeMetrics, health: Callable[[], Health], port: int
+) -> MetricsServer | None:
+    """The metrics listener on `port`, started; None when off (port 0 in the config) or
+    when the port cannot be had (a warning says so)."""
+    if not port:
+        return None
+    server = MetricsServer(metrics, health, port)
+    try:
+        await server.start()
+    except OSError as exc:
+        log.warning(f"Metrics listener not started on port {port}: {exc}")
+        return None
+    return server

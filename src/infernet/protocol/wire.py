@@ -3,8 +3,12 @@
 HTTP (signed with X-Infernet-Auth): registration and the 30 s heartbeat, whose response
 carries queued commands. WebSocket (one outbound connection per node, the job channel):
 the control plane pushes `JobAssignment`s down it; the node opens it with a `NodeHello`,
-streams `JobToken`s and ends each job with exactly one `JobDone` or `JobFailed`. Every
-message is a JSON object with a `type` discriminator.
+streams its tokens (`JobTokens`: those that queued while the channel was busy travel in one
+frame, each still its own piece; `JobToken`, one piece, from older nodes) and ends each
+job with exactly one `JobDone` or `JobFailed`. A node with its channel open beats over it
+(`NodeBeat`, answered by a `BeatReply`): the channel was authenticated once, at its signed
+handshake, so a beat costs no HTTP request or signature check. Every message is a JSON
+object with a `type` discriminator.
 """
 
 from __future__ import annotations
@@ -177,10 +181,26 @@ class JobCancel(WireModel):
 
 
 class JobToken(WireModel):
+    """One piece of an attempt's answer (what nodes sent before `JobTokens`)."""
+
     type: Literal["token"] = "token"
     job_id: str
     attempt: StrictInt = 1
     text: str
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.text]
+
+
+class JobTokens(WireModel):
+    """Consecutive pieces of an attempt's answer, in order, each one token as the engine
+    gave it (a client still gets them as separate chunks)."""
+
+    type: Literal["tokens"] = "tokens"
+    job_id: str
+    attempt: StrictInt = 1
+    texts: list[str] = Field(min_length=1)
 
 
 class UsageReport(WireModel):
@@ -241,7 +261,23 @@ class NodeHello(WireModel):
     running: list[RunningAttempt] = Field(default_factory=list)
 
 
-ToNode = Annotated[JobAssignment | JobCancel, Field(discriminator="type")]
-FromNode = Annotated[JobToken | JobDone | JobFailed | NodeHello, Field(discriminator="type")]
-to_node_adapter: TypeAdapter[JobAssignment | JobCancel] = TypeAdapter(ToNode)
-from_node_adapter: TypeAdapter[JobToken | JobDone | JobFailed | NodeHello] = TypeAdapter(FromNode)
+class NodeBeat(WireModel):
+    """A heartbeat over the job channel (the node's key signed the channel's handshake)."""
+
+    type: Literal["beat"] = "beat"
+    heartbeat: Heartbeat
+
+
+class BeatReply(WireModel):
+    """The control plane's answer to a `NodeBeat`: what `POST /api/v1/heartbeat` answers."""
+
+    type: Literal["beat_reply"] = "beat_reply"
+    reply: HeartbeatResponse
+
+
+ToNodeMessage = JobAssignment | JobCancel | BeatReply
+FromNodeMessage = JobToken | JobTokens | JobDone | JobFailed | NodeHello | NodeBeat
+ToNode = Annotated[ToNodeMessage, Field(discriminator="type")]
+FromNode = Annotated[FromNodeMessage, Field(discriminator="type")]
+to_node_adapter: TypeAdapter[ToNodeMessage] = TypeAdapter(ToNode)
+from_node_adapter: TypeAdapter[FromNodeMessage] = TypeAdapter(FromNode)

@@ -1,6 +1,6 @@
 """`openai_events`: a job's stream as OpenAI SSE. Pieces already there leave in one write
-(each still its own event), idle gaps get keep-alive comments, and no piece is lost or
-repeated across a keep-alive."""
+(each still its own event), a reader that keeps up gets each piece as it comes, idle gaps
+get keep-alive comments, and no piece is lost or repeated across a keep-alive."""
 
 from __future__ import annotations
 
@@ -38,10 +38,38 @@ async def test_pieces_already_streamed_leave_in_one_write_as_separate_events() -
     job.usage = UsageReport(prompt_tokens=3, completion_tokens=4)
     await job.stream.finish()
     writes = [w async for w in openai_events(job, ChatChunks(job.id, 1, "m", True), 60.0)]
-    assert len(writes) == 2, "opening + all pieces, then the closing chunks"
+    assert len(writes) == 1, "the job had ended: opening, pieces and closing in one write"
     assert contents(writes) == ["The ", "sea ", "is ", "wide."]
-    assert writes[0].count("data: ") == 5 and writes[-1].endswith("data: [DONE]\n\n")
-    assert '"usage": {"prompt_tokens": 3' in writes[-1]
+    assert writes[0].count("data: ") == 8 and writes[0].endswith("data: [DONE]\n\n")
+    assert '"usage": {"prompt_tokens": 3' in writes[0]
+
+
+async def test_a_reader_that_keeps_up_gets_each_piece_as_it_comes() -> None:
+    job = Job()
+    events = openai_events(job, ChatChunks(job.id, 1, "m", False), 60.0)
+    await job.stream.push("a")
+    first = await anext(events)
+    assert contents([first]) == ["a"], "the opening rides with the first piece"
+    for piece in ["b", "c"]:
+        await job.stream.push(piece)
+        assert contents([await anext(events)]) == [piece]
+    job.usage = UsageReport(prompt_tokens=1, completion_tokens=3)
+    await job.stream.push("d", "e")  # two pieces in one frame from the node
+    assert contents([await anext(events)]) == ["d", "e"]
+    await job.stream.finish()
+    last = await anext(events)
+    assert last.endswith("data: [DONE]\n\n") and not contents([last])
+
+
+async def test_a_reader_that_fell_behind_gets_what_piled_up_in_one_write() -> None:
+    job = Job()
+    events = openai_events(job, ChatChunks(job.id, 1, "m", False), 60.0)
+    await job.stream.push("a")
+    assert contents([await anext(events)]) == ["a"]
+    for piece in ["b", "c", "d"]:  # the client was slow to take them
+        await job.stream.push(piece)
+    write = await anext(events)
+    assert contents([write]) == ["b", "c", "d"] and write.count("data: ") == 3
 
 
 async def test_idle_gaps_get_keep_alives_and_every_piece_arrives_once_in_order() -> None:

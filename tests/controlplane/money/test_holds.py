@@ -19,6 +19,7 @@ from infernet.controlplane.money.pricing import Pricing
 from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.store import jobs as job_store
+from infernet.controlplane.store.group_commit import GroupCommit
 from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.jobs import Completion, JobRecord
 from infernet.controlplane.store.tables import accounts, ledger_transactions, nodes
@@ -55,7 +56,7 @@ async def held_job(db: AsyncEngine, accounting: LedgerAccounting, job_id: str, r
         record = JobRecord(
             job_id, "alice", MODEL, MODEL, "pending", REQUEST.model_dump(mode="json"), utcnow()
         )
-        await job_store.create(db, record)
+        await job_store.create(GroupCommit(db), record)
 
 
 def completion() -> Completion:
@@ -77,9 +78,9 @@ async def test_each_open_hold_is_settled_or_released_as_its_job_ended(db: AsyncE
     accounting, ledger = await books(db)
     for job_id, row in (("j_done", True), ("j_failed", True), ("j_lost", False), ("j_run", True)):
         await held_job(db, accounting, job_id, row)
-    await job_store.complete(db, "j_done", completion())
-    await job_store.fail(db, "j_failed", "node_disconnected", "gone")
-    await job_store.mark_processing(db, "j_run", "node_a", 1)
+    await job_store.complete(GroupCommit(db), "j_done", completion())
+    await job_store.fail(GroupCommit(db), "j_failed", "node_disconnected", "gone")
+    await job_store.mark_processing(GroupCommit(db), "j_run", "node_a", 1)
     later = utcnow() + timedelta(seconds=1)
 
     assert await close_open_holds(db, accounting, later) == 3

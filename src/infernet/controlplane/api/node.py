@@ -2,7 +2,9 @@
 
 Every request is signed with the node key (`X-Infernet-Auth`); the WebSocket handshake
 is signed the same way (method GET, empty body). Nodes connect out to us; we never
-connect to them.
+connect to them. A node with its channel open beats over it (`NodeBeat`): the same
+apply and reply as `POST /api/v1/heartbeat`, without a request to parse or a signature
+to check per beat.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from infernet.controlplane.services import Services
 from infernet.protocol.signing import AuthError, request_target_from_scope
 from infernet.protocol.wire import (
     NODE_CHANNEL_PATH,
+    BeatReply,
     Heartbeat,
     HeartbeatResponse,
     JobAssignment,
     JobCancel,
+    NodeBeat,
     NodeHello,
     RegisterRequest,
     RegisterResponse,
@@ -83,10 +87,11 @@ async def heartbeat(beat: Heartbeat, signer: SignerDep, request: Request) -> Res
 
 
 class WebSocketChannel:
-    def __init__(self, socket: WebSocket) -> None:
+    def __init__(self, socket: WebSocket, signer: str) -> None:
         self._socket = socket
+        self.signer = signer  # the key that signed its handshake
 
-    async def send(self, message: JobAssignment | JobCancel) -> None:
+    async def send(self, message: JobAssignment | JobCancel | BeatReply) -> None:
         await self._socket.send_text(message.model_dump_json())
 
     async def close(self, code: int, reason: str) -> None:
@@ -109,20 +114,39 @@ async def _frames(socket: WebSocket) -> AsyncIterator[str]:
                 log.warning("binary frame that is not UTF-8 from node, dropped")
 
 
-async def _relay(services: Services, node: NodeState, socket: WebSocket) -> None:
+async def _relay(
+    services: Services, node: NodeState, socket: WebSocket, channel: WebSocketChannel
+) -> None:
     async for text in _frames(socket):
         try:
-            message: NodeMessage | NodeHello = from_node_adapter.validate_json(text)
+            message: NodeMessage | NodeHello | NodeBeat = from_node_adapter.validate_json(text)
         except ValidationError as exc:
             log.warning("malformed message from node", extra={"node_id": node.node_id})
             failure = malformed_failure(text, exc)  # the attempt it names ends (claims.py)
             if failure is None:
                 continue
             message = failure
-        if isinstance(message, NodeHello):
+        if isinstance(message, NodeBeat):
+            await _beat(services, node, message, channel)
+        elif isinstance(message, NodeHello):
             await receive_hello(services, node, message)
         else:
             await services.jobs.receive(node.node_id, message)
+
+
+async def _beat(
+    services: Services, node: NodeState, beat: NodeBeat, channel: WebSocketChannel
+) -> None:
+    """A heartbeat over the channel: no HTTP request and no signature to check (the
+    handshake was signed), yet the key's trust is read again, from the identity cache,
+    as for an HTTP beat: a key revoked or rotated since the handshake closes the channel."""
+    try:
+        node = await known_node(services, channel.signer)
+    except Unauthorized as exc:
+        await channel.close(4401, exc.message)
+        return
+    reply = await receive_heartbeat(services, node, beat.heartbeat)
+    await channel.send(BeatReply(reply=reply))
 
 
 @router.websocket(NODE_CHANNEL_PATH)
@@ -142,12 +166,12 @@ async def job_channel(socket: WebSocket) -> None:
         await socket.close(code=4401, reason=exc.message[:120])
         return
     await socket.accept()
-    channel = WebSocketChannel(socket)
+    channel = WebSocketChannel(socket, signer)
     node.channel = channel
     log.info("job channel open", extra={"node_id": node.node_id})
     await services.jobs.channel_opened(node.node_id)
     try:
-        await _relay(services, node, socket)
+        await _relay(services, node, socket, channel)
     except WebSocketDisconnect:
         pass
     finally:

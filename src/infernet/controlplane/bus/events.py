@@ -13,7 +13,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel, JobDone, JobFailed, JobToken
+from infernet.protocol.wire import (
+    Heartbeat,
+    JobAssignment,
+    JobCancel,
+    JobDone,
+    JobFailed,
+    JobToken,
+    JobTokens,
+)
 
 
 class HeartbeatSeen(BaseModel):
@@ -83,7 +91,7 @@ class FromNode(BaseModel):
 
     kind: Literal["from_node"] = "from_node"
     node_id: str
-    message: Annotated[JobToken | JobDone | JobFailed, Field(discriminator="type")]
+    message: Annotated[JobToken | JobTokens | JobDone | JobFailed, Field(discriminator="type")]
 
 
 class Undeliverable(BaseModel):

@@ -127,6 +127,22 @@ def admit(text: str, frames: int, chars: int, bound: AttemptBound) -> tuple[str,
     return text, None
 
 
+def admit_all(
+    texts: list[str], frames: int, chars: int, bound: AttemptBound
+) -> tuple[list[str], str | None]:
+    """`admit` over consecutive token frames (one `JobTokens` message): the non-empty
+    pieces to relay, in order, and why the stream must be cut after them (None: go on)."""
+    pieces: list[str] = []
+    for text in texts:
+        piece, over = admit(text, frames + len(pieces), chars, bound)
+        if piece:
+            pieces.append(piece)
+            chars += len(piece)
+        if over is not None:
+            return pieces, over
+    return pieces, None
+
+
 def finish_reason(claimed: str) -> str:
     """The finish reason as stored: `length` or `stop` (the only two clients are told)."""
     return "length" if claimed == "length" else "stop"

@@ -40,7 +40,7 @@ from infernet.controlplane.bus.events import (
 from infernet.controlplane.jobs.owner import JobOwner, NodeMessage
 from infernet.controlplane.jobs.streams import JobStream, Keeper, Mirror
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
-from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel, JobToken
+from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel, JobToken, JobTokens
 
 log = logging.getLogger("infernet.cluster")
 
@@ -205,7 +205,7 @@ class Cluster:
         owner = self.forwarded.get(message.job_id)
         if owner is None or owner == self.bus.replica_id:
             return False
-        if not isinstance(message, JobToken):
+        if not isinstance(message, JobToken | JobTokens):
             self.forwarded.pop(message.job_id, None)
             self._through.pop(message.job_id, None)
         await self.bus.send(owner, FromNode(node_id=node_id, message=message))

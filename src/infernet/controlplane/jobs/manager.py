@@ -7,16 +7,13 @@ What a node says is a claim: its tokens are relayed, and its usage believed, onl
 the bounds of the attempt it was sent (claims.py); a claim past them is an offence.
 `JobManager` is the one owner of a job's state (owner.py): every move goes through it.
 
-Failover (failover.py): a job whose node went away, stalled or failed it is taken back
-and re-routed; a new node continues what was already streamed. A job not finished
-`job_timeout_s` after submission fails with `timeout`.
+Failover (failover.py): a job whose node went away, stalled or failed is re-routed and
+continued where its stream stopped; one unfinished `job_timeout_s` after submission fails.
 
-Several replicas (cluster.py, takeover.py): the replica a job was submitted to owns it
-and holds a lease on its row; slots are reserved in the bus, assignments for a node
-connected elsewhere travel through the bus, and the stream is mirrored to the bus so any
-replica can serve it. An owner that dies loses its leases, and another replica adopts
-its jobs. With the in-process bus all of this is the single-process path above (streams
-stored in the database: journal.py). A restart adopts what it left (`recover`, takeover).
+Replicas (cluster.py, takeover.py): a job's owner holds a lease on its row; slots,
+assignments and the mirrored stream travel through the bus; a dead owner's jobs are
+adopted by another replica, and a restart adopts what it left (`recover`). Row writes
+share commits in each job's order (rows.py); streams are journaled (journal.py).
 """
 
 from __future__ import annotations
@@ -45,6 +42,7 @@ from infernet.controlplane.jobs.placement import Placement
 from infernet.controlplane.jobs.preferences import Preferences
 from infernet.controlplane.jobs.provenance import ProvenanceCheck
 from infernet.controlplane.jobs.reading import Entries, StreamOpener
+from infernet.controlplane.jobs.rows import JobRows
 from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, StreamArchive
 from infernet.controlplane.jobs.takeover import Takeover
 from infernet.controlplane.money.accounting import Accounting, FinishedJob, NoAccounting, Segment
@@ -52,7 +50,6 @@ from infernet.controlplane.nodes.offences import Offences
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.settings import Settings
-from infernet.controlplane.store import jobs as job_store
 from infernet.controlplane.store.ids import new_id
 from infernet.controlplane.store.jobs import JobRecord
 from infernet.controlplane.store.leases import lease_expiry
@@ -62,6 +59,7 @@ from infernet.protocol.wire import (
     JobDone,
     JobFailed,
     JobToken,
+    JobTokens,
     RunningAttempt,
 )
 
@@ -82,17 +80,17 @@ class JobManager:
         provenance: ProvenanceCheck | None = None,
     ) -> None:
         self._db, self._registry, self._settings = db, registry, settings
+        self._rows = JobRows(db)  # the job rows' writes, in order, sharing commits
         self._accounting: Accounting = accounting or NoAccounting()
         self._events: JobEvents = events or NoJobEvents()
         self._provenance = provenance
         self._offences = Offences(db, registry, caches)
         self.cluster = Cluster(bus, registry, self, caches, StreamJournal(db))
         self._failover = Failover(self, registry, self.cluster, settings)
-        self._takeover = Takeover(self, self.cluster, registry, db, settings.job_timeout_s)
+        self._takeover = Takeover(self, self.cluster, registry, self._rows, settings.job_timeout_s)
         self.context = ContextGuard(registry, self, self._failover, self._offences, settings)
         self._live: dict[str, LiveJob] = {}
-        # A finished job leaves `_live` at once; this keeps what exact replay needs.
-        self.archive = StreamArchive(STREAM_RETENTION_S)
+        self.archive = StreamArchive(STREAM_RETENTION_S)  # finished jobs' streams, for replay
         self._streams = StreamOpener(
             self.live, self.archive, self.cluster, settings.sse_keepalive_s
         )
@@ -142,7 +140,7 @@ class JobManager:
         self.demand[key] += 1
         lease = lease_expiry(self._settings.lease_ttl_s)
         record = job.new_record(self.cluster.bus.replica_id, lease)
-        await job_store.create(self._db, record)
+        await self._rows.create(record)
         self._live[job.id] = job  # only once its row (and lease) is committed: takeover.tend
         self._waiting.append(job.id)
         self._events.submitted(job)
@@ -191,7 +189,7 @@ class JobManager:
             return
         if job.finished_at is not None or job.node_id != node.node_id:
             return  # the node already finished (or lost) it while we were sending
-        await job_store.mark_processing(self._db, job.id, node.node_id, job.attempt, job.routing)
+        self._rows.started(job.id, node.node_id, job.attempt, job.routing)  # at its 1st token
 
     # -- what nodes say ------------------------------------------------------------------
 
@@ -203,9 +201,9 @@ class JobManager:
 
     async def apply(self, node_id: str, message: NodeMessage) -> None:
         """A node's message for a job this replica owns."""
-        if isinstance(message, JobToken):
+        if isinstance(message, JobToken | JobTokens):
             if job := self._current(node_id, message.job_id, message.attempt):
-                await self._relay(job, node_id, message.text)
+                await self._relay(job, node_id, message.texts)
         elif isinstance(message, JobDone):
             await self._done(node_id, message)
         else:
@@ -220,16 +218,17 @@ class JobManager:
         job.last_progress = time.monotonic()
         return job
 
-    async def _relay(self, job: LiveJob, node_id: str, text: str) -> None:
-        """A token frame, relayed as far as the attempt's bounds allow (claims.py); a
+    async def _relay(self, job: LiveJob, node_id: str, texts: list[str]) -> None:
+        """Token frames, relayed as far as the attempt's bounds allow (claims.py); a
         stream past them is cut there and the job completed with what was relayed."""
         assert job.bound is not None  # _current: only dispatched attempts are current
-        piece, over = claims.admit(text, job.attempt_frames, job.attempt_chars, job.bound)
-        if piece:
+        pieces, over = claims.admit_all(texts, job.attempt_frames, job.attempt_chars, job.bound)
+        if pieces:
             if not job.attempt_chars and (node := self._registry.get(node_id)):
                 node.record_ttft(time.monotonic() - (job.started or job.submitted))
-            job.attempt_chars += len(piece)
-            await job.stream.push(piece)
+            job.attempt_chars += sum(map(len, pieces))
+            await job.stream.push(*pieces)
+            self._rows.first_token(job.id)
         if over is None:
             return
         await self._offences.record(node_id, over)
@@ -263,7 +262,7 @@ class JobManager:
     ) -> None:
         """Complete `job` (once) with what its segments say, settle it, end its stream."""
         done = job.completion(node_id, provenance)
-        stored = await job_store.complete(self._db, job.id, done)
+        stored = await self._rows.complete(job.id, done)
         if (node := self._registry.get(node_id)) and job.started is not None:
             node.record_job(time.monotonic() - job.started, job.segments[-1].completion_tokens)
         await self._close(job, node_id)
@@ -338,7 +337,7 @@ class JobManager:
 
     async def fail(self, job: LiveJob, code: str, text: str) -> None:
         """Finish `job` as failed (once), release its reservation and end its stream."""
-        stored = await job_store.fail(self._db, job.id, code, text)
+        stored = await self._rows.fail(job.id, code, text)
         await self._close(job, job.node_id)
         if stored:
             self._events.failed(job, code)
@@ -350,7 +349,7 @@ class JobManager:
     async def requeue(self, job: LiveJob) -> None:
         job.node_id = None
         segments = [vars(s) for s in job.segments]  # what a replica taking over needs
-        await job_store.requeue(self._db, job.id, segments)
+        await self._rows.requeue(job.id, segments)
         self._waiting.appendleft(job.id)
 
     async def adopt(self, job: LiveJob) -> None:
@@ -364,6 +363,7 @@ class JobManager:
 
     def forget(self, job_id: str) -> None:
         self._live.pop(job_id, None)
+        self._rows.forget(job_id)
         if job_id in self._waiting:
             self._waiting.remove(job_id)
 
@@ -375,9 +375,9 @@ class JobManager:
 
     async def _close(self, job: LiveJob, node_id: str | None) -> None:
         job.finished_at = time.monotonic()
-        if node_id and (node := self._registry.get(node_id)):
-            node.active_jobs.discard(job.id)
         if node_id:
+            if node := self._registry.get(node_id):
+                node.active_jobs.discard(job.id)
             await self.cluster.release(node_id, job.id)
         await self.dispatch_waiting()
 

@@ -160,20 +160,20 @@ class CompletionChunks:
         return self._chunk([], usage)
 
 
-async def _pieces(stream: JobStream, keepalive_s: float) -> AsyncIterator[str | None]:
-    """The stream's pieces; None after `keepalive_s` without one. Each wait is bounded by a
-    timer (`asyncio.timeout`), not a task per wait as `follow(idle_timeout=...)` makes: on
-    expiry the follower is dropped and a new one resumes after the last piece taken."""
+async def _batches(stream: JobStream, keepalive_s: float) -> AsyncIterator[list[str] | None]:
+    """The stream's pieces, all that are here at each wake-up; None after `keepalive_s`
+    without one. Each wait is bounded by a timer (`asyncio.timeout`), not a task per wait
+    as `batches(idle_timeout=...)` makes: on expiry the follower is dropped and a new one
+    resumes after the last piece taken."""
     taken = 0
     while True:
-        follower = stream.follow(taken)
+        follower = stream.batches(taken)
         try:
             while True:
                 async with asyncio.timeout(keepalive_s):
-                    piece = await anext(follower)
-                if piece is not None:
-                    taken += 1
-                    yield piece
+                    fresh = await anext(follower)
+                taken += len(fresh)
+                yield fresh
         except StopAsyncIteration:
             return
         except TimeoutError:
@@ -186,21 +186,19 @@ async def _pieces(stream: JobStream, keepalive_s: float) -> AsyncIterator[str | 
 async def openai_events(
     job: LiveJob, chunks: ChunkRenderer, keepalive_s: float
 ) -> AsyncIterator[str]:
-    """The stream's events, written in as few sends as the pieces allow: pieces that are
-    already here when one is rendered go out with it (each still its own SSE event), the
-    opening chunk rides with the first piece, and the closing chunks leave together."""
+    """The stream's events, written in as few sends as the pieces allow: the pieces that
+    are here when the client's connection takes more leave in one send (each still its
+    own SSE event), the opening chunk rides with the first piece, and the closing chunks
+    leave with the last pieces. A client that keeps up gets each piece as it comes."""
     out = [opening] if (opening := chunks.opening()) is not None else []
-    taken = 0
     try:
-        async for piece in _pieces(job.stream, keepalive_s):
-            if piece is None:
+        async for fresh in _batches(job.stream, keepalive_s):
+            if fresh is None:
                 out.append(KEEP_ALIVE)
             else:
-                taken += 1
-                if piece:
-                    out.append(chunks.piece(piece))
-                if taken < job.stream.shown:
-                    continue  # more are here already: they leave in the same send
+                out.extend(chunks.piece(piece) for piece in fresh if piece)
+            if job.stream.over:
+                continue  # these were the last: they leave with the closing chunks
             if out:
                 yield "".join(out)
                 out.clear()

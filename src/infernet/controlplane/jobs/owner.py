@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from infernet.controlplane.jobs.live import LiveJob
-from infernet.protocol.wire import JobDone, JobFailed, JobToken
+from infernet.protocol.wire import JobDone, JobFailed, JobToken, JobTokens
 
-NodeMessage = JobToken | JobDone | JobFailed
+NodeMessage = JobToken | JobTokens | JobDone | JobFailed
 
 
 class JobOwner(Protocol):

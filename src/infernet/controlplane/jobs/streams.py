@@ -112,7 +112,7 @@ class JobStream:
         return len(self.pieces) if self.keeper is None else min(self.kept, len(self.pieces))
 
     @property
-    def _over(self) -> bool:
+    def over(self) -> bool:
         """The end (done or error) is for readers once every piece before it is shown."""
         ended = self.finished or self.error is not None
         return ended and self.shown == len(self.pieces)
@@ -157,9 +157,10 @@ class JobStream:
     def text(self) -> str:
         return "".join(self.pieces)
 
-    async def push(self, text: str) -> None:
+    async def push(self, *texts: str) -> None:
+        """Add pieces (those that came in one frame: one wake-up of the readers for all)."""
         async with self._changed:
-            self.pieces.append(text)
+            self.pieces.extend(texts)
             if self.keeper is not None:
                 self.keeper.note(self)
             self._changed.notify_all()
@@ -207,18 +208,29 @@ class JobStream:
     ) -> AsyncIterator[str | None]:
         """Yield pieces from `start` on; None after `idle_timeout` s without news (so the
         caller can send a keep-alive). Ends after the last piece; raises StreamError."""
-        index = start
-        while True:
-            async with self._changed:
-                if index >= self.shown and not self._over:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), idle_timeout)
-                fresh = self.pieces[index : self.shown]
-                over, error = self._over, self.error
-            if not fresh and not over:
+        async for fresh in self.batches(start, idle_timeout):
+            if not fresh:
                 yield None
             for piece in fresh:
                 yield piece
+
+    async def batches(
+        self, start: int = 0, idle_timeout: float | None = None
+    ) -> AsyncIterator[list[str]]:
+        """Yield, from piece `start` on, all the pieces that are here at each wake-up (a
+        reader that keeps up gets one at a time; one that fell behind, all it missed at
+        once); [] after `idle_timeout` s without news. Ends after the last piece; raises
+        StreamError."""
+        index = start
+        while True:
+            async with self._changed:
+                if index >= self.shown and not self.over:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), idle_timeout)
+                fresh = self.pieces[index : self.shown]
+                over, error = self.over, self.error
+            if fresh or not over:
+                yield fresh
             index += len(fresh)
             if over and error is not None:
                 raise error

@@ -18,18 +18,16 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from infernet.controlplane.bus.base import StreamEntry
 from infernet.controlplane.bus.events import CancelOnNode
 from infernet.controlplane.jobs.cluster import Cluster
 from infernet.controlplane.jobs.failover import CONFIDENTIAL_LOST, timeout_message
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.owner import JobOwner
+from infernet.controlplane.jobs.rows import JobRows
 from infernet.controlplane.money.accounting import Segment
 from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.schemas.jobs import JobCreate
-from infernet.controlplane.store import jobs as job_store
 from infernet.controlplane.store import leases
 from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.jobs import JobRecord
@@ -51,10 +49,11 @@ class Takeover:
         owner: JobOwner,
         cluster: Cluster,
         registry: NodeRegistry,
-        db: AsyncEngine,
+        rows: JobRows,
         job_timeout_s: float,
     ) -> None:
-        self._owner, self._cluster, self._registry, self._db = owner, cluster, registry, db
+        self._owner, self._cluster, self._registry = owner, cluster, registry
+        self._rows, self._db = rows, rows.db
         self._timeout_s = job_timeout_s
 
     async def tend(self, ttl_s: float) -> None:
@@ -111,7 +110,7 @@ class Takeover:
         elif job.request.encrypted is not None and job.stream.pieces:
             ending = ("node_disconnected", CONFIDENTIAL_LOST)  # no node can continue it
         if ending is None:
-            await job_store.requeue(self._db, record.id)  # stored first: then it may run
+            await self._rows.requeue(record.id)  # stored first: then it may run
         await self._owner.adopt(job)
         if ending is not None:
             await self._owner.fail(job, *ending)

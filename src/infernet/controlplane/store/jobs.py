@@ -3,22 +3,27 @@
 A row moves pending -> processing -> completed | failed, and back from processing to
 pending when its node is lost (failover, takeover). Each operation below is one of those
 moves and names it; every move but `insert` applies only while the job is unfinished, so
-a finished job is never overwritten (say, by a late duplicate message).
+a finished job is never overwritten (say, by a late duplicate message). The moves of all
+jobs in flight share their commits (store/group_commit.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import Update, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infernet.controlplane.store.group_commit import GroupCommit
 from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.tables import jobs, nodes
 
+log = logging.getLogger("infernet.store")
 JobStatus = Literal["pending", "processing", "completed", "failed"]
 UNFINISHED: tuple[JobStatus, ...] = ("pending", "processing")
 
@@ -71,47 +76,67 @@ class Completion:
     latency_ms: float
     segments: list[dict[str, Any]]
     provenance: dict[str, object] | None = None
-    routing: dict[str, Any] | None = None  # why its node was chosen (the processing write
-    # is skipped when the answer came first)
+    routing: dict[str, Any] | None = None  # why the answering attempt's node was chosen
 
 
-async def create(db: AsyncEngine, job: JobRecord) -> None:
+async def create(db: GroupCommit, job: JobRecord) -> None:
     """Store a newly submitted job."""
-    values = {f.name: getattr(job, f.name) for f in fields(job)}
-    async with db.begin() as conn:
-        await conn.execute(insert(jobs).values(**values))
+    await db.execute(_INSERT, {f.name: getattr(job, f.name) for f in fields(job)})
+
+
+# Built once: each write binds its values (the SET columns are the keys given), so a
+# statement is compiled once per kind of move, not once per job.
+_INSERT = insert(jobs)
+_MOVES = {
+    only_if: update(jobs).where(jobs.c.id == bindparam("moved_id"), jobs.c.status.in_(only_if))
+    for only_if in (UNFINISHED, ("processing",))
+}
+
+
+def _moving(
+    job_id: str, only_if: tuple[JobStatus, ...], **values: Any
+) -> tuple[Update, dict[str, Any]]:
+    return _MOVES[only_if], {"moved_id": job_id, **values}
 
 
 async def _move(
-    db: AsyncEngine, job_id: str, only_if: tuple[JobStatus, ...], **values: Any
+    db: GroupCommit, job_id: str, only_if: tuple[JobStatus, ...], **values: Any
 ) -> bool:
-    statement = update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(only_if)).values(**values)
-    async with db.begin() as conn:
-        result = await conn.execute(statement)
-    return bool(result.rowcount)
+    return bool(await db.execute(*_moving(job_id, only_if, **values)))
 
 
-async def mark_processing(
-    db: AsyncEngine,
+def mark_processing(
+    db: GroupCommit,
     job_id: str,
     node_id: str,
     attempt: int,
     routing: dict[str, Any] | None = None,
-) -> bool:
-    """Attempt `attempt` of the job runs on `node_id`, chosen for `routing`'s reason."""
-    return await _move(
-        db,
-        job_id,
-        UNFINISHED,
-        status="processing",
-        node_id=node_id,
-        started_at=utcnow(),
-        attempts=attempt,
-        routing=routing,
+) -> asyncio.Future[int]:
+    """Attempt `attempt` of the job runs on `node_id`, chosen for `routing`'s reason.
+    Queued, not waited for (it stays off the answer's path); the job's later moves queue
+    behind it, so none is overtaken (a take-back's `requeue` finds it processing, a
+    `complete` finds it unfinished)."""
+    written = db.queue(
+        *_moving(
+            job_id,
+            UNFINISHED,
+            status="processing",
+            node_id=node_id,
+            started_at=utcnow(),
+            attempts=attempt,
+            routing=routing,
+        )
     )
+    written.add_done_callback(_log_failure)
+    return written
 
 
-async def complete(db: AsyncEngine, job_id: str, done: Completion) -> bool:
+def _log_failure(written: asyncio.Future[int]) -> None:
+    if not written.cancelled() and (exc := written.exception()) is not None:
+        log.error("could not store that a job is processing", exc_info=exc)
+
+
+async def complete(db: GroupCommit, job_id: str, done: Completion) -> bool:
     """Finish the job as completed; False when it was finished already."""
     return await _move(
         db,
@@ -132,7 +157,7 @@ async def complete(db: AsyncEngine, job_id: str, done: Completion) -> bool:
     )
 
 
-async def fail(db: AsyncEngine, job_id: str, code: str, message: str) -> bool:
+async def fail(db: GroupCommit, job_id: str, code: str, message: str) -> bool:
     """Finish the job as failed; False when it was finished already."""
     return await _move(
         db,
@@ -146,7 +171,7 @@ async def fail(db: AsyncEngine, job_id: str, code: str, message: str) -> bool:
 
 
 async def requeue(
-    db: AsyncEngine, job_id: str, segments: list[dict[str, Any]] | None = None
+    db: GroupCommit, job_id: str, segments: list[dict[str, Any]] | None = None
 ) -> bool:
     """The running job lost its node and waits for another; `segments` (when given) is
     what the nodes produced so far, which a replica taking it over needs."""

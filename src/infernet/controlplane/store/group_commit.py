@@ -1,0 +1,77 @@
+"""Many small writes, one commit: the job rows' writes (store/jobs.py) of all the jobs in
+flight share each transaction.
+
+Each job writes its row a few times (submitted, processing, completed), and every commit
+waits for the disk (db.py: `synchronous=FULL` on SQLite; PostgreSQL's default). One
+transaction per write queues the jobs of a burst behind each other's disk flushes: at 32
+concurrent requests a job waited ~60 ms (p99 over a second) to store its submission. Here
+the statements that arrive while a commit is on its way wait for the next one and then
+go together, in the order they came (a job's writes stay in its own order), each caller
+still told its own outcome only once its statement is committed. A transaction that fails
+is run again one statement at a time, so one caller's error is never another's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import Executable
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger("infernet.store")
+Params = dict[str, Any] | None
+Pending = tuple[Executable, Params, asyncio.Future[int]]
+
+
+class GroupCommit:
+    def __init__(self, db: AsyncEngine) -> None:
+        self.db = db
+        self._pending: list[Pending] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def execute(self, statement: Executable, params: Params = None) -> int:
+        """Run `statement` (with `params`: a statement built once, compiled once) in the
+        next shared transaction; its row count once committed."""
+        return await self.queue(statement, params)
+
+    def queue(self, statement: Executable, params: Params = None) -> asyncio.Future[int]:
+        """Queue `statement` for the next shared transaction, behind every statement
+        queued before it; the future is its row count once committed."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append((statement, params, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="group-commit")
+        return done
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                counts = await self._together(batch)
+            except Exception:  # one statement spoiled the transaction: each on its own
+                log.debug("group commit failed; running its statements one by one")
+                for pending in batch:
+                    await self._alone(*pending)
+                continue
+            for (_, _, done), count in zip(batch, counts, strict=True):
+                if not done.done():
+                    done.set_result(count)
+
+    async def _together(self, batch: list[Pending]) -> list[int]:
+        async with self.db.begin() as conn:
+            return [int((await conn.execute(s, p)).rowcount or 0) for s, p, _ in batch]
+
+    async def _alone(
+        self, statement: Executable, params: Params, done: asyncio.Future[int]
+    ) -> None:
+        try:
+            async with self.db.begin() as conn:
+                count = int((await conn.execute(statement, params)).rowcount or 0)
+        except Exception as exc:
+            if not done.done():
+                done.set_exception(exc)
+            return
+        if not done.done():
+            done.set_result(count)

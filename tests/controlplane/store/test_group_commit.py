@@ -1,0 +1,71 @@
+"""`GroupCommit`: the job rows' writes of concurrent jobs share commits, each writer still
+told its own outcome once committed, in the order the writes came; one bad write fails
+only its own caller."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infernet.controlplane.store import jobs as job_store
+from infernet.controlplane.store.accounts import create_account
+from infernet.controlplane.store.group_commit import GroupCommit
+from infernet.controlplane.store.ids import utcnow
+from infernet.controlplane.store.jobs import JobRecord
+from infernet.controlplane.store.tables import jobs
+
+
+def record(job_id: str, account: str) -> JobRecord:
+    return JobRecord(job_id, account, "m:1b", "m:1b", "pending", {}, utcnow())
+
+
+def count_commits(db: AsyncEngine) -> list[int]:
+    commits: list[int] = []
+    event.listen(db.sync_engine, "commit", lambda _conn: commits.append(1))
+    return commits
+
+
+async def statuses(db: AsyncEngine) -> dict[str, str]:
+    async with db.connect() as conn:
+        rows = (await conn.execute(select(jobs.c.id, jobs.c.status))).all()
+    return {str(r.id): str(r.status) for r in rows}
+
+
+async def test_writes_that_come_together_share_a_commit_and_keep_their_order(
+    db: AsyncEngine,
+) -> None:
+    writes, account = GroupCommit(db), await create_account(db, "alice")
+    commits = count_commits(db)
+    ids = [f"job_{i}" for i in range(20)]
+    created = [asyncio.ensure_future(job_store.create(writes, record(i, account))) for i in ids]
+    await asyncio.sleep(0)  # the inserts are queued
+    moved = [job_store.mark_processing(writes, i, "node_a", 1) for i in ids]
+    await asyncio.gather(*created, *moved)
+    assert await statuses(db) == dict.fromkeys(ids, "processing"), "each insert before its move"
+    assert len(commits) <= 2, "forty writes, not forty commits"
+    assert all(f.result() == 1 for f in moved)
+
+
+async def test_a_bad_write_fails_its_own_caller_only(db: AsyncEngine) -> None:
+    writes, account = GroupCommit(db), await create_account(db, "alice")
+    await job_store.create(writes, record("job_dup", account))
+    results = await asyncio.gather(
+        job_store.create(writes, record("job_a", account)),
+        job_store.create(writes, record("job_dup", account)),  # its id is taken
+        job_store.create(writes, record("job_b", account)),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], IntegrityError)
+    assert set(await statuses(db)) == {"job_dup", "job_a", "job_b"}
+
+
+async def test_a_move_of_a_finished_job_is_refused_through_the_batch(db: AsyncEngine) -> None:
+    writes, account = GroupCommit(db), await create_account(db, "alice")
+    await job_store.create(writes, record("job_x", account))
+    assert await job_store.fail(writes, "job_x", "timeout", "too slow")
+    assert not await job_store.fail(writes, "job_x", "timeout", "again")
+    assert await job_store.mark_processing(writes, "job_x", "node_a", 2) == 0

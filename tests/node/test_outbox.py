@@ -1,0 +1,144 @@
+"""The job channel's writer (node/outbox.py): tokens that pile up while the channel is
+busy leave in one frame, each still its own piece; nothing is lost or reordered within a
+job; a channel that keeps up gets each token as it comes; beats get their reply, or fall
+back to HTTP when the control plane does not answer them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from infernet.node.outbox import Outbox, coalesce
+from infernet.protocol.wire import (
+    Heartbeat,
+    HeartbeatResponse,
+    JobDone,
+    JobFailed,
+    JobToken,
+    JobTokens,
+    UsageReport,
+    from_node_adapter,
+)
+from tests.support.signed import heartbeat_payload
+
+USAGE = UsageReport(prompt_tokens=1, completion_tokens=3)
+BEAT = Heartbeat.model_validate(heartbeat_payload(["m:1b"]))
+
+
+def tok(job: str, text: str, attempt: int = 1) -> JobToken:
+    return JobToken(job_id=job, attempt=attempt, text=text)
+
+
+def test_an_attempts_queued_tokens_become_one_frame_where_its_first_token_was() -> None:
+    done = JobDone(job_id="a", usage=USAGE)
+    queued = [tok("a", "x"), tok("b", "1"), tok("a", "y"), tok("b", "2"), done, tok("a", "z", 2)]
+    assert coalesce(queued) == [
+        JobTokens(job_id="a", texts=["x", "y"]),
+        JobTokens(job_id="b", texts=["1", "2"]),
+        done,
+        JobTokens(job_id="a", attempt=2, texts=["z"]),
+    ]
+
+
+def test_tokens_never_pass_their_attempts_end() -> None:
+    failed = JobFailed(job_id="a", error="backend_error", message="gone")
+    queued = [tok("a", "x"), failed, tok("a", "late")]
+    frames = coalesce(queued)
+    assert frames == [
+        JobTokens(job_id="a", texts=["x"]),
+        failed,
+        JobTokens(job_id="a", texts=["late"]),
+    ]
+
+
+class SlowChannel:
+    """Takes frames; each write waits until the test lets it through."""
+
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def send(self, frame: str) -> None:
+        await self.gate.wait()
+        self.frames.append(frame)
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_a_channel_that_keeps_up_gets_each_token_as_it_comes() -> None:
+    channel = SlowChannel()
+    outbox = Outbox(channel.send)
+    for text in ["a", "b", "c"]:
+        outbox.put(tok("j", text))
+        await settle()
+    await outbox.close()
+    sent = [from_node_adapter.validate_json(f) for f in channel.frames]
+    assert sent == [JobTokens(job_id="j", texts=[t]) for t in ["a", "b", "c"]]
+
+
+async def test_tokens_that_piled_up_behind_a_busy_channel_leave_in_one_frame_in_order() -> None:
+    channel = SlowChannel()
+    outbox = Outbox(channel.send)
+    outbox.put(tok("j", "a"))
+    await settle()
+    channel.gate.clear()  # the socket is full
+    outbox.put(tok("j", "b"))
+    await settle()
+    for text in ["c", "d", "e"]:
+        outbox.put(tok("j", text))
+    outbox.put(JobDone(job_id="j", usage=USAGE))
+    channel.gate.set()
+    await settle()
+    await outbox.close()
+    sent = [from_node_adapter.validate_json(f) for f in channel.frames]
+    assert sent == [
+        JobTokens(job_id="j", texts=["a"]),
+        JobTokens(job_id="j", texts=["b"]),  # being written when the rest came
+        JobTokens(job_id="j", texts=["c", "d", "e"]),
+        JobDone(job_id="j", usage=USAGE),
+    ]
+
+
+async def test_a_beat_is_answered_on_the_channel() -> None:
+    channel = SlowChannel()
+    outbox = Outbox(channel.send)
+    reply = HeartbeatResponse(node_id="n", status="online", heartbeat_interval_s=30)
+    answered = asyncio.create_task(outbox.beat(BEAT, 5))
+    await settle()
+    assert from_node_adapter.validate_json(channel.frames[-1]).type == "beat"
+    outbox.replied(reply)
+    assert await answered == reply
+    await outbox.close()
+
+
+async def test_a_control_plane_that_does_not_answer_beats_is_not_asked_again() -> None:
+    outbox = Outbox(SlowChannel().send)
+    assert await outbox.beat(BEAT, 0.05) is None
+    assert not outbox.answers_beats
+    assert await outbox.beat(BEAT, 5) is None  # at once: the caller uses HTTP
+    await outbox.close()
+
+
+async def test_a_closed_channel_refuses_more_and_a_waiting_beat_gives_up() -> None:
+    outbox = Outbox(SlowChannel().send)
+    waiting = asyncio.create_task(outbox.beat(BEAT, 5))
+    await settle()
+    await outbox.close()
+    assert await waiting is None and outbox.answers_beats
+    with pytest.raises(ConnectionError):
+        outbox.put(tok("j", "a"))
+
+
+async def test_closing_writes_what_is_queued_first() -> None:
+    channel = SlowChannel()
+    outbox = Outbox(channel.send)
+    outbox.put(tok("j", "a"))
+    outbox.put(JobDone(job_id="j", usage=USAGE))  # the job's end, just before a stop
+    await outbox.close()
+    sent = [from_node_adapter.validate_json(f) for f in channel.frames]
+    assert sent == [JobTokens(job_id="j", texts=["a"]), JobDone(job_id="j", usage=USAGE)]
