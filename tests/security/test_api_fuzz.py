@@ -25,6 +25,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -114,7 +115,13 @@ def test_no_operation_answers_a_server_error_or_breaks_its_schema(net: ThreadedH
     failures: list[str] = []
     for operation in ops:
         try:
-            fuzz(net, operation)
+            try:
+                fuzz(net, operation)
+            except FlakyStrategyDefinition:
+                # Hypothesis could not replay its own draw while shrinking (seen once in a
+                # full run, on the training report): the operation is probed afresh, and a
+                # second failure of any kind counts.
+                fuzz(net, operation)
         except Exception as exc:  # collect every operation's failure, not just the first
             failures.append(f"{operation.label}: {exc}")
     assert not failures, "\n\n".join(failures)
