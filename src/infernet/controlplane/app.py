@@ -31,6 +31,7 @@ from infernet.controlplane.api import (
     sessions,
     training,
     training_nodes,
+    verifications,
 )
 from infernet.controlplane.api import metrics as metrics_api
 from infernet.controlplane.api.accounts import router as accounts_router
@@ -78,6 +79,7 @@ CLIENT_ROUTES = (
     metrics_api,
     training,
     training_nodes,
+    verifications,
 )
 
 
@@ -147,7 +149,7 @@ async def build_services(
     registry = NodeRegistry(settings.offline_after_s)
     caches = NodeCaches(shared.bus)
     payments = build_payments(db, registry, settings) if settings.payments_enabled else None
-    verifications = build_verifications(db, registry, caches, settings, payments)
+    verifying = build_verifications(db, registry, caches, settings, payments)
     manager = JobManager(
         db,
         registry,
@@ -155,7 +157,7 @@ async def build_services(
         bus=shared.bus,
         caches=caches,
         accounting=payments.accounting if payments else None,
-        events=VerifyingEvents(metrics, verifications) if verifications else metrics,
+        events=VerifyingEvents(metrics, verifying) if verifying else metrics,
         provenance=ProvenanceCheck(db, registry, caches.identities),
     )
     metrics.bind(registry, manager.stats)
@@ -171,5 +173,5 @@ async def build_services(
         caches,
         training_market,
         payments,
-        verifications=verifications,
+        verifications=verifying,
     )
