@@ -66,7 +66,13 @@ class LoadedModel:
     """A model file served under an alias; one generation at a time, as llama.cpp needs."""
 
     def __init__(
-        self, path: Path, alias: str, *, n_ctx: int | None = None, n_threads: int | None = None
+        self,
+        path: Path,
+        alias: str,
+        *,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        n_batch: int = 512,
     ):
         self.path = path
         self.alias = alias
@@ -77,7 +83,11 @@ class LoadedModel:
         _log_state["least"] = _INFO
         # verbose=False would send the load's output to /dev/null (suppress_stdout_stderr).
         self._llama: Any = _CountingLlama(
-            model_path=str(path), n_ctx=self.n_ctx, n_threads=n_threads, verbose=True
+            model_path=str(path),
+            n_ctx=self.n_ctx,
+            n_threads=n_threads,
+            n_batch=n_batch,
+            verbose=True,
         )
         self._llama.verbose = False  # no timing report per request from here on
         _log_state["least"] = _WARN
