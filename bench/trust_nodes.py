@@ -3,10 +3,12 @@ it does to its answers before it reports them."""
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +118,31 @@ def _answer(job: Job, done: dict[str, Any]) -> Answer:
     )
 
 
+def _load(path: Path) -> list[tuple[Answer, float]]:
+    found = []
+    for item in json.loads(path.read_text()):
+        fields = {**item["answer"], "usage": Usage(**item["answer"]["usage"])}
+        found.append((Answer(**fields), float(item["took"])))
+    return found
+
+
 async def answer_all(
     plan: NodePlan, models: dict[str, Path], jobs: list[Job], out: Path
 ) -> list[tuple[Answer, float]]:
-    """The node's reported answers to `jobs`, each with the seconds its engine took."""
-    log = out / f"node-{plan.name.split(':')[0].replace(' ', '_').replace(',', '')}.log"
+    """The node's reported answers to `jobs`, each with the seconds its engine took;
+    kept in `out` (answers-*.json), so a second run re-scores them without the engines."""
+    slug = re.sub(r"[^a-z0-9]+", "_", plan.name.lower()).strip("_")
+    kept = out / f"answers-{slug}-{len(jobs)}.json"
+    if kept.exists():
+        return _load(kept)
+    answers = await _generate(plan, models, jobs, out / f"node-{slug}.log")
+    kept.write_text(json.dumps([{"answer": asdict(a), "took": t} for a, t in answers]))
+    return answers
+
+
+async def _generate(
+    plan: NodePlan, models: dict[str, Path], jobs: list[Job], log: Path
+) -> list[tuple[Answer, float]]:
     launch = engine_plan(models[plan.model], free_port(), threads=plan.threads)
     launch = replace(launch, argv=launch.argv + plan.engine_args)
     engine = EngineProcess.start(launch, log, title="a benchmark node's engine")

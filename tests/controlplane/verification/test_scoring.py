@@ -62,17 +62,17 @@ def _sampled(rng: random.Random, honest: bool, n: int = 8) -> list[Position]:
 
 def test_honestly_sampled_tokens_pass_and_unlikely_ones_fail_by_distribution() -> None:
     rng = random.Random(7)
-    honest = [surprise_z(_sampled(rng, True), 1.0, 1.0) for _ in range(200)]
+    honest = [surprise_z(_sampled(rng, True), 1.0) for _ in range(200)]
     assert max(honest) < 4.0
-    assert not answer_findings(_sampled(rng, True), 1.0, 1.0)
-    failed = answer_findings(_sampled(rng, False, 16), 1.0, 1.0)
+    assert not answer_findings(_sampled(rng, True), 1.0)
+    failed = answer_findings(_sampled(rng, False, 16), 1.0)
     assert [f.check for f in failed] == ["sample_distribution"]
 
 
 def test_a_sampled_answer_may_end_where_ending_is_plausible_but_not_where_it_is_not() -> None:
     plausible = (Candidate(1, " Paris", -0.5), Candidate(9, "<|im_end|>", -1.5))
-    assert not answer_findings([at(None, top=plausible)], 0.7, 1.0)
-    found = answer_findings([at(None)], 0.7, 1.0)
+    assert not answer_findings([at(None, top=plausible)], 0.7)
+    found = answer_findings([at(None)], 0.7)
     assert [f.check for f in found] == ["answer_end"]
 
 

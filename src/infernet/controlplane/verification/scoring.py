@@ -10,12 +10,13 @@ log-probabilities under the claimed model, given the prompt and the answer so fa
   thread count, batch and cache state, which moves near-ties), or the text must go on
   with the first choice's text (the answer re-tokenized differently than it was emitted).
   Where the answer ended, the end-of-turn token must be such a choice.
-* Sampled answers are checked by distribution: at temperature T (top-p applied), the
-  surprise -log q(token) of honestly sampled tokens has a known mean (the entropy) and
-  variance at each position; their sum over the positions is compared with its
-  expectation as a z-score. A different model, a degraded one or a hotter sampler is
-  more surprised than the claimed model. Samplers that cut the tail (top-k, min-p) only
-  lower the surprise, so an honest node is never pushed over the threshold by them.
+* Sampled answers are checked by distribution: at temperature T, the surprise
+  -log q(token) of honestly sampled tokens has a known mean (the entropy) and variance
+  at each position; their sum over the positions is compared with its expectation as a
+  z-score. A different model, a degraded one or a hotter sampler is more surprised than
+  the claimed model. Samplers that cut the tail (top-k, top-p, min-p, in whatever order
+  an engine applies them) only lower the surprise, so the test ignores them: an honest
+  node is never pushed over the threshold by them.
   An answer that ends where its end was implausible (below `END_FLOOR` of the first
   choice) is a cut answer.
 * Usage: the node's counts against the verifier's recount with the model's tokenizer.
@@ -31,7 +32,6 @@ GREEDY_TOLERANCE = 1.0  # nats below the first choice still taken as a near-tie
 SAMPLE_Z = 4.0  # one-sided z-score over a job's positions that fails a sampled answer
 MIN_SAMPLED_POSITIONS = 4
 END_FLOOR = 1e-3  # an end with less than this share of the first choice's probability
-OUTSIDE_SURPRISE = 12.0  # nats charged for a token outside the engine's top list
 USAGE_SLACK = 2  # tokens, plus USAGE_SHARE of the recount, an honest count may differ by
 USAGE_SHARE = 0.05
 
@@ -96,45 +96,38 @@ def greedy_position(pos: Position, tolerance: float = GREEDY_TOLERANCE) -> Findi
     )
 
 
-def tempered(top: Sequence[Candidate], temperature: float, top_p: float) -> dict[int, float]:
-    """The sampling distribution over `top` at `temperature`, cut to `top_p`."""
+def tempered(top: Sequence[Candidate], temperature: float) -> dict[int, float]:
+    """The sampling distribution at `temperature` over `top` (renormalized)."""
     scaled = [c.logprob / temperature for c in top]
     peak = max(scaled)
     weights = [math.exp(s - peak) for s in scaled]
     total = sum(weights)
-    probs = sorted(((w / total, c.id) for w, c in zip(weights, top, strict=True)), reverse=True)
-    kept, mass = [], 0.0
-    for p, token in probs:
-        kept.append((p, token))
-        mass += p
-        if mass >= top_p:
-            break
-    return {token: p / mass for p, token in kept}
+    return {c.id: w / total for w, c in zip(weights, top, strict=True)}
 
 
-def surprise_z(positions: Sequence[Position], temperature: float, top_p: float) -> float:
+def surprise_z(positions: Sequence[Position], temperature: float) -> float:
     """How much more surprised than expected the claimed model is by the emitted tokens
-    (z-score of the summed surprise; 0 with no scored position)."""
+    (z-score of the summed surprise; 0 with no scored position). A token outside the
+    engine's top list is charged the least surprise it can have (that of the list's
+    last token), so the test never overstates."""
     observed = expected = variance = 0.0
     for pos in positions:
         if pos.emitted is None or not pos.top:
             continue
-        q = tempered(pos.top, temperature, top_p)
+        q = tempered(pos.top, temperature)
         entropy = -sum(p * math.log(p) for p in q.values())
         expected += entropy
         variance += sum(p * (-math.log(p) - entropy) ** 2 for p in q.values())
-        p_emitted = q.get(pos.emitted.id)
-        observed += -math.log(p_emitted) if p_emitted else OUTSIDE_SURPRISE
+        p_emitted = q.get(pos.emitted.id, min(q.values()))
+        observed += -math.log(p_emitted)
     return (observed - expected) / math.sqrt(variance + 0.25) if observed else 0.0
 
 
-def sampled_findings(
-    positions: Sequence[Position], temperature: float, top_p: float
-) -> list[Finding]:
+def sampled_findings(positions: Sequence[Position], temperature: float) -> list[Finding]:
     findings = []
     scored = [p for p in positions if p.emitted is not None]
     if len(scored) >= MIN_SAMPLED_POSITIONS:
-        z = surprise_z(scored, temperature, top_p)
+        z = surprise_z(scored, temperature)
         if z > SAMPLE_Z:
             findings.append(
                 Finding(
@@ -158,13 +151,11 @@ def sampled_findings(
     return findings
 
 
-def answer_findings(
-    positions: Sequence[Position], temperature: float, top_p: float
-) -> list[Finding]:
+def answer_findings(positions: Sequence[Position], temperature: float) -> list[Finding]:
     """Every failed test of the sampled positions of one answer."""
     if temperature == 0:
         return [f for f in (greedy_position(p) for p in positions) if f is not None]
-    return sampled_findings(positions, temperature, top_p)
+    return sampled_findings(positions, temperature)
 
 
 def _over(claimed: int, recount: int) -> bool:

@@ -103,7 +103,7 @@ class SpotCheck:
             emitted = tokens[index] if index < len(tokens) else None
             rest = answer.text[offsets[index] :] if emitted else ""
             scored.append(Position(index, emitted, rest, top, ends))
-        findings = answer_findings(scored, answer.temperature, answer.top_p)
+        findings = answer_findings(scored, answer.temperature)
         findings += usage_findings(answer.usage, recount, answer.finish_reason, answer.max_tokens)
         cost = len(prompt) + len(tokens) + DECODE_WEIGHT * len(scored)
         return Verdict(tuple(findings), len(scored), recount, cost)
