@@ -10,6 +10,8 @@ import random
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
+
 from infernet.backends.llamacpp import LlamaCppBackend
 from infernet.controlplane.money.withholding import withheld
 from infernet.controlplane.settings import Settings
@@ -59,6 +61,12 @@ async def test_a_node_answering_other_words_fails_a_hidden_check_is_penalized_an
         [seen] = mine["recent"]
         assert seen["checks"] == check.checks and seen["detail"] == check.detail
         assert "kind" not in seen and "messages" not in seen  # never which, nor the prompt
+
+        async with httpx.AsyncClient(base_url=harness.url) as browser:
+            await browser.post("/dashboard/sign-in", data={"api_key": harness.api_key})
+            page = (await browser.get(f"/dashboard/nodes/{node_id}")).text
+        assert "Verifications" in page and "0 of 1 verifications passed" in page
+        assert f"{check.checks}, {check.withheld_usdc} USDC withheld" in page
 
 
 async def test_an_honest_engine_passes_hidden_checks_and_client_jobs_are_spot_checked(
