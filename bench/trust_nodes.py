@@ -67,18 +67,18 @@ def _inflate(answer: Answer, rng: random.Random) -> Answer:
     return replace(answer, usage=claimed)
 
 
-NODES = [
+NODES = [  # the honest node first: the tampering ones change its answers
     NodePlan("honest, as the verifier", True),
     NodePlan("honest, 2 threads", True, threads=2),
-    NodePlan("honest, batch 32", True, engine_args=("--batch-size", "32")),
-    NodePlan("honest, context 1024", True, engine_args=("--ctx-size", "1024")),
-    NodePlan("degraded: norms perturbed 10 %", False, model="perturbed"),
-    NodePlan("degraded: requantized (Q2_K asked)", False, model="requantized"),
-    NodePlan("different model: 20 of 30 layers", False, model="fewer_layers"),
-    NodePlan("sampler: temperature 1.0 for 0", False, temperature=1.0, greedy_only=True),
     NodePlan("truncated answers", False, tamper=_truncate),
     NodePlan("padded answers", False, tamper=_pad),
     NodePlan("inflated usage (x1.2)", False, tamper=_inflate),
+    NodePlan("degraded: norms perturbed 10 %", False, model="perturbed"),
+    NodePlan("different model: 20 of 30 layers", False, model="fewer_layers"),
+    NodePlan("sampler: temperature 1.0 for 0", False, temperature=1.0, greedy_only=True),
+    NodePlan("degraded: requantized (Q2_K asked)", False, model="requantized"),
+    NodePlan("honest, batch 32", True, engine_args=("--batch-size", "32")),
+    NodePlan("honest, context 1024", True, engine_args=("--ctx-size", "1024")),
 ]
 
 
@@ -131,6 +131,10 @@ async def answer_all(
 ) -> list[tuple[Answer, float]]:
     """The node's reported answers to `jobs`, each with the seconds its engine took;
     kept in `out` (answers-*.json), so a second run re-scores them without the engines."""
+    if plan.tamper is not None:  # the honest node's own answers, changed after the fact
+        rng = random.Random(5)
+        base = await answer_all(NODES[0], models, jobs, out)
+        return [(plan.tamper(answer, rng), took) for answer, took in base]
     slug = re.sub(r"[^a-z0-9]+", "_", plan.name.lower()).strip("_")
     kept = out / f"answers-{slug}-{len(jobs)}.json"
     if kept.exists():
@@ -146,7 +150,6 @@ async def _generate(
     launch = engine_plan(models[plan.model], free_port(), threads=plan.threads)
     launch = replace(launch, argv=launch.argv + plan.engine_args)
     engine = EngineProcess.start(launch, log, title="a benchmark node's engine")
-    rng = random.Random(5)
     answers = []
     try:
         await engine.wait_ready()
@@ -155,8 +158,7 @@ async def _generate(
                 started = time.perf_counter()
                 done = (await client.post("/v1/chat/completions", json=_body(plan, job))).json()
                 took = time.perf_counter() - started
-                answer = _answer(job, done)
-                answers.append((plan.tamper(answer, rng) if plan.tamper else answer, took))
+                answers.append((_answer(job, done), took))
     finally:
         engine.stop()
     return answers
