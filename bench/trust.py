@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -160,9 +161,11 @@ def main() -> None:
     parser.add_argument("--positions", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="4 jobs, 4 nodes: it runs")
     parser.add_argument("--out", type=Path, default=Path("bench-trust"))
+    parser.add_argument("--only", default="", help="only nodes whose name matches this regex")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     nodes = NODES[:1] + NODES[2:5] if args.quick else NODES
+    nodes = [n for n in nodes if re.search(args.only, n.name)]
     count = 4 if args.quick else args.jobs
     rows = asyncio.run(run(count, args.positions, args.out, nodes))
     print(table(rows))
