@@ -36,7 +36,8 @@ async def test_a_node_answering_other_words_fails_a_hidden_check_is_penalized_an
     tmp_path: Path, engine_url: str
 ) -> None:
     async with running(tmp_path, _settings(tmp_path, "smollm", engine_url)) as harness:
-        scripted = ScriptedBackend(["smollm"], tokens=["I", " like", " turtles"])
+        # It serves another model too, which has no verifier: the check goes to smollm.
+        scripted = ScriptedBackend(["other", "smollm"], tokens=["I", " like", " turtles"])
         await harness.add_node(scripted, owner=harness.api_key)
         services = harness.control_plane.services
         assert services.verifications is not None
@@ -46,6 +47,7 @@ async def test_a_node_answering_other_words_fails_a_hidden_check_is_penalized_an
         node_id = harness.nodes[0].node_id or ""
         [check] = await store.recent(services.db, node_id, 10)
         assert not check.passed and check.kind == "hidden" and check.detail
+        assert check.model == "smollm"
         node = services.registry.get(node_id)
         assert node is not None and node.integrity_penalty_s == PENALTY_S
         assert services.payments is not None

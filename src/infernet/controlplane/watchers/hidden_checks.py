@@ -89,7 +89,7 @@ class HiddenChecks:
             return False
         key = self.rng.choice(models)
         drawn = draw(self.rng)
-        name = next(iter(self.services.registry.online_models()[key][0].served.values()))
+        name = self.services.registry.online_models()[key][0].served[key]
         request = JobCreate(
             model=name,
             messages=drawn.messages,
