@@ -87,3 +87,14 @@ def test_an_answer_said_to_reach_max_tokens_must_hold_them() -> None:
     assert not usage_findings(Usage(37, 64), Usage(37, 63), "length", 64)
     found = usage_findings(Usage(37, 64), Usage(37, 20), "length", 64)
     assert [f.check for f in found] == ["usage_completion", "finish_length"]
+
+
+def test_a_sampled_answer_split_into_other_tokens_is_judged_by_its_text() -> None:
+    # The engine wrote " a" + "va"; the answer re-tokenized reads " av" + "a", a token
+    # the model finds unlikely: the text is what counts.
+    top = (Candidate(1, " a", -1.8), Candidate(2, " I", -2.4), Candidate(3, " the", -2.4))
+    odd = Position(3, Candidate(9, " av", 0), " ava, ava,", top, ENDS)
+    assert surprise_z([odd] * 8, 0.42) < 1.0
+    likely = (Candidate(2, " I", -0.1), Candidate(3, " the", -3.0), Candidate(4, " a", -3.5))
+    other = Position(3, Candidate(9, " av", 0), " avocado", likely, ENDS)
+    assert surprise_z([other] * 8, 0.42) > 4.0

@@ -105,11 +105,21 @@ def tempered(top: Sequence[Candidate], temperature: float) -> dict[int, float]:
     return {c.id: w / total for w, c in zip(weights, top, strict=True)}
 
 
+def _seen(pos: Position, q: dict[int, float]) -> float:
+    """The probability the model gives to what the answer says next: its token, or any
+    token the text goes on with (an answer re-tokenized after the fact can split words
+    unlike the engine that wrote it, e.g. " av"+"a" for " a"+"va")."""
+    assert pos.emitted is not None
+    consistent = sum(q[c.id] for c in pos.top if c.piece and pos.rest.startswith(c.piece))
+    return max(q.get(pos.emitted.id, min(q.values())), consistent)
+
+
 def surprise_z(positions: Sequence[Position], temperature: float) -> float:
     """How much more surprised than expected the claimed model is by the emitted tokens
     (z-score of the summed surprise; 0 with no scored position). A token outside the
     engine's top list is charged the least surprise it can have (that of the list's
-    last token), so the test never overstates."""
+    last token), and text the model could write with other tokens is taken at their
+    probability, so the test never overstates."""
     observed = expected = variance = 0.0
     for pos in positions:
         if pos.emitted is None or not pos.top:
@@ -118,8 +128,7 @@ def surprise_z(positions: Sequence[Position], temperature: float) -> float:
         entropy = -sum(p * math.log(p) for p in q.values())
         expected += entropy
         variance += sum(p * (-math.log(p) - entropy) ** 2 for p in q.values())
-        p_emitted = q.get(pos.emitted.id, min(q.values()))
-        observed += -math.log(p_emitted)
+        observed += -math.log(_seen(pos, q))
     return (observed - expected) / math.sqrt(variance + 0.25) if observed else 0.0
 
 
