@@ -31,6 +31,7 @@ from infernet.controlplane.api import (
     sessions,
     training,
     training_nodes,
+    verifications,
 )
 from infernet.controlplane.api import metrics as metrics_api
 from infernet.controlplane.api.accounts import router as accounts_router
@@ -50,7 +51,9 @@ from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.db import open_database
 from infernet.controlplane.training.market import build_training
 from infernet.controlplane.training.storage import uploads
-from infernet.controlplane.watchers.canary import Canary, CanaryConfig, ExemptAccounting
+from infernet.controlplane.verification.build import build_verifications
+from infernet.controlplane.verification.service import VerifyingEvents
+from infernet.controlplane.watchers.hidden_checks import Background, verification_tasks
 from infernet.controlplane.watchers.recovery import recover
 from infernet.controlplane.watchers.settlement import settlement_loop
 from infernet.controlplane.watchers.sweeps import background_tasks
@@ -76,6 +79,7 @@ CLIENT_ROUTES = (
     metrics_api,
     training,
     training_nodes,
+    verifications,
 )
 
 
@@ -95,12 +99,10 @@ def create_app(
         app.state.services = services
         await services.jobs.cluster.start()
         await recover(services)  # jobs, holds and nodes it left (watchers/recovery.py)
-        tasks = background_tasks(services)
-        canary = Canary(services, CanaryConfig(interval_s=settings.canary_interval_s))
+        tasks: list[Background] = [*background_tasks(services), *verification_tasks(services)]
         settling = settlement_loop(services, metrics.settlement)  # None: no chain
         for task in tasks:
             task.start()
-        canary.start()
         if settling is not None:
             settling.start()
         try:
@@ -108,7 +110,6 @@ def create_app(
         finally:
             if settling is not None:
                 await settling.stop()
-            await canary.stop()
             for task in tasks:
                 await task.stop()
             await services.jobs.cluster.stop()
@@ -148,19 +149,29 @@ async def build_services(
     registry = NodeRegistry(settings.offline_after_s)
     caches = NodeCaches(shared.bus)
     payments = build_payments(db, registry, settings) if settings.payments_enabled else None
+    verifying = build_verifications(db, registry, caches, settings, payments)
     manager = JobManager(
         db,
         registry,
         settings,
         bus=shared.bus,
         caches=caches,
-        accounting=ExemptAccounting(payments.accounting) if payments else None,
-        events=metrics,
+        accounting=payments.accounting if payments else None,
+        events=VerifyingEvents(metrics, verifying) if verifying else metrics,
         provenance=ProvenanceCheck(db, registry, caches.identities),
     )
     metrics.bind(registry, manager.stats)
     verifier = RequestVerifier(nonce_store=shared.nonces or DatabaseNonceStore(db))
     training_market = build_training(db, registry, settings, payments)
     return Services(
-        settings, db, registry, manager, verifier, shared.bus, caches, training_market, payments
+        settings,
+        db,
+        registry,
+        manager,
+        verifier,
+        shared.bus,
+        caches,
+        training_market,
+        payments,
+        verifications=verifying,
     )

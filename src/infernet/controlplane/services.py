@@ -25,6 +25,7 @@ from infernet.controlplane.nodes.cache import NodeCaches
 from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.training.market import TrainingMarket
+from infernet.controlplane.verification.service import Verifications
 from infernet.protocol.signing import NonceStore, RequestVerifier
 
 
@@ -65,3 +66,4 @@ class Services:
     training: TrainingMarket  # open-market federated LoRA (controlplane/training/)
     payments: Payments | None = None  # None: PAYMENTS_ENABLED=false
     events: EventHub = field(default_factory=EventHub)  # live pages (dashboard SSE)
+    verifications: Verifications | None = None  # None: no verifier configured

@@ -37,8 +37,13 @@ class Settings(BaseModel):
     model_aliases: dict[str, str] = Field(default_factory=dict)
     # A running job whose node sends nothing for this long is taken back and re-routed.
     stall_timeout_s: float = 60.0
-    # Model integrity canaries (controlplane/watchers/canary.py): seconds between rounds; 0 = off.
-    canary_interval_s: float = Field(default=0.0, ge=0)
+    # Verification of what nodes serve (controlplane/verification/, docs/trust.md): the
+    # platform's trusted engine per model (model name -> base URL of a llama-server-style
+    # server; models without one are not checked), the share of the network's compute
+    # checks may spend, and the mean seconds between hidden checks (0: none).
+    verifier_urls: dict[str, str] = Field(default_factory=dict)
+    verify_share: float = Field(default=0.05, ge=0, le=1)
+    hidden_check_interval_s: float = Field(default=0.0, ge=0)
     # Attempts per job across nodes (first run + failovers) before it fails.
     max_attempts: int = 3
     # Prefix-aware routing (jobs/prefix_index.py): a node that probably holds the start of

@@ -19,6 +19,7 @@ def main() -> None:
         "--ctx-size", type=int, default=None, help="default: the model's trained context"
     )
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=512, help="llama.cpp's n_batch")
     parser.add_argument("--system-info", action="store_true", help="print llama.cpp's and exit")
     args = parser.parse_args()
     # A crash inside llama.cpp (SIGSEGV, SIGILL, ...) leaves the Python stack in the log;
@@ -42,7 +43,11 @@ def serve(args: argparse.Namespace) -> None:
 
     try:
         model = LoadedModel(
-            args.model, args.alias or args.model.name, n_ctx=args.ctx_size, n_threads=args.threads
+            args.model,
+            args.alias or args.model.name,
+            n_ctx=args.ctx_size,
+            n_threads=args.threads,
+            n_batch=args.batch_size,
         )
     except (OSError, ValueError) as exc:  # llama-cpp-python: ValueError("Failed to load ...")
         sys.exit(f"infernet engine: cannot serve {args.model}: {exc}")

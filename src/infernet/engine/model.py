@@ -66,7 +66,13 @@ class LoadedModel:
     """A model file served under an alias; one generation at a time, as llama.cpp needs."""
 
     def __init__(
-        self, path: Path, alias: str, *, n_ctx: int | None = None, n_threads: int | None = None
+        self,
+        path: Path,
+        alias: str,
+        *,
+        n_ctx: int | None = None,
+        n_threads: int | None = None,
+        n_batch: int = 512,
     ):
         self.path = path
         self.alias = alias
@@ -77,7 +83,11 @@ class LoadedModel:
         _log_state["least"] = _INFO
         # verbose=False would send the load's output to /dev/null (suppress_stdout_stderr).
         self._llama: Any = _CountingLlama(
-            model_path=str(path), n_ctx=self.n_ctx, n_threads=n_threads, verbose=True
+            model_path=str(path),
+            n_ctx=self.n_ctx,
+            n_threads=n_threads,
+            n_batch=n_batch,
+            verbose=True,
         )
         self._llama.verbose = False  # no timing report per request from here on
         _log_state["least"] = _WARN
@@ -89,17 +99,32 @@ class LoadedModel:
         template; None for an ordinary conversation."""
         if not messages or messages[-1].get("role") != "assistant":
             return None
+        formatter = self.chat_formatter()
+        if formatter is None:
+            return None
+        rendered = formatter(messages=cast(Any, messages[:-1])).prompt
+        return str(rendered) + str(messages[-1].get("content") or "")
+
+    def chat_formatter(self) -> Jinja2ChatFormatter | None:
+        """The model's own chat template (None: the file has none)."""
         template = self._llama.metadata.get("tokenizer.chat_template")
         if not template:
             return None
         vocab = self._llama._model
-        formatter = Jinja2ChatFormatter(
+        return Jinja2ChatFormatter(
             template,
-            eos_token=vocab.token_get_text(self._llama.token_eos()),
+            eos_token=self.eos_token,
             bos_token=vocab.token_get_text(self._llama.token_bos()),
         )
-        rendered = formatter(messages=cast(Any, messages[:-1])).prompt
-        return str(rendered) + str(messages[-1].get("content") or "")
+
+    @property
+    def eos_token(self) -> str:
+        return str(self._llama._model.token_get_text(self._llama.token_eos()))
+
+    @property
+    def llama(self) -> Any:
+        """The llama-cpp-python model itself (hold `lock` to use it)."""
+        return self._llama
 
     def chat_stream(
         self, body: dict[str, Any], cancelled: threading.Event

@@ -5,7 +5,8 @@ Endpoints (the subset Infernet uses): `GET /health`, `GET /v1/models`, `GET /pro
 usage on a final chunk, as llama-server and OpenAI do). A prompt that does not fit the
 context is refused before any answer starts, streamed or not, with llama-server's 400
 `exceed_context_size_error` (llama-cpp-python itself raises a ValueError, which would be
-a 500 or a cut stream).
+a 500 or a cut stream). The scoring endpoints a verifier uses (`/tokenize`,
+`/apply-template`, `/completion` with `n_probs`) are in scoring.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from infernet.engine.model import LoadedModel
+from infernet.engine.scoring import install_scoring_routes
 
 _DONE = object()
 _TOO_LONG = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
@@ -64,6 +66,7 @@ def create_engine_app(model: LoadedModel) -> FastAPI:
             "default_generation_settings": settings,
             "model_path": str(model.path),
             "total_slots": 1,
+            "eos_token": model.eos_token,
         }
 
     @app.get("/v1/models")
@@ -95,6 +98,7 @@ def create_engine_app(model: LoadedModel) -> FastAPI:
             )
         return JSONResponse(await _collect(stream, model))
 
+    install_scoring_routes(app, model)
     return app
 
 

@@ -26,7 +26,9 @@ from infernet.controlplane.schemas.forms import CommandForm
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import commands as command_store
 from infernet.controlplane.store import registration as registration_store
+from infernet.controlplane.store import verifications as verification_store
 from infernet.controlplane.store.ids import iso
+from infernet.controlplane.verification.reputation import WINDOW, Reputation
 from infernet.protocol.modelnames import routing_key
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
@@ -87,7 +89,14 @@ async def _node_context(services: Services, viewer: Viewer, node_id: str) -> dic
     state = services.registry.get(node_id)
     why = explain(state, services.registry.offline_after_s, services.jobs.demand) if state else None
     commands = await command_store.commands_for_node(services.db, node_id, limit=20)
-    return {"node": view, "why": why, "commands": commands}
+    checks = await verification_store.recent(services.db, node_id, WINDOW)
+    return {
+        "node": view,
+        "why": why,
+        "commands": commands,
+        "reputation": Reputation.of(checks),
+        "checks": checks[:10],
+    }
 
 
 def _node_fragments(context: dict[str, Any]) -> Fragments:

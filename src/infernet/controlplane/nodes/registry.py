@@ -51,8 +51,9 @@ class NodeState:
     cache_routed: int = 0  # jobs sent here for what its cache probably held
     # Why this node was passed over, by reason, since the control plane started.
     passed_over: dict[str, int] = field(default_factory=dict)
-    # Operations: a draining node takes no new jobs; a node whose canary answers diverged
-    # (controlplane/watchers/canary.py) waits this many extra seconds in the router's prediction.
+    # Operations: a draining node takes no new jobs; a node that failed verifications
+    # (controlplane/verification/reputation.py) waits this many extra seconds in the
+    # router's prediction.
     draining: bool = False
     integrity_penalty_s: float = 0.0
     # Claims caught above what the control plane can check (nodes/offences.py).

@@ -391,6 +391,7 @@ training_claims = Table(
     Column("detail", Text, nullable=False, default=""),
 )
 
-# The settlement adapter's tables (deposits, checkpoints, payout transactions) are in
-# their own module, on this `metadata`; imported last, so they see the tables above.
-from infernet.controlplane.store import settlement_tables  # noqa: E402, F401
+# The settlement adapter's tables (deposits, checkpoints, payout transactions) and the
+# verifications of nodes' answers (controlplane/verification/) are in their own modules,
+# on this `metadata`; imported last, so they see the tables above.
+from infernet.controlplane.store import settlement_tables, verification_tables  # noqa: E402, F401
