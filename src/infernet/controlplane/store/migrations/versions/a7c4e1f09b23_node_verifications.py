@@ -1,7 +1,7 @@
 """node verifications (issue 18: spot-checks, hidden checks, reputation)
 
 Revision ID: a7c4e1f09b23
-Revises: e684fa9ef957
+Revises: b7e2c4d91a3f
 Create Date: 2026-12-03 07:40:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "a7c4e1f09b23"
-down_revision = "e684fa9ef957"
+down_revision = "b7e2c4d91a3f"
 branch_labels = None
 depends_on = None
 
