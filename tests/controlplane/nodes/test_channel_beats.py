@@ -4,6 +4,7 @@ signed the handshake once), and the control plane applies and answers the beat a
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -77,3 +78,28 @@ async def test_a_node_daemon_beats_over_its_open_channel_not_over_http(
     reply = await daemon.heartbeat()
     assert reply.node_id == node.node_id and reply.status == "online"
     assert "/api/v1/heartbeat" not in posted
+
+
+async def test_a_beat_the_control_plane_cannot_take_leaves_the_channel_open(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Closing the channel would lose the attempts' messages in flight on it (seen with two
+    # replicas when Redis restarted: a job's answer lost, the job stalled for a minute).
+    key, node_id = await joined(harness)
+    services = harness.control_plane.services
+    healthy, refused = services.jobs.heartbeat, []
+
+    async def redis_away(*args: object) -> None:
+        refused.append(args)
+        raise ConnectionError("Error 111 connecting to Redis")
+
+    async with channel(harness, key) as socket:
+        monkeypatch.setattr(services.jobs, "heartbeat", redis_away)
+        await socket.send(beat(["m:1b"]))  # not answered: the node will beat over HTTP
+        async with asyncio.timeout(10):
+            while not refused:
+                await asyncio.sleep(0.01)
+        monkeypatch.setattr(services.jobs, "heartbeat", healthy)
+        await socket.send(beat(["m:1b"]))
+        reply = await next_message(socket)
+    assert reply["type"] == "beat_reply" and reply["reply"]["node_id"] == node_id

@@ -145,7 +145,13 @@ async def _beat(
     except Unauthorized as exc:
         await channel.close(4401, exc.message)
         return
-    reply = await receive_heartbeat(services, node, beat.heartbeat)
+    try:
+        reply = await receive_heartbeat(services, node, beat.heartbeat)
+    except Exception:  # Redis or the database away: the beat fails, never the channel
+        # (closing it would lose the attempts' messages in flight on it). Unanswered, the
+        # node beats over signed HTTP on this channel, as to a control plane without beats.
+        log.exception("heartbeat over the job channel failed", extra={"node_id": node.node_id})
+        return
     await channel.send(BeatReply(reply=reply))
 
 

@@ -30,7 +30,7 @@ class JobRows:
         await job_store.create(self._writes, record)
 
     def started(
-        self, job_id: str, node_id: str, attempt: int, routing: dict[str, Any] | None
+        self, job_id: str, node_id: str, attempt: int, routing: dict[str, Any] | None = None
     ) -> None:
         """The attempt was sent to `node_id`: written at its first token or next move."""
         self._unwritten[job_id] = (node_id, attempt, routing)
