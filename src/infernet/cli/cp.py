@@ -22,6 +22,12 @@ from infernet.cli.cp_settlement import (
     settlement_from,
 )
 from infernet.cli.cp_settlement import reconcile as run_reconcile
+from infernet.cli.cp_verification import (
+    HIDDEN_CHECKS_OPTION,
+    VERIFIER_OPTION,
+    VERIFY_SHARE_OPTION,
+    verification_from,
+)
 from infernet.controlplane.app import create_app
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.accounts import create_account as store_create_account
@@ -79,6 +85,9 @@ OPEN_DEPOSITS_OPTION = typer.Option(
     help="Let every key holder credit its own balance (a local demo only; otherwise "
     "crediting is an admin action).",
 )
+INVITE_OPTION = typer.Option(
+    False, "--require-invite", help="Sign-up needs a code from `infernet cp invite`."
+)
 JOB_TIMEOUT_OPTION = typer.Option(
     300.0,
     "--job-timeout",
@@ -105,9 +114,7 @@ def serve(
         30.0, help="Seconds between node heartbeats (nodes are told it in every reply)."
     ),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
-    require_invite: bool = typer.Option(
-        False, "--require-invite", help="Sign-up needs a code from `infernet cp invite`."
-    ),
+    require_invite: bool = INVITE_OPTION,
     payments: bool = PAYMENTS_OPTION,
     platform_key: str = typer.Option(
         None, "--platform-key", help="Receipt countersigning key (default: beside the DB)."
@@ -130,6 +137,9 @@ def serve(
     confirmations: int = CONFIRMATIONS_OPTION,
     alert_account: str = ALERT_OPTION,
     settlement_setting: list[str] = SETTLEMENT_SETTING_OPTION,
+    verifier: list[str] = VERIFIER_OPTION,
+    verify_share: float = VERIFY_SHARE_OPTION,
+    hidden_check_interval: float = HIDDEN_CHECKS_OPTION,
 ) -> None:
     """Run a control plane in the foreground (API, node channel, OpenAPI docs at /docs)."""
     setup_logging(log_level)
@@ -149,6 +159,7 @@ def serve(
         open_deposits=open_deposits,
         job_timeout_s=job_timeout,
         settlement=settlement_from(ctx.params),
+        **verification_from(ctx.params),
     )
     check_before_serving(settings)  # exit 3 (settings, keys) or 4 (no chain) before serving
     _run(settings, host, port)
