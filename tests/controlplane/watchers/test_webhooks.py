@@ -128,5 +128,7 @@ async def test_a_node_going_offline_posts_to_its_owners_webhook(
                 await asyncio.sleep(0.1)
         message = receiver.received[0]["content"]
         assert "rig" in message and "went offline" in message
-        hooks = await records.webhooks_of(services.db, owner)
+        async with asyncio.timeout(10):  # its outcome is stored once the post returned
+            while (hooks := await records.webhooks_of(services.db, owner))[0].last_status is None:
+                await asyncio.sleep(0.05)
         assert hooks[0].last_status is not None and hooks[0].last_status.startswith("HTTP 204")
