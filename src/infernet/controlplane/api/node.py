@@ -9,8 +9,10 @@ to check per beat.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, WebSocket, WebSocketDisconnect
@@ -22,6 +24,7 @@ from infernet.controlplane.jobs.claims import malformed_failure
 from infernet.controlplane.jobs.owner import NodeMessage
 from infernet.controlplane.nodes.auth import refused
 from infernet.controlplane.nodes.heartbeat import known_node, receive_heartbeat, receive_hello
+from infernet.controlplane.nodes.lanes import Lanes
 from infernet.controlplane.nodes.registration import register_node
 from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.services import Services
@@ -42,6 +45,7 @@ from infernet.protocol.wire import (
 
 router = APIRouter(tags=["node"])
 log = logging.getLogger("infernet.node_api")
+BEATS = "beats"  # the lane of the channel's heartbeats (job lanes are named by job id)
 
 
 def _services(request: Request) -> Services:
@@ -95,7 +99,8 @@ class WebSocketChannel:
         await self._socket.send_text(message.model_dump_json())
 
     async def close(self, code: int, reason: str) -> None:
-        await self._socket.close(code=code, reason=reason[:120])
+        with contextlib.suppress(RuntimeError):  # closed already (by either side)
+            await self._socket.close(code=code, reason=reason[:120])
 
 
 async def _frames(socket: WebSocket) -> AsyncIterator[str]:
@@ -117,6 +122,21 @@ async def _frames(socket: WebSocket) -> AsyncIterator[str]:
 async def _relay(
     services: Services, node: NodeState, socket: WebSocket, channel: WebSocketChannel
 ) -> None:
+    """Apply the channel's messages: each job's in order, jobs side by side (lanes.py)."""
+    lanes = Lanes(lambda _exc: channel.close(1011, "a message from this node failed to apply"))
+    try:
+        await _read(services, node, socket, channel, lanes)
+    finally:
+        await lanes.drain()  # every message read is applied before the close is acted on
+
+
+async def _read(
+    services: Services,
+    node: NodeState,
+    socket: WebSocket,
+    channel: WebSocketChannel,
+    lanes: Lanes,
+) -> None:
     async for text in _frames(socket):
         try:
             message: NodeMessage | NodeHello | NodeBeat = from_node_adapter.validate_json(text)
@@ -127,11 +147,13 @@ async def _relay(
                 continue
             message = failure
         if isinstance(message, NodeBeat):
-            await _beat(services, node, message, channel)
-        elif isinstance(message, NodeHello):
+            await lanes.add(BEATS, partial(_beat, services, node, message, channel))
+        elif isinstance(message, NodeHello):  # what the node runs: after all it said before
+            await lanes.drain()
             await receive_hello(services, node, message)
         else:
-            await services.jobs.receive(node.node_id, message)
+            receive = partial(services.jobs.receive, node.node_id, message)
+            await lanes.add(message.job_id, receive)
 
 
 async def _beat(
