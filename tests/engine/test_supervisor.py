@@ -63,6 +63,28 @@ async def test_a_crashed_engine_is_restarted_and_reported_down_meanwhile(tmp_pat
     assert supervisor.state == "stopped" and not supervisor.process.running
 
 
+async def test_a_health_check_that_races_the_crash_reports_the_crash(tmp_path: Path) -> None:
+    """Asked after the engine died and before the supervisor's next look at it, the
+    backend says the engine crashed and is restarting, not that nothing listens."""
+    log = tmp_path / "engine.log"
+    supervisor = EngineSupervisor(tiny_engine(log), delays=(0.5,))
+    await supervisor.start()
+    backend = SupervisedBackend(LlamaCppBackend(supervisor.url), supervisor)
+    try:
+        first = supervisor.process
+        assert first is not None and (await backend.health()).ok
+        os.kill(first.pid, signal.SIGSEGV)
+        while first.returncode is None:  # reaped here, before the supervisor polls it
+            await asyncio.sleep(0.001)
+        health = await backend.health()
+        assert not health.ok
+        assert health.detail == (
+            f"the tiny engine crashed (SIGSEGV); restarting it (restart 1 of 1); log file: {log}"
+        )
+    finally:
+        await backend.close()
+
+
 async def test_a_crash_loop_stops_after_the_last_restart_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

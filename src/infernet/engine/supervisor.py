@@ -114,6 +114,12 @@ class EngineSupervisor:
                 log.warning(f"{self._title()} is running again ({self.url})")
                 break
 
+    async def noticed_exit(self, timeout_s: float = 1.0) -> None:
+        """Wait (at most `timeout_s`) until the watcher has acted on the engine's exit."""
+        deadline = time.monotonic() + timeout_s
+        while self.state == "running" and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
     def _attempt(self) -> str:
         return f"restart {self.crashes} of {len(self._delays)}"
 
@@ -172,9 +178,15 @@ class SupervisedBackend:
         return self._inner.host
 
     async def health(self) -> BackendHealth:
-        if self._supervisor.state != "running":
-            return BackendHealth(ok=False, detail=self._supervisor.detail())
-        return await self._inner.health()
+        process = self._supervisor.process
+        if self._supervisor.state == "running" and process is not None:
+            health = await self._inner.health()
+            # Refused a moment before the process is reaped: say that it crashed (as
+            # `generate` does), not that nothing listens there.
+            if health.ok or await process.wait_exit(1.0) is None:
+                return health
+            await self._supervisor.noticed_exit()
+        return BackendHealth(ok=False, detail=self._supervisor.detail())
 
     async def list_models(self) -> list[InstalledModel]:
         return await self._inner.list_models()
