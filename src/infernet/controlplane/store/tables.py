@@ -391,7 +391,10 @@ training_claims = Table(
     Column("detail", Text, nullable=False, default=""),
 )
 
-# The settlement adapter's tables (deposits, checkpoints, payout transactions) and the
-# verifications of nodes' answers (controlplane/verification/) are in their own modules,
-# on this `metadata`; imported last, so they see the tables above.
-from infernet.controlplane.store import settlement_tables, verification_tables  # noqa: E402, F401
+# Settlement, verification and node-sample tables are in their own modules, on this
+# `metadata`; imported last, so they see the tables above.
+from infernet.controlplane.store import (  # noqa: E402, F401
+    sample_tables,
+    settlement_tables,
+    verification_tables,
+)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
+from infernet.controlplane.store import samples as sample_store
 from infernet.controlplane.training.sweeper import TrainingSweeper
 from infernet.controlplane.watchers.recovery import TIDY_S, tidy
 from infernet.controlplane.watchers.webhooks import LivenessWatch
@@ -47,11 +48,20 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
         moments = {node: datetime.fromtimestamp(ts, UTC) for node, ts in seen.items()}
         await node_store.flush_heartbeats(services.db, moments)
 
+    async def store_samples() -> None:
+        rows = services.samples.take_finished()
+        try:
+            await sample_store.add(services.db, rows)
+        except Exception:
+            services.samples.put_back(rows)  # the next try writes them
+            raise
+
     liveness_s = min(LIVENESS_CHECK_S, services.settings.heartbeat_interval_s)
     training = TrainingSweeper(services.training)  # controlplane/training/sweeper.py
     return [
         PeriodicTask("job-sweeper", 1.0, services.jobs.sweep),
         PeriodicTask("heartbeat-flusher", 5.0, flush_heartbeats),
+        PeriodicTask("gpu-samples", 15.0, store_samples),  # nodes/samples.py
         # Node liveness -> live dashboard pages and offline webhooks (webhooks.py).
         PeriodicTask("liveness-watch", liveness_s, LivenessWatch(services).check),
         # Holds a crash left open, stored streams past retention, expired nonces.
