@@ -100,7 +100,7 @@ def chart(series: Series, window_label: str, prefix: str = "") -> Chart:
         empty=series.empty,
         lines=_runs(points),
         dots=dots,
-        top_label=show_value(top, series.unit),
+        top_label=f"{top:.6f}".rstrip("0").rstrip("."),  # the unit is in the title
         start_label=_moment(series.start),
         end_label="now",
     )

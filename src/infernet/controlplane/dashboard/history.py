@@ -103,10 +103,10 @@ def job_series(found: Mapping[int, JobBucket], window: Window, start: float) -> 
     return [
         series("jobs", "Jobs completed", "jobs", _spread(found, n, lambda b: b.jobs, 0.0)),
         series("speed", "Tokens per second", "tokens/s", _spread(found, n, _rate, None)),
-        series("ttft", "Time to first token (mean)", "ms", _spread(found, n, _ttft_ms, None)),
+        series("ttft", "Time to first token (mean, ms)", "ms", _spread(found, n, _ttft_ms, None)),
         series(
             "cache",
-            "Cache-routed share",
+            "Cache-routed share (%)",
             "%",
             _spread(found, n, lambda b: 100 * b.cache_routed / b.jobs, None),
         ),
@@ -132,11 +132,11 @@ async def node_history(
             db, node_id, earnings_account, since=since, step_s=step
         )
         values = _spread(earned, window.buckets, lambda micros: micros / 1_000_000, 0.0)
-        result.append(Series("earnings", "Earnings", "USDC", start, step, values))
+        result.append(Series("earnings", "Earnings (USDC)", "USDC", start, step, values))
     gpu = await timeseries.gpu_buckets(db, node_id, since=since, step_s=step)
     values = _spread(gpu, window.buckets, lambda util: util, None)
     empty = "GPU utilization not reported by this node in this window"
-    result.append(Series("gpu", "GPU utilization", "%", start, step, values, empty))
+    result.append(Series("gpu", "GPU utilization (%)", "%", start, step, values, empty))
     return result
 
 
