@@ -8,6 +8,7 @@ out beside the chart (and in its accessible description) so no one has to read i
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,6 +38,13 @@ class Chart:
     top_label: str = ""
     start_label: str = ""
     end_label: str = ""
+    caption: str = "latest"  # what precedes `latest` beside the chart
+
+
+def element_id(*parts: str) -> str:
+    """An element id from `parts` (model names hold `:` and `.`, which CSS selectors
+    would have to escape)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", "-".join(parts))
 
 
 def show_value(value: float, unit: str) -> str:
@@ -77,7 +85,7 @@ def _runs(points: list[tuple[int, float, float]]) -> tuple[str, ...]:
 
 
 def chart(series: Series, window_label: str, prefix: str = "") -> Chart:
-    chart_id = f"chart-{prefix}{series.key}"
+    chart_id = element_id("chart", *filter(None, (prefix, series.key)))
     if not series.has_data:
         return Chart(chart_id, series.title, f"{series.title}: {series.empty}.", None, series.empty)
     measured = [(i, v) for i, v in enumerate(series.values) if v is not None]
@@ -103,4 +111,51 @@ def chart(series: Series, window_label: str, prefix: str = "") -> Chart:
         top_label=f"{top:.6f}".rstrip("0").rstrip("."),  # the unit is in the title
         start_label=_moment(series.start),
         end_label="now",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One node's offer for a model, as the market chart plots it."""
+
+    label: str
+    price: float  # USDC per 1K output tokens
+    speed: float  # measured tokens/s
+
+
+def price_speed(chart_id: str, offers: list[Offer]) -> Chart:
+    """Each node serving a model as a dot: its output price across, its measured speed
+    up: cheap and fast is top left."""
+    title = "Nodes by price (across, USDC per 1K output) and speed (up, tokens/s)"
+    empty = "no node serving it has finished a job yet"
+    if not offers:
+        return Chart(chart_id, title, f"{title}: {empty}.", None, empty)
+    x_top = nice_top(max(o.price for o in offers), "USDC")
+    y_top = nice_top(max(o.speed for o in offers), "tokens/s")
+    dots = tuple(
+        Dot(
+            LEFT + PLOT_W * min(o.price, x_top) / x_top,
+            TOP + PLOT_H * (1 - min(o.speed, y_top) / y_top),
+            f"{o.label}: {show_value(o.price, 'USDC')} per 1K out, "
+            f"{show_value(o.speed, 'tokens/s')}",
+        )
+        for o in offers
+    )
+    fastest = max(offers, key=lambda o: o.speed)
+    cheapest = min(offers, key=lambda o: o.price)
+    summary = (
+        f"{title}: {len(offers)} node(s); cheapest {show_value(cheapest.price, 'USDC')} per 1K"
+        f" output tokens, fastest {show_value(fastest.speed, 'tokens/s')}."
+    )
+    return Chart(
+        id=chart_id,
+        title=title,
+        summary=summary,
+        latest=f"{len(offers)} node(s)",
+        caption="measured",
+        empty=empty,
+        dots=dots,
+        top_label=f"{y_top:g}",
+        start_label="0",
+        end_label=f"{x_top:.6f}".rstrip("0").rstrip("."),
     )
