@@ -51,7 +51,7 @@ async def test_the_owner_sees_the_jobs_drawn_over_the_chosen_window(harness: Har
     assert '<title id="chart-jobs-t">Jobs completed</title>' in jobs
     assert "last hour, per minute" in jobs  # the description names the window
     assert jobs.count('<circle class="point"') >= 1  # the minute(s) the jobs finished in
-    assert re.search(r"latest <strong>\d jobs</strong>", jobs)
+    assert re.search(r"latest <strong>\d jobs?</strong>", jobs)
     speed = figure(page, "speed")
     assert re.search(r"latest <strong>[\d.]+ tokens/s</strong>", speed)
     assert "ms</strong>" in figure(page, "ttft")

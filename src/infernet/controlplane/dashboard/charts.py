@@ -11,11 +11,12 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from infernet.controlplane.dashboard.history import Series
 
 WIDTH, HEIGHT = 600, 160
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 22  # room for the axis labels
+LEFT, RIGHT, TOP, BOTTOM = 60, 8, 10, 22  # room for the axis labels
 PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
 
@@ -39,6 +40,11 @@ class Chart:
     start_label: str = ""
     end_label: str = ""
     caption: str = "latest"  # what precedes `latest` beside the chart
+    # The frame, for the template: the plot spans x left..right, y top..base.
+    left: ClassVar[int] = LEFT
+    right: ClassVar[int] = WIDTH - RIGHT
+    top: ClassVar[int] = TOP
+    base: ClassVar[int] = HEIGHT - BOTTOM
 
 
 def element_id(*parts: str) -> str:
@@ -49,7 +55,7 @@ def element_id(*parts: str) -> str:
 
 def show_value(value: float, unit: str) -> str:
     if unit == "jobs":
-        return f"{value:.0f} jobs"
+        return f"{value:.0f} job" if round(value) == 1 else f"{value:.0f} jobs"
     if unit == "USDC":
         return f"{value:.6f}".rstrip("0").rstrip(".") + " USDC"
     if unit == "ms":

@@ -102,7 +102,9 @@ def job_series(found: Mapping[int, JobBucket], window: Window, start: float) -> 
 
     return [
         series("jobs", "Jobs completed", "jobs", _spread(found, n, lambda b: b.jobs, 0.0)),
-        series("speed", "Tokens per second", "tokens/s", _spread(found, n, _rate, None)),
+        series(
+            "speed", "Tokens per second (generating)", "tokens/s", _spread(found, n, _rate, None)
+        ),
         series("ttft", "Time to first token (mean, ms)", "ms", _spread(found, n, _ttft_ms, None)),
         series(
             "cache",
