@@ -1,17 +1,25 @@
 """A node's page charts its history for its owner: jobs it completed through the network
 are drawn as points on server-rendered SVG, with a title, a description and the latest
-value as text; a window is chosen by link; a chart with nothing to draw says so; and no
-one else sees any of it."""
+value as text; a window is chosen by link; a chart with nothing to draw says so; the GPU
+utilization a node claims is bounded before it is drawn; and no one else sees any of it."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import httpx
 
+from infernet.controlplane.nodes.samples import GpuSamples
+from infernet.controlplane.watchers.sweeps import store_gpu_samples
 from infernet.localnet import LocalNode
+from infernet.node.gpu_report import HardwareCache
+from infernet.node.gpus import GpuInfo
+from infernet.node.hardware import detect_hardware
 from tests.support.harness import Harness
 from tests.support.scripted import ScriptedBackend
 
@@ -75,3 +83,25 @@ async def test_no_one_else_sees_a_nodes_history(harness: Harness) -> None:
     async with signed_in(harness, stranger) as browser:
         page = await browser.get(f"/dashboard/nodes/{node.node_id}?window=hour")
     assert page.status_code == 404 and "chart-jobs" not in page.text
+
+
+async def test_gpu_utilization_a_node_claims_is_bounded_stored_and_drawn(
+    harness: Harness,
+) -> None:
+    services = harness.control_plane.services
+    now = [time.time()]
+    services.samples = GpuSamples(clock=lambda: now[0])
+    node = await node_with_jobs(harness, 0)
+    claims = (GpuInfo("nvidia", "L4", 24_000, utilization_pct=250.0),)  # over 100 %
+    report = replace(detect_hardware(), gpus=claims)
+    node.daemon.hardware = HardwareCache(detect=lambda: report)
+    for _ in range(100):  # until a beat carrying the claim arrived
+        if services.samples.latest.get(str(node.node_id)) is not None:
+            break
+        await asyncio.sleep(0.05)
+    now[0] += 60  # the minute is over
+    await store_gpu_samples(services)
+    async with signed_in(harness, harness.api_key) as browser:
+        page = (await browser.get(f"/dashboard/nodes/{node.node_id}?window=hour")).text
+    gpu = figure(page, "gpu")
+    assert "latest <strong>100%</strong>" in gpu and gpu.count('<circle class="point"') == 1

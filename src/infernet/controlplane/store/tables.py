@@ -113,7 +113,7 @@ jobs = Table(
     Column("id", String(40), primary_key=True),
     Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
     Column("model", String(300), nullable=False),
-    Column("routing_key", String(300), nullable=False),
+    Column("routing_key", String(300), nullable=False, index=True),  # a model's history
     Column("status", String(20), nullable=False, index=True),
     Column("node_id", String(40), index=True),
     Column("request", JSON, nullable=False),

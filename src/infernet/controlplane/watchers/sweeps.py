@@ -42,26 +42,28 @@ class PeriodicTask:
                 await self._task
 
 
+async def store_gpu_samples(services: Services) -> None:
+    """Write the minutes of GPU utilization that ended (nodes/samples.py)."""
+    rows = services.samples.take_finished()
+    try:
+        await sample_store.add(services.db, rows)
+    except Exception:
+        services.samples.put_back(rows)  # the next try writes them
+        raise
+
+
 def background_tasks(services: Services) -> list[PeriodicTask]:
     async def flush_heartbeats() -> None:
         seen = services.registry.take_unflushed()
         moments = {node: datetime.fromtimestamp(ts, UTC) for node, ts in seen.items()}
         await node_store.flush_heartbeats(services.db, moments)
 
-    async def store_samples() -> None:
-        rows = services.samples.take_finished()
-        try:
-            await sample_store.add(services.db, rows)
-        except Exception:
-            services.samples.put_back(rows)  # the next try writes them
-            raise
-
     liveness_s = min(LIVENESS_CHECK_S, services.settings.heartbeat_interval_s)
     training = TrainingSweeper(services.training)  # controlplane/training/sweeper.py
     return [
         PeriodicTask("job-sweeper", 1.0, services.jobs.sweep),
         PeriodicTask("heartbeat-flusher", 5.0, flush_heartbeats),
-        PeriodicTask("gpu-samples", 15.0, store_samples),  # nodes/samples.py
+        PeriodicTask("gpu-samples", 15.0, lambda: store_gpu_samples(services)),
         # Node liveness -> live dashboard pages and offline webhooks (webhooks.py).
         PeriodicTask("liveness-watch", liveness_s, LivenessWatch(services).check),
         # Holds a crash left open, stored streams past retention, expired nonces.

@@ -1,4 +1,4 @@
-"""node samples (issue 19: GPU utilization over time, for the dashboard's charts)
+"""node samples, jobs by routing key (issue 19: history charts per node and per model)
 
 Revision ID: c3d8f2a61e07
 Revises: a7c4e1f09b23
@@ -28,9 +28,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_node_samples_node_at", "node_samples", ["node_id", "at"], unique=False)
     op.create_index("ix_node_samples_at", "node_samples", ["at"], unique=False)
+    op.create_index("ix_jobs_routing_key", "jobs", ["routing_key"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_routing_key", table_name="jobs")
     op.drop_index("ix_node_samples_at", table_name="node_samples")
     op.drop_index("ix_node_samples_node_at", table_name="node_samples")
     op.drop_table("node_samples")
