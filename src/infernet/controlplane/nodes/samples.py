@@ -20,6 +20,7 @@ from infernet.controlplane.store.samples import Sample
 from infernet.protocol.wire import Heartbeat
 
 MAX_GPUS = 16
+MAX_PENDING = 100_000  # (node, minute) sums held while the database is away; then dropped
 MINUTE_S = 60
 SAMPLE_RETENTION = timedelta(days=7)  # the longest chart window
 
@@ -64,8 +65,9 @@ class GpuSamples:
         return rows
 
     def put_back(self, rows: list[Sample]) -> None:
-        """Rows that could not be stored: kept for the next try (the database was away)."""
-        for row in rows:
+        """Rows that could not be stored: kept for the next try (the database was away),
+        up to `MAX_PENDING`."""
+        for row in rows[: max(0, MAX_PENDING - len(self._minutes))]:
             key = (row.node_id, int(row.at.timestamp()) // MINUTE_S)
             total, count = self._minutes.get(key, (0.0, 0))
             self._minutes[key] = (total + row.gpu_util * row.samples, count + row.samples)

@@ -8,7 +8,7 @@ the node's cache-routed share), `infernet_node_tokens_per_second{node}` and
 `infernet_node_active_jobs{node}`; the counters `infernet_node_completion_tokens_total`
 and `infernet_node_earnings_usdc_total` (its owner's part, as settled: money/billing.py),
 and `infernet_node_gpu_utilization_percent{node}` (its last heartbeat's figure, bounded:
-nodes/samples.py; absent when it reports none). All count since this control plane
+nodes/samples.py; absent when it reports none or is offline). All count since this control plane
 started (`rate()` them in Grafana). Only nodes online now or that have run a job are
 listed, so a long tail of nodes gone for good does not grow the scrape.
 """
@@ -59,11 +59,13 @@ class NodeSeries(Collector):
     def describe(self) -> Iterable[Metric]:
         return []
 
-    def _listed(self) -> list[NodeState]:
+    def _listed(self) -> list[tuple[NodeState, bool]]:
+        """The nodes to list, each with whether it is online now."""
         if self.registry is None:
             return []
         now, offline_after = time.monotonic(), self.registry.offline_after_s
-        return [n for n in self.registry.all() if n.jobs_done or n.online(now, offline_after)]
+        states = [(n, n.online(now, offline_after)) for n in self.registry.all()]
+        return [(n, online) for n, online in states if online or n.jobs_done]
 
     def collect(self) -> Iterator[Metric]:
         families = [
@@ -78,12 +80,12 @@ class NodeSeries(Collector):
             "infernet_node_gpu_utilization_percent", "GPU utilization, last beat", labels=["node"]
         )
         latest = self.samples.latest if self.samples is not None else {}
-        for node in self._listed():
+        for node, online in self._listed():
             for family, value in zip(families, _values(node), strict=True):
                 family.add_metric([node.node_id], value)
             for counter, count in zip(counters, _counts(node), strict=True):
                 counter.add_metric([node.node_id], count)
-            if (util := latest.get(node.node_id)) is not None:
+            if online and (util := latest.get(node.node_id)) is not None:
                 gpu.add_metric([node.node_id], util)
         yield from families
         yield from counters
