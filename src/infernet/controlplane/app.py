@@ -46,6 +46,7 @@ from infernet.controlplane.limits.rates import RateLimiter
 from infernet.controlplane.money.payments import build_payments
 from infernet.controlplane.nodes.cache import NodeCaches
 from infernet.controlplane.nodes.registry import NodeRegistry
+from infernet.controlplane.nodes.samples import GpuSamples
 from infernet.controlplane.services import Services, Shared, build_shared
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.db import open_database
@@ -160,7 +161,8 @@ async def build_services(
         events=VerifyingEvents(metrics, verifying) if verifying else metrics,
         provenance=ProvenanceCheck(db, registry, caches.identities),
     )
-    metrics.bind(registry, manager.stats)
+    samples = GpuSamples()  # nodes/samples.py: GPU utilization from heartbeats
+    metrics.bind(registry, manager.stats, samples)
     verifier = RequestVerifier(nonce_store=shared.nonces or DatabaseNonceStore(db))
     training_market = build_training(db, registry, settings, payments)
     return Services(
@@ -174,4 +176,5 @@ async def build_services(
         training_market,
         payments,
         verifications=verifying,
+        samples=samples,
     )

@@ -23,6 +23,7 @@ from infernet.controlplane.limits.rates import InMemoryRateLimiter, RateLimiter
 from infernet.controlplane.money.payments import Payments
 from infernet.controlplane.nodes.cache import NodeCaches
 from infernet.controlplane.nodes.registry import NodeRegistry
+from infernet.controlplane.nodes.samples import GpuSamples
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.training.market import TrainingMarket
 from infernet.controlplane.verification.service import Verifications
@@ -67,3 +68,4 @@ class Services:
     payments: Payments | None = None  # None: PAYMENTS_ENABLED=false
     events: EventHub = field(default_factory=EventHub)  # live pages (dashboard SSE)
     verifications: Verifications | None = None  # None: no verifier configured
+    samples: GpuSamples = field(default_factory=GpuSamples)  # GPU utilization over time

@@ -1,8 +1,9 @@
 """`GET /metrics`: the control plane's Prometheus metrics (controlplane/web/metrics.py).
 
-Aggregates only (counts, histograms, nodes by state): no job content, no ids, no keys, so
-it is served without authentication like `/healthz`; put it behind your proxy's ACL if
-the counts themselves are private on your network.
+Counts, histograms and gauges: no job content, no keys, and no ids but node ids (the
+per-node series: jobs, speed, earnings, GPU utilization, for Grafana). It is served
+without authentication like `/healthz`; put it behind your proxy's ACL where those
+numbers are private on your network.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from infernet.controlplane.dashboard import (
     auth_pages,
     chat_pages,
     jobs_pages,
+    market_pages,
     money_pages,
     nodes_pages,
     settings_pages,
@@ -37,6 +38,7 @@ def install(app: FastAPI) -> None:
         settings_pages,
         chat_pages,
         supply_pages,
+        market_pages,
     ):
         app.include_router(module.router, dependencies=[Depends(same_origin)])
     app.include_router(auth_pages.landing)

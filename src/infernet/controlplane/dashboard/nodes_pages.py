@@ -1,6 +1,7 @@
 """Nodes: the list (live), Add Node (a registration token and the commands to run), and a
 node's page: Manage Models (installed, suggested for its tier, catalogue search, Install /
-Remove through the command queue, followed live) and Why no jobs (controlplane/jobs/explain.py).
+Remove through the command queue, followed live), its history charted over a window
+(dashboard/history.py, charts.py) and Why no jobs (controlplane/jobs/explain.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from infernet.controlplane.api.deps import ServicesDep
+from infernet.controlplane.dashboard.charts import Chart, chart
+from infernet.controlplane.dashboard.history import WINDOWS, Window, node_history, window_named
 from infernet.controlplane.dashboard.live import Fragments, fragment_events, live_response
 from infernet.controlplane.dashboard.models_view import search, suggested
 from infernet.controlplane.dashboard.nodes_view import (
@@ -22,6 +25,7 @@ from infernet.controlplane.dashboard.nodes_view import (
 from infernet.controlplane.dashboard.render import form_fields, fragment, page, parse_form
 from infernet.controlplane.dashboard.session import Viewer, ViewerDep
 from infernet.controlplane.jobs.explain import explain
+from infernet.controlplane.money.ledger import earnings
 from infernet.controlplane.schemas.forms import CommandForm
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import commands as command_store
@@ -108,9 +112,23 @@ def _node_fragments(context: dict[str, Any]) -> Fragments:
     }
 
 
+async def node_charts(services: Services, node_id: str, window: Window) -> list[Chart]:
+    """The node's history over `window`; earnings when payments are on (its owner's)."""
+    account = None
+    if services.payments is not None:
+        account = earnings(await services.payments.accounting.owner_of(node_id))
+    series = await node_history(services.db, node_id, window, earnings_account=account)
+    return [chart(s, window.label) for s in series]
+
+
 @router.get("/nodes/{node_id}")
 async def node_page(
-    request: Request, node_id: str, viewer: ViewerDep, services: ServicesDep, q: str = ""
+    request: Request,
+    node_id: str,
+    viewer: ViewerDep,
+    services: ServicesDep,
+    q: str = "",
+    window: str = "",
 ) -> Response:
     context = await _node_context(services, viewer, node_id)
     if context is None:
@@ -126,6 +144,7 @@ async def node_page(
     served = {routing_key(m) for m in node.models}
     picks = suggested(services, node.tier, node.vram_gb, node.backend, served)
     found = search(services, q, node.vram_gb, node.backend, served) if q.strip() else []
+    shown = window_named(window)
     return page(
         request,
         "node.html",
@@ -134,6 +153,9 @@ async def node_page(
         suggested=picks,
         q=q,
         results=found,
+        window=shown,
+        windows=WINDOWS,
+        charts=await node_charts(services, node_id, shown),
         **context,
     )
 

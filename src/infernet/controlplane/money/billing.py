@@ -260,7 +260,7 @@ class LedgerAccounting:
                 )
 
         memo = f"{job.model}: {show(round6(total))} USDC over {len(shares)} segment(s)"
-        await self.ledger.post(
+        posted = await self.ledger.post(
             "settle",
             final_key(job.job_id),
             moves,
@@ -269,6 +269,9 @@ class LedgerAccounting:
             usage_source=sources,
             extra=store_receipts,
         )
+        for share in shares if posted else ():  # counted once, for /metrics
+            if node := self._registry.get(share.node_id):
+                node.earned += split_fee(share.value)[0]
 
     async def release(self, account_id: str, job_id: str) -> None:
         if await self.finished(job_id):

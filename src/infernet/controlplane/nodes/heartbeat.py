@@ -66,6 +66,7 @@ async def apply_beat(services: Services, node: NodeState, beat: Heartbeat) -> No
             vram_tier=beat.vram_tier,
             status="online",
         )
+    services.samples.record(node.node_id, beat)  # GPU utilization charts (nodes/samples.py)
     services.events.publish(f"node:{node.node_id}", beat)  # live dashboard pages
     services.events.publish("nodes", node.node_id)
     await services.jobs.heartbeat(node, beat)  # other replicas apply it too

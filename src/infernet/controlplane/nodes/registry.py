@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Protocol
 
 from infernet.protocol.delegation import ModelKeyStatement
@@ -49,6 +50,8 @@ class NodeState:
     jobs_done: int = 0
     ttft_s: float = 0.0  # dispatch to first token; 0: not measured yet
     cache_routed: int = 0  # jobs sent here for what its cache probably held
+    tokens_done: int = 0  # completion tokens of the jobs it finished
+    earned: Decimal = Decimal(0)  # its owner's part of those jobs (money/billing.py)
     # Why this node was passed over, by reason, since the control plane started.
     passed_over: dict[str, int] = field(default_factory=dict)
     # Operations: a draining node takes no new jobs; a node that failed verifications
@@ -69,6 +72,7 @@ class NodeState:
             self.avg_job_s += alpha * (seconds - self.avg_job_s)
             self.tokens_per_s += alpha * (rate - self.tokens_per_s)
         self.jobs_done += 1
+        self.tokens_done += completion_tokens
 
     def record_ttft(self, seconds: float, alpha: float = 0.2) -> None:
         """Seconds from sending a job to its first token (an exponential moving average)."""

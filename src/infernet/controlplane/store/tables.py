@@ -113,7 +113,7 @@ jobs = Table(
     Column("id", String(40), primary_key=True),
     Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
     Column("model", String(300), nullable=False),
-    Column("routing_key", String(300), nullable=False),
+    Column("routing_key", String(300), nullable=False, index=True),  # a model's history
     Column("status", String(20), nullable=False, index=True),
     Column("node_id", String(40), index=True),
     Column("request", JSON, nullable=False),
@@ -391,7 +391,10 @@ training_claims = Table(
     Column("detail", Text, nullable=False, default=""),
 )
 
-# The settlement adapter's tables (deposits, checkpoints, payout transactions) and the
-# verifications of nodes' answers (controlplane/verification/) are in their own modules,
-# on this `metadata`; imported last, so they see the tables above.
-from infernet.controlplane.store import settlement_tables, verification_tables  # noqa: E402, F401
+# Settlement, verification and node-sample tables are in their own modules, on this
+# `metadata`; imported last, so they see the tables above.
+from infernet.controlplane.store import (  # noqa: E402, F401
+    sample_tables,
+    settlement_tables,
+    verification_tables,
+)

@@ -10,7 +10,8 @@ At start (`recover`, before the first request is served):
 - the holds a crash left open are settled or released (money/holds.py).
 
 While it runs (`tidy`, every minute): holds left open by a replica that died, the
-stored stream pieces of jobs that ended past their retention, and expired nonces.
+stored stream pieces of jobs that ended past their retention, expired nonces, and GPU
+samples older than the longest chart window.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from datetime import timedelta
 
 from infernet.controlplane.jobs.streams import STREAM_RETENTION_S
 from infernet.controlplane.money.holds import close_open_holds
+from infernet.controlplane.nodes.samples import SAMPLE_RETENTION
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
 from infernet.controlplane.store import nonces, pieces
+from infernet.controlplane.store import samples as sample_store
 from infernet.controlplane.store.ids import utcnow
 
 log = logging.getLogger("infernet.recovery")
@@ -61,3 +64,4 @@ async def tidy(services: Services) -> None:
         await pieces.forget_ended_before(services.db, now - timedelta(seconds=STREAM_RETENTION_S))
     if services.settings.redis_url is None:
         await nonces.forget_expired(services.db)
+    await sample_store.forget_before(services.db, now - SAMPLE_RETENTION)

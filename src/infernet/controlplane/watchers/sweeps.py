@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from infernet.controlplane.services import Services
 from infernet.controlplane.store import nodes as node_store
+from infernet.controlplane.store import samples as sample_store
 from infernet.controlplane.training.sweeper import TrainingSweeper
 from infernet.controlplane.watchers.recovery import TIDY_S, tidy
 from infernet.controlplane.watchers.webhooks import LivenessWatch
@@ -41,6 +42,16 @@ class PeriodicTask:
                 await self._task
 
 
+async def store_gpu_samples(services: Services) -> None:
+    """Write the minutes of GPU utilization that ended (nodes/samples.py)."""
+    rows = services.samples.take_finished()
+    try:
+        await sample_store.add(services.db, rows)
+    except Exception:
+        services.samples.put_back(rows)  # the next try writes them
+        raise
+
+
 def background_tasks(services: Services) -> list[PeriodicTask]:
     async def flush_heartbeats() -> None:
         seen = services.registry.take_unflushed()
@@ -52,6 +63,7 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
     return [
         PeriodicTask("job-sweeper", 1.0, services.jobs.sweep),
         PeriodicTask("heartbeat-flusher", 5.0, flush_heartbeats),
+        PeriodicTask("gpu-samples", 15.0, lambda: store_gpu_samples(services)),
         # Node liveness -> live dashboard pages and offline webhooks (webhooks.py).
         PeriodicTask("liveness-watch", liveness_s, LivenessWatch(services).check),
         # Holds a crash left open, stored streams past retention, expired nonces.

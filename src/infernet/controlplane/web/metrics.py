@@ -14,7 +14,12 @@ one process (tests) keep separate numbers. What is counted, and where:
 * HTTP: `infernet_http_requests_total{method,route,status}` by route *template* (so job ids
   do not explode the label set), and `infernet_heartbeats_total` (accepted heartbeats),
   both from an ASGI middleware.
-* per node (jobs, cache-routed jobs, tokens/s, TTFT, active jobs): node_metrics.py.
+* per model (its routing key): `infernet_model_jobs_completed_total{model}`,
+  `infernet_model_completion_tokens_total{model}` and the histogram
+  `infernet_model_ttft_seconds{model}`; at most `MAX_MODEL_LABELS` models get their own
+  label (nodes name the models they serve, so the set is theirs), the rest are `other`.
+* per node (jobs, cache-routed jobs, tokens/s, TTFT, active jobs, completion tokens,
+  earnings, GPU utilization): node_metrics.py.
 * settlement (deposits, payouts, reconciliation differences): settlement_metrics.py.
 """
 
@@ -34,10 +39,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.streams import StreamError
 from infernet.controlplane.nodes.registry import NodeRegistry
+from infernet.controlplane.nodes.samples import GpuSamples
 from infernet.controlplane.web.node_metrics import NodeSeries
 from infernet.controlplane.web.settlement_metrics import SettlementMetrics
 
 HEARTBEAT_ROUTE = "/api/v1/heartbeat"
+MAX_MODEL_LABELS = 100
 _SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
@@ -85,6 +92,21 @@ class ControlPlaneMetrics:
         self.ttft = Histogram(
             "infernet_job_ttft_seconds", "Submit to first token", buckets=_SECONDS, registry=r
         )
+        by_model = ["model"]
+        self.model_jobs = Counter(
+            "infernet_model_jobs_completed", "Jobs completed per model", by_model, registry=r
+        )
+        self.model_tokens = Counter(
+            "infernet_model_completion_tokens", "Completion tokens per model", by_model, registry=r
+        )
+        self.model_ttft = Histogram(
+            "infernet_model_ttft_seconds",
+            "Submit to first token",
+            by_model,
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self._models: set[str] = set()
         self.heartbeats = Counter("infernet_heartbeats", "Heartbeats accepted", registry=r)
         self.http = Counter(
             "infernet_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
@@ -95,10 +117,24 @@ class ControlPlaneMetrics:
         r.register(self._nodes)
         self._watchers: set[asyncio.Task[None]] = set()
 
-    def bind(self, registry: NodeRegistry, stats: Callable[[], Mapping[str, Any]]) -> None:
-        """Attach the live state read at scrape time (`JobManager.stats`, the registry)."""
+    def bind(
+        self,
+        registry: NodeRegistry,
+        stats: Callable[[], Mapping[str, Any]],
+        samples: GpuSamples | None = None,
+    ) -> None:
+        """Attach the live state read at scrape time (`JobManager.stats`, the registry,
+        the nodes' GPU samples)."""
         self._live.registry, self._live.stats = registry, stats
-        self._nodes.registry = registry
+        self._nodes.registry, self._nodes.samples = registry, samples
+
+    def _model(self, key: str) -> str:
+        """The label for routing key `key`: itself, or `other` past the first
+        `MAX_MODEL_LABELS` keys seen (the label set stays bounded)."""
+        if key in self._models or len(self._models) < MAX_MODEL_LABELS:
+            self._models.add(key)
+            return key
+        return "other"
 
     # --- JobEvents -------------------------------------------------------------------
 
@@ -114,9 +150,12 @@ class ControlPlaneMetrics:
     def completed(self, job: LiveJob) -> None:
         self.jobs.labels("completed").inc()
         self.latency.observe(time.monotonic() - job.submitted)
+        model = self._model(job.key)
+        self.model_jobs.labels(model).inc()
         if job.usage is not None:  # the checked totals (JobManager._finish)
             _count(self.tokens.labels("in"), job.usage.prompt_tokens)
             _count(self.tokens.labels("out"), job.usage.completion_tokens)
+            _count(self.model_tokens.labels(model), job.usage.completion_tokens)
 
     def failed(self, job: LiveJob, code: str) -> None:
         self.jobs.labels("failed").inc()
@@ -126,7 +165,9 @@ class ControlPlaneMetrics:
         try:
             async for piece in job.stream.follow():
                 if piece:
-                    self.ttft.observe(time.monotonic() - job.submitted)
+                    seconds = time.monotonic() - job.submitted
+                    self.ttft.observe(seconds)
+                    self.model_ttft.labels(self._model(job.key)).observe(seconds)
                     return
         except StreamError:
             return
