@@ -12,6 +12,7 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store.db import open_database
+from infernet.controlplane.store.one_trip import close_trips
 from tests.support.harness import Harness, running
 from tests.support.postgres import PostgresServer
 
@@ -38,4 +39,5 @@ async def db(tmp_path: Path, database_url: str | None) -> AsyncIterator[AsyncEng
     try:
         yield engine
     finally:
+        await close_trips(engine)
         await engine.dispose()

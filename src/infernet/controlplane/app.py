@@ -50,6 +50,7 @@ from infernet.controlplane.nodes.samples import GpuSamples
 from infernet.controlplane.services import Services, Shared, build_shared
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.db import open_database
+from infernet.controlplane.store.one_trip import close_trips
 from infernet.controlplane.training.market import build_training
 from infernet.controlplane.training.storage import uploads
 from infernet.controlplane.verification.build import build_verifications
@@ -114,6 +115,7 @@ def create_app(
             for task in tasks:
                 await task.stop()
             await services.jobs.cluster.stop()
+            await close_trips(services.db)
             await services.db.dispose()
 
     app = FastAPI(title="Infernet control plane", version=__version__, lifespan=lifespan)

@@ -15,6 +15,7 @@ from infernet.controlplane.store.accounts import create_account
 from infernet.controlplane.store.group_commit import GroupCommit
 from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.jobs import JobRecord
+from infernet.controlplane.store.one_trip import one_trip
 from infernet.controlplane.store.tables import jobs
 
 
@@ -24,7 +25,7 @@ def record(job_id: str, account: str) -> JobRecord:
 
 def count_commits(db: AsyncEngine) -> list[int]:
     commits: list[int] = []
-    event.listen(db.sync_engine, "commit", lambda _conn: commits.append(1))
+    event.listen(one_trip(db).engine, "commit", lambda _conn: commits.append(1))
     return commits
 
 

@@ -5,9 +5,9 @@ the streams).
 A piece pushed to a stream is noted here; one writer stores the pieces of all streams
 noted while it was writing, in one transaction, then lets each stream show them
 (`JobStream.kept_upto`). So a reader sees a piece one commit after it arrived, and a
-burst of tokens from many jobs costs a few commits, not one each. The writer has a
-connection of its own whose commits survive a crash of this process without waiting for
-the disk (store/db.py `relaxed_connection`; a power loss may lose the last pieces).
+burst of tokens from many jobs costs a few commits, not one each. Its commits
+survive a crash of this process without waiting for the disk (store/one_trip.py,
+`relaxed`; a power loss may lose the last pieces).
 After a restart the stored pieces are the stream (`load`): a client resumes with
 `Last-Event-ID` exactly, and the next node continues the answer from them (takeover.py).
 A piece that arrived but was not stored when the process died was shown to no one; the
@@ -20,11 +20,10 @@ import asyncio
 import contextlib
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.jobs.streams import JobStream
 from infernet.controlplane.store import pieces
-from infernet.controlplane.store.db import relaxed_connection
 
 log = logging.getLogger("infernet.streams")
 RETRY_S = 0.5  # after a failed write (database unreachable), before the next try
@@ -35,29 +34,18 @@ class StreamJournal:
         self._db = db
         self._dirty: dict[str, JobStream] = {}  # job id -> its stream, with pieces to store
         self._writer: asyncio.Task[None] | None = None
-        self._conn: AsyncConnection | None = None  # its own (db.relaxed_connection)
 
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
 
     def note(self, stream: JobStream) -> None:
         """`stream` has pieces not stored yet (called under its lock: no await here)."""
         self._dirty[stream.job_id] = stream
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="stream-journal")
-
-    async def _reconnect(self) -> None:
-        """Drop the writer's connection (the next try opens a new one)."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
 
     async def load(self, job_id: str) -> list[str]:
         return await pieces.load(self._db, job_id)
@@ -72,13 +60,11 @@ class StreamJournal:
                 for seq in range(stream.kept + 1, upto[job_id] + 1)
             ]
             try:
-                self._conn = self._conn or await relaxed_connection(self._db)
-                await pieces.append(self._conn, rows)
+                await pieces.append(self._db, rows)
             except Exception:  # readers wait; the pieces are written on the next try
                 log.exception("could not store stream pieces; retrying")
                 for job_id, stream in batch.items():
                     self._dirty.setdefault(job_id, stream)
-                await self._reconnect()
                 await asyncio.sleep(RETRY_S)
                 continue
             for job_id, stream in batch.items():

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from infernet.controlplane.store.migrate import upgrade_to_head
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+def sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     """Set up every SQLite connection for a crash (docs/operations.md, "Crashes"): the
     write-ahead log (readers never block the writer; a killed process loses nothing it
     committed), `synchronous=FULL` (each commit is on disk before it returns, so a power
@@ -33,7 +33,7 @@ SQLITE_BUSY_S = 30
 
 
 # Commits that a crash of this process cannot undo, without waiting for the disk.
-_RELAX = {"postgresql": "SET synchronous_commit = off", "sqlite": "PRAGMA synchronous=NORMAL"}
+RELAX = {"postgresql": "SET synchronous_commit = off", "sqlite": "PRAGMA synchronous=NORMAL"}
 
 
 async def relaxed_connection(db: AsyncEngine) -> AsyncConnection:
@@ -42,7 +42,7 @@ async def relaxed_connection(db: AsyncEngine) -> AsyncConnection:
     for the disk; every other connection's still do (and a later one of those takes
     these along, in SQLite's write-ahead log). Commit with `conn.commit()`."""
     conn = await db.connect()
-    await conn.exec_driver_sql(_RELAX[conn.dialect.name])
+    await conn.exec_driver_sql(RELAX[conn.dialect.name])
     await conn.commit()
     return conn
 
@@ -56,6 +56,6 @@ async def open_database(url: str) -> AsyncEngine:
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
         sync_engine: Engine = engine.sync_engine
-        event.listen(sync_engine, "connect", _sqlite_pragmas)
+        event.listen(sync_engine, "connect", sqlite_pragmas)
     await upgrade_to_head(engine)
     return engine

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Executable
+from sqlalchemy import Connection, Executable
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from infernet.controlplane.store.one_trip import one_trip
 
 log = logging.getLogger("infernet.store")
 Params = dict[str, Any] | None
@@ -28,6 +31,7 @@ Pending = tuple[Executable, Params, asyncio.Future[int]]
 class GroupCommit:
     def __init__(self, db: AsyncEngine) -> None:
         self.db = db
+        self._trip = one_trip(db)  # each transaction one trip (one_trip.py)
         self._pending: list[Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -60,18 +64,21 @@ class GroupCommit:
                     done.set_result(count)
 
     async def _together(self, batch: list[Pending]) -> list[int]:
-        async with self.db.begin() as conn:
-            return [int((await conn.execute(s, p)).rowcount or 0) for s, p, _ in batch]
+        statements = [(s, p) for s, p, _ in batch]
+        return await self._trip.run(partial(_run_all, statements))
 
     async def _alone(
         self, statement: Executable, params: Params, done: asyncio.Future[int]
     ) -> None:
         try:
-            async with self.db.begin() as conn:
-                count = int((await conn.execute(statement, params)).rowcount or 0)
+            [count] = await self._trip.run(partial(_run_all, [(statement, params)]))
         except Exception as exc:
             if not done.done():
                 done.set_exception(exc)
             return
         if not done.done():
             done.set_result(count)
+
+
+def _run_all(statements: list[tuple[Executable, Params]], conn: Connection) -> list[int]:
+    return [int(conn.execute(s, p).rowcount or 0) for s, p in statements]

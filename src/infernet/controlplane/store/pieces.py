@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store.jobs import UNFINISHED
+from infernet.controlplane.store.one_trip import one_trip
 from infernet.controlplane.store.tables import job_pieces, jobs
 
 
@@ -25,18 +28,16 @@ def _insert(dialect: Any) -> Any:
 _INSERT = {"postgresql": _insert(postgresql), "sqlite": _insert(sqlite)}
 
 
-async def append(conn: AsyncConnection, rows: Sequence[tuple[str, int, str]]) -> None:
-    """Store (job id, seq, text) rows in one transaction, on a connection of its own
-    (db.relaxed_connection: a crash of this process cannot undo it; a power loss may)."""
+async def append(db: AsyncEngine, rows: Sequence[tuple[str, int, str]]) -> None:
+    """Store (job id, seq, text) rows in one transaction whose commit a crash of this
+    process cannot undo and a power loss may (one_trip.py, `relaxed`)."""
     values = [{"job_id": job_id, "seq": seq, "text": text} for job_id, seq, text in rows]
-    if not values:
-        return
-    try:
-        await conn.execute(_INSERT[conn.dialect.name], values)
-        await conn.commit()
-    except BaseException:
-        await conn.rollback()
-        raise
+    if values:
+        await one_trip(db, relaxed=True).run(partial(_insert_all, values))
+
+
+def _insert_all(values: list[dict[str, Any]], conn: Connection) -> None:
+    conn.execute(_INSERT[conn.dialect.name], values)
 
 
 async def load(db: AsyncEngine, job_id: str) -> list[str]:

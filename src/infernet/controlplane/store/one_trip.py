@@ -1,0 +1,136 @@
+"""A write transaction in one trip to the database: the hot path's writes (job rows,
+stream pieces) on SQLite.
+
+Through aiosqlite each step of a transaction (begin, every execute and its cursor, the
+commit) is a trip from the event loop to the connection's thread and back, and each trip
+waits for a turn of the loop. Under load the turns are long: at 32 concurrent streams a
+job row's one-statement commit took ~35 ms p50, mostly waiting for turns. Here the whole
+transaction is one function run on a thread of its own that holds a plain `sqlite3`
+connection (the same pragmas as every other: db.py), so it costs one trip. Measured with
+`python -m bench.relay_cpu` (docs/benchmarks.md, run 7).
+
+Anywhere else (PostgreSQL, whose driver is asyncio-native; an in-memory SQLite database,
+which only the async engine's own connection can see) the same function runs inside the
+async engine's transaction through `AsyncConnection.run_sync`. Either way the statements
+are the same and commit together or not at all.
+
+`relaxed`: commits that a crash of this process cannot undo but that do not wait for the
+disk (db.py `RELAX`): for the stream journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from infernet.controlplane.store.db import RELAX, relaxed_connection, sqlite_pragmas
+
+T = TypeVar("T")
+Work = Callable[[Connection], T]
+
+
+def _file(db: AsyncEngine) -> str | None:
+    """The SQLite file behind `db`; None for another database or an in-memory one."""
+    name = db.url.database
+    if db.dialect.name != "sqlite" or not name or name == ":memory:" or "mode=memory" in name:
+        return None
+    return name
+
+
+class OneTrip:
+    """Runs `work(connection)` as one transaction; one per database and durability
+    (`one_trip`), closed with the database (`close_trips`)."""
+
+    def __init__(self, db: AsyncEngine, *, relaxed: bool = False) -> None:
+        # Not held: the registry of trips (`one_trip`) must not keep `db` alive.
+        self._db, self._relaxed = weakref.ref(db), relaxed
+        self._conn: AsyncConnection | None = None  # the relaxed async connection
+        self._engine: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if _file(db) is not None:
+            self._engine = create_engine(db.url.set(drivername="sqlite"), pool_size=1)
+            event.listen(self._engine, "connect", self._setup)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+
+    @property
+    def engine(self) -> Engine:
+        """The engine whose connections run the work (for its events)."""
+        if self._engine is not None:
+            return self._engine
+        db = self._db()
+        assert db is not None, "the database was closed"
+        return db.sync_engine
+
+    def _setup(self, dbapi_connection: Any, record: object) -> None:
+        sqlite_pragmas(dbapi_connection, record)
+        if self._relaxed:
+            dbapi_connection.execute(RELAX["sqlite"])
+
+    async def run(self, work: Work[T]) -> T:
+        if self._engine is not None and self._thread is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self._in_thread, work)
+        db = self._db()
+        assert db is not None, "the database was closed"
+        if not self._relaxed:
+            async with db.begin() as conn:
+                return await conn.run_sync(work)
+        return await self._relaxed_run(db, work)
+
+    def _in_thread(self, work: Work[T]) -> T:
+        assert self._engine is not None
+        with self._engine.begin() as conn:
+            return work(conn)
+
+    async def _relaxed_run(self, db: AsyncEngine, work: Work[T]) -> T:
+        self._conn = self._conn or await relaxed_connection(db)
+        try:
+            result = await self._conn.run_sync(work)
+            await self._conn.commit()
+        except BaseException:
+            conn, self._conn = self._conn, None  # a new connection for the next try
+            await _close_quietly(conn)
+            raise
+        return result
+
+    async def close(self) -> None:
+        await _close_quietly(self._conn)
+        self._conn = None
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.shutdown)  # after the write in progress
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+# One per database and durability: the registry does not keep a database alive.
+_TRIPS: weakref.WeakKeyDictionary[AsyncEngine, dict[bool, OneTrip]] = weakref.WeakKeyDictionary()
+
+
+def one_trip(db: AsyncEngine, *, relaxed: bool = False) -> OneTrip:
+    """The database's `OneTrip` (made on first use)."""
+    made = _TRIPS.setdefault(db, {})
+    if relaxed not in made:
+        made[relaxed] = OneTrip(db, relaxed=relaxed)
+    return made[relaxed]
+
+
+async def close_trips(db: AsyncEngine) -> None:
+    """Close the database's trips (before the database itself)."""
+    for trip in _TRIPS.pop(db, {}).values():
+        await trip.close()
+
+
+async def _close_quietly(conn: AsyncConnection | None) -> None:
+    if conn is None:
+        return
+    try:
+        await conn.close()
+    except Exception:  # already broken: nothing to keep
+        return
