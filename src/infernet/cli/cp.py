@@ -78,6 +78,16 @@ ADMIN_OPTION = typer.Option(
     help="A platform admin's account id (repeatable): may act on any node and credit "
     "balances (Book ADV-02). `infernet cp create-account` prints an account's id.",
 )
+HEARTBEAT_OPTION = typer.Option(
+    30.0, help="Seconds between node heartbeats (nodes are told it in every reply)."
+)
+METRICS_TOKEN_OPTION = typer.Option(
+    None,
+    "--metrics-token",
+    envvar="INFERNET_METRICS_TOKEN",
+    help="Require `Authorization: Bearer TOKEN` on GET /metrics (its per-node series name "
+    "node ids and earnings); without it /metrics is open.",
+)
 OPEN_DEPOSITS_OPTION = typer.Option(
     False,
     "--open-deposits",
@@ -110,9 +120,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 for all)."),
     port: int = typer.Option(8700, help="TCP port."),
     db: str = DB_OPTION,
-    heartbeat_interval: float = typer.Option(
-        30.0, help="Seconds between node heartbeats (nodes are told it in every reply)."
-    ),
+    heartbeat_interval: float = HEARTBEAT_OPTION,
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
     require_invite: bool = INVITE_OPTION,
     payments: bool = PAYMENTS_OPTION,
@@ -128,6 +136,7 @@ def serve(
     webhook_host: list[str] = WEBHOOK_HOST_OPTION,
     admin: list[str] = ADMIN_OPTION,
     open_deposits: bool = OPEN_DEPOSITS_OPTION,
+    metrics_token: str = METRICS_TOKEN_OPTION,
     job_timeout: float = JOB_TIMEOUT_OPTION,
     settlement: str = SETTLEMENT_OPTION,
     chain: str = CHAIN_OPTION,
@@ -157,6 +166,7 @@ def serve(
         webhook_hosts=webhook_host,
         admin_accounts=admin,
         open_deposits=open_deposits,
+        metrics_token=metrics_token,
         job_timeout_s=job_timeout,
         settlement=settlement_from(ctx.params),
         **verification_from(ctx.params),

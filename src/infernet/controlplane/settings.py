@@ -68,6 +68,9 @@ class Settings(BaseModel):
     # Any key holder may credit its own balance that way: only for a local demo (`infernet
     # up` turns it on); otherwise crediting a balance is an admin action.
     open_deposits: bool = False
+    # `GET /metrics` asks for `Authorization: Bearer <this>` when set (its per-node series
+    # name node ids and earnings); unset, it is open like `/healthz`.
+    metrics_token: str | None = None
 
     # Platform admins (Book ADV-02): account ids that may act on any node (queue commands,
     # set prices, approve, revoke, see private details) and credit any balance. Set with

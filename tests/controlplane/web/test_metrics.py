@@ -7,6 +7,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from infernet.controlplane.app import create_app
+from infernet.controlplane.settings import Settings
 from infernet.controlplane.web.metrics import ControlPlaneMetrics
 from tests.support.harness import Harness, running
 from tests.support.scripted import ScriptedBackend
@@ -105,3 +106,15 @@ def test_usage_that_is_not_a_count_is_never_raised_on() -> None:
         metrics.completed(job)
     found = samples(metrics.render().decode())
     assert value(found, "infernet_job_tokens_total", direction="in") == float(10**30)
+
+
+async def test_with_a_metrics_token_a_scrape_without_it_is_refused(tmp_path: Path) -> None:
+    token = Settings(metrics_token="s3cret")
+    async with running(tmp_path, token) as harness, harness.client(api_key="") as api:
+        refused = await api.get("/metrics")
+        wrong = await api.get("/metrics", headers={"Authorization": "Bearer guess"})
+        allowed = await api.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+    assert refused.status_code == wrong.status_code == 401
+    assert refused.json()["error"] == "unauthorized"
+    assert "--metrics-token" in refused.json()["error_message"]
+    assert allowed.status_code == 200 and "infernet_jobs_total" in allowed.text
