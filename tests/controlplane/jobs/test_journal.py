@@ -38,9 +38,8 @@ class Held:
 
 
 async def collect(stream: JobStream, into: list[str]) -> None:
-    async for entry in stream.entries(0):
-        if entry is not None:
-            into.append(entry.kind if entry.terminal else entry.text)
+    async for batch in stream.entries(0):
+        into.extend(entry.kind if entry.terminal else entry.text for entry in batch)
 
 
 async def test_a_reader_sees_only_stored_pieces_and_the_end_after_the_last() -> None:
@@ -93,7 +92,7 @@ def record(status: JobStatus, **fields: Any) -> JobRecord:
 
 
 async def entries(opened: Entries) -> list[StreamEntry]:
-    return [entry async for entry in opened if entry is not None]
+    return [entry async for batch in opened for entry in batch]
 
 
 async def test_a_stream_that_ended_before_a_restart_resumes_exactly_from_the_journal(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 
 from infernet.controlplane.bus.base import StreamEntry
+from infernet.controlplane.jobs.sse import entry_events
 from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, JobStream, StreamArchive
 from infernet.controlplane.store import pieces
 from infernet.controlplane.store.ids import utcnow
@@ -30,7 +32,7 @@ async def streamed(pieces: list[str], error: tuple[str, str] | None = None) -> J
 
 
 async def rest(stream: JobStream, after: int) -> list[StreamEntry]:
-    return [entry async for entry in stream.entries(after) if entry is not None]
+    return [entry async for batch in stream.entries(after) for entry in batch]
 
 
 class Clock:
@@ -161,3 +163,56 @@ async def test_after_the_retention_a_stream_read_from_the_start_still_gets_the_w
             texts = [json.loads(line[6:])["text"] for line in lines if line.startswith("data: {")]
             assert "".join(texts) == "The capital is Paris."
             assert "data: [DONE]" in lines
+
+
+async def test_a_reader_that_fell_behind_gets_what_it_missed_in_one_batch() -> None:
+    stream = JobStream()
+    await stream.push("Hel")
+    await stream.push("lo")
+    reader = stream.entries(0)
+    first = await anext(reader)
+    assert [(e.seq, e.text) for e in first] == [(1, "Hel"), (2, "lo")]
+    await stream.push(", ")
+    assert [(e.seq, e.text) for e in await anext(reader)] == [(3, ", ")]
+    await stream.finish()
+    assert [(e.seq, e.kind) for e in await anext(reader)] == [(4, "done")]
+
+
+async def test_a_wake_up_with_nothing_to_show_yields_nothing() -> None:
+    """A piece not stored yet wakes readers without giving them anything: they wait on
+    (a reader would otherwise send a keep-alive per token)."""
+    stream = JobStream(keeper=Unstored(), job_id="job_k")
+    reader = asyncio.ensure_future(anext(stream.entries(0, idle_timeout=60)))
+    await asyncio.sleep(0.01)  # the reader waits for news
+    await stream.push("Hel")  # noted, not stored: not shown
+    await asyncio.sleep(0.01)
+    assert not reader.done(), "nothing was shown, so nothing is yielded"
+    await stream.kept_upto(1)
+    assert [(e.seq, e.text) for e in await reader] == [(1, "Hel")]
+
+
+async def test_the_books_sse_writes_entries_that_came_together_at_once() -> None:
+    async def batches() -> AsyncIterator[list[StreamEntry]]:
+        yield [StreamEntry(1, "piece", "Hel"), StreamEntry(2, "piece", "lo")]
+        yield []
+        yield [StreamEntry(3, "done")]
+
+    writes = [write async for write in entry_events(batches(), "job_b")]
+    assert writes == [
+        'id: 1\ndata: {"text": "Hel", "job_id": "job_b"}\n\nid: 2\ndata: {"text": "lo"}\n\n',
+        ": keep-alive\n\n",
+        "id: 3\ndata: [DONE]\n\n",
+    ]
+
+
+class Unstored:
+    """A keeper that stores nothing until told (`kept_upto`)."""
+
+    def note(self, stream: JobStream) -> None:
+        pass
+
+    async def load(self, job_id: str) -> list[str]:
+        return []
+
+    async def close(self) -> None:
+        pass

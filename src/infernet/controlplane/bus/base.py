@@ -107,14 +107,15 @@ class Bus(Protocol):
 
 async def follow(
     log: TokenLog, job_id: str, after: int, idle_s: float
-) -> AsyncIterator[StreamEntry | None]:
-    """Entries after `after` until the terminal one; None after `idle_s` without news."""
+) -> AsyncIterator[list[StreamEntry]]:
+    """Entries after `after` until the terminal one, those read together in one list;
+    [] after `idle_s` without news."""
     while True:
         entries = await log.read(job_id, after, idle_s)
-        if not entries:
-            yield None
-        for entry in entries:
-            yield entry
-            after = entry.seq
-            if entry.terminal:
-                return
+        ended = next((i for i, e in enumerate(entries) if e.terminal), None)
+        if ended is not None:
+            yield entries[: ended + 1]
+            return
+        yield entries
+        if entries:
+            after = entries[-1].seq

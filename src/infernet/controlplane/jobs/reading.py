@@ -28,7 +28,8 @@ from infernet.controlplane.jobs.streams import (
 )
 from infernet.controlplane.store.jobs import UNFINISHED, JobRecord
 
-Entries = AsyncIterator[StreamEntry | None]  # None: nothing new for a while (keep-alive)
+# The entries that came together, in order; []: nothing new for a while (a keep-alive).
+Entries = AsyncIterator[list[StreamEntry]]
 
 
 class StreamOpener:
@@ -78,13 +79,13 @@ async def _stored(record: JobRecord) -> Entries:
     """A job whose stream is no longer kept, read from the start: its whole text as
     event 1, then its end."""
     if record.status == "completed":
-        if record.content:
-            yield StreamEntry(1, "piece", record.content)
-        yield StreamEntry(2, "done")
+        text = [StreamEntry(1, "piece", record.content)] if record.content else []
+        yield [*text, StreamEntry(2, "done")]
     elif record.status == "failed":
-        yield StreamEntry(1, "error", record.error_message or "", record.error or "failed")
+        yield [StreamEntry(1, "error", record.error_message or "", record.error or "failed")]
     else:  # not run by this control plane (it adopts every unfinished job at start)
-        yield StreamEntry(1, "error", _NOT_HERE.format(job_id=record.id), "stream_unavailable")
+        message = _NOT_HERE.format(job_id=record.id)
+        yield [StreamEntry(1, "error", message, "stream_unavailable")]
 
 
 _NOT_HERE = (

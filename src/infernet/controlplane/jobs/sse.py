@@ -37,16 +37,18 @@ def entry_event(entry: StreamEntry, job_id: str | None = None) -> str:
 
 
 async def entry_events(
-    entries: AsyncIterator[StreamEntry | None], job_id: str | None = None
+    batches: AsyncIterator[list[StreamEntry]], job_id: str | None = None
 ) -> AsyncIterator[str]:
-    """Book SSE from numbered stream entries (None: a keep-alive comment). With `job_id`
-    (a stream opened by submitting), the first event names the job: a `job_id` field
-    beside `text` (or `error`), which the Book's clients ignore."""
-    async for entry in entries:
-        if entry is None:
+    """Book SSE from numbered stream entries: the entries that came together leave in one
+    write, each its own event ([]: a keep-alive comment). With `job_id` (a stream opened
+    by submitting), the first event names the job: a `job_id` field beside `text` (or
+    `error`), which the Book's clients ignore."""
+    async for batch in batches:
+        if not batch:
             yield ": keep-alive\n\n"
             continue
-        yield entry_event(entry, job_id)
+        first, *rest = batch
+        yield "".join([entry_event(first, job_id), *(entry_event(e) for e in rest)])
         job_id = None
 
 

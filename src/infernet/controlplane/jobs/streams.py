@@ -23,7 +23,6 @@ answers 410 `stream_expired` (pointing to the job's stored result) rather than g
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from array import array
@@ -185,23 +184,21 @@ class JobStream:
 
     async def entries(
         self, after: int = 0, idle_timeout: float | None = None
-    ) -> AsyncIterator[StreamEntry | None]:
-        """Numbered entries after `after`, ending with the terminal one (done or error);
-        None after `idle_timeout` s without news."""
+    ) -> AsyncIterator[list[StreamEntry]]:
+        """Numbered entries after `after`, ending with the terminal one (done or error):
+        at each wake-up all that are here, in one list (a reader that fell behind gets
+        what it missed at once); [] after `idle_timeout` s without news."""
         index = min(after, len(self.pieces))
         try:
-            async for piece in self.follow(index, idle_timeout):
-                if piece is None:
-                    yield None
-                    continue
-                index += 1
-                yield StreamEntry(index, "piece", piece)
+            async for fresh in self.batches(index, idle_timeout):
+                yield [StreamEntry(index + n, "piece", p) for n, p in enumerate(fresh, 1)]
+                index += len(fresh)
         except StreamError as exc:
             if after <= len(self.pieces):
-                yield StreamEntry(len(self.pieces) + 1, "error", exc.message, exc.code)
+                yield [StreamEntry(len(self.pieces) + 1, "error", exc.message, exc.code)]
             return
         if after <= len(self.pieces):
-            yield StreamEntry(len(self.pieces) + 1, "done")
+            yield [StreamEntry(len(self.pieces) + 1, "done")]
 
     async def follow(
         self, start: int = 0, idle_timeout: float | None = None
@@ -219,17 +216,21 @@ class JobStream:
     ) -> AsyncIterator[list[str]]:
         """Yield, from piece `start` on, all the pieces that are here at each wake-up (a
         reader that keeps up gets one at a time; one that fell behind, all it missed at
-        once); [] after `idle_timeout` s without news. Ends after the last piece; raises
-        StreamError."""
+        once); [] after `idle_timeout` s without news (a wake-up that brought nothing
+        to show, such as a piece not yet stored, yields nothing). Ends after the last
+        piece; raises StreamError."""
         index = start
         while True:
+            idle = False
             async with self._changed:
                 if index >= self.shown and not self.over:
-                    with contextlib.suppress(TimeoutError):
+                    try:
                         await asyncio.wait_for(self._changed.wait(), idle_timeout)
+                    except TimeoutError:
+                        idle = True
                 fresh = self.pieces[index : self.shown]
                 over, error = self.over, self.error
-            if fresh or not over:
+            if fresh or (idle and not over):
                 yield fresh
             index += len(fresh)
             if over and error is not None:
