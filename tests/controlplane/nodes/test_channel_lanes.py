@@ -90,6 +90,20 @@ async def test_a_message_that_fails_is_reported_and_the_lane_goes_on() -> None:
     assert [str(e) for e in errors] == ["database away"] and log == ["a2"]
 
 
+async def test_a_report_that_fails_too_does_not_stop_the_lane() -> None:
+    async def report(_exc: BaseException) -> None:
+        raise RuntimeError("the channel is already gone")
+
+    async def broken() -> None:
+        raise RuntimeError("database away")
+
+    lanes, log = Lanes(report), []
+    await lanes.add("job-a", broken)
+    await lanes.add("job-a", step(log, "a2"))
+    await lanes.drain()
+    assert log == ["a2"]
+
+
 def frame(kind: str, ids: dict[str, Any], **fields: Any) -> str:
     return json.dumps({"type": kind, **ids, **fields})
 

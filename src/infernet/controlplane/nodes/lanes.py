@@ -59,13 +59,19 @@ class Lanes:
                     await queue[0]()
                 except Exception as exc:
                     log.exception("applying a node's message failed", extra={"lane": lane})
-                    await self._on_error(exc)
+                    await self._report(exc)
                 queue.popleft()
                 self._pending -= 1
                 if self._pending < MAX_PENDING:
                     self._room.set()
         finally:
             del self._lanes[lane]
+
+    async def _report(self, exc: Exception) -> None:
+        try:
+            await self._on_error(exc)
+        except Exception:  # the lane goes on: its later messages are still applied
+            log.exception("acting on a failed message failed")
 
     async def drain(self) -> None:
         """Wait until every message read so far is applied (before the channel's close
