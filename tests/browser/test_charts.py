@@ -10,12 +10,25 @@ import httpx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from infernet.localnet import LocalNode
 from tests.browser.conftest import Network
 from tests.browser.support import click, screenshot, text, wait_for
 from tests.browser.test_client import sign_in_with_key
 from tests.support.scripted import ScriptedBackend
 
 ASK = {"model": "smollm2:135m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def node_that_answered(network: Network, chats: int) -> LocalNode:
+    """A node of the signed-in account that has answered `chats` chats through the network."""
+    harness = network.harness
+    backend = ScriptedBackend(["smollm2:135m"], delay_s=0.02)
+    node = network.loop.run(harness.add_node(backend, owner=harness.api_key))
+    headers = {"Authorization": f"Bearer {harness.api_key}"}
+    for _ in range(chats):
+        answer = httpx.post(network.url + "/v1/chat/completions", json=ASK, headers=headers)
+        assert answer.status_code == 200
+    return node
 
 
 def points(browser: WebDriver, key: str) -> int:
@@ -25,13 +38,7 @@ def points(browser: WebDriver, key: str) -> int:
 def test_a_nodes_page_draws_its_jobs_and_switches_window(
     network: Network, browser: WebDriver
 ) -> None:
-    harness = network.harness
-    backend = ScriptedBackend(["smollm2:135m"], delay_s=0.02)
-    node = network.loop.run(harness.add_node(backend, owner=harness.api_key))
-    headers = {"Authorization": f"Bearer {harness.api_key}"}
-    for _ in range(3):
-        answer = httpx.post(network.url + "/v1/chat/completions", json=ASK, headers=headers)
-        assert answer.status_code == 200
+    node = node_that_answered(network, chats=3)
     sign_in_with_key(network, browser)
 
     browser.get(f"{network.url}/dashboard/nodes/{node.node_id}?window=hour")
@@ -64,12 +71,7 @@ def test_a_nodes_page_draws_its_jobs_and_switches_window(
 def test_the_market_page_plots_each_node_serving_a_model(
     network: Network, browser: WebDriver
 ) -> None:
-    harness = network.harness
-    backend = ScriptedBackend(["smollm2:135m"], delay_s=0.02)
-    node = network.loop.run(harness.add_node(backend, owner=harness.api_key))
-    headers = {"Authorization": f"Bearer {harness.api_key}"}
-    answer = httpx.post(network.url + "/v1/chat/completions", json=ASK, headers=headers)
-    assert answer.status_code == 200
+    node = node_that_answered(network, chats=1)
     sign_in_with_key(network, browser)
     click(browser, "nav.nav a[href='/dashboard/market']")
     wait_for(browser, "#chart-smollm2-135m-market svg")

@@ -36,6 +36,10 @@ def step(log: list[str], name: str, gate: asyncio.Event | None = None) -> Any:
     return apply
 
 
+async def database_away() -> None:
+    raise RuntimeError("database away")
+
+
 async def test_a_lanes_messages_are_applied_in_the_order_they_came() -> None:
     lanes, log = Lanes(no_error), []
     gate = asyncio.Event()
@@ -80,11 +84,8 @@ async def test_a_message_that_fails_is_reported_and_the_lane_goes_on() -> None:
     async def report(exc: BaseException) -> None:
         errors.append(exc)
 
-    async def broken() -> None:
-        raise RuntimeError("database away")
-
     lanes, log = Lanes(report), []
-    await lanes.add("job-a", broken)
+    await lanes.add("job-a", database_away)
     await lanes.add("job-a", step(log, "a2"))
     await lanes.drain()
     assert [str(e) for e in errors] == ["database away"] and log == ["a2"]
@@ -94,11 +95,8 @@ async def test_a_report_that_fails_too_does_not_stop_the_lane() -> None:
     async def report(_exc: BaseException) -> None:
         raise RuntimeError("the channel is already gone")
 
-    async def broken() -> None:
-        raise RuntimeError("database away")
-
     lanes, log = Lanes(report), []
-    await lanes.add("job-a", broken)
+    await lanes.add("job-a", database_away)
     await lanes.add("job-a", step(log, "a2"))
     await lanes.drain()
     assert log == ["a2"]

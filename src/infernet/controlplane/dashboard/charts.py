@@ -53,11 +53,16 @@ def element_id(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", "-".join(parts))
 
 
+def _short(value: float) -> str:
+    """At most 6 decimals, without trailing zeros (USDC amounts, scale ends)."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
 def show_value(value: float, unit: str) -> str:
     if unit == "jobs":
         return f"{value:.0f} job" if round(value) == 1 else f"{value:.0f} jobs"
     if unit == "USDC":
-        return f"{value:.6f}".rstrip("0").rstrip(".") + " USDC"
+        return f"{_short(value)} USDC"
     if unit == "ms":
         return f"{value:.0f} ms"
     if unit == "%":
@@ -114,7 +119,7 @@ def chart(series: Series, window_label: str, prefix: str = "") -> Chart:
         empty=series.empty,
         lines=_runs(points),
         dots=dots,
-        top_label=f"{top:.6f}".rstrip("0").rstrip("."),  # the unit is in the title
+        top_label=_short(top),  # the unit is in the title
         start_label=_moment(series.start),
         end_label="now",
     )
@@ -163,5 +168,5 @@ def price_speed(chart_id: str, offers: list[Offer]) -> Chart:
         dots=dots,
         top_label=f"{y_top:g}",
         start_label="0",
-        end_label=f"{x_top:.6f}".rstrip("0").rstrip("."),
+        end_label=_short(x_top),
     )
