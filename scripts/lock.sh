@@ -6,6 +6,7 @@ tools=${TMPDIR:-/tmp}/infernet-lock-tools
 [ -x "$tools/bin/uv" ] || { python3 -m venv "$tools" && "$tools/bin/pip" install -q uv; }
 compile() { "$tools/bin/uv" pip compile --quiet --generate-hashes --python-version 3.11 \
     --universal --no-header "$@"; }
+compile requirements/pip.in -o requirements/pip.lock
 compile requirements/build.in -o requirements/build.lock
 compile requirements/model.in --no-deps -o requirements/model.lock
 compile pyproject.toml --extra llamacpp -o requirements/runtime.lock
@@ -14,4 +15,4 @@ wheels=${TORCH_WHEELS:-/opt/wheels}
 [ -d "$wheels" ] || { echo "no $wheels with torch's CPU wheel (requirements/torch-cpu.txt)" >&2; exit 1; }
 compile pyproject.toml --extra llamacpp --extra evm --extra dev --extra train \
     --find-links "$wheels" --override requirements/torch-cpu.txt -o requirements/dev.lock
-echo "locked: requirements/{build,model,runtime,dev}.lock"
+echo "locked: requirements/{pip,build,model,runtime,dev}.lock"
