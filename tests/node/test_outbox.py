@@ -1,18 +1,24 @@
 """The job channel's writer (node/outbox.py): tokens that pile up while the channel is
 busy leave in one frame, each still its own piece; nothing is lost or reordered within a
 job; a channel that keeps up gets each token as it comes; beats get their reply, or fall
-back to HTTP when the control plane does not answer them."""
+back to HTTP when the control plane does not answer them; a job's first token leaves at
+once even when the engine has more ready."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
+from infernet.backends.base import Finish, GenerationEvent, GenerationRequest, TokenDelta, Usage
+from infernet.node.executor import run_job
 from infernet.node.outbox import Outbox, coalesce
 from infernet.protocol.wire import (
+    ChatMessageIn,
     Heartbeat,
     HeartbeatResponse,
+    JobAssignment,
     JobDone,
     JobFailed,
     JobToken,
@@ -20,6 +26,7 @@ from infernet.protocol.wire import (
     UsageReport,
     from_node_adapter,
 )
+from tests.support.scripted import ScriptedBackend
 from tests.support.signed import heartbeat_payload
 
 USAGE = UsageReport(prompt_tokens=1, completion_tokens=3)
@@ -142,3 +149,38 @@ async def test_closing_writes_what_is_queued_first() -> None:
     await outbox.close()
     sent = [from_node_adapter.validate_json(f) for f in channel.frames]
     assert sent == [JobTokens(job_id="j", texts=["a"]), JobDone(job_id="j", usage=USAGE)]
+
+
+async def test_a_jobs_first_token_is_written_before_the_engine_is_read_again() -> None:
+    """An engine that has the whole answer ready (every read returns at once) must not
+    hold the first token back until it is all read: the first leaves at once."""
+    written: list[str] = []
+
+    async def write(frame: str) -> None:
+        written.append(frame)
+
+    outbox = Outbox(write)
+    seen_before_second: list[str] = []
+
+    class Ready(ScriptedBackend):
+        async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+            yield TokenDelta("first")
+            seen_before_second.extend(written)  # no await in between: nothing yields
+            yield TokenDelta(" second")
+            yield Finish(Usage(1, 2))
+
+    async def send(message: JobToken | JobDone | JobFailed) -> None:
+        outbox.put(message)
+
+    assignment = JobAssignment(
+        job_id="j1",
+        model="m:1b",
+        messages=[ChatMessageIn(role="user", content="hi")],
+        max_tokens=8,
+        temperature=0.0,
+        top_p=1.0,
+    )
+    await run_job(Ready(["m:1b"]), assignment, send)
+    await outbox.close()
+    [first] = [from_node_adapter.validate_json(frame) for frame in seen_before_second]
+    assert isinstance(first, JobToken | JobTokens) and first.texts == ["first"]

@@ -23,6 +23,7 @@ under `/v1` answer OpenAI's `{"error": {"message", "type", "code", "param"}}`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("infernet.controlplane")
 
 
 class ApiError(Exception):
@@ -194,10 +197,12 @@ def register_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def unstorable(request: Request, exc: DBAPIError) -> JSONResponse:
         # PostgreSQL text cannot hold NUL (SQLite can): the client's text, not our fault.
-        if "0x00" not in str(exc.orig):
-            raise exc
-        text = "Text fields may not contain NUL characters (\\u0000); remove them and retry."
-        return error_response(request, 400, "bad_request", text)
+        if "0x00" in str(exc.orig):
+            text = "Text fields may not contain NUL characters (\\u0000); remove them and retry."
+            return error_response(request, 400, "bad_request", text)
+        log.error("database error", exc_info=exc)  # unreachable, full, locked too long...
+        text = "The control plane's database failed this request (its log says why); retry shortly."
+        return error_response(request, 500, "internal_error", text)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

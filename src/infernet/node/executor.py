@@ -9,6 +9,7 @@ node's. Nothing is ever made up in place of the engine's output.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -132,6 +133,8 @@ async def run_job(
             if isinstance(event, TokenDelta):
                 generated.append(event.text)
                 await send(JobToken(job_id=job.job_id, attempt=job.attempt, text=event.text))
+                if len(generated) == 1:  # the first leaves now, not after what is read next
+                    await asyncio.sleep(0)
             elif isinstance(event, Finish):
                 await send(_done(job, event, "".join(generated), key, provenance))
                 tokens = event.usage.completion_tokens

@@ -59,6 +59,16 @@ async def test_a_reader_sees_only_stored_pieces_and_the_end_after_the_last() -> 
     assert seen == ["a", "b", "done"]
 
 
+async def test_a_new_jobs_pieces_are_kept_only_once_its_row_is_stored() -> None:
+    keeper = Held()
+    stream = JobStream(keeper=keeper, job_id="job_new")
+    stream.await_row()  # the job was sent to its node before its row's commit
+    await stream.push("early")
+    assert keeper.noted == [], "a crash now would leave a piece no job row names"
+    await stream.row_stored()
+    assert keeper.noted == [stream]
+
+
 async def test_pieces_are_stored_in_order_and_load_back_after_a_restart(
     db: AsyncEngine,
 ) -> None:

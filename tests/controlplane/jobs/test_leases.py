@@ -1,16 +1,27 @@
 """Job leases (store/leases.py), on SQLite and PostgreSQL: a replica renews the leases of
 the jobs it runs and only those, so a job it leases but does not run (a takeover that
 did not finish) lapses and is claimed again rather than held forever; a lease another
-replica claimed is not renewed; finished jobs are never claimed."""
+replica claimed is not renewed; finished jobs are never claimed; a job sent to its node
+before its row was committed is not taken for one whose lease was lost."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
+from typing import cast
 
 import pytest_asyncio
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infernet.controlplane.bus.memory import MemoryBus
+from infernet.controlplane.jobs.cluster import Cluster
+from infernet.controlplane.jobs.live import LiveJob
+from infernet.controlplane.jobs.owner import JobOwner
+from infernet.controlplane.jobs.rows import JobRows
+from infernet.controlplane.jobs.takeover import Takeover
+from infernet.controlplane.nodes.registry import NodeRegistry
+from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.store import leases
 from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.tables import accounts, jobs
@@ -98,3 +109,41 @@ async def test_renewing_many_jobs_renews_every_one(db: AsyncEngine) -> None:
 
     assert await leases.renew(db, "a", TTL, ids) == ids
     assert await leases.claim_expired(db, "b", TTL) == []
+
+
+class Owner:
+    """The job owner as takeover sees it (jobs/owner.py), running `jobs`."""
+
+    def __init__(self, *jobs: LiveJob) -> None:
+        self.jobs, self.forgotten = list(jobs), list[str]()
+
+    def unfinished(self) -> list[LiveJob]:
+        return self.jobs
+
+    def live(self, job_id: str) -> LiveJob | None:
+        return next((job for job in self.jobs if job.id == job_id), None)
+
+    def forget(self, job_id: str) -> None:
+        self.forgotten.append(job_id)
+
+
+async def test_a_job_sent_before_its_row_is_committed_is_not_taken_for_lost(
+    db: AsyncEngine,
+) -> None:
+    request = JobCreate.model_validate(
+        {"model": "m:1b", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    new = LiveJob("job_new", "acct", "m:1b", request, 0.0)
+    new.stream.await_row()  # submitted: sent to its node, its row's commit on its way
+    owner = Owner(new)
+    bus, registry = MemoryBus(), NodeRegistry(90)
+    caches = SimpleNamespace(forget=lambda _: None, forget_key=lambda _: None)
+    cluster = Cluster(bus, registry, cast(JobOwner, owner), caches, None)
+    takeover = Takeover(cast(JobOwner, owner), cluster, registry, JobRows(db), 300)
+
+    await takeover.tend(TTL)
+    assert owner.forgotten == [], "a lease it never had yet is not a lease lost"
+
+    await new.stream.row_stored()  # (no row was written here: now it counts as lost)
+    await takeover.tend(TTL)
+    assert owner.forgotten == ["job_new"]

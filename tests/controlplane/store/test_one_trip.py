@@ -1,9 +1,13 @@
 """`OneTrip`: a write transaction as one function, committed whole or not at all; on a
 SQLite file it runs on a writer thread of its own (one trip from the event loop), with
-the pragmas of every other connection; elsewhere inside the async engine."""
+the pragmas of every other connection; elsewhere inside the async engine. A relaxed one
+(no wait for the disk) on a SQLite file runs right where it is called while no other
+write holds the lock, and never waits for the lock there: then it takes the trip."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -36,7 +40,24 @@ async def test_the_work_commits_and_is_seen_by_the_rest_of_the_control_plane(
     thread = await one_trip(db, relaxed=relaxed).run(lambda conn: add("alice", conn))
     assert "alice" in await names(db)
     on_file = db.dialect.name == "sqlite"
-    assert thread.startswith("sqlite-writer") == on_file, thread
+    here = threading.current_thread().name
+    assert thread == (here if relaxed or not on_file else "sqlite-writer_0"), thread
+
+
+async def test_a_relaxed_write_waits_for_the_lock_on_the_writer_thread_not_here(
+    db: AsyncEngine,
+) -> None:
+    if db.dialect.name != "sqlite":
+        pytest.skip("SQLite's file lock")
+    holder = sqlite3.connect(str(db.url.database), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another write is committing (a full commit's fsync)
+    write = asyncio.create_task(one_trip(db, relaxed=True).run(lambda conn: add("frank", conn)))
+    await asyncio.sleep(0.2)
+    assert not write.done(), "it waits for the lock..."
+    holder.execute("COMMIT")
+    holder.close()
+    assert (await asyncio.wait_for(write, 10)).startswith("sqlite-writer"), "...off the loop"
+    assert "frank" in await names(db)
 
 
 async def test_work_that_fails_leaves_nothing_behind(db: AsyncEngine) -> None:
@@ -69,6 +90,11 @@ async def test_the_writer_thread_has_the_crash_safe_pragmas(db: AsyncEngine) -> 
         "busy_timeout": 30000,
     }
     assert relaxed["synchronous"] == 1, "NORMAL: survives a crash, not a power loss"
+    here = await one_trip(db, relaxed=True).run(
+        lambda conn: (pragmas(conn), conn.execute(text("PRAGMA wal_autocheckpoint")).scalar())
+    )
+    assert here[0] == {**full, "synchronous": 1, "busy_timeout": 0}, "never waits here"
+    assert here[1] == 0, "never checkpoints here (a checkpoint waits for the disk)"
 
 
 async def test_an_in_memory_database_is_written_through_its_own_connection(tmp_path: Path) -> None:

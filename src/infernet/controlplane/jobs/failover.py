@@ -44,6 +44,16 @@ class Failover:
         self._owner, self._registry, self._cluster = owner, registry, cluster
         self._settings = settings
 
+    async def engine_down(
+        self, job: LiveJob, node: NodeState, detail: str, *, elsewhere: bool
+    ) -> None:
+        """The node's engine is down: route around the node until a heartbeat says it is
+        back. The job continues `elsewhere` if another node can take it now; if not, it
+        waits (its timeout and max_attempts still apply) for this node, which restarts
+        its engine (engine/supervisor.py), instead of failing at once."""
+        node.backend_healthy, node.backend_detail = False, detail
+        await self.take_back(job, node, "backend_unavailable", exclude=elsewhere)
+
     async def take_back(
         self, job: LiveJob, node: NodeState, why: str, *, exclude: bool = True
     ) -> None:

@@ -45,6 +45,11 @@ class LiveJob:
     routing: dict[str, Any] | None = None  # why its node was chosen (placement.py)
 
     @property
+    def stored(self) -> bool:
+        """Its row is committed (a new job's is sent before, manager.submit)."""
+        return not self.stream.row_pending
+
+    @property
     def delivered(self) -> str:
         return self.stream.text
 

@@ -6,18 +6,13 @@ can never finish, re-run or double-bill a job. A finished job is never overwritt
 What a node says is a claim: its tokens are relayed, and its usage believed, only within
 the bounds of the attempt it was sent (claims.py); a claim past them is an offence.
 `JobManager` is the one owner of a job's state (owner.py): every move goes through it.
-
-Failover (failover.py): a job whose node went away, stalled or failed is re-routed and
-continued where its stream stopped; one unfinished `job_timeout_s` after submission fails.
-
-Replicas (cluster.py, takeover.py): a job's owner holds a lease on its row; slots,
-assignments and the mirrored stream travel through the bus; a dead owner's jobs are
-adopted by another replica, and a restart adopts what it left (`recover`). Row writes
-share commits in each job's order (rows.py); streams are journaled (journal.py).
+Failover (failover.py), replicas and takeover (cluster.py, takeover.py), the rows' shared
+commits (rows.py) and the streams' journal (journal.py) each say how they work.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter, deque
@@ -109,10 +104,7 @@ class JobManager:
         return [j for j in self._live.values() if j.finished_at is None]
 
     def queue_position(self, job_id: str) -> int | None:
-        try:
-            return self._waiting.index(job_id) + 1
-        except ValueError:
-            return None
+        return self._waiting.index(job_id) + 1 if job_id in self._waiting else None
 
     async def open_stream(self, record: JobRecord, after: int = 0) -> Entries:
         """The job's stream entries after event `after`, wherever the job is (reading.py)."""
@@ -139,13 +131,28 @@ class JobManager:
         await self._accounting.reserve(account_id, job.id, request, key)
         self.demand[key] += 1
         lease = lease_expiry(self._settings.lease_ttl_s)
-        record = job.new_record(self.cluster.bus.replica_id, lease)
-        await self._rows.create(record)
-        self._live[job.id] = job  # only once its row (and lease) is committed: takeover.tend
+        created = self._rows.create(job.new_record(self.cluster.bus.replica_id, lease))
+        job.stream.await_row()  # its node may start it before the row's commit: they overlap
+        self._live[job.id] = job
         self._waiting.append(job.id)
         self._events.submitted(job)
         await self.dispatch_waiting()
+        await self._stored(job, created)
         return job
+
+    async def _stored(self, job: LiveJob, created: asyncio.Future[int]) -> None:
+        """Wait for its row. A job not stored never was: its node stops, the client is told."""
+        try:
+            await created
+        except Exception:  # the database's error goes to the client; no row to write
+            if job.node_id and (node := self._registry.get(job.node_id)):
+                await cancel_on_node(job.id, node, job.attempt)
+            await self._close(job, job.node_id)
+            await job.stream.fail("internal_error", "The job could not be stored.")
+            self.forget(job.id)
+            await self._accounting.release(job.account_id, job.id)
+            raise
+        await job.stream.row_stored()  # its lease may be renewed now (takeover.tend)
 
     async def dispatch_waiting(self) -> None:
         """Start every waiting job that some node can take now, oldest first."""
@@ -176,10 +183,8 @@ class JobManager:
         quote = await self._accounting.quote(job.id, job.account_id, node.node_id, job.key)
         if quote is not None:  # the node prices and signs its receipt from these
             assignment = assignment.model_copy(update=quote.assignment_fields())
-        log.info(
-            "job dispatched",
-            extra={"job_id": job.id, "node_id": node.node_id, "attempt": job.attempt},
-        )
+        ids = {"job_id": job.id, "node_id": node.node_id, "attempt": job.attempt}
+        log.info("job dispatched", extra=ids)
         try:
             assert node.channel is not None
             await node.channel.send(assignment)  # first: the row write is off the TTFT path
@@ -291,14 +296,8 @@ class JobManager:
             await self.dispatch_waiting()
             return
         if message.error == "backend_unavailable" and node is not None:
-            # Its engine is down: route around the node until a heartbeat says it is back.
-            # The job continues elsewhere if another node can take it now; if not, it
-            # waits (its timeout and max_attempts still apply) for this node, which
-            # restarts its engine (engine/supervisor.py), instead of failing at once.
-            node.backend_healthy = False
-            node.backend_detail = message.message
             elsewhere = self.placement.place(job) is not None
-            await self._failover.take_back(job, node, "backend_unavailable", exclude=elsewhere)
+            await self._failover.engine_down(job, node, message.message, elsewhere=elsewhere)
             await self.dispatch_waiting()
             return
         await self.fail(job, *claims.node_failure(message))

@@ -5,11 +5,14 @@ committed, so a job's later move never overtakes an earlier one. Which node runs
 attempt (`processing`) is written after the attempt's first token, not when it is sent:
 its commit (which waits for the disk) would otherwise hold up the crash journal's commit
 of that first token (journal.py), which a client waits for. A move of the job that comes
-first (done without a token, failed, taken back) writes it first.
+first (done without a token, failed, taken back) writes it first. A new job's own row is
+queued, not waited for, before it is sent (manager.submit): its commit overlaps the
+node's work, and every later write of the job queues behind it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -26,8 +29,9 @@ class JobRows:
         # job id -> (node, attempt, why the node was chosen)
         self._unwritten: dict[str, tuple[str, int, dict[str, Any] | None]] = {}
 
-    async def create(self, record: JobRecord) -> None:
-        await job_store.create(self._writes, record)
+    def create(self, record: JobRecord) -> asyncio.Future[int]:
+        """Queue the new job's row: committed before any later write of the job."""
+        return job_store.create(self._writes, record)
 
     def started(
         self, job_id: str, node_id: str, attempt: int, routing: dict[str, Any] | None = None

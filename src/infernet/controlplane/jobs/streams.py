@@ -104,6 +104,10 @@ class JobStream:
         # was shown, a restart finds, so its Last-Event-ID resume is exact.
         self.keeper = keeper
         self.kept = 0
+        # A new job's pieces may arrive before its row is committed (the job is sent
+        # first, manager.py): they are kept only once it is, or a crash in between would
+        # leave stored pieces of a job no row names, never pruned (store/pieces.py).
+        self.row_pending = False
 
     @property
     def shown(self) -> int:
@@ -115,6 +119,16 @@ class JobStream:
         """The end (done or error) is for readers once every piece before it is shown."""
         ended = self.finished or self.error is not None
         return ended and self.shown == len(self.pieces)
+
+    def await_row(self) -> None:
+        """The job's row is not committed yet: the keeper is told nothing until `row_stored`."""
+        self.row_pending = True
+
+    async def row_stored(self) -> None:
+        async with self._changed:
+            self.row_pending = False
+            if self.keeper is not None and len(self.pieces) > self.kept:
+                self.keeper.note(self)
 
     async def kept_upto(self, count: int) -> None:
         """The keeper stored the first `count` pieces: readers may see them."""
@@ -160,7 +174,7 @@ class JobStream:
         """Add pieces (those that came in one frame: one wake-up of the readers for all)."""
         async with self._changed:
             self.pieces.extend(texts)
-            if self.keeper is not None:
+            if self.keeper is not None and not self.row_pending:
                 self.keeper.note(self)
             self._changed.notify_all()
             await self._mirror()

@@ -59,10 +59,9 @@ class Takeover:
     async def tend(self, ttl_s: float) -> None:
         """Renew this replica's leases, drop jobs it no longer holds, adopt expired ones."""
         me = self._cluster.bus.replica_id
-        # Only jobs live here are renewed, and they were live before the renewal started:
-        # their rows were committed by then (submit adds a job only after its insert), so
+        # Only jobs whose rows were committed before the renewal started are renewed, so
         # one missing from `held` was really lost. A job submitted meanwhile waits.
-        live = {job.id for job in self._owner.unfinished()}
+        live = {job.id for job in self._owner.unfinished() if job.stored}
         held = await leases.renew(self._db, me, ttl_s, live)
         for job_id in live - held:
             if (job := self._owner.live(job_id)) is not None and job.finished_at is None:

@@ -79,9 +79,9 @@ class Completion:
     routing: dict[str, Any] | None = None  # why the answering attempt's node was chosen
 
 
-async def create(db: GroupCommit, job: JobRecord) -> None:
-    """Store a newly submitted job."""
-    await db.execute(_INSERT, {f.name: getattr(job, f.name) for f in fields(job)})
+def create(db: GroupCommit, job: JobRecord) -> asyncio.Future[int]:
+    """Store a newly submitted job: queued, the future done once it is committed."""
+    return db.queue(_INSERT, {f.name: getattr(job, f.name) for f in fields(job)})
 
 
 # Built once: each write binds its values (the SET columns are the keys given), so a

@@ -15,7 +15,12 @@ async engine's transaction through `AsyncConnection.run_sync`. Either way the st
 are the same and commit together or not at all.
 
 `relaxed`: commits that a crash of this process cannot undo but that do not wait for the
-disk (db.py `RELAX`): for the stream journal.
+disk (db.py `RELAX`): for the stream journal. On a SQLite file such a commit is an append
+to the write-ahead log (tens of µs), less than the trip to a thread and back on a busy
+loop (~1-2 ms: the first token of a stream waited that long to be shown). So it is first
+tried right here, on the loop's thread, with a connection that never waits for the lock
+(busy timeout 0) and never checkpoints (the log is checkpointed by the other connections'
+commits, on their threads); only when another write holds the lock does it take the trip.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from infernet.controlplane.store.db import RELAX, relaxed_connection, sqlite_pragmas
@@ -58,6 +64,10 @@ class OneTrip:
             self._engine = create_engine(db.url.set(drivername="sqlite"), pool_size=1)
             event.listen(self._engine, "connect", self._setup)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._here: Engine | None = None  # relaxed on a SQLite file: tried on this thread
+        if relaxed and self._engine is not None:
+            self._here = create_engine(db.url.set(drivername="sqlite"), pool_size=1)
+            event.listen(self._here, "connect", _never_wait)
 
     @property
     def engine(self) -> Engine:
@@ -74,6 +84,13 @@ class OneTrip:
             dbapi_connection.execute(RELAX["sqlite"])
 
     async def run(self, work: Work[T]) -> T:
+        if self._here is not None:
+            try:
+                with self._here.begin() as conn:
+                    return work(conn)
+            except OperationalError as exc:
+                if not _busy(exc):
+                    raise
         if self._engine is not None and self._thread is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._in_thread, work)
@@ -105,8 +122,20 @@ class OneTrip:
         self._conn = None
         if self._thread is not None:
             await asyncio.to_thread(self._thread.shutdown)  # after the write in progress
-        if self._engine is not None:
-            self._engine.dispose()
+        for engine in (self._engine, self._here):
+            if engine is not None:
+                engine.dispose()
+
+
+def _never_wait(dbapi_connection: Any, record: object) -> None:
+    sqlite_pragmas(dbapi_connection, record)
+    for pragma in (RELAX["sqlite"], "PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0"):
+        dbapi_connection.execute(pragma)
+
+
+def _busy(exc: OperationalError) -> bool:
+    """Another connection holds the write lock (SQLITE_BUSY or _LOCKED, any variant)."""
+    return (getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF) in (5, 6)
 
 
 # One per database and durability: the registry does not keep a database alive.
