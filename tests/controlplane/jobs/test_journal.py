@@ -62,11 +62,25 @@ async def test_a_reader_sees_only_stored_pieces_and_the_end_after_the_last() -> 
 async def test_a_new_jobs_pieces_are_kept_only_once_its_row_is_stored() -> None:
     keeper = Held()
     stream = JobStream(keeper=keeper, job_id="job_new")
-    stream.await_row()  # the job was sent to its node before its row's commit
+    row: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    stream.await_row(row)  # the job was sent to its node before its row's commit
     await stream.push("early")
     assert keeper.noted == [], "a crash now would leave a piece no job row names"
-    await stream.row_stored()
+    row.set_result(1)
+    await asyncio.sleep(0)
     assert keeper.noted == [stream]
+
+
+async def test_the_pieces_of_a_job_whose_row_was_never_stored_are_never_kept() -> None:
+    keeper = Held()
+    stream = JobStream(keeper=keeper, job_id="job_lost")
+    row: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    stream.await_row(row)
+    await stream.push("early")
+    row.set_exception(OSError("disk I/O error"))
+    await asyncio.sleep(0)
+    await stream.push("late")
+    assert keeper.noted == []
 
 
 async def test_pieces_are_stored_in_order_and_load_back_after_a_restart(

@@ -6,6 +6,7 @@ before its row was committed is not taken for one whose lease was lost."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import cast
@@ -134,7 +135,8 @@ async def test_a_job_sent_before_its_row_is_committed_is_not_taken_for_lost(
         {"model": "m:1b", "messages": [{"role": "user", "content": "hi"}]}
     )
     new = LiveJob("job_new", "acct", "m:1b", request, 0.0)
-    new.stream.await_row()  # submitted: sent to its node, its row's commit on its way
+    row: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    new.stream.await_row(row)  # submitted: sent to its node, its row's commit on its way
     owner = Owner(new)
     bus, registry = MemoryBus(), NodeRegistry(90)
     caches = SimpleNamespace(forget=lambda _: None, forget_key=lambda _: None)
@@ -144,6 +146,7 @@ async def test_a_job_sent_before_its_row_is_committed_is_not_taken_for_lost(
     await takeover.tend(TTL)
     assert owner.forgotten == [], "a lease it never had yet is not a lease lost"
 
-    await new.stream.row_stored()  # (no row was written here: now it counts as lost)
+    row.set_result(1)  # (no row was written here: now it counts as lost)
+    await asyncio.sleep(0)
     await takeover.tend(TTL)
     assert owner.forgotten == ["job_new"]

@@ -46,7 +46,8 @@ class LiveJob:
 
     @property
     def stored(self) -> bool:
-        """Its row is committed (a new job's is sent before, manager.submit)."""
+        """Its row is committed (a new job is sent before, manager.submit): from then on
+        its lease may be renewed (takeover.tend) and its pieces kept (streams.py)."""
         return not self.stream.row_pending
 
     @property

@@ -132,7 +132,7 @@ class JobManager:
         self.demand[key] += 1
         lease = lease_expiry(self._settings.lease_ttl_s)
         created = self._rows.create(job.new_record(self.cluster.bus.replica_id, lease))
-        job.stream.await_row()  # its node may start it before the row's commit: they overlap
+        job.stream.await_row(created)  # its node may start it before this commit: they overlap
         self._live[job.id] = job
         self._waiting.append(job.id)
         self._events.submitted(job)
@@ -152,7 +152,6 @@ class JobManager:
             self.forget(job.id)
             await self._accounting.release(job.account_id, job.id)
             raise
-        await job.stream.row_stored()  # its lease may be renewed now (takeover.tend)
 
     async def dispatch_waiting(self) -> None:
         """Start every waiting job that some node can take now, oldest first."""

@@ -120,15 +120,18 @@ class JobStream:
         ended = self.finished or self.error is not None
         return ended and self.shown == len(self.pieces)
 
-    def await_row(self) -> None:
-        """The job's row is not committed yet: the keeper is told nothing until `row_stored`."""
+    def await_row(self, committed: asyncio.Future[int]) -> None:
+        """The job's row is not committed yet: the keeper is told nothing until it is
+        (whoever was waiting for that commit; a row never stored: never)."""
         self.row_pending = True
+        committed.add_done_callback(self._row_done)
 
-    async def row_stored(self) -> None:
-        async with self._changed:
-            self.row_pending = False
-            if self.keeper is not None and len(self.pieces) > self.kept:
-                self.keeper.note(self)
+    def _row_done(self, committed: asyncio.Future[int]) -> None:
+        if committed.cancelled() or committed.exception() is not None:
+            return
+        self.row_pending = False  # no await here: `push` notes what it adds from now on
+        if self.keeper is not None and len(self.pieces) > self.kept:
+            self.keeper.note(self)
 
     async def kept_upto(self, count: int) -> None:
         """The keeper stored the first `count` pieces: readers may see them."""
