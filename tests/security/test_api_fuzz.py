@@ -119,8 +119,9 @@ def test_no_operation_answers_a_server_error_or_breaks_its_schema(net: ThreadedH
                 fuzz(net, operation)
             except FlakyStrategyDefinition:
                 # Hypothesis could not replay its own draw while shrinking (seen once in a
-                # full run, on the training report): the operation is probed afresh, and a
-                # second failure of any kind counts.
+                # full run, on the training report: the control plane's thread drew from
+                # the process-wide `random`, which its router no longer does): the
+                # operation is probed afresh, and a second failure of any kind counts.
                 fuzz(net, operation)
         except Exception as exc:  # collect every operation's failure, not just the first
             failures.append(f"{operation.label}: {exc}")

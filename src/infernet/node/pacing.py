@@ -39,9 +39,12 @@ def heartbeat_interval(configured: float | None, told: float | None) -> float:
     return min(configured, cp) if configured is not None else cp
 
 
+_JITTER = random.Random()  # its own stream: the process-wide `random` state stays its users'
+
+
 def backoff_delays(base: float = 0.5, cap: float = 30.0) -> Iterator[float]:
     """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2^n)]."""
     attempt = 0
     while True:
-        yield random.uniform(0, min(cap, base * 2**attempt))
+        yield _JITTER.uniform(0, min(cap, base * 2**attempt))
         attempt += 1

@@ -53,10 +53,13 @@ CHARS_PER_TOKEN = 4
 
 Filter = Callable[[NodeState, float, float], bool]
 T = TypeVar("T")
+# The router's own random stream: drawing from the `random` module's would move the state
+# that everything else in the process shares (a test framework replaying its draws).
+_RANDOM = random.Random()
 
 
 class Draw(Protocol):
-    """What the router draws randomness from: `random.Random` or the `random` module."""
+    """What the router draws randomness from (a `random.Random`)."""
 
     def random(self) -> float: ...
 
@@ -135,7 +138,7 @@ def pick_node(
     affinity: Affinity | None = None,
 ) -> NodeState | None:
     """The node to run a job for `key` on now, or None when none can take it."""
-    draw: Draw = rng or random
+    draw: Draw = rng or _RANDOM
     if pinned is not None:
         pinned_only = [n for n in candidates if n.node_id == pinned]
         return _best(pinned_only, key, offline_after_s, draw, need)
@@ -219,7 +222,7 @@ def considered(
         return [n for n in candidates if n.node_id == pinned]
     if len(candidates) <= SAMPLE:
         return candidates
-    return (rng or random).sample(candidates, SAMPLE)
+    return (rng or _RANDOM).sample(candidates, SAMPLE)
 
 
 def reasons(
