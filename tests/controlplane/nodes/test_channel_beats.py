@@ -67,6 +67,11 @@ async def test_a_node_daemon_beats_over_its_open_channel_not_over_http(
     node = await harness.add_node(ScriptedBackend(["m:1b"]))
     daemon = node.daemon
     assert daemon is not None
+    # The control plane counts the channel open a moment before the node's writer on it
+    # is up (its hello is being built); a beat in that moment goes over HTTP, rightly.
+    async with asyncio.timeout(10):
+        while daemon._outbox is None:
+            await asyncio.sleep(0.01)
     posted: list[str] = []
     post = daemon.client.post
 
