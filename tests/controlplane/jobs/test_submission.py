@@ -1,7 +1,7 @@
 """Submitting a job: it goes to its node while its row's commit is on its way (the two
 overlap, so the commit is off the first token's path), the client is answered only once
 the row is stored, and a job whose row cannot be stored never was: the client gets the
-Book's error, the node stops it, its slot and hold are given back."""
+Book's error, no such job is listed or left running, and its node's slot is free again."""
 
 from __future__ import annotations
 
