@@ -1,10 +1,12 @@
-"""`python -m bench.relay_cpu [--concurrency 32] [--chunks 64]`: what one relayed job costs.
+"""`python -m bench.relay_cpu [--concurrency 32] [--chunks 64] [--rounds 3]`: what one
+relayed job costs.
 
-A fake engine, a control plane and a node, each its own process (as in row 2); 3 rounds
-of `concurrency` clients, 5 streamed requests each, through `/v1/chat/completions`,
-then the same straight to the engine. Prints the relayed and direct throughput and TTFT
-and each process's CPU seconds during the relayed rounds (from /proc), so a change to the
-relay shows up as CPU per job even on a machine too busy for its wall times to mean much.
+A fake engine, a control plane and a node, each its own process (as in row 2); `rounds`
+rounds (more for a steadier figure) of `concurrency` clients, 5 streamed requests each,
+through `/v1/chat/completions`, then the same straight to the engine. Prints the relayed
+and direct throughput and TTFT and each process's CPU seconds during the relayed rounds
+(from /proc), so a change to the relay shows up as CPU per job even on a machine too busy
+for its wall times to mean much.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from bench.row_relay import PROMPT, ours_target
 from bench.stats import cpu_seconds
 
 
-async def measure(concurrency: int, chunks: int, work: Path) -> None:
+async def measure(concurrency: int, chunks: int, rounds: int, work: Path) -> None:
     engine, port = await procs.fake_engine(work, chunks)
     net = await procs.network(work, f"http://127.0.0.1:{port}", nodes=1, slots=concurrency)
     try:
@@ -33,11 +35,11 @@ async def measure(concurrency: int, chunks: int, work: Path) -> None:
         pids = {"control plane": net.control_plane.pid, "node": net.nodes.pid, "engine": engine.pid}
         before = {name: cpu_seconds(pid) or 0.0 for name, pid in pids.items()}
         client, started = sum(os.times()[:2]), time.perf_counter()
-        relayed = (await interleaved([ours], concurrency, 3, 5))["ours"]
+        relayed = (await interleaved([ours], concurrency, rounds, 5))["ours"]
         wall = time.perf_counter() - started
         cpu = {name: (cpu_seconds(pid) or 0.0) - before[name] for name, pid in pids.items()}
         cpu["client"] = sum(os.times()[:2]) - client
-        straight = (await interleaved([direct], concurrency, 3, 5))["direct"]
+        straight = (await interleaved([direct], concurrency, rounds, 5))["direct"]
     finally:
         await net.stop()
         await engine.stop()
@@ -57,8 +59,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.relay_cpu")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--chunks", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    asyncio.run(measure(args.concurrency, args.chunks, Path(mkdtemp(prefix="relay-cpu-"))))
+    work = Path(mkdtemp(prefix="relay-cpu-"))
+    asyncio.run(measure(args.concurrency, args.chunks, args.rounds, work))
 
 
 if __name__ == "__main__":

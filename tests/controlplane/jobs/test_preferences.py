@@ -106,6 +106,17 @@ async def test_an_unserved_model_is_still_model_not_found(net: Network) -> None:
         await net.choose("nobody:1b", sort="price")
 
 
+async def test_names_nobody_serves_leave_nothing_behind_in_the_registry(net: Network) -> None:
+    net.add("a", "m:1b")
+    names = ModelNames(net.registry)
+    for n in range(200):  # a client may name any model: no entry is kept for its name
+        with pytest.raises(ModelNotFound):
+            names.resolve(f"nobody-{n}:1b")
+    assert net.registry.serving("nobody-3:1b") == []
+    assert len(net.registry._serving_cache) <= 1  # only the model served
+    assert names.resolve("M:1B") == "m:1b"  # a served model by another spelling
+
+
 async def test_sort_orders_the_nodes_and_no_fallbacks_keeps_only_the_first(
     net: Network, db: AsyncEngine
 ) -> None:

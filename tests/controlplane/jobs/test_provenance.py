@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infernet.controlplane.jobs import provenance
 from infernet.controlplane.nodes import auth as nodeauth
+from infernet.protocol import delegation
 from infernet.protocol.delegation import authorize_model_key
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.provenance import sign_output, verify_output
@@ -112,3 +114,25 @@ async def test_the_statements_key_is_answered_from_the_identity_cache(
     job = await run_by_hand(harness, proof("Hello"))
     assert job["provenance"]["verified"] is True
     assert len(looked_up) == 1, looked_up
+
+
+def test_a_statement_is_verified_once_and_a_forged_twin_never(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A node sends the same model-key statement with every job: its signature is checked
+    the first time only. A statement with the same fields but another signature is a
+    different statement, checked (and refused) on its own."""
+    node_key, model_key = NodeKey.generate(), NodeKey.generate()
+    genuine = authorize_model_key(node_key, "m:1b", model_key.public_hex)
+    forged = genuine.model_copy(update={"signature": "1" * 128})
+    checked: list[str] = []
+
+    def counted(statement: Any, **kwargs: Any) -> None:
+        checked.append(statement.signature)
+        delegation.verify_model_key(statement, **kwargs)
+
+    monkeypatch.setattr(provenance, "verify_model_key", counted)
+    check = provenance.ProvenanceCheck(None, None, None)  # type: ignore[arg-type]
+    assert [check._signed(genuine) for _ in range(3)] == [True, True, True]
+    assert [check._signed(forged) for _ in range(2)] == [False, False]
+    assert checked == [genuine.signature, forged.signature, forged.signature]

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infernet.controlplane.store import pieces
 from infernet.controlplane.store.accounts import create_account
 from infernet.controlplane.store.db import open_database
 from infernet.controlplane.store.ids import utcnow
@@ -58,6 +59,20 @@ async def test_a_relaxed_write_waits_for_the_lock_on_the_writer_thread_not_here(
     holder.close()
     assert (await asyncio.wait_for(write, 10)).startswith("sqlite-writer"), "...off the loop"
     assert "frank" in await names(db)
+
+
+async def test_stream_pieces_wait_for_the_lock_the_same_way(db: AsyncEngine) -> None:
+    if db.dialect.name != "sqlite":
+        pytest.skip("SQLite's file lock")
+    holder = sqlite3.connect(str(db.url.database), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    write = asyncio.create_task(pieces.append(db, [("job_1", 1, "Hel"), ("job_1", 2, "lo")]))
+    await asyncio.sleep(0.2)
+    assert not write.done()
+    holder.execute("COMMIT")
+    holder.close()
+    await asyncio.wait_for(write, 10)  # stored, not failed: the held lock was seen as such
+    assert await pieces.load(db, "job_1") == ["Hel", "lo"]
 
 
 async def test_work_that_fails_leaves_nothing_behind(db: AsyncEngine) -> None:

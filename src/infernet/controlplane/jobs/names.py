@@ -12,7 +12,12 @@ from collections import Counter
 
 from infernet.controlplane.errors import BadRequest, ModelNotFound, NoCapacity
 from infernet.controlplane.nodes.registry import NodeRegistry
-from infernet.protocol.modelnames import AmbiguousModelName, UnknownModelName, resolve_model
+from infernet.protocol.modelnames import (
+    AmbiguousModelName,
+    UnknownModelName,
+    resolve_model,
+    routing_key,
+)
 
 RECONNECT_RETRY_S = 2
 
@@ -30,6 +35,9 @@ class ModelNames:
         """The routing key `model` names, or a client error saying which models are
         served (or that their nodes are reconnecting)."""
         registry = self._registry
+        key = routing_key(model)
+        if registry.has_online(key):  # the usual case, without looking at every model
+            return key
         online = [k for k in registry.served_keys() if registry.has_online(k)]
         try:
             return resolve_model(model, online)

@@ -23,16 +23,18 @@ from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.nodes.auth import IdentityCache
 from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.store.ids import utcnow
-from infernet.protocol.delegation import DelegationError, verify_model_key
+from infernet.protocol.delegation import DelegationError, ModelKeyStatement, verify_model_key
 from infernet.protocol.provenance import verify_output
 from infernet.protocol.wire import JobDone, Provenance
 
 log = logging.getLogger("infernet.provenance")
+SIGNED_KEPT = 10_000  # statements whose signature was checked (one or a few per node)
 
 
 class ProvenanceCheck:
     def __init__(self, db: AsyncEngine, registry: NodeRegistry, identities: IdentityCache):
         self._db, self._registry, self._identities = db, registry, identities
+        self._signed_statements: set[ModelKeyStatement] = set()
 
     async def record(
         self, job: LiveJob, node_id: str, message: JobDone
@@ -64,13 +66,26 @@ class ProvenanceCheck:
         node = self._registry.get(node_id)
         if statement is None or node is None:
             return False
-        try:
-            verify_model_key(statement, model=node.served.get(job.key))
-        except DelegationError:
+        served = node.served.get(job.key)
+        if served is not None and statement.model != served:
             return False
-        if statement.model_pubkey != proof.model_pubkey:
+        if statement.model_pubkey != proof.model_pubkey or not self._signed(statement):
             return False
         return await self._key_speaks_for(node_id, statement.node_pubkey)
+
+    def _signed(self, statement: ModelKeyStatement) -> bool:
+        """The node key's signature on the statement holds. A node sends the same
+        statement with every job: its check (a Schnorr verification) is remembered."""
+        if statement in self._signed_statements:
+            return True
+        try:
+            verify_model_key(statement)
+        except DelegationError:
+            return False
+        if len(self._signed_statements) >= SIGNED_KEPT:
+            self._signed_statements.clear()
+        self._signed_statements.add(statement)
+        return True
 
     async def _key_speaks_for(self, node_id: str, node_pubkey: str) -> bool:
         try:

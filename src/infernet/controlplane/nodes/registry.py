@@ -169,7 +169,9 @@ class NodeRegistry:
         list per key and rebuilt only when a node starts or stops serving it."""
         cached = self._serving_cache.get(key)
         if cached is None:
-            node_ids = self._by_model.get(key, ())
+            node_ids = self._by_model.get(key)
+            if not node_ids:  # not kept: a client may name any model
+                return []
             cached = self._serving_cache[key] = [self._nodes[n] for n in node_ids]
         return cached
 
