@@ -3,7 +3,8 @@
 `base_model` may be
 - a GGUF file of the llama family (path, relative to the config's folder), or the file name
   of the bundled SmolLM2-135M-Instruct GGUF; transformers reads it through the `gguf`
-  package and dequantizes it into an ordinary float32 model;
+  package and dequantizes it into an ordinary float32 model, kept for the next load
+  (dequantized.py);
 - a local Hugging Face folder (with `config.json`);
 - a Hugging Face Hub id (`org/name`): taken from the local Hugging Face cache, else
   downloaded; where the Hub cannot be reached, the error says so.
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from infernet.train.dequantized import dense_folder
 from infernet.train.errors import RunError, TrainConfigError
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -88,23 +90,50 @@ def load_tokenizer(ref: BaseModelRef) -> Any:
     from transformers import AutoTokenizer
 
     if ref.kind == "gguf":
-        return AutoTokenizer.from_pretrained(str(ref.path.parent), gguf_file=ref.path.name)
+        if (folder := _dequantized(ref)) is not None:
+            return AutoTokenizer.from_pretrained(str(folder))
+        return _read_gguf_tokenizer(ref)
     return _from_hub_or_cache(AutoTokenizer, ref)
 
 
 def load_model(ref: BaseModelRef, **kwargs: Any) -> Any:
     """The base model in float32 (or what `kwargs` ask for), ready for training."""
-    from transformers import AutoModelForCausalLM, GgufConfig
+    from transformers import AutoModelForCausalLM
 
     if ref.kind == "gguf":
-        # dequantize=True: plain dense layers that PEFT can wrap, never GGUF block kernels.
-        return AutoModelForCausalLM.from_pretrained(
-            str(ref.path.parent),
-            gguf_file=ref.path.name,
-            quantization_config=GgufConfig(dequantize=True),
-            **kwargs,
-        )
+        if (folder := _dequantized(ref)) is not None:
+            model = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
+            model.config._name_or_path = str(ref.path.parent)  # what adapters name as base
+            return model
+        return _read_gguf_model(ref, **kwargs)
     return _from_hub_or_cache(AutoModelForCausalLM, ref, **kwargs)
+
+
+def _dequantized(ref: BaseModelRef) -> Path | None:
+    """The GGUF's kept Hugging Face copy (dequantized.py), made on first use."""
+    fingerprint = ref.fingerprint()
+    assert fingerprint is not None  # a GGUF's
+    return dense_folder(
+        ref.path, fingerprint, lambda: (_read_gguf_model(ref), _read_gguf_tokenizer(ref))
+    )
+
+
+def _read_gguf_tokenizer(ref: BaseModelRef) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(ref.path.parent), gguf_file=ref.path.name)
+
+
+def _read_gguf_model(ref: BaseModelRef, **kwargs: Any) -> Any:
+    from transformers import AutoModelForCausalLM, GgufConfig
+
+    # dequantize=True: plain dense layers that PEFT can wrap, never GGUF block kernels.
+    return AutoModelForCausalLM.from_pretrained(
+        str(ref.path.parent),
+        gguf_file=ref.path.name,
+        quantization_config=GgufConfig(dequantize=True),
+        **kwargs,
+    )
 
 
 def _from_hub_or_cache(auto: Any, ref: BaseModelRef, **kwargs: Any) -> Any:
