@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from infernet.controlplane.money import ledger as accounts
 from infernet.controlplane.settings import Settings
@@ -39,6 +42,18 @@ def market_settings(home: Path, **changes: Any) -> Settings:
         heartbeat_interval_s=1.0,
         **changes,
     )
+
+
+@contextmanager
+def one_thread_per_trainer() -> Iterator[None]:
+    """For nodes that train side by side on this one machine: their trainers (and the
+    control plane's verifier) run with one thread each. torch's default, a thread per
+    core in every process, makes them spin against each other: three 3-step runs at once
+    took 120 s on two cores, 28 s with one thread each. Nodes on machines of their own keep
+    the default."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")  # read by each trainer child as it starts
+        yield
 
 
 def training_node(harness: Harness, trainer: ShardTrainer | None = None) -> LocalNode:

@@ -30,6 +30,7 @@ from tests.train.market_net import (
     earnings,
     job_state,
     market_settings,
+    one_thread_per_trainer,
     submit,
     submitted_job,
     training_node,
@@ -59,25 +60,28 @@ async def market(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Mark
         home, zorblax_lines(SHARD_LINES * NODES), max_steps=3, batch_size=2,
         learning_rate=0.005, max_seq_len=256,
     )  # fmt: skip
-    async with running(home, market_settings(home, training_claim_ttl_s=10.0)) as net:
-        nodes = [training_node(net) for _ in range(NODES)]
-        done = await submit(net, run, "--budget", "3", "--max-nodes", str(NODES))
-        job = await job_state(net, await submitted_job(net, run))
-        payments = net.control_plane.services.payments
-        assert payments is not None
-        account = str(await _account(net))
-        balances = await payments.ledger.balances(
-            [
-                accounts.client_available(account),
-                accounts.client_held(account),
-                accounts.PLATFORM_FEES,
-            ]
-        )
-        earned = {str(n.node_id): await earnings(net, n) for n in nodes}
-        yield Market(
-            run, done, job, [str(n.node_id) for n in nodes], earned,
-            {k.split(":")[-1]: v for k, v in balances.items()}, payments.platform_key.public_hex,
-        )  # fmt: skip
+    settings = market_settings(home, training_claim_ttl_s=10.0)
+    with one_thread_per_trainer():
+        async with running(home, settings) as net:
+            nodes = [training_node(net) for _ in range(NODES)]
+            done = await submit(net, run, "--budget", "3", "--max-nodes", str(NODES))
+            job = await job_state(net, await submitted_job(net, run))
+            payments = net.control_plane.services.payments
+            assert payments is not None
+            account = str(await _account(net))
+            balances = await payments.ledger.balances(
+                [
+                    accounts.client_available(account),
+                    accounts.client_held(account),
+                    accounts.PLATFORM_FEES,
+                ]
+            )
+            earned = {str(n.node_id): await earnings(net, n) for n in nodes}
+            yield Market(
+                run, done, job, [str(n.node_id) for n in nodes], earned,
+                {k.split(":")[-1]: v for k, v in balances.items()},
+                payments.platform_key.public_hex,
+            )  # fmt: skip
 
 
 async def _account(net: Any) -> str:
