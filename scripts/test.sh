@@ -14,7 +14,8 @@ echo "==> size budget (module <= 400 lines, function <= 60)" >&2
 .venv/bin/python scripts/size_budget.py src bench
 echo "==> pytest" >&2
 set +e
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# --durations: the slowest tests, so a suite that creeps towards its time limit says where.
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15 "$@"
 status=$?
 set -e
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass.
