@@ -34,6 +34,7 @@ class FakeTokenizer:
 def test_the_copy_is_made_once_without_the_gguf_quantization(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    transformers = pytest.importorskip("transformers", reason="the train extra is not installed")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
@@ -43,12 +44,15 @@ def test_the_copy_is_made_once_without_the_gguf_quantization(
         reads.append(1)
         return FakeModel(), FakeTokenizer()
 
+    kept = tmp_path / "cache/infernet/train-bases"
+    abandoned = kept / f"abc-transformers-{transformers.__version__}.partial-999999999"
+    abandoned.mkdir(parents=True)  # a process killed while writing its copy
     folder = dequantized.dense_folder(gguf, "abc", read)
-    assert folder is not None and folder.parent == tmp_path / "cache/infernet/train-bases"
+    assert folder is not None and folder.parent == kept
     assert folder.name.startswith("abc-transformers-")
     assert json.loads((folder / "config.json").read_text()) == {"keys": []}
     assert dequantized.dense_folder(gguf, "abc", read) == folder and reads == [1]
-    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no partial left
+    assert [p.name for p in kept.iterdir()] == [folder.name]  # no partial left, nor abandoned
     assert dequantized.dense_folder(gguf, "other-sha", read) != folder and reads == [1, 1]
 
 

@@ -46,6 +46,7 @@ def dense_folder(gguf: Path, fingerprint: str, read: Callable[[], tuple[Any, Any
     folder = cache_root() / f"{fingerprint}-transformers-{transformers.__version__}"
     if (folder / "config.json").is_file():  # complete: only a finished folder is renamed here
         return folder
+    _drop_abandoned(folder)
     partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
     try:
         model, tokenizer = read()
@@ -62,3 +63,12 @@ def dense_folder(gguf: Path, fingerprint: str, read: Callable[[], tuple[Any, Any
         return None
     log.info(f"Kept a dequantized copy of {gguf.name} in {folder}")
     return folder
+
+
+def _drop_abandoned(folder: Path) -> None:
+    """Remove half-written copies of `folder` whose process is gone (killed while writing
+    ~0.5 GB that nothing would ever read)."""
+    for partial in folder.parent.glob(f"{folder.name}.partial-*"):
+        pid = partial.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(partial, ignore_errors=True)
