@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,8 +37,10 @@ class BaseModelRef:
     def path(self) -> Path:
         return Path(self.location)
 
+    @cached_property
     def fingerprint(self) -> str | None:
-        """sha256 of a GGUF file (what the frozen config records), None otherwise."""
+        """sha256 of a GGUF file (what the frozen config records), None otherwise. Read
+        once per reference: a run hashes its base for the record and for its kept copy."""
         if self.kind != "gguf":
             return None
         digest = hashlib.sha256()
@@ -111,7 +114,7 @@ def load_model(ref: BaseModelRef, **kwargs: Any) -> Any:
 
 def _dequantized(ref: BaseModelRef) -> Path | None:
     """The GGUF's kept Hugging Face copy (dequantized.py), made on first use."""
-    fingerprint = ref.fingerprint()
+    fingerprint = ref.fingerprint
     assert fingerprint is not None  # a GGUF's
     return dense_folder(
         ref.path, fingerprint, lambda: (_read_gguf_model(ref), _read_gguf_tokenizer(ref))

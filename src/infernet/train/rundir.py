@@ -98,7 +98,7 @@ def freeze(config: TrainConfig, base: BaseModelRef, dataset: Path, sha256: str) 
             "base_model": {
                 "kind": base.kind,
                 "location": base.location,
-                "sha256": base.fingerprint(),
+                "sha256": base.fingerprint,
             },
             "dataset": {"path": str(dataset), "sha256": sha256},
             "python": platform.python_version(),
