@@ -180,3 +180,11 @@ async def test_an_engine_that_is_not_listening_is_unavailable() -> None:
 async def test_https_engines_go_through_httpx() -> None:
     async with httpx.AsyncClient(base_url="https://engine.example") as client:
         assert not sse_http.usable(client)
+
+
+async def test_engines_behind_a_proxy_go_through_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    async with httpx.AsyncClient(base_url="http://engine.example") as client:
+        assert not sse_http.usable(client)
+    async with httpx.AsyncClient(base_url="http://engine.example", trust_env=False) as client:
+        assert sse_http.usable(client)

@@ -37,6 +37,7 @@ from infernet.controlplane.api import metrics as metrics_api
 from infernet.controlplane.api.accounts import router as accounts_router
 from infernet.controlplane.api.docs import install_openapi
 from infernet.controlplane.api.openai import router as openai_router
+from infernet.controlplane.api.openai_lane import OpenAILane
 from infernet.controlplane.dashboard.mount import install as install_dashboard
 from infernet.controlplane.errors import register_handlers
 from infernet.controlplane.jobs.manager import JobManager
@@ -122,6 +123,7 @@ def create_app(
     app.state.metrics, app.state.rate_limiter = metrics, shared.limiter
     install_openapi(app)
     register_handlers(app)
+    app.add_middleware(OpenAILane)  # the relay's hot path, below routing (api/openai_lane.py)
     app.add_middleware(HttpMetrics, metrics=metrics)
     app.add_middleware(RateLimitHeaders)  # the per-key limits' X-RateLimit-* headers
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, uploads=uploads(settings))

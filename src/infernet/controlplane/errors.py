@@ -29,7 +29,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -185,31 +185,51 @@ def describe_errors(errors: Sequence[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def register_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+def _unstorable(request: Request, exc: DBAPIError) -> JSONResponse:
+    # PostgreSQL text cannot hold NUL (SQLite can): the client's text, not our fault.
+    if "0x00" in str(exc.orig):
+        text = "Text fields may not contain NUL characters (\\u0000); remove them and retry."
+        return error_response(request, 400, "bad_request", text)
+    log.error("database error", exc_info=exc)  # unreachable, full, locked too long...
+    text = "The control plane's database failed this request (its log says why); retry shortly."
+    return error_response(request, 500, "internal_error", text)
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = {
+        401: "unauthorized",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+    }.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error")
+    return error_response(request, exc.status_code, code, str(exc.detail))
+
+
+def error_for(request: Request, exc: Exception) -> JSONResponse | None:
+    """The answer to `exc` in the request's envelope; None for an exception none of these
+    cases covers (a bug: the server's plain 500)."""
+    if isinstance(exc, ApiError):
         return error_response(request, exc.status, exc.code, exc.message, exc.headers, exc.param)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    if isinstance(exc, RequestValidationError):
         return error_response(request, 400, "bad_request", _describe_validation(exc))
+    if isinstance(exc, DBAPIError):
+        return _unstorable(request, exc)
+    if isinstance(exc, StarletteHTTPException):
+        return _http_error(request, exc)
+    return None
 
-    @app.exception_handler(DBAPIError)
-    async def unstorable(request: Request, exc: DBAPIError) -> JSONResponse:
-        # PostgreSQL text cannot hold NUL (SQLite can): the client's text, not our fault.
-        if "0x00" in str(exc.orig):
-            text = "Text fields may not contain NUL characters (\\u0000); remove them and retry."
-            return error_response(request, 400, "bad_request", text)
-        log.error("database error", exc_info=exc)  # unreachable, full, locked too long...
-        text = "The control plane's database failed this request (its log says why); retry shortly."
-        return error_response(request, 500, "internal_error", text)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {
-            401: "unauthorized",
-            404: "not_found",
-            405: "method_not_allowed",
-            413: "payload_too_large",
-        }.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal_error")
-        return error_response(request, exc.status_code, code, str(exc.detail))
+HANDLED = (ApiError, RequestValidationError, DBAPIError, StarletteHTTPException)
+
+
+async def _handle(request: Request, exc: Exception) -> Response:
+    answer = error_for(request, exc)
+    if answer is None:  # registered for HANDLED only
+        raise exc
+    return answer
+
+
+def register_handlers(app: FastAPI) -> None:
+    """Every route's errors through `error_for` (the `/v1` lane calls it directly)."""
+    for kind in HANDLED:
+        app.add_exception_handler(kind, _handle)
