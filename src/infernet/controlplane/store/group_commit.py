@@ -16,15 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
-from typing import Any
 
 from sqlalchemy import Connection, Executable
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infernet.controlplane.store import driver_sql
+from infernet.controlplane.store.driver_sql import Params
 from infernet.controlplane.store.one_trip import one_trip
 
 log = logging.getLogger("infernet.store")
-Params = dict[str, Any] | None
 Pending = tuple[Executable, Params, asyncio.Future[int]]
 
 
@@ -81,4 +81,4 @@ class GroupCommit:
 
 
 def _run_all(statements: list[tuple[Executable, Params]], conn: Connection) -> list[int]:
-    return [int(conn.execute(s, p).rowcount or 0) for s, p in statements]
+    return [driver_sql.execute(conn, s, p) for s, p in statements]

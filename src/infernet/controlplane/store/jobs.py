@@ -87,8 +87,12 @@ def create(db: GroupCommit, job: JobRecord) -> asyncio.Future[int]:
 # Built once: each write binds its values (the SET columns are the keys given), so a
 # statement is compiled once per kind of move, not once per job.
 _INSERT = insert(jobs)
+# The statuses a move applies in are compared one by one, not by an expanding `IN`, whose
+# SQL is made per execution (store/driver_sql.py runs these as the driver takes them).
 _MOVES = {
-    only_if: update(jobs).where(jobs.c.id == bindparam("moved_id"), jobs.c.status.in_(only_if))
+    only_if: update(jobs).where(
+        jobs.c.id == bindparam("moved_id"), or_(*(jobs.c.status == s for s in only_if))
+    )
     for only_if in (UNFINISHED, ("processing",))
 }
 
