@@ -258,7 +258,8 @@ class NodeDaemon:
         """Queue `message` on the job channel (node/outbox.py); ConnectionError if closed."""
         if self._outbox is None:
             raise ChannelClosed("job channel is closed")
-        self.metrics.observe_message(message)
+        if not isinstance(message, JobToken):  # counted per job, not per token
+            self.metrics.observe_message(message)
         self._outbox.put(message)
 
     async def channel_loop(self) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from infernet.protocol.wire import CONTEXT_LENGTH_EXCEEDED, JobDone, JobFailed, JobToken
+from infernet.protocol.wire import CONTEXT_LENGTH_EXCEEDED, JobDone, JobFailed
 
 log = logging.getLogger("infernet.node")
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -64,7 +64,7 @@ class NodeMetrics:
         self.completed = 0
         self.failed = 0
 
-    def observe_message(self, message: JobToken | JobDone | JobFailed) -> None:
+    def observe_message(self, message: JobDone | JobFailed) -> None:
         if isinstance(message, JobDone):
             self.completed += 1
             self.jobs.labels("completed").inc()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from coincurve import PrivateKey, PublicKey, PublicKeyXOnly
@@ -45,6 +46,7 @@ def _parse_hex32(text: str, what: str) -> bytes:
     return bytes.fromhex(text)
 
 
+@lru_cache(maxsize=4096)  # every signed statement a node sends names the same few keys
 def parse_public_key(text: str) -> str:
     """Return the canonical 64-char lower-case x-only hex of a public key given as hex or npub.
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from infernet.protocol.catalogue import CATALOGUE as CATALOGUE
@@ -256,6 +257,7 @@ def parse_model_name(name: str) -> ModelName:
     return _parse_ollama(raw, text, "")
 
 
+@lru_cache(maxsize=4096)  # asked on every request, mostly for the same few names
 def routing_key(name: str) -> str:
     """Canonical key for routing: the same model under any backend's name gets one key
     (`qwen2.5:14b`, `Qwen/Qwen2.5-14B-Instruct` and `qwen2.5-14b-instruct-q4_k_m.gguf` all
