@@ -17,7 +17,7 @@ expanding `IN`), take `Connection.execute`.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -78,9 +78,15 @@ def execute(conn: Connection, statement: Executable, params: Params) -> int:
     args = tuple(
         convert[name](values[name]) if name in convert else values[name] for name in prepared.order
     )
-    sql = prepared.compiled.string
+    return run(conn, prepared.compiled.string, args)
+
+
+def run(conn: Connection, sql: str, args: Sequence[Any], *, many: bool = False) -> int:
+    """Run driver-ready `sql` (`many`: once per row of `args`) on `conn`'s SQLite
+    connection, in its transaction; the row count. Errors as SQLAlchemy raises them."""
+    driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
     try:
-        cursor = conn.connection.driver_connection.execute(sql, args)  # type: ignore[union-attr]
-    except sqlite3.Error as exc:  # as SQLAlchemy raises it (OperationalError, ...)
+        cursor = driver.executemany(sql, args) if many else driver.execute(sql, args)
+    except sqlite3.Error as exc:  # OperationalError for a held lock, ... as SQLAlchemy's
         raise DBAPIError.instance(sql, args, exc, sqlite3.Error) from exc
     return int(cursor.rowcount)

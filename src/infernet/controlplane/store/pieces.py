@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infernet.controlplane.store import driver_sql
 from infernet.controlplane.store.jobs import UNFINISHED
 from infernet.controlplane.store.one_trip import one_trip
 from infernet.controlplane.store.tables import job_pieces, jobs
@@ -28,8 +29,9 @@ def _insert(dialect: Any) -> Any:
 _INSERT = {"postgresql": _insert(postgresql), "sqlite": _insert(sqlite)}
 # The same statement as the driver takes it, for the plain `sqlite3` connections of
 # one_trip.py: no parameter processing per row (two thirds of the CPU of a small batch;
-# the columns are plain text and integers, so no conversion is skipped). Errors still come
-# as SQLAlchemy's, which one_trip.py reads to find a held lock.
+# the columns are plain text and integers, so no conversion is skipped), on the driver's
+# connection (driver_sql.py). Errors still come as SQLAlchemy's, which one_trip.py reads
+# to find a held lock.
 _SQLITE_SQL = str(_INSERT["sqlite"].compile(dialect=sqlite.dialect()))
 
 
@@ -42,7 +44,7 @@ async def append(db: AsyncEngine, rows: Sequence[tuple[str, int, str]]) -> None:
 
 def _insert_all(rows: Sequence[tuple[str, int, str]], conn: Connection) -> None:
     if conn.dialect.driver == "pysqlite":
-        conn.exec_driver_sql(_SQLITE_SQL, list(rows))
+        driver_sql.run(conn, _SQLITE_SQL, rows, many=True)
         return
     values = [{"job_id": job_id, "seq": seq, "text": text} for job_id, seq, text in rows]
     conn.execute(_INSERT[conn.dialect.name], values)
