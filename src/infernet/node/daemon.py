@@ -33,6 +33,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from infernet import __version__
 from infernet.backends.base import Backend
 from infernet.backends.errors import BackendError
+from infernet.heap import startup_frozen
 from infernet.node.autopayout import auto_payout_loop
 from infernet.node.client import ControlPlaneClient, ControlPlaneError
 from infernet.node.commands import AckReply, CommandExecutor, ledger_path
@@ -385,7 +386,8 @@ class NodeDaemon:
             loops.append(asyncio.create_task(auto_payout_loop(self.client, self.config)))
         loops.append(asyncio.create_task(self.training.run(self._stopping)))  # accept_training
         try:
-            await self._stopping.wait()
+            with startup_frozen():  # heap.py
+                await self._stopping.wait()
         finally:
             commands = list(self._commands.running.values()) if self._commands else []
             for task in [*loops, *self.running.values(), *commands]:
