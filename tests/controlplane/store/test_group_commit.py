@@ -70,3 +70,38 @@ async def test_a_move_of_a_finished_job_is_refused_through_the_batch(db: AsyncEn
     assert await job_store.fail(writes, "job_x", "timeout", "too slow")
     assert not await job_store.fail(writes, "job_x", "timeout", "again")
     assert await job_store.mark_processing(writes, "job_x", "node_a", 2) == 0
+
+
+def durability_of_commits(db: AsyncEngine) -> list[str]:
+    """Whether each transaction on the writer's connection waits for the disk: SQLite's
+    `synchronous` level, PostgreSQL's `synchronous_commit` (FULL for on, NORMAL for off)."""
+    levels: list[str] = []
+    said = {
+        "PRAGMA synchronous=FULL": "FULL",
+        "PRAGMA synchronous=NORMAL": "NORMAL",
+        "SET LOCAL synchronous_commit = on": "FULL",
+        "SET LOCAL synchronous_commit = off": "NORMAL",
+    }
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement in said:
+            levels.append(said[statement])
+
+    event.listen(one_trip(db).engine, "before_cursor_execute", seen)
+    return levels
+
+
+async def test_a_new_jobs_row_commits_without_waiting_for_the_disk_unless_beside_a_durable_write(
+    db: AsyncEngine,
+) -> None:
+    writes, account = GroupCommit(db), await create_account(db, "alice")
+    levels = durability_of_commits(db)
+    await job_store.create(writes, record("job_a", account))
+    await job_store.mark_processing(writes, "job_a", "node_a", 1)
+    assert levels == ["NORMAL", "NORMAL"], "a crash of the process keeps them; a power loss may not"
+    levels.clear()
+    failed = asyncio.ensure_future(job_store.fail(writes, "job_a", "timeout", "too slow"))
+    await asyncio.sleep(0)  # the failure is queued, its commit not begun
+    await asyncio.gather(failed, job_store.create(writes, record("job_b", account)))
+    assert levels == ["FULL"], "a failure is durable, and so is what shares its commit"
+    assert await statuses(db) == {"job_a": "failed", "job_b": "pending"}

@@ -14,8 +14,9 @@ def sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     """Set up every SQLite connection for a crash (docs/operations.md, "Crashes"): the
     write-ahead log (readers never block the writer; a killed process loses nothing it
     committed), `synchronous=FULL` (each commit is on disk before it returns, so a power
-    loss cannot undo a committed money movement either) and a busy timeout (a writer
-    waits for the file lock instead of failing with "database is locked")."""
+    loss cannot undo a committed money movement either; `DURABILITY` and `RELAX` name
+    the writes that may skip that wait) and a busy timeout (a writer waits for the file
+    lock instead of failing with "database is locked")."""
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
@@ -34,6 +35,16 @@ SQLITE_BUSY_S = 30
 
 # Commits that a crash of this process cannot undo, without waiting for the disk.
 RELAX = {"postgresql": "SET synchronous_commit = off", "sqlite": "PRAGMA synchronous=NORMAL"}
+# Per transaction, before its first write: {dialect: {durable: statement}}. PostgreSQL's
+# `SET LOCAL` ends with the transaction; SQLite's pragma stays on the connection, so a
+# connection that uses these sets it for every transaction.
+DURABILITY = {
+    "postgresql": {
+        True: "SET LOCAL synchronous_commit = on",
+        False: "SET LOCAL synchronous_commit = off",
+    },
+    "sqlite": {True: "PRAGMA synchronous=FULL", False: RELAX["sqlite"]},
+}
 
 
 async def relaxed_connection(db: AsyncEngine) -> AsyncConnection:

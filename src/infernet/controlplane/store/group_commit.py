@@ -9,6 +9,13 @@ the statements that arrive while a commit is on its way wait for the next one an
 go together, in the order they came (a job's writes stay in its own order), each caller
 still told its own outcome only once its statement is committed. A transaction that fails
 is run again one statement at a time, so one caller's error is never another's.
+
+A write queued `durable=False` (a new job's row, its `processing` move: what a client's
+first token waits for) needs to survive a crash of this process, not a power loss: a
+transaction of such writes only is committed without waiting for the disk (db.py
+`RELAX`), and the next durable commit takes it to the disk along with its own (SQLite's
+write-ahead log, PostgreSQL's WAL: a power loss keeps a prefix of the commits). Any
+durable write in a transaction makes the whole of it wait for the disk.
 """
 
 from __future__ import annotations
@@ -21,11 +28,12 @@ from sqlalchemy import Connection, Executable
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store import driver_sql
+from infernet.controlplane.store.db import DURABILITY
 from infernet.controlplane.store.driver_sql import Params
 from infernet.controlplane.store.one_trip import one_trip
 
 log = logging.getLogger("infernet.store")
-Pending = tuple[Executable, Params, asyncio.Future[int]]
+Pending = tuple[Executable, Params, asyncio.Future[int], bool]  # ..., durable
 
 
 class GroupCommit:
@@ -40,11 +48,14 @@ class GroupCommit:
         next shared transaction; its row count once committed."""
         return await self.queue(statement, params)
 
-    def queue(self, statement: Executable, params: Params = None) -> asyncio.Future[int]:
+    def queue(
+        self, statement: Executable, params: Params = None, *, durable: bool = True
+    ) -> asyncio.Future[int]:
         """Queue `statement` for the next shared transaction, behind every statement
-        queued before it; the future is its row count once committed."""
+        queued before it; the future is its row count once committed (on disk, unless
+        `durable` is False and no durable write shares the commit)."""
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((statement, params, done))
+        self._pending.append((statement, params, done, durable))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="group-commit")
         return done
@@ -59,19 +70,20 @@ class GroupCommit:
                 for pending in batch:
                     await self._alone(*pending)
                 continue
-            for (_, _, done), count in zip(batch, counts, strict=True):
+            for (_, _, done, _), count in zip(batch, counts, strict=True):
                 if not done.done():
                     done.set_result(count)
 
     async def _together(self, batch: list[Pending]) -> list[int]:
-        statements = [(s, p) for s, p, _ in batch]
-        return await self._trip.run(partial(_run_all, statements))
+        statements = [(s, p) for s, p, _, _ in batch]
+        durable = any(d for _, _, _, d in batch)
+        return await self._trip.run(partial(_run_all, statements, durable))
 
     async def _alone(
-        self, statement: Executable, params: Params, done: asyncio.Future[int]
+        self, statement: Executable, params: Params, done: asyncio.Future[int], durable: bool
     ) -> None:
         try:
-            [count] = await self._trip.run(partial(_run_all, [(statement, params)]))
+            [count] = await self._trip.run(partial(_run_all, [(statement, params)], durable))
         except Exception as exc:
             if not done.done():
                 done.set_exception(exc)
@@ -80,5 +92,8 @@ class GroupCommit:
             done.set_result(count)
 
 
-def _run_all(statements: list[tuple[Executable, Params]], conn: Connection) -> list[int]:
+def _run_all(
+    statements: list[tuple[Executable, Params]], durable: bool, conn: Connection
+) -> list[int]:
+    conn.exec_driver_sql(DURABILITY[conn.dialect.name][durable])  # for this commit
     return [driver_sql.execute(conn, s, p) for s, p in statements]
