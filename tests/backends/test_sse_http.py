@@ -13,7 +13,7 @@ import pytest
 
 from infernet.backends import sse_http
 from infernet.backends.base import Finish, GenerationRequest, TokenDelta
-from infernet.backends.errors import BackendUnavailable, ModelNotLoaded
+from infernet.backends.errors import BackendError, BackendUnavailable, ModelNotLoaded
 from infernet.backends.openai_compat import stream_chat
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -188,3 +188,17 @@ async def test_engines_behind_a_proxy_go_through_httpx(monkeypatch: pytest.Monke
         assert not sse_http.usable(client)
     async with httpx.AsyncClient(base_url="http://engine.example", trust_env=False) as client:
         assert sse_http.usable(client)
+
+
+async def test_a_chunk_that_is_not_json_fails_the_job_as_the_engines_error() -> None:
+    garbled = [CHAT[0], b'data: {"choices":[{"delta":{"content":"Hel\n\n', *CHAT[2:]]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(chunked(garbled))
+        await writer.drain()
+        writer.close()
+
+    async with engine(serve) as client:
+        with pytest.raises(BackendError, match="not JSON"):
+            await events(client)

@@ -8,12 +8,12 @@ do in their current releases) put real usage on the last chunk.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
+from pydantic_core import from_json
 
 from infernet.backends import sse_http
 from infernet.backends.base import Finish, GenerationEvent, GenerationRequest, TokenDelta, Usage
@@ -93,7 +93,12 @@ def parse_sse_chunk(line: str) -> dict[str, Any] | None:
     data = line[5:].strip()
     if not data or data == "[DONE]":
         return None
-    parsed = json.loads(data)
+    try:
+        parsed = from_json(data)  # pydantic's parser: a node parses one chunk per token,
+    except ValueError as exc:  # and json.loads takes ~2.5 times as long
+        raise BackendError(
+            f"the engine sent a stream chunk that is not JSON: {data[:200]}"
+        ) from exc
     if not isinstance(parsed, dict):
         raise BackendError(f"the engine sent a stream chunk that is not an object: {data[:200]}")
     return parsed
