@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from infernet.controlplane.bus.base import StreamEntry
 from infernet.controlplane.jobs.openai_sse import KEEP_ALIVE, ChatChunks, openai_events
+from infernet.controlplane.jobs.sse import entry_event
 from infernet.controlplane.jobs.streams import JobStream
 from infernet.protocol.wire import UsageReport
 
@@ -87,3 +89,22 @@ async def test_idle_gaps_get_keep_alives_and_every_piece_arrives_once_in_order()
     assert contents(writes) == ["a", "b", "c"]
     assert sum(w.count(KEEP_ALIVE) for w in writes) >= 3
     assert writes[-1].endswith("data: [DONE]\n\n") and '"usage"' not in writes[-1]
+
+
+TRICKY = ['say "hi"', "two\nlines", "tab\tand \\ back", "café ☃ 🚀", "\x00\x1f", "</script>"]
+
+
+def test_a_piece_renders_as_the_whole_chunk_dumped_would() -> None:
+    chunks = ChatChunks("chatcmpl-1", 1733250000, "m:1b", include_usage=False)
+    for text in TRICKY:
+        data = json.loads(chunks.piece(text).removeprefix("data: "))
+        assert data["choices"][0]["delta"]["content"] == text
+        assert chunks.piece(text) == f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def test_a_book_event_is_the_json_the_book_describes() -> None:
+    for seq, text in enumerate(TRICKY, start=1):
+        piece = entry_event(StreamEntry(seq, "piece", text))
+        assert piece == f"id: {seq}\ndata: {json.dumps({'text': text}, ensure_ascii=False)}\n\n"
+        named = entry_event(StreamEntry(seq, "piece", text), job_id="job_1")
+        assert json.loads(named.split("data: ", 1)[1]) == {"text": text, "job_id": "job_1"}

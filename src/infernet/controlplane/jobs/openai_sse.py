@@ -16,14 +16,13 @@ The framing (`event`, the keep-alive, headers) is the Book stream's, from sse.py
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
 
 from infernet.controlplane.errors import openai_error
-from infernet.controlplane.jobs.sse import event
+from infernet.controlplane.jobs.sse import event, json_text
 from infernet.controlplane.jobs.streams import JobStream, StreamError
 from infernet.controlplane.schemas.openai import (
     ChatCompletionChunk,
@@ -91,11 +90,11 @@ class PieceFrame:
 
     @classmethod
     def of(cls, rendered: str) -> PieceFrame:
-        head, tail = rendered.split(json.dumps(_SLOT, ensure_ascii=False), 1)
+        head, tail = rendered.split(json_text(_SLOT), 1)
         return cls(head, tail)
 
     def render(self, text: str) -> str:
-        return self.head + json.dumps(text, ensure_ascii=False) + self.tail
+        return self.head + json_text(text) + self.tail
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from json.encoder import encode_basestring
 
 from fastapi.responses import StreamingResponse
 
@@ -19,21 +20,30 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 JOB_HEADER = "X-Infernet-Job-Id"  # names the job of a stream opened by submitting it
 
 
+# What json.dumps(..., ensure_ascii=False) writes, without the encoder it makes on every
+# call given a non-default option (events are rendered per token): a str alone, any value.
+json_text = encode_basestring
+to_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def event(payload: object) -> str:
-    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+    return f"data: {to_json(payload)}\n\n"
 
 
 def entry_event(entry: StreamEntry, job_id: str | None = None) -> str:
     """One entry as a Book event; `job_id`, when given, is added to its JSON."""
     named = {"job_id": job_id} if job_id else {}
     if entry.kind == "piece":
-        body = json.dumps({"text": entry.text, **named}, ensure_ascii=False)
+        body = to_json({"text": entry.text, **named}) if named else _piece(entry.text)
     elif entry.kind == "done":
         body = "[DONE]"
     else:
-        payload = {"error": entry.code, "message": entry.text, **named}
-        body = json.dumps(payload, ensure_ascii=False)
+        body = to_json({"error": entry.code, "message": entry.text, **named})
     return f"id: {entry.seq}\ndata: {body}\n\n"
+
+
+def _piece(text: str) -> str:
+    return '{"text": ' + json_text(text) + "}"
 
 
 async def entry_events(
