@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from infernet.node.executor import run_job
 from infernet.node.metrics import NodeMetrics
+from infernet.node.outbox import Token
 from infernet.protocol.wire import (
     CONTEXT_LENGTH_EXCEEDED,
     ChatMessageIn,
     JobAssignment,
     JobDone,
     JobFailed,
-    JobToken,
 )
 from tests.support.scripted import ScriptedBackend
 
@@ -30,9 +30,9 @@ def job(words: int) -> JobAssignment:
 
 
 async def test_a_prompt_too_long_for_the_engine_is_reported_with_its_count() -> None:
-    sent: list[JobToken | JobDone | JobFailed] = []
+    sent: list[Token | JobDone | JobFailed] = []
 
-    async def send(message: JobToken | JobDone | JobFailed) -> None:
+    async def send(message: Token | JobDone | JobFailed) -> None:
         sent.append(message)
 
     engine = ScriptedBackend(["m:1b"], context_length=64)

@@ -13,7 +13,7 @@ import pytest
 
 from infernet.backends.base import Finish, GenerationEvent, GenerationRequest, TokenDelta, Usage
 from infernet.node.executor import run_job
-from infernet.node.outbox import Outbox, coalesce
+from infernet.node.outbox import Outbox, Token, coalesce
 from infernet.protocol.wire import (
     ChatMessageIn,
     Heartbeat,
@@ -33,8 +33,8 @@ USAGE = UsageReport(prompt_tokens=1, completion_tokens=3)
 BEAT = Heartbeat.model_validate(heartbeat_payload(["m:1b"]))
 
 
-def tok(job: str, text: str, attempt: int = 1) -> JobToken:
-    return JobToken(job_id=job, attempt=attempt, text=text)
+def tok(job: str, text: str, attempt: int = 1) -> Token:
+    return Token(job, attempt, text)
 
 
 def test_an_attempts_queued_tokens_become_one_frame_where_its_first_token_was() -> None:
@@ -169,7 +169,7 @@ async def test_a_jobs_first_token_is_written_before_the_engine_is_read_again() -
             yield TokenDelta(" second")
             yield Finish(Usage(1, 2))
 
-    async def send(message: JobToken | JobDone | JobFailed) -> None:
+    async def send(message: Token | JobDone | JobFailed) -> None:
         outbox.put(message)
 
     assignment = JobAssignment(

@@ -23,6 +23,7 @@ from infernet.backends.errors import (
     ContextLengthExceeded,
     ModelNotLoaded,
 )
+from infernet.node.outbox import Token
 from infernet.node.receipting import sign_receipt
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.wire import (
@@ -30,13 +31,12 @@ from infernet.protocol.wire import (
     JobAssignment,
     JobDone,
     JobFailed,
-    JobToken,
     Provenance,
     UsageReport,
 )
 
 log = logging.getLogger("infernet.node")
-Send = Callable[[JobToken | JobDone | JobFailed], Awaitable[None]]
+Send = Callable[[Token | JobDone | JobFailed], Awaitable[None]]
 
 
 class ProvenanceSigner(Protocol):
@@ -132,7 +132,7 @@ async def run_job(
         async for event in backend.generate(generation_request(job)):
             if isinstance(event, TokenDelta):
                 generated.append(event.text)
-                await send(JobToken(job_id=job.job_id, attempt=job.attempt, text=event.text))
+                await send(Token(job.job_id, job.attempt, event.text))
                 if len(generated) == 1:  # the first leaves now, not after what is read next
                     await asyncio.sleep(0)
             elif isinstance(event, Finish):
