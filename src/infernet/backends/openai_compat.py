@@ -93,9 +93,9 @@ def parse_sse_chunk(line: str) -> dict[str, Any] | None:
     data = line[5:].strip()
     if not data or data == "[DONE]":
         return None
-    try:
-        parsed = from_json(data)  # pydantic's parser: a node parses one chunk per token,
-    except ValueError as exc:  # and json.loads takes ~2.5 times as long
+    try:  # pydantic's parser: a node parses a chunk per token, json.loads takes 2.5× as long
+        parsed = from_json(data)
+    except ValueError as exc:
         raise BackendError(
             f"the engine sent a stream chunk that is not JSON: {data[:200]}"
         ) from exc

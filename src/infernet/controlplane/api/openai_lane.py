@@ -2,9 +2,10 @@
 
 Every relayed request used to pass FastAPI's route matching, dependency solving and body
 parsing, and its stream Starlette's `StreamingResponse`, which runs a task group to watch
-for the client leaving: about a sixth of the control plane's CPU per relayed job (1.84 →
-1.52 ms at concurrency 32, `python -m bench.relay_cpu`; docs/benchmarks.md, run 10). The
-lane, an ASGI middleware, does the same steps directly, in the order FastAPI does them:
+for the client leaving: about a sixth of the control plane's CPU per relayed job
+(1.85–1.97 → 1.57–1.61 ms at concurrency 32, `python -m bench.relay_cpu`;
+docs/benchmarks.md, run 10). The lane, an ASGI middleware, does the same steps directly,
+in the order FastAPI does them:
 
 1. the body is read (a body over the size limit stops there: 413), parsed as JSON when
    the content type says JSON (FastAPI's strict content type), else left as bytes;

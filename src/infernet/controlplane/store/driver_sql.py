@@ -8,8 +8,8 @@ event loop waits for. Here a statement is compiled once per set of parameter nam
 parameters converted by the columns' own types (each type's `bind_processor`: JSON,
 datetimes as SQLAlchemy writes them), and run on the driver's connection, inside the
 transaction the SQLAlchemy connection holds; errors, a held lock among them, are raised
-as SQLAlchemy raises them (one_trip.py reads those). What is written is
-what `Connection.execute` writes (tests/controlplane/store/test_driver_sql.py compares the
+as SQLAlchemy raises them (one_trip.py reads those). What is written is what
+`Connection.execute` writes (tests/controlplane/store/test_driver_sql.py compares the
 stored rows). Other databases, and statements whose SQL depends on the values (an
 expanding `IN`), take `Connection.execute`.
 """
