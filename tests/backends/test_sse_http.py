@@ -43,6 +43,18 @@ def chunked(parts: list[bytes]) -> bytes:
     return head + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
 
 
+def answering(response: bytes) -> Handler:
+    """An engine that reads one request, writes `response` and hangs up."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(response)
+        await writer.drain()
+        writer.close()
+
+    return serve
+
+
 @asynccontextmanager
 async def engine(handler: Handler) -> AsyncIterator[httpx.AsyncClient]:
     server = await asyncio.start_server(handler, "127.0.0.1", 0)
@@ -65,13 +77,7 @@ async def events(client: httpx.AsyncClient) -> list[object]:
 
 
 async def test_a_chunked_stream_gives_its_tokens_and_the_engines_usage() -> None:
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(chunked(CHAT))
-        await writer.drain()
-        writer.close()
-
-    async with engine(serve) as client:
+    async with engine(answering(chunked(CHAT))) as client:
         assert sse_http.usable(client)
         got = await events(client)
     assert got[:2] == [TokenDelta("Hel"), TokenDelta("lo")]
@@ -143,26 +149,15 @@ async def test_connections_are_kept_alive_between_requests() -> None:
 
 
 async def test_a_404_means_the_model_is_not_loaded() -> None:
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        body = b'{"error": "model not found"}'
-        writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
-        await writer.drain()
-        writer.close()
-
-    async with engine(serve) as client:
+    body = b'{"error": "model not found"}'
+    not_found = b"HTTP/1.1 404 Not Found\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+    async with engine(answering(not_found)) as client:
         with pytest.raises(ModelNotLoaded, match="model not found"):
             await events(client)
 
 
 async def test_an_engine_that_hangs_up_mid_answer_is_unavailable() -> None:
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(chunked(CHAT)[:120])
-        await writer.drain()
-        writer.close()
-
-    async with engine(serve) as client:
+    async with engine(answering(chunked(CHAT)[:120])) as client:
         with pytest.raises(BackendUnavailable):
             await events(client)
 
@@ -192,13 +187,6 @@ async def test_engines_behind_a_proxy_go_through_httpx(monkeypatch: pytest.Monke
 
 async def test_a_chunk_that_is_not_json_fails_the_job_as_the_engines_error() -> None:
     garbled = [CHAT[0], b'data: {"choices":[{"delta":{"content":"Hel\n\n', *CHAT[2:]]
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(chunked(garbled))
-        await writer.drain()
-        writer.close()
-
-    async with engine(serve) as client:
+    async with engine(answering(chunked(garbled))) as client:
         with pytest.raises(BackendError, match="not JSON"):
             await events(client)
