@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import warnings
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from typing import Any, Literal
 
 from infernet.train.dequantized import dense_folder
 from infernet.train.errors import RunError, TrainConfigError
+from infernet.train.filehash import file_sha256
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -41,13 +41,7 @@ class BaseModelRef:
     def fingerprint(self) -> str | None:
         """sha256 of a GGUF file (what the frozen config records), None otherwise. Read
         once per reference: a run hashes its base for the record and for its kept copy."""
-        if self.kind != "gguf":
-            return None
-        digest = hashlib.sha256()
-        with open(self.location, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return file_sha256(self.path) if self.kind == "gguf" else None
 
 
 def resolve_base(spec: str, folder: Path) -> BaseModelRef:

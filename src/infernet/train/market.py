@@ -30,9 +30,10 @@ from infernet.train import basemodel
 from infernet.train.config import TrainConfig, load_config
 from infernet.train.errors import RunError, require_train_extra
 from infernet.train.fedavg import ADAPTER_FILE, merge_adapters
+from infernet.train.filehash import file_sha256
 from infernet.train.market_api import MarketClient, MarketJob
 from infernet.train.market_report import metrics_lines, render_market_readme
-from infernet.train.rundir import RunPaths, file_sha256, freeze, write_yaml
+from infernet.train.rundir import RunPaths, freeze, write_yaml
 from infernet.train.sharding import Shard, split_shards
 
 STATE = "market.json"

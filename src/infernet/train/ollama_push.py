@@ -12,16 +12,16 @@ Ollama server's API as the `ollama` command itself does it:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from infernet.train.errors import PublishError
+from infernet.train.filehash import file_chunks, file_sha256
 from infernet.train.modelfile import Modelfile
 
 DEFAULT_HOST = "http://localhost:11434"
@@ -30,19 +30,6 @@ DEFAULT_HOST = "http://localhost:11434"
 def ollama_host() -> str:
     host = os.environ.get("OLLAMA_HOST", DEFAULT_HOST).strip()
     return host if "://" in host else f"http://{host}"
-
-
-def _digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    return f"sha256:{sha.hexdigest()}"
-
-
-def _file_chunks(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        yield from iter(lambda: handle.read(1 << 20), b"")
 
 
 def _stream(client: httpx.Client, path: str, body: dict[str, Any], what: str) -> list[str]:
@@ -84,10 +71,10 @@ def create_and_push(
     host = ollama_host()
     try:
         with httpx.Client(base_url=host, timeout=httpx.Timeout(600.0, connect=5.0)) as client:
-            digest = _digest(gguf)
+            digest = f"sha256:{file_sha256(gguf)}"
             if client.head(f"/api/blobs/{digest}").status_code != 200:
                 say(f"Uploading {gguf.name} to Ollama at {host}")
-                done = client.post(f"/api/blobs/{digest}", content=_file_chunks(gguf))
+                done = client.post(f"/api/blobs/{digest}", content=file_chunks(gguf))
                 if done.status_code not in (200, 201):
                     raise PublishError(f"ollama refused the blob: HTTP {done.status_code}")
             body: dict[str, Any] = {

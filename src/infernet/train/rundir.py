@@ -19,7 +19,6 @@ changed since it started.
 
 from __future__ import annotations
 
-import hashlib
 import platform
 import shutil
 from dataclasses import dataclass
@@ -80,14 +79,6 @@ def _version(package: str) -> str | None:
         return version(package)
     except PackageNotFoundError:
         return None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def freeze(config: TrainConfig, base: BaseModelRef, dataset: Path, sha256: str) -> dict[str, Any]:

@@ -18,8 +18,9 @@ from rich.console import Console
 from infernet.train import basemodel, dataset
 from infernet.train.config import TrainConfig, load_config
 from infernet.train.errors import RunError
+from infernet.train.filehash import file_sha256
 from infernet.train.report import Sample, write_readme
-from infernet.train.rundir import RunPaths, file_sha256, freeze, prepare
+from infernet.train.rundir import RunPaths, freeze, prepare
 from infernet.train.runtimes import check_resources, check_runtime, cuda_available
 
 SAVE_EVERY_STEPS = 50
