@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from infernet import event_loop
 from infernet.backends.llamacpp import LlamaCppBackend
 from infernet.controlplane.settings import Settings
 from infernet.localnet import ControlPlaneServer, LocalNode
@@ -143,11 +144,11 @@ def main() -> None:
                 "redis_url": args.redis,
                 "replica_id": args.replica_id,
             }
-        asyncio.run(
+        event_loop.run(
             control_plane(args.port, args.home, args.heartbeat_interval, shared, not args.load_only)
         )
     else:
-        asyncio.run(
+        event_loop.run(
             nodes(
                 args.control_plane,
                 args.engine,

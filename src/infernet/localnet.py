@@ -29,7 +29,7 @@ from infernet.controlplane.services import Services
 from infernet.controlplane.settings import Settings
 from infernet.controlplane.store.accounts import create_account, issue_key
 from infernet.controlplane.store.registration import create_token
-from infernet.controlplane.web.server import LimitedH11Protocol
+from infernet.controlplane.web.server import LimitedHttpToolsProtocol
 from infernet.engine.launch import find_smollm2, start_engine
 from infernet.engine.supervisor import EngineSupervisor, SupervisedBackend
 from infernet.node.config import NodeConfig, save_config
@@ -60,7 +60,7 @@ class ControlPlaneServer:
             log_level="warning",
             lifespan="on",
             ws_ping_interval=20,
-            http=LimitedH11Protocol,  # oversize headers: a readable 431
+            http=LimitedHttpToolsProtocol,  # oversize headers: a readable 431
         )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None

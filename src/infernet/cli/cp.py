@@ -34,7 +34,7 @@ from infernet.controlplane.store.accounts import create_account as store_create_
 from infernet.controlplane.store.accounts import issue_key
 from infernet.controlplane.store.db import open_database
 from infernet.controlplane.store.invites import IssuedInvite, create_invite
-from infernet.controlplane.web.server import LimitedH11Protocol
+from infernet.controlplane.web.server import LimitedHttpToolsProtocol
 from infernet.logs import setup_logging
 
 app = typer.Typer(help="Run and administer a control plane.", no_args_is_help=True)
@@ -181,7 +181,7 @@ def _run(settings: Settings, host: str, port: int) -> None:
         host=host,
         port=port,
         log_level="warning",
-        http=LimitedH11Protocol,  # oversize headers: a readable 431 (controlplane/web/server.py)
+        http=LimitedHttpToolsProtocol,  # a readable 431 on oversize heads (web/server.py)
     )
 
 

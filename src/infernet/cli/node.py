@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from infernet import event_loop
 from infernet.backends.detect import BackendSettings, detect_and_build
 from infernet.cli.common import Exit, console, fail, user_errors
 from infernet.logs import setup_logging
@@ -120,7 +121,7 @@ def start(
         return
     setup_logging(log_level, log)
     with user_errors():
-        asyncio.run(_run_daemon(path))
+        event_loop.run(_run_daemon(path))
 
 
 def _log_file(config_path: Path) -> Path:

@@ -20,6 +20,7 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 
+from infernet import event_loop
 from infernet.backends.errors import BackendError
 from infernet.cli.common import Exit, console, fail
 from infernet.engine.launch import find_smollm2
@@ -163,7 +164,7 @@ def up(
     except BackendError as exc:  # the bundled model is missing
         raise fail(escape(str(exc)), Exit.BACKEND) from exc
     try:
-        asyncio.run(_run(net))
+        event_loop.run(_run(net))
     except Exception as exc:
         message, code = explain_failure(exc, net)
         raise fail(escape(message), code) from exc
