@@ -37,6 +37,16 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
+def syscalls(pid: int) -> tuple[int, int]:
+    """Read and write system calls made so far by `pid` (/proc/PID/io's syscr, syscw;
+    sends and receives on sockets count among them); (0, 0) where /proc cannot say."""
+    try:
+        fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+        return int(fields["syscr"]), int(fields["syscw"])
+    except (OSError, KeyError, ValueError):
+        return 0, 0
+
+
 def _status_kb(pid: int, key: str) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

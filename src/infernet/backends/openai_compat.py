@@ -113,21 +113,22 @@ def usage_from(obj: dict[str, Any]) -> Usage | None:
 
 async def engine_lines(
     client: httpx.AsyncClient, payload: dict[str, Any], model: str
-) -> AsyncIterator[str]:
-    """The lines of the engine's streamed answer to `payload`, after a status check.
-    Plain-HTTP engines go through the lean client (sse_http.py), the rest through httpx."""
+) -> AsyncIterator[list[str]]:
+    """The lines of the engine's streamed answer to `payload`, after a status check, in
+    batches (those that arrived together). Plain-HTTP engines go through the lean client
+    (sse_http.py), the rest through httpx."""
     if not sse_http.usable(client):
         async with client.stream("POST", "/v1/chat/completions", json=payload) as response:
             await raise_for_engine_status(response, model)
             async for line in response.aiter_lines():
-                yield line
+                yield [line]
         return
     async with sse_http.post_stream(client, "/v1/chat/completions", payload) as lean:
         if lean.status_code >= 400:
             error = engine_status_error(lean.status_code, await lean.text(), model)
             raise error or BackendError(f"the engine answered HTTP {lean.status_code}")
-        async for line in lean.lines():
-            yield line
+        async for lines in lean.line_batches():
+            yield lines
 
 
 async def stream_chat(
@@ -163,19 +164,20 @@ async def _events(
     finish_reason = "stop"
     host = str(client.base_url)
     with mapped_http_errors(host):
-        async for line in engine_lines(client, payload, model):
-            chunk = parse_sse_chunk(line)
-            if chunk is None:
-                continue
-            if "error" in chunk:
-                refused = context_error(chunk)
-                raise refused or BackendError(f"the engine reported an error: {chunk['error']}")
-            usage = usage_from(chunk) or usage
-            for choice in chunk.get("choices") or []:
-                text = (choice.get("delta") or {}).get("content")
-                if text:
-                    yield TokenDelta(text)
-                finish_reason = choice.get("finish_reason") or finish_reason
+        async for lines in engine_lines(client, payload, model):
+            for line in lines:
+                chunk = parse_sse_chunk(line)
+                if chunk is None:
+                    continue
+                if "error" in chunk:
+                    refused = context_error(chunk)
+                    raise refused or BackendError(f"the engine reported an error: {chunk['error']}")
+                usage = usage_from(chunk) or usage
+                for choice in chunk.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield TokenDelta(text)
+                    finish_reason = choice.get("finish_reason") or finish_reason
     if usage is None:
         raise BackendError(
             f"the engine at {host} streamed no usage; it must honour "

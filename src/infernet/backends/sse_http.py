@@ -111,18 +111,21 @@ class EngineResponse:
                 raise httpx.RemoteProtocolError("the engine closed the connection mid-answer")
             buffer += data
 
-    async def lines(self) -> AsyncIterator[str]:
-        """The body's lines (without their line ends), as httpx's `aiter_lines` gives them."""
+    async def line_batches(self) -> AsyncIterator[list[str]]:
+        """The body's lines (without their line ends, as httpx's `aiter_lines` gives them),
+        those completed by one arrival together: a stream has two lines per token (its
+        `data:` and a blank one), and a step through an async generator per line was a
+        third of a busy node's CPU per token."""
         pending = b""
         async for data in self._chunks():
             pending += data
             if len(pending) > _MAX_LINE:
                 raise httpx.RemoteProtocolError("the engine sent an over-long line")
             *complete, pending = pending.split(b"\n")
-            for line in complete:
-                yield line.rstrip(b"\r").decode("utf-8", "replace")
+            if complete:
+                yield [line.rstrip(b"\r").decode("utf-8", "replace") for line in complete]
         if pending:
-            yield pending.rstrip(b"\r").decode("utf-8", "replace")
+            yield [pending.rstrip(b"\r").decode("utf-8", "replace")]
 
     async def text(self, limit: int = 4096) -> str:
         body = b""

@@ -35,10 +35,11 @@ log = logging.getLogger("infernet.node")
 FLUSH_S = 2.0  # what a closing channel still waits to write what is queued
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Token:
     """One token of an attempt, queued; it leaves inside a `JobTokens` frame. (A plain
-    record: a pydantic model per token was ~7 % of a busy node's CPU.)"""
+    record: a pydantic model per token was ~7 % of a busy node's CPU; not frozen, whose
+    `__init__` sets each field through `object.__setattr__`: 0.40 against 0.12 µs.)"""
 
     job_id: str
     attempt: int
