@@ -66,7 +66,7 @@ async def test_stream_pieces_wait_for_the_lock_the_same_way(db: AsyncEngine) -> 
         pytest.skip("SQLite's file lock")
     holder = sqlite3.connect(str(db.url.database), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    write = asyncio.create_task(pieces.append(db, [("job_1", 1, "Hel"), ("job_1", 2, "lo")]))
+    write = asyncio.create_task(pieces.append(db, [("job_1", 1, ["Hel", "lo"])]))
     await asyncio.sleep(0.2)
     assert not write.done()
     holder.execute("COMMIT")

@@ -3,7 +3,8 @@ a client was shown (one control plane; with several, the bus's `TokenLog` in Red
 the streams).
 
 A piece pushed to a stream is noted here; one writer stores the pieces of all streams
-noted while it was writing, in one transaction, then lets each stream show them
+noted while it was writing, in one transaction (a row per stream: its new pieces as one
+run, store/pieces.py), then lets each stream show them
 (`JobStream.kept_upto`). So a reader sees a piece one commit after it arrived, and a
 burst of tokens from many jobs costs a few commits, not one each. Its commits
 survive a crash of this process without waiting for the disk (store/one_trip.py,
@@ -54,13 +55,13 @@ class StreamJournal:
         while self._dirty:
             batch, self._dirty = self._dirty, {}
             upto = {job_id: len(stream.pieces) for job_id, stream in batch.items()}
-            rows = [
-                (job_id, seq, stream.pieces[seq - 1])
+            runs = [
+                (job_id, stream.kept + 1, stream.pieces[stream.kept : upto[job_id]])
                 for job_id, stream in batch.items()
-                for seq in range(stream.kept + 1, upto[job_id] + 1)
+                if upto[job_id] > stream.kept
             ]
             try:
-                await pieces.append(self._db, rows)
+                await pieces.append(self._db, runs)
             except Exception:  # readers wait; the pieces are written on the next try
                 log.exception("could not store stream pieces; retrying")
                 for job_id, stream in batch.items():

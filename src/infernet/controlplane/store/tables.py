@@ -144,16 +144,16 @@ jobs = Table(
 )
 
 # The pieces of each job's token stream, numbered as streamed (the SSE ids), written in
-# batches before any reader sees them (jobs/journal.py): after a restart a stream resumes
-# from them exactly and a new node continues the answer from them. Kept a while after the
-# job ends (for Last-Event-ID resumes), then deleted. Only without a shared bus: with
-# several replicas Redis holds the streams.
-job_pieces = Table(
-    "job_pieces",
+# batches before any reader sees them (jobs/journal.py): a restart resumes a stream from
+# them exactly and a new node continues the answer. Kept a while after the job ends (for
+# Last-Event-ID), then deleted; replicas keep streams in Redis. A row: a job's pieces
+# stored together, `seq` the first's number, `texts` a JSON array (store/pieces.py).
+job_piece_runs = Table(
+    "job_piece_runs",
     metadata,
     Column("job_id", String(40), primary_key=True),
     Column("seq", Integer, primary_key=True),
-    Column("text", Text, nullable=False),
+    Column("texts", Text, nullable=False),
 )
 
 # Nonces of signed node requests (protocol/signing.py), kept for their time-to-live so a
