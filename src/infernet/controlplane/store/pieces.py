@@ -72,9 +72,8 @@ async def load(db: AsyncEngine, job_id: str) -> list[str]:
     for seq, texts in rows:
         if seq > len(pieces) + 1:
             break
-        pieces.extend(
-            json.loads(texts)[len(pieces) + 1 - seq :]
-        )  # a run that overlaps: its new pieces
+        new = json.loads(texts)[len(pieces) + 1 - seq :]  # of a run that overlaps: the rest
+        pieces.extend(new)
     return pieces
 
 
