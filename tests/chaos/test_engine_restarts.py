@@ -100,11 +100,11 @@ def test_redis_and_postgres_restarts_are_survived(
     final = wait_all_final(running.b.url, key, accepted, limit=100)
     stuck = set(accepted) - set(final)
     phase = {job_id: n for n, ids in enumerate(phases) for job_id in ids}
-    rows = [
-        httpx.get(f"{running.b.url}/api/v1/jobs/{job_id}", headers=auth(key)).json()
+    rows = {  # a row, or the error a lookup of the job answers (404: never stored)
+        job_id: httpx.get(f"{running.b.url}/api/v1/jobs/{job_id}", headers=auth(key)).json()
         for job_id in sorted(stuck)
-    ]
-    assert not stuck, f"accepted jobs stuck: {[(phase[r['id']], r) for r in rows]}"
+    }
+    assert not stuck, f"accepted jobs stuck: {[(phase[i], row) for i, row in rows.items()]}"
     for job in final.values():
         assert job["status"] == "completed" or job["error_message"], job
     completed = sum(1 for j in final.values() if j["status"] == "completed")

@@ -20,23 +20,26 @@ from tests.support.scripted import ScriptedBackend
 JOB = {"model": "m:1b", "messages": MESSAGES}
 
 
-def job_row_writes(harness: Harness) -> OneTrip:
-    """The trip that commits the job rows' shared transactions (store/group_commit.py)."""
-    return one_trip(harness.control_plane.services.db)
+def job_row_writes(harness: Harness) -> list[OneTrip]:
+    """The trips that commit the job rows' shared transactions (store/group_commit.py):
+    durable ones, and relaxed ones (a new job's row) with the stream journal's."""
+    db = harness.control_plane.services.db
+    return [one_trip(db), one_trip(db, relaxed=True)]
 
 
 def wrap(
-    trip: OneTrip,
+    trips: list[OneTrip],
     monkeypatch: pytest.MonkeyPatch,
     before: Callable[[], Awaitable[None]],
 ) -> None:
-    run = trip.run
+    for trip in trips:
+        run = trip.run
 
-    async def wrapped(work: Any) -> Any:
-        await before()
-        return await run(work)
+        async def wrapped(work: Any, run: Callable[[Any], Awaitable[Any]] = run) -> Any:
+            await before()
+            return await run(work)
 
-    monkeypatch.setattr(trip, "run", wrapped)
+        monkeypatch.setattr(trip, "run", wrapped)
 
 
 async def test_a_job_reaches_its_node_before_its_row_is_committed(

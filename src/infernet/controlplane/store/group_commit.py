@@ -13,7 +13,8 @@ is run again one statement at a time, so one caller's error is never another's.
 A write queued `durable=False` (a new job's row, its `processing` move: what a client's
 first token waits for) needs to survive a crash of this process, not a power loss: a
 transaction of such writes only is committed without waiting for the disk (db.py
-`RELAX`), and the next durable commit takes it to the disk along with its own (SQLite's
+`RELAX`; on a SQLite file through the stream journal's connection, on the loop's thread:
+one_trip.py), and the next durable commit takes it to the disk along with its own (SQLite's
 write-ahead log, PostgreSQL's WAL: a power loss keeps a prefix of the commits). Any
 durable write in a transaction makes the whole of it wait for the disk.
 """
@@ -30,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from infernet.controlplane.store import driver_sql
 from infernet.controlplane.store.db import DURABILITY
 from infernet.controlplane.store.driver_sql import Params
-from infernet.controlplane.store.one_trip import one_trip
+from infernet.controlplane.store.one_trip import OneTrip, one_trip
 
 log = logging.getLogger("infernet.store")
 Pending = tuple[Executable, Params, asyncio.Future[int], bool]  # ..., durable
@@ -40,6 +41,10 @@ class GroupCommit:
     def __init__(self, db: AsyncEngine) -> None:
         self.db = db
         self._trip = one_trip(db)  # each transaction one trip (one_trip.py)
+        # Relaxed writes only: where the journal's go (no trip to the writer thread, and
+        # one connection's page cache for both).
+        relaxed = one_trip(db, relaxed=True)
+        self._relaxed_trip = relaxed if relaxed.here else self._trip
         self._pending: list[Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -77,13 +82,18 @@ class GroupCommit:
     async def _together(self, batch: list[Pending]) -> list[int]:
         statements = [(s, p) for s, p, _, _ in batch]
         durable = any(d for _, _, _, d in batch)
-        return await self._trip.run(partial(_run_all, statements, durable))
+        return await self._trip_for(durable).run(partial(_run_all, statements, durable))
+
+    def _trip_for(self, durable: bool) -> OneTrip:
+        return self._trip if durable else self._relaxed_trip
 
     async def _alone(
         self, statement: Executable, params: Params, done: asyncio.Future[int], durable: bool
     ) -> None:
         try:
-            [count] = await self._trip.run(partial(_run_all, [(statement, params)], durable))
+            [count] = await self._trip_for(durable).run(
+                partial(_run_all, [(statement, params)], durable)
+            )
         except Exception as exc:
             if not done.done():
                 done.set_exception(exc)

@@ -75,13 +75,18 @@ class OneTrip:
             event.listen(self._here, "connect", _never_wait)
 
     @property
-    def engine(self) -> Engine:
-        """The engine whose connections run the work (for its events)."""
+    def engines(self) -> tuple[Engine, ...]:
+        """The engines whose connections run the work (for their events)."""
         if self._engine is not None:
-            return self._engine
+            return (self._engine,) if self._here is None else (self._here, self._engine)
         db = self._db()
         assert db is not None, "the database was closed"
-        return db.sync_engine
+        return (db.sync_engine,)
+
+    @property
+    def here(self) -> bool:
+        """Whether work is first tried on the event loop's thread (relaxed, SQLite file)."""
+        return self._here is not None
 
     def _setup(self, dbapi_connection: Any, record: object) -> None:
         sqlite_pragmas(dbapi_connection, record)
