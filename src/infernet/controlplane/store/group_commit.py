@@ -11,12 +11,13 @@ still told its own outcome only once its statement is committed. A transaction t
 is run again one statement at a time, so one caller's error is never another's.
 
 A write queued `durable=False` (a new job's row, its `processing` move: what a client's
-first token waits for) needs to survive a crash of this process, not a power loss: a
-transaction of such writes only is committed without waiting for the disk (db.py
-`RELAX`; on a SQLite file through the stream journal's connection, on the loop's thread:
-one_trip.py), and the next durable commit takes it to the disk along with its own (SQLite's
-write-ahead log, PostgreSQL's WAL: a power loss keeps a prefix of the commits). Any
-durable write in a transaction makes the whole of it wait for the disk.
+first token waits for) needs to survive a crash of this process or of the database
+server, not a power loss. On SQLite a transaction of such writes only is committed
+without waiting for the disk (db.py `RELAX`), through the stream journal's connection on
+the loop's thread (one_trip.py), and the next durable commit takes it to the disk with
+its own (the write-ahead log keeps a prefix of the commits); on PostgreSQL it waits for
+the server's own disk, not a standby's (db.py `DURABILITY`). Any durable write in a
+transaction makes the whole of it wait for the disk.
 """
 
 from __future__ import annotations
