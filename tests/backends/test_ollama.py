@@ -134,7 +134,7 @@ async def test_an_error_line_mid_stream_is_raised_not_swallowed(
     with pytest.raises(BackendError, match="error was encountered"):
         async for event in ollama.generate(GenerationRequest("llama3.2:3b", HELLO)):
             seen.append(event)
-    assert seen == [TokenDelta("echo:")]
+    assert seen == [TokenDelta(("echo:",))]
 
 
 async def test_an_unknown_model_names_the_install_command(ollama: OllamaBackend) -> None:

@@ -76,12 +76,17 @@ async def events(client: httpx.AsyncClient) -> list[object]:
     return [e async for e in stream_chat(client, request())]
 
 
+def pieces(events: list[object]) -> list[str]:
+    """The texts the events carried, in order, however the reads grouped them."""
+    return [text for e in events if isinstance(e, TokenDelta) for text in e.texts]
+
+
 async def test_a_chunked_stream_gives_its_tokens_and_the_engines_usage() -> None:
     async with engine(answering(chunked(CHAT))) as client:
         assert sse_http.usable(client)
         got = await events(client)
-    assert got[:2] == [TokenDelta("Hel"), TokenDelta("lo")]
-    assert isinstance(got[2], Finish) and got[2].usage.completion_tokens == 2
+    assert got[0] == TokenDelta(("Hel", "lo"))  # read at once, they come as one event
+    assert isinstance(got[1], Finish) and got[1].usage.completion_tokens == 2
 
 
 @pytest.mark.parametrize("step", [1, 3, 7, 50])
@@ -107,9 +112,10 @@ async def test_chunks_split_anywhere_across_reads_give_the_same_answer(step: int
 
     async with engine(serve) as client:
         first, second = await events(client), await events(client)
-    assert first == second and answers == 2 and connections == 1
-    assert first[:2] == [TokenDelta("Hel"), TokenDelta("lo")]
-    assert isinstance(first[2], Finish) and first[2].usage.completion_tokens == 2
+    assert pieces(first) == pieces(second) == ["Hel", "lo"]
+    assert answers == 2 and connections == 1
+    assert first[-1] == second[-1] and isinstance(first[-1], Finish)
+    assert first[-1].usage.completion_tokens == 2
 
 
 async def test_a_connection_the_engine_closed_while_idle_is_replaced() -> None:
@@ -190,3 +196,29 @@ async def test_a_chunk_that_is_not_json_fails_the_job_as_the_engines_error() -> 
     async with engine(answering(chunked(garbled))) as client:
         with pytest.raises(BackendError, match="not JSON"):
             await events(client)
+
+
+async def test_tokens_that_arrive_apart_come_as_separate_events() -> None:
+    """Grouping follows the engine's writes: a node that keeps up passes each token on
+    as it comes, not held for the next."""
+    consumed = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        body = chunked(CHAT)
+        cut = body.index(b'data: {"choices":[{"delta":{"content":"lo"')
+        cut = body.rindex(b"\r\n", 0, cut - 2) + 2  # before the second token's size line
+        writer.write(body[:cut])
+        await writer.drain()
+        await consumed.wait()
+        writer.write(body[cut:])
+        await writer.drain()
+        writer.close()
+
+    async with engine(serve) as client:
+        got: list[object] = []
+        async for event in stream_chat(client, request()):
+            got.append(event)
+            consumed.set()
+    assert got[:2] == [TokenDelta(("Hel",)), TokenDelta(("lo",))]
+    assert isinstance(got[2], Finish)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from infernet.node.executor import run_job
 from infernet.node.metrics import NodeMetrics
-from infernet.node.outbox import Token
+from infernet.node.outbox import Tokens
 from infernet.protocol.wire import (
     CONTEXT_LENGTH_EXCEEDED,
     ChatMessageIn,
@@ -30,9 +30,9 @@ def job(words: int) -> JobAssignment:
 
 
 async def test_a_prompt_too_long_for_the_engine_is_reported_with_its_count() -> None:
-    sent: list[Token | JobDone | JobFailed] = []
+    sent: list[Tokens | JobDone | JobFailed] = []
 
-    async def send(message: Token | JobDone | JobFailed) -> None:
+    async def send(message: Tokens | JobDone | JobFailed) -> None:
         sent.append(message)
 
     engine = ScriptedBackend(["m:1b"], context_length=64)

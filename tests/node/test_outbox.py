@@ -13,7 +13,7 @@ import pytest
 
 from infernet.backends.base import Finish, GenerationEvent, GenerationRequest, TokenDelta, Usage
 from infernet.node.executor import run_job
-from infernet.node.outbox import Outbox, Token, coalesce
+from infernet.node.outbox import Outbox, Tokens, coalesce
 from infernet.protocol.wire import (
     ChatMessageIn,
     Heartbeat,
@@ -33,15 +33,16 @@ USAGE = UsageReport(prompt_tokens=1, completion_tokens=3)
 BEAT = Heartbeat.model_validate(heartbeat_payload(["m:1b"]))
 
 
-def tok(job: str, text: str, attempt: int = 1) -> Token:
-    return Token(job, attempt, text)
+def tok(job: str, *texts: str, attempt: int = 1) -> Tokens:
+    return Tokens(job, attempt, texts)
 
 
 def test_an_attempts_queued_tokens_become_one_frame_where_its_first_token_was() -> None:
     done = JobDone(job_id="a", usage=USAGE)
-    queued = [tok("a", "x"), tok("b", "1"), tok("a", "y"), tok("b", "2"), done, tok("a", "z", 2)]
+    queued = [tok("a", "x"), tok("b", "1"), tok("a", "y", "w"), tok("b", "2"), done]
+    queued.append(tok("a", "z", attempt=2))
     assert coalesce(queued) == [
-        JobTokens(job_id="a", texts=["x", "y"]),
+        JobTokens(job_id="a", texts=["x", "y", "w"]),
         JobTokens(job_id="b", texts=["1", "2"]),
         done,
         JobTokens(job_id="a", attempt=2, texts=["z"]),
@@ -164,12 +165,12 @@ async def test_a_jobs_first_token_is_written_before_the_engine_is_read_again() -
 
     class Ready(ScriptedBackend):
         async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-            yield TokenDelta("first")
+            yield TokenDelta(("first",))
             seen_before_second.extend(written)  # no await in between: nothing yields
-            yield TokenDelta(" second")
+            yield TokenDelta((" second",))
             yield Finish(Usage(1, 2))
 
-    async def send(message: Token | JobDone | JobFailed) -> None:
+    async def send(message: Tokens | JobDone | JobFailed) -> None:
         outbox.put(message)
 
     assignment = JobAssignment(

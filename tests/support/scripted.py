@@ -78,7 +78,7 @@ class ScriptedBackend:
                 raise BackendUnavailable("scripted engine went away")
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
-            yield TokenDelta(token)
+            yield TokenDelta((token,))
         yield Finish(Usage(prompt, len(self.tokens)))
 
     async def close(self) -> None:

@@ -36,9 +36,11 @@ class GenerationRequest:
 
 @dataclass(frozen=True, slots=True)
 class TokenDelta:
-    """A piece of generated text, in the order the engine produced it."""
+    """The pieces of generated text that came from the engine together, in the order it
+    produced them: one per token as it streamed them (an adapter that fell behind its
+    engine passes what it read at once in one event, not an event per token)."""
 
-    text: str
+    texts: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -293,7 +293,7 @@ class OllamaBackend:
                         )
                     text = (line.get("message") or {}).get("content")
                     if text:
-                        yield TokenDelta(text)
+                        yield TokenDelta((text,))
                     if line.get("done"):
                         yield _finish(line)
                         return

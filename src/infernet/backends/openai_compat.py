@@ -165,19 +165,23 @@ async def _events(
     host = str(client.base_url)
     with mapped_http_errors(host):
         async for lines in engine_lines(client, payload, model):
+            texts: list[str] = []  # what this arrival carried: one event, not one per token
             for line in lines:
                 chunk = parse_sse_chunk(line)
                 if chunk is None:
                     continue
                 if "error" in chunk:
+                    if texts:
+                        yield TokenDelta(tuple(texts))
                     refused = context_error(chunk)
                     raise refused or BackendError(f"the engine reported an error: {chunk['error']}")
                 usage = usage_from(chunk) or usage
                 for choice in chunk.get("choices") or []:
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        yield TokenDelta(text)
+                    if text := (choice.get("delta") or {}).get("content"):
+                        texts.append(text)
                     finish_reason = choice.get("finish_reason") or finish_reason
+            if texts:
+                yield TokenDelta(tuple(texts))
     if usage is None:
         raise BackendError(
             f"the engine at {host} streamed no usage; it must honour "

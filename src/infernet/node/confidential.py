@@ -62,8 +62,8 @@ class SealedBackend:
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
         async for event in self._inner.generate(request):
             if isinstance(event, TokenDelta):
-                if event.text:
-                    yield TokenDelta(seal_token(event.text, self._conversation))
+                if texts := tuple(seal_token(t, self._conversation) for t in event.texts if t):
+                    yield TokenDelta(texts)
             elif isinstance(event, Finish):
                 yield event
 

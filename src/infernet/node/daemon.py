@@ -46,7 +46,7 @@ from infernet.node.heartbeat import build_heartbeat
 from infernet.node.metrics import Health, NodeMetrics, daemon_health, start_metrics
 from infernet.node.model_keys import ModelKeyring
 from infernet.node.models import MemoryBudget, ModelError, ModelManager, served_mismatch
-from infernet.node.outbox import ChannelClosed, Outbox, Token
+from infernet.node.outbox import ChannelClosed, Outbox, Tokens
 from infernet.node.pacing import backoff_delays, heartbeat_interval
 from infernet.node.shard_trainer import ShardTrainer
 from infernet.node.status_file import StatusSnapshot, status_path, write_status
@@ -254,11 +254,11 @@ class NodeDaemon:
             base.replace("https://", "wss://", 1).replace("http://", "ws://", 1) + NODE_CHANNEL_PATH
         )
 
-    async def send(self, message: Token | JobDone | JobFailed) -> None:
+    async def send(self, message: Tokens | JobDone | JobFailed) -> None:
         """Queue `message` on the job channel (node/outbox.py); ConnectionError if closed."""
         if self._outbox is None:
             raise ChannelClosed("job channel is closed")
-        if not isinstance(message, Token):  # counted per job, not per token
+        if not isinstance(message, Tokens):  # counted per job, not per token
             self.metrics.observe_message(message)
         self._outbox.put(message)
 

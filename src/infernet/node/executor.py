@@ -23,7 +23,7 @@ from infernet.backends.errors import (
     ContextLengthExceeded,
     ModelNotLoaded,
 )
-from infernet.node.outbox import Token
+from infernet.node.outbox import Tokens
 from infernet.node.receipting import sign_receipt
 from infernet.protocol.keys import NodeKey
 from infernet.protocol.wire import (
@@ -36,7 +36,7 @@ from infernet.protocol.wire import (
 )
 
 log = logging.getLogger("infernet.node")
-Send = Callable[[Token | JobDone | JobFailed], Awaitable[None]]
+Send = Callable[[Tokens | JobDone | JobFailed], Awaitable[None]]
 
 
 class ProvenanceSigner(Protocol):
@@ -131,9 +131,10 @@ async def run_job(
     try:
         async for event in backend.generate(generation_request(job)):
             if isinstance(event, TokenDelta):
-                generated.append(event.text)
-                await send(Token(job.job_id, job.attempt, event.text))
-                if len(generated) == 1:  # the first leaves now, not after what is read next
+                first = not generated
+                generated.extend(event.texts)
+                await send(Tokens(job.job_id, job.attempt, event.texts))
+                if first:  # the first leave now, not after what is read next
                     await asyncio.sleep(0)
             elif isinstance(event, Finish):
                 await send(_done(job, event, "".join(generated), key, provenance))
