@@ -14,6 +14,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Message
 
 from infernet.controlplane.api.openai_lane import write_stream
+from infernet.controlplane.jobs.openai_sse import LastEvents
 from tests.controlplane.web.test_metrics import scrape, value
 from tests.support.harness import Harness, running
 from tests.support.scripted import ScriptedBackend
@@ -103,6 +104,20 @@ async def test_a_stream_is_written_as_it_comes_and_then_closed() -> None:
     await write_stream(StreamingResponse(events()), client.receive, client.send)
     assert client.sent[0]["type"] == "http.response.start"
     assert client.bodies() == [b"data: 1\n\n", b"data: 2\n\n", b""]
+
+
+async def test_a_streams_last_events_end_the_response_in_the_same_message() -> None:
+    client = Client()
+
+    async def events() -> AsyncIterator[str]:
+        yield "data: 1\n\n"
+        yield LastEvents("data: 2\n\ndata: [DONE]\n\n")
+
+    await write_stream(StreamingResponse(events()), client.receive, client.send)
+    assert [(m["body"], m["more_body"]) for m in client.sent[1:]] == [
+        (b"data: 1\n\n", True),
+        (b"data: 2\n\ndata: [DONE]\n\n", False),
+    ]
 
 
 async def test_a_client_that_leaves_stops_its_stream_without_an_error() -> None:

@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from infernet.controlplane.api import openai
 from infernet.controlplane.api.deps import Caller, authenticated_caller, limited_caller
 from infernet.controlplane.errors import BadRequest, describe_errors, error_for
+from infernet.controlplane.jobs.openai_sse import LastEvents
 from infernet.controlplane.schemas.openai import ChatCompletionRequest, CompletionRequest
 from infernet.controlplane.services import Services
 
@@ -122,11 +123,15 @@ async def write_stream(response: StreamingResponse, receive: Receive, send: Send
     try:
         start = {"type": "http.response.start", "status": response.status_code}
         await send({**start, "headers": response.raw_headers})
+        more = True
         async for chunk in response.body_iterator:
             body = chunk if isinstance(chunk, bytes) else str(chunk).encode()
-            await send({"type": "http.response.body", "body": body, "more_body": True})
+            if isinstance(chunk, LastEvents):
+                state["writing"] = more = False
+            await send({"type": "http.response.body", "body": body, "more_body": more})
         state["writing"] = False
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if more:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
         if not state["left"]:
             raise

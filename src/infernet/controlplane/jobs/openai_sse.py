@@ -80,6 +80,11 @@ class ChunkRenderer(Protocol):
     def usage(self, usage: Usage) -> str: ...
 
 
+class LastEvents(str):
+    """A stream's last events: its response ends with them, in the same write (a separate
+    write of the body's end was a system call and a wake-up of the client per job)."""
+
+
 @dataclass(frozen=True)
 class PieceFrame:
     """A content chunk's event split around its text: rendering a piece is then one JSON
@@ -204,10 +209,10 @@ async def openai_events(
         usage = job_usage(job)
     except StreamError as exc:
         out.append(event(openai_error(FAILURE_STATUS.get(exc.code, 502), exc.code, exc.message)))
-        yield "".join(out)
+        yield LastEvents("".join(out))
         return
     out.append(chunks.closing(finish_reason(job)))
     if chunks.include_usage:
         out.append(chunks.usage(usage))
     out.append(DONE)
-    yield "".join(out)
+    yield LastEvents("".join(out))
