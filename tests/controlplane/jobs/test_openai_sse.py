@@ -7,10 +7,24 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import pytest
+
 from infernet.controlplane.bus.base import StreamEntry
-from infernet.controlplane.jobs.openai_sse import KEEP_ALIVE, ChatChunks, openai_events
+from infernet.controlplane.jobs.openai_sse import (
+    KEEP_ALIVE,
+    STAND_IN_CREATED,
+    STAND_IN_ID,
+    ChatChunks,
+    Chunks,
+    CompletionChunks,
+    Template,
+    Templated,
+    openai_events,
+    templates_of,
+)
 from infernet.controlplane.jobs.sse import entry_event
 from infernet.controlplane.jobs.streams import JobStream
+from infernet.controlplane.schemas.openai import Usage
 from infernet.protocol.wire import UsageReport
 
 
@@ -102,9 +116,48 @@ def test_a_piece_renders_as_the_whole_chunk_dumped_would() -> None:
         assert chunks.piece(text) == f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+# A model name holding a stand-in (a private use character, a stand-in number) gets no
+# template for what holds it: rendered in full, still the same bytes.
+MODELS = ["m:1b", 'say "hi"/café', "x9000000001", "\ue000id\ue000", "n9000000003"]
+
+
+@pytest.mark.parametrize("kind", [ChatChunks, CompletionChunks])
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_templated_chunks_are_the_same_bytes_as_the_models_dump(
+    kind: type[Chunks], model: str, include_usage: bool
+) -> None:
+    for job_id, created in [("chatcmpl-1", 1733250000), ('c"\n☃', 0), ("cmpl-2", 9000000001)]:
+        chunks = kind(job_id, created, model, include_usage)
+        templated = Templated(chunks)
+        assert templated.include_usage == include_usage
+        assert templated.opening() == chunks.opening()
+        for text in TRICKY:
+            assert templated.piece(text) == chunks.piece(text)
+        for reason in ("stop", "length"):
+            assert templated.closing(reason) == chunks.closing(reason)
+        usage = Usage(prompt_tokens=12, completion_tokens=0, total_tokens=12)
+        assert templated.usage(usage) == chunks.usage(usage)
+
+
 def test_a_book_event_is_the_json_the_book_describes() -> None:
     for seq, text in enumerate(TRICKY, start=1):
         piece = entry_event(StreamEntry(seq, "piece", text))
         assert piece == f"id: {seq}\ndata: {json.dumps({'text': text}, ensure_ascii=False)}\n\n"
         named = entry_event(StreamEntry(seq, "piece", text), job_id="job_1")
         assert json.loads(named.split("data: ", 1)[1]) == {"text": text, "job_id": "job_1"}
+
+
+def test_a_template_fills_its_slots_in_the_order_they_were_named() -> None:
+    template = Template.of('{"b": "<B>", "a": <A>}', ["<A>", "<B>"])
+    assert template is not None
+    assert template.render("1", '"x"') == '{"b": ""x"", "a": 1}'
+    assert Template.of("<A> and <A>", ["<A>"]) is None  # not once: no template
+    assert Template.of("nothing", ["<A>"]) is None
+
+
+def test_chunks_of_a_plain_model_are_rendered_from_templates() -> None:
+    made = templates_of(ChatChunks(STAND_IN_ID, STAND_IN_CREATED, "m:1b", True))
+    assert None not in (made.opening, made.piece, made.usage, *made.closing.values())
+    odd = templates_of(ChatChunks(STAND_IN_ID, STAND_IN_CREATED, "x9000000001", True))
+    assert odd.opening is None and odd.piece is None

@@ -31,7 +31,7 @@ from infernet.controlplane.jobs import live
 from infernet.controlplane.jobs.openai_sse import (
     FAILURE_STATUS,
     ChatChunks,
-    ChunkRenderer,
+    Chunks,
     CompletionChunks,
     LiveJob,
     finish_reason,
@@ -139,7 +139,7 @@ async def _finished(job: LiveJob) -> tuple[str, Usage]:
         raise JobFailedError(exc) from exc
 
 
-def _stream(job: LiveJob, chunks: ChunkRenderer, services: Services) -> StreamingResponse:
+def _stream(job: LiveJob, chunks: Chunks, services: Services) -> StreamingResponse:
     response = sse_response(openai_events(job, chunks, services.settings.sse_keepalive_s))
     response.headers[JOB_HEADER] = job.id
     return response

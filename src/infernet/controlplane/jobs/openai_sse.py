@@ -16,9 +16,9 @@ The framing (`event`, the keep-alive, headers) is the Book stream's, from sse.py
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
 from typing import Protocol
 
 from infernet.controlplane.errors import openai_error
@@ -36,9 +36,11 @@ from infernet.controlplane.schemas.openai import (
 from infernet.protocol.wire import UsageReport
 
 KEEP_ALIVE = ": keep-alive\n\n"
-# Stands in for a piece's text while a chunk's JSON is rendered once per stream (a private
-# use character, which no model name or job id contains).
-_SLOT = "\ue000piece\ue000"
+# Stand in for a stream's own values while its chunks' JSON is rendered once per model
+# (Templates); one that a model's name happens to hold makes no template.
+STAND_IN_ID, _TEXT = "\ue000id\ue000", "\ue000piece\ue000"  # private use characters
+STAND_IN_CREATED = 9_000_000_001
+_PROMPT, _COMPLETION, _TOTAL = 9_000_000_002, 9_000_000_003, 9_000_000_004
 DONE = "data: [DONE]\n\n"
 # A failed job's error code -> the HTTP status it stands for (502 for the rest).
 FAILURE_STATUS = {
@@ -71,35 +73,38 @@ def job_usage(job: LiveJob) -> Usage:
     )
 
 
-class ChunkRenderer(Protocol):
-    @property
-    def include_usage(self) -> bool: ...
-    def opening(self) -> str | None: ...
-    def piece(self, text: str) -> str: ...
-    def closing(self, reason: FinishReason) -> str: ...
-    def usage(self, usage: Usage) -> str: ...
-
-
 class LastEvents(str):
     """A stream's last events: its response ends with them, in the same write (a separate
     write of the body's end was a system call and a wake-up of the client per job)."""
 
 
 @dataclass(frozen=True)
-class PieceFrame:
-    """A content chunk's event split around its text: rendering a piece is then one JSON
-    string encode, the same bytes the full model dump gives, on every token."""
+class Template:
+    """An event rendered once with stand-ins for its stream's values, split around them:
+    rendering it for a stream joins strings, the same bytes as the model's dump (a model
+    built and dumped per chunk was ~5 % of the control plane's CPU per relayed job)."""
 
-    head: str
-    tail: str
+    parts: tuple[str, ...]  # the text around the slots, in order
+    order: tuple[int, ...]  # which value goes in each slot
 
     @classmethod
-    def of(cls, rendered: str) -> PieceFrame:
-        head, tail = rendered.split(json_text(_SLOT), 1)
-        return cls(head, tail)
+    def of(cls, rendered: str, stand_ins: Sequence[str]) -> Template | None:
+        """None unless each stand-in is in `rendered` exactly once."""
+        if any(rendered.count(s) != 1 for s in stand_ins):
+            return None
+        order = sorted(range(len(stand_ins)), key=lambda i: rendered.index(stand_ins[i]))
+        parts, at = [], 0
+        for i in order:
+            start = rendered.index(stand_ins[i])
+            parts.append(rendered[at:start])
+            at = start + len(stand_ins[i])
+        return cls((*parts, rendered[at:]), tuple(order))
 
-    def render(self, text: str) -> str:
-        return self.head + json_text(text) + self.tail
+    def render(self, *values: str) -> str:
+        out = [self.parts[0]]
+        for slot, part in zip(self.order, self.parts[1:], strict=True):
+            out += (values[slot], part)
+        return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -119,12 +124,8 @@ class ChatChunks:
     def opening(self) -> str | None:
         return self._chunk([ChunkChoice(delta=Delta(role="assistant", content=""))])
 
-    @cached_property
-    def _piece_frame(self) -> PieceFrame:
-        return PieceFrame.of(self._chunk([ChunkChoice(delta=Delta(content=_SLOT))]))
-
     def piece(self, text: str) -> str:
-        return self._piece_frame.render(text)
+        return self._chunk([ChunkChoice(delta=Delta(content=text))])
 
     def closing(self, reason: FinishReason) -> str:
         return self._chunk([ChunkChoice(delta=Delta(), finish_reason=reason)])
@@ -150,18 +151,79 @@ class CompletionChunks:
     def opening(self) -> str | None:
         return None
 
-    @cached_property
-    def _piece_frame(self) -> PieceFrame:
-        return PieceFrame.of(self._chunk([CompletionChoice(text=_SLOT)]))
-
     def piece(self, text: str) -> str:
-        return self._piece_frame.render(text)
+        return self._chunk([CompletionChoice(text=text)])
 
     def closing(self, reason: FinishReason) -> str:
         return self._chunk([CompletionChoice(text="", finish_reason=reason)])
 
     def usage(self, usage: Usage) -> str:
         return self._chunk([], usage)
+
+
+Chunks = ChatChunks | CompletionChunks
+
+
+@dataclass(frozen=True)
+class Templates:
+    opening: Template | None
+    piece: Template | None
+    closing: dict[FinishReason, Template | None]
+    usage: Template | None
+
+
+@lru_cache(maxsize=256)
+def templates_of(stand_in: Chunks) -> Templates:
+    """The templates of `stand_in`'s kind of chunks, model and usage choice."""
+    stream = (json_text(STAND_IN_ID), str(STAND_IN_CREATED))
+    opening = stand_in.opening()
+    counts = Usage(prompt_tokens=_PROMPT, completion_tokens=_COMPLETION, total_tokens=_TOTAL)
+    return Templates(
+        opening=None if opening is None else Template.of(opening, stream),
+        piece=Template.of(stand_in.piece(_TEXT), (*stream, json_text(_TEXT))),
+        closing={r: Template.of(stand_in.closing(r), stream) for r in ("stop", "length")},
+        usage=Template.of(
+            stand_in.usage(counts), (*stream, str(_PROMPT), str(_COMPLETION), str(_TOTAL))
+        ),
+    )
+
+
+class Templated:
+    """`chunks`, rendered from its model's templates (the same bytes); where a template
+    could not be made, by `chunks` itself."""
+
+    def __init__(self, chunks: Chunks) -> None:
+        self._chunks = chunks
+        kind = type(chunks)
+        self._made = templates_of(
+            kind(STAND_IN_ID, STAND_IN_CREATED, chunks.model, chunks.include_usage)
+        )
+        self._stream = (json_text(chunks.id), str(chunks.created))
+        self.include_usage = chunks.include_usage
+        # A piece's event around its text (rendered JSON escapes every control character,
+        # so the cut is there once): one string encode and two joins per token.
+        made = self._made.piece
+        self._piece = None if made is None else made.render(*self._stream, "\0").split("\0")
+
+    def opening(self) -> str | None:
+        made = self._made.opening
+        return made.render(*self._stream) if made else self._chunks.opening()
+
+    def piece(self, text: str) -> str:
+        if self._piece is None:
+            return self._chunks.piece(text)
+        head, tail = self._piece
+        return head + json_text(text) + tail
+
+    def closing(self, reason: FinishReason) -> str:
+        made = self._made.closing[reason]
+        return made.render(*self._stream) if made else self._chunks.closing(reason)
+
+    def usage(self, usage: Usage) -> str:
+        if (made := self._made.usage) is None:
+            return self._chunks.usage(usage)
+        counts = (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens)
+        return made.render(*self._stream, *map(str, counts))
 
 
 async def _batches(stream: JobStream, keepalive_s: float) -> AsyncIterator[list[str] | None]:
@@ -188,12 +250,13 @@ async def _batches(stream: JobStream, keepalive_s: float) -> AsyncIterator[list[
 
 
 async def openai_events(
-    job: LiveJob, chunks: ChunkRenderer, keepalive_s: float
+    job: LiveJob, stream_chunks: Chunks, keepalive_s: float
 ) -> AsyncIterator[str]:
     """The stream's events, written in as few sends as the pieces allow: the pieces that
     are here when the client's connection takes more leave in one send (each still its
     own SSE event), the opening chunk rides with the first piece, and the closing chunks
     leave with the last pieces. A client that keeps up gets each piece as it comes."""
+    chunks = Templated(stream_chunks)
     out = [opening] if (opening := chunks.opening()) is not None else []
     try:
         async for fresh in _batches(job.stream, keepalive_s):
