@@ -222,3 +222,21 @@ async def test_tokens_that_arrive_apart_come_as_separate_events() -> None:
             consumed.set()
     assert got[:2] == [TokenDelta(("Hel",)), TokenDelta(("lo",))]
     assert isinstance(got[2], Finish)
+
+
+async def test_crlf_line_ends_and_blank_lines_give_the_same_tokens() -> None:
+    crlf = [part.replace(b"\n", b"\r\n") for part in CHAT]
+    async with engine(answering(chunked(crlf))) as client:
+        got = await events(client)
+    assert pieces(got) == ["Hel", "lo"]
+    assert isinstance(got[-1], Finish) and got[-1].usage.completion_tokens == 2
+
+
+async def test_a_line_longer_than_the_limit_is_the_engines_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sse_http, "_MAX_LINE", 300)  # above the response's head
+    endless = [b'data: {"choices":[{"delta":{"content":"' + b"x" * 100] * 5
+    async with engine(answering(chunked(endless))) as client:
+        with pytest.raises(BackendError, match="over-long line"):
+            await events(client)

@@ -175,7 +175,8 @@ async def _events(
                         yield TokenDelta(tuple(texts))
                     refused = context_error(chunk)
                     raise refused or BackendError(f"the engine reported an error: {chunk['error']}")
-                usage = usage_from(chunk) or usage
+                if chunk.get("usage"):  # most chunks carry none (or null)
+                    usage = usage_from(chunk) or usage
                 for choice in chunk.get("choices") or []:
                     if text := (choice.get("delta") or {}).get("content"):
                         texts.append(text)
