@@ -134,7 +134,7 @@ async def run_job(
                 first = not generated
                 generated.extend(event.texts)
                 await send(Tokens(job.job_id, job.attempt, event.texts))
-                if first:  # the first leave now, not after what is read next
+                if first:  # the first tokens leave now, not after what is read next
                     await asyncio.sleep(0)
             elif isinstance(event, Finish):
                 await send(_done(job, event, "".join(generated), key, provenance))
