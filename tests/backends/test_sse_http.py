@@ -240,3 +240,15 @@ async def test_a_line_longer_than_the_limit_is_the_engines_error(
     async with engine(answering(chunked(endless))) as client:
         with pytest.raises(BackendError, match="over-long line"):
             await events(client)
+
+
+async def test_tokens_read_with_an_engine_error_go_first_then_the_error() -> None:
+    """One read brings two tokens and the engine's error: the tokens are passed on
+    before the error is raised, as they would have been one read apart."""
+    failing = [*CHAT[1:3], b'data: {"error":{"message":"out of memory"}}\n\n']
+    got: list[object] = []
+    async with engine(answering(chunked(failing))) as client:
+        with pytest.raises(BackendError, match="out of memory"):
+            async for event in stream_chat(client, request()):
+                got.append(event)
+    assert got == [TokenDelta(("Hel", "lo"))]
