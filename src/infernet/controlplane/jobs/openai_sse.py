@@ -82,7 +82,7 @@ class LastEvents(str):
 class Template:
     """An event rendered once with stand-ins for its stream's values, split around them:
     rendering it for a stream joins strings, the same bytes as the model's dump (a model
-    built and dumped per chunk was ~5 % of the control plane's CPU per relayed job)."""
+    built and dumped per chunk was ~30 µs of the control plane's ~0.9 ms per job)."""
 
     parts: tuple[str, ...]  # the text around the slots, in order
     order: tuple[int, ...]  # which value goes in each slot
