@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import get_args
 
 import pytest
 
@@ -24,7 +25,7 @@ from infernet.controlplane.jobs.openai_sse import (
 )
 from infernet.controlplane.jobs.sse import entry_event
 from infernet.controlplane.jobs.streams import JobStream
-from infernet.controlplane.schemas.openai import Usage
+from infernet.controlplane.schemas.openai import FinishReason, Usage
 from infernet.protocol.wire import UsageReport
 
 
@@ -134,7 +135,7 @@ def test_templated_chunks_are_the_same_bytes_as_the_models_dump(
         assert templated.opening() == chunks.opening()
         for text in TRICKY:
             assert templated.piece(text) == chunks.piece(text)
-        for reason in ("stop", "length"):
+        for reason in get_args(FinishReason):
             assert templated.closing(reason) == chunks.closing(reason)
         usage = Usage(prompt_tokens=12, completion_tokens=0, total_tokens=12)
         assert templated.usage(usage) == chunks.usage(usage)

@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import Protocol, get_args
 
 from infernet.controlplane.errors import openai_error
 from infernet.controlplane.jobs.sse import event, json_text
@@ -92,13 +92,12 @@ class Template:
         """None unless each stand-in is in `rendered` exactly once."""
         if any(rendered.count(s) != 1 for s in stand_ins):
             return None
-        order = sorted(range(len(stand_ins)), key=lambda i: rendered.index(stand_ins[i]))
+        slots = sorted((rendered.index(s), i) for i, s in enumerate(stand_ins))
         parts, at = [], 0
-        for i in order:
-            start = rendered.index(stand_ins[i])
+        for start, i in slots:
             parts.append(rendered[at:start])
             at = start + len(stand_ins[i])
-        return cls((*parts, rendered[at:]), tuple(order))
+        return cls((*parts, rendered[at:]), tuple(i for _, i in slots))
 
     def render(self, *values: str) -> str:
         out = [self.parts[0]]
@@ -181,7 +180,7 @@ def templates_of(stand_in: Chunks) -> Templates:
     return Templates(
         opening=None if opening is None else Template.of(opening, stream),
         piece=Template.of(stand_in.piece(_TEXT), (*stream, json_text(_TEXT))),
-        closing={r: Template.of(stand_in.closing(r), stream) for r in ("stop", "length")},
+        closing={r: Template.of(stand_in.closing(r), stream) for r in get_args(FinishReason)},
         usage=Template.of(
             stand_in.usage(counts), (*stream, str(_PROMPT), str(_COMPLETION), str(_TOTAL))
         ),
