@@ -21,8 +21,8 @@ JOB = {"model": "m:1b", "messages": MESSAGES}
 
 
 def job_row_writes(harness: Harness) -> list[OneTrip]:
-    """The trips that commit the job rows' shared transactions (store/group_commit.py):
-    durable ones, and relaxed ones (a new job's row) with the stream journal's."""
+    """The trips that may commit the job rows' shared transactions (store/group_commit.py):
+    the stream journal's on a SQLite file, the database's own elsewhere."""
     db = harness.control_plane.services.db
     return [one_trip(db), one_trip(db, relaxed=True)]
 

@@ -3,12 +3,11 @@
 Every write goes through one `GroupCommit` (store/group_commit.py), first come first
 committed, so a job's later move never overtakes an earlier one. Which node runs an
 attempt (`processing`) is written after the attempt's first token, not when it is sent:
-its commit (waiting for the disk when other jobs' durable writes share it) would
-otherwise hold up the crash journal's commit of that first token (journal.py), which a
-client waits for. A move of the job that comes first (done without a token, failed,
-taken back) writes it first. A new job's own row is queued, not waited for, before it is
-sent (manager.submit): its commit overlaps the node's work, and every later write of the
-job queues behind it.
+its commit would otherwise come before the crash journal's commit of that first token
+(journal.py), which a client waits for. A move of the job that comes first (done without
+a token, failed, taken back) writes it first. A new job's own row is queued, not waited
+for, before it is sent (manager.submit): its commit overlaps the node's work, and every
+later write of the job queues behind it.
 """
 
 from __future__ import annotations

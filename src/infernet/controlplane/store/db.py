@@ -35,19 +35,13 @@ SQLITE_BUSY_S = 30
 
 # Commits that a crash of this process cannot undo, without waiting for the disk.
 RELAX = {"postgresql": "SET synchronous_commit = off", "sqlite": "PRAGMA synchronous=NORMAL"}
-# Per transaction, before its first write: {dialect: {durable: statement}}. PostgreSQL's
-# `SET LOCAL` ends with the transaction; SQLite's pragma stays on the connection, so a
-# connection that uses these sets it for every transaction. On PostgreSQL a relaxed job
-# row still waits for the server's own disk (`local`: not for a synchronous standby): with
-# `off` a crash of the database server, far likelier than a power loss, lost jobs already
-# answered 202 (tests/chaos/test_engine_restarts.py, an immediate restart).
-DURABILITY = {
-    "postgresql": {
-        True: "SET LOCAL synchronous_commit = on",
-        False: "SET LOCAL synchronous_commit = local",
-    },
-    "sqlite": {True: "PRAGMA synchronous=FULL", False: RELAX["sqlite"]},
-}
+# The job rows' shared transactions (store/group_commit.py), before their first write, on
+# PostgreSQL: wait for the server's own disk, not a synchronous standby's (`SET LOCAL` ends
+# with the transaction). With `off`, a crash of the server, far likelier than a power
+# loss, lost jobs already answered 202 (tests/chaos/test_engine_restarts.py, an immediate
+# restart). On a SQLite file they commit through a relaxed connection (`RELAX`), set up
+# once (one_trip.py).
+ROW_COMMIT = {"postgresql": "SET LOCAL synchronous_commit = local"}
 
 
 async def relaxed_connection(db: AsyncEngine) -> AsyncConnection:

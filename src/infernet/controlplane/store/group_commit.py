@@ -1,23 +1,22 @@
 """Many small writes, one commit: the job rows' writes (store/jobs.py) of all the jobs in
 flight share each transaction.
 
-Each job writes its row a few times (submitted, processing, completed), and every commit
-waits for the disk (db.py: `synchronous=FULL` on SQLite; PostgreSQL's default). One
-transaction per write queues the jobs of a burst behind each other's disk flushes: at 32
-concurrent requests a job waited ~60 ms (p99 over a second) to store its submission. Here
-the statements that arrive while a commit is on its way wait for the next one and then
-go together, in the order they came (a job's writes stay in its own order), each caller
+Each job writes its row a few times (submitted, processing, completed). One transaction
+per write queued the jobs of a burst behind each other's commits: at 32 concurrent
+requests a job waited ~60 ms (p99 over a second) to store its submission. Here the
+statements that arrive while a commit is on its way wait for the next one and then go
+together, in the order they came (a job's writes stay in its own order), each caller
 still told its own outcome only once its statement is committed. A transaction that fails
 is run again one statement at a time, so one caller's error is never another's.
 
-A write queued `durable=False` (a new job's row, its `processing` move: what a client's
-first token waits for) needs to survive a crash of this process or of the database
-server, not a power loss. On SQLite a transaction of such writes only is committed
-without waiting for the disk (db.py `RELAX`), through the stream journal's connection on
-the loop's thread (one_trip.py), and the next durable commit takes it to the disk with
-its own (the write-ahead log keeps a prefix of the commits); on PostgreSQL it waits for
-the server's own disk, not a standby's (db.py `DURABILITY`). Any durable write in a
-transaction makes the whole of it wait for the disk.
+A job row needs to survive a crash of this process or of the database server, not a
+power loss: what money depends on is the ledger, whose writes wait for the disk and take
+every earlier commit there with them (the write-ahead log keeps a prefix of the commits;
+a job's settlement comes after its `completed` move, its release after its failure).
+So these commits do not wait for the disk. On SQLite they go through the stream
+journal's connection, on the loop's thread while no other write holds the lock
+(one_trip.py, `relaxed`); on PostgreSQL they wait for the server's own disk, not a
+standby's (`ROW_COMMIT`). What a power loss can cost is in docs/operations.md, "Crashes".
 """
 
 from __future__ import annotations
@@ -30,22 +29,23 @@ from sqlalchemy import Connection, Executable
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store import driver_sql
-from infernet.controlplane.store.db import DURABILITY
+from infernet.controlplane.store.db import ROW_COMMIT
 from infernet.controlplane.store.driver_sql import Params
-from infernet.controlplane.store.one_trip import OneTrip, one_trip
+from infernet.controlplane.store.one_trip import one_trip
 
 log = logging.getLogger("infernet.store")
-Pending = tuple[Executable, Params, asyncio.Future[int], bool]  # ..., durable
+Pending = tuple[Executable, Params, asyncio.Future[int]]
 
 
 class GroupCommit:
     def __init__(self, db: AsyncEngine) -> None:
         self.db = db
-        self._trip = one_trip(db)  # each transaction one trip (one_trip.py)
-        # Relaxed writes only: where the journal's go (no trip to the writer thread, and
-        # one connection's page cache for both).
+        # Each transaction one trip (one_trip.py). On a SQLite file, where the journal's
+        # go (no trip to a thread while the lock is free; one connection's page cache for
+        # both); elsewhere a pooled connection per transaction (the journal's own relaxed
+        # connection on PostgreSQL must not be shared with it).
         relaxed = one_trip(db, relaxed=True)
-        self._relaxed_trip = relaxed if relaxed.here else self._trip
+        self._trip = relaxed if relaxed.here else one_trip(db)
         self._pending: list[Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -54,14 +54,11 @@ class GroupCommit:
         next shared transaction; its row count once committed."""
         return await self.queue(statement, params)
 
-    def queue(
-        self, statement: Executable, params: Params = None, *, durable: bool = True
-    ) -> asyncio.Future[int]:
+    def queue(self, statement: Executable, params: Params = None) -> asyncio.Future[int]:
         """Queue `statement` for the next shared transaction, behind every statement
-        queued before it; the future is its row count once committed (on disk, unless
-        `durable` is False and no durable write shares the commit)."""
+        queued before it; the future is its row count once committed."""
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((statement, params, done, durable))
+        self._pending.append((statement, params, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write(), name="group-commit")
         return done
@@ -76,25 +73,18 @@ class GroupCommit:
                 for pending in batch:
                     await self._alone(*pending)
                 continue
-            for (_, _, done, _), count in zip(batch, counts, strict=True):
+            for (_, _, done), count in zip(batch, counts, strict=True):
                 if not done.done():
                     done.set_result(count)
 
     async def _together(self, batch: list[Pending]) -> list[int]:
-        statements = [(s, p) for s, p, _, _ in batch]
-        durable = any(d for _, _, _, d in batch)
-        return await self._trip_for(durable).run(partial(_run_all, statements, durable))
-
-    def _trip_for(self, durable: bool) -> OneTrip:
-        return self._trip if durable else self._relaxed_trip
+        return await self._trip.run(partial(_run_all, [(s, p) for s, p, _ in batch]))
 
     async def _alone(
-        self, statement: Executable, params: Params, done: asyncio.Future[int], durable: bool
+        self, statement: Executable, params: Params, done: asyncio.Future[int]
     ) -> None:
         try:
-            [count] = await self._trip_for(durable).run(
-                partial(_run_all, [(statement, params)], durable)
-            )
+            [count] = await self._trip.run(partial(_run_all, [(statement, params)]))
         except Exception as exc:
             if not done.done():
                 done.set_exception(exc)
@@ -103,8 +93,7 @@ class GroupCommit:
             done.set_result(count)
 
 
-def _run_all(
-    statements: list[tuple[Executable, Params]], durable: bool, conn: Connection
-) -> list[int]:
-    conn.exec_driver_sql(DURABILITY[conn.dialect.name][durable])  # for this commit
+def _run_all(statements: list[tuple[Executable, Params]], conn: Connection) -> list[int]:
+    if (setting := ROW_COMMIT.get(conn.dialect.name)) is not None:
+        conn.exec_driver_sql(setting)  # for this commit
     return [driver_sql.execute(conn, s, p) for s, p in statements]

@@ -81,12 +81,12 @@ class Completion:
 
 def create(db: GroupCommit, job: JobRecord) -> asyncio.Future[int]:
     """Store a newly submitted job: queued, the future done once it is committed. The
-    commit survives a crash of this process; it waits for the disk only beside a durable
-    write (group_commit.py): a client's first token waits for it, and a power loss that
-    took it also took every piece after it, while the job's hold, stored durably before,
-    is released at the next start (money/holds.py: a job never stored)."""
+    commit survives a crash of this process, not a power loss (group_commit.py); a power
+    loss that took it also took every piece and move after it, while the job's hold,
+    stored durably before, is released at the next start (money/holds.py: a job never
+    stored)."""
     values = {f.name: getattr(job, f.name) for f in fields(job)}
-    return db.queue(_INSERT, values, durable=False)
+    return db.queue(_INSERT, values)
 
 
 # Built once: each write binds its values (the SET columns are the keys given), so a
@@ -134,8 +134,7 @@ def mark_processing(
             started_at=utcnow(),
             attempts=attempt,
             routing=routing,
-        ),
-        durable=False,  # as `create`: lost only with the job's later writes
+        )
     )
     written.add_done_callback(_log_failure)
     return written
