@@ -14,7 +14,7 @@ def sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     """Set up every SQLite connection for a crash (docs/operations.md, "Crashes"): the
     write-ahead log (readers never block the writer; a killed process loses nothing it
     committed), `synchronous=FULL` (each commit is on disk before it returns, so a power
-    loss cannot undo a committed money movement either; `DURABILITY` and `RELAX` name
+    loss cannot undo a committed money movement either; `RELAX` names
     the writes that may skip that wait) and a busy timeout (a writer waits for the file
     lock instead of failing with "database is locked")."""
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
