@@ -4,14 +4,18 @@ control plane with real node daemons on scripted engines."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
+from datetime import datetime
 from pathlib import Path
 
 import openai
 import pytest
 import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infernet.controlplane.api import openai as openai_api
 from infernet.controlplane.settings import Settings
+from infernet.protocol.wire import Heartbeat
 from tests.support.harness import Harness, running
 from tests.support.scripted import ScriptedBackend
 
@@ -159,6 +163,27 @@ async def test_models_lists_served_models_and_aliases_that_reach_them(aliased: H
     assert (await client.models.retrieve("m:1b")).id == "m:1b"
     with pytest.raises(openai.NotFoundError):
         await client.models.retrieve("gpt-4o")
+
+
+async def test_models_are_listed_while_a_heartbeat_changes_what_a_node_serves(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list reads the nodes, then the database; a beat that drops a model in between
+    (the fuzzer found a 500 there) does not break the list being made."""
+    await harness.add_node(ScriptedBackend(["m:1b"]))
+    registry = harness.control_plane.services.registry
+    [node] = registry.all()
+    real = openai_api.registered_at
+
+    async def beat_meanwhile(db: AsyncEngine, node_ids: Collection[str]) -> dict[str, datetime]:
+        registry.apply_heartbeat(
+            node, Heartbeat(version="t", backend="llamacpp", backend_healthy=True, served_models=[])
+        )
+        return await real(db, node_ids)
+
+    monkeypatch.setattr(openai_api, "registered_at", beat_meanwhile)
+    client = sdk(harness)
+    assert [m.id async for m in client.models.list()] == ["m:1b"]
 
 
 async def test_an_engine_failure_mid_stream_raises_in_the_sdk_after_the_pieces_so_far(

@@ -208,16 +208,25 @@ def _unix(moment: datetime | None) -> int:
 async def _served(services: Services) -> list[ModelObject]:
     """Each model an online node serves, then each alias whose model is served; `created`
     is when the earliest node now serving it registered with this control plane."""
-    online = services.registry.online_models()
-    since = await registered_at(services.db, {n.node_id for ns in online.values() for n in ns})
+    # What the nodes serve is read before the database: a heartbeat that arrives during
+    # the wait may change it (a model dropped meanwhile is still listed this once).
+    online = [
+        (
+            key,
+            sorted({n.served[key] for n in nodes})[0],
+            max((n.contexts[key] for n in nodes if key in n.contexts), default=None),
+            [n.node_id for n in nodes],
+        )
+        for key, nodes in sorted(services.registry.online_models().items())
+    ]
+    since = await registered_at(services.db, {i for *_, ids in online for i in ids})
     created: dict[str, int] = {}
     contexts: dict[str, int | None] = {}
     models: list[ModelObject] = []
-    for key, nodes in sorted(online.items()):
-        created[key] = min(_unix(since.get(n.node_id)) for n in nodes)
-        contexts[key] = max((n.contexts[key] for n in nodes if key in n.contexts), default=None)
-        name = sorted({n.served[key] for n in nodes})[0]
-        models.append(ModelObject(id=name, created=created[key], max_model_len=contexts[key]))
+    for key, name, context, node_ids in online:
+        created[key] = min(_unix(since.get(i)) for i in node_ids)
+        contexts[key] = context
+        models.append(ModelObject(id=name, created=created[key], max_model_len=context))
     for alias, target in sorted(services.settings.model_aliases.items()):
         try:
             key = services.jobs.names.resolve(target)

@@ -76,7 +76,7 @@ class OneTrip:
             self._here = create_engine(url, pool_size=1)
             event.listen(self._here, "connect", _never_wait)
             self._engine = create_engine(url, pool_size=1)
-            event.listen(self._engine, "connect", _relaxed)
+            event.listen(self._engine, "connect", _relaxed_pragmas)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
 
     @property
@@ -169,7 +169,7 @@ class _Held:
             conn.close()
 
 
-def _relaxed(dbapi_connection: Any, record: object) -> None:
+def _relaxed_pragmas(dbapi_connection: Any, record: object) -> None:
     sqlite_pragmas(dbapi_connection, record)
     dbapi_connection.execute(RELAX["sqlite"])
 
