@@ -175,8 +175,8 @@ def _relaxed_pragmas(dbapi_connection: Any, record: object) -> None:
 
 
 def _never_wait(dbapi_connection: Any, record: object) -> None:
-    sqlite_pragmas(dbapi_connection, record)
-    for pragma in (RELAX["sqlite"], "PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0"):
+    _relaxed_pragmas(dbapi_connection, record)
+    for pragma in ("PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0"):
         dbapi_connection.execute(pragma)
 
 
