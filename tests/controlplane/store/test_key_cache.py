@@ -3,11 +3,15 @@ key check is no database round trip, and forgotten at once when the key is revok
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
+
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store import accounts
 from infernet.controlplane.store.accounts import (
+    IssuedKey,
     KeyCache,
     KeyRecord,
     create_account,
@@ -101,3 +105,82 @@ async def test_a_lookup_that_raced_with_a_revocation_is_not_kept(
     assert (await cache.live_key(db, issued.secret)) is not None, "its own request: raced"
     monkeypatch.setattr(accounts, "_key_for_hash", read_before_revoking)
     assert (await cache.live_key(db, issued.secret)) is None, "not kept: looked up again"
+
+
+@pytest.fixture
+async def issued(db: AsyncEngine) -> IssuedKey:
+    return await issue_key(db, await create_account(db, "a"), "k")
+
+
+def slow_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Key lookups made slow: each reads the row, records the hash it read, then takes
+    another 20 ms to answer. Returns the record, in order."""
+    read, reads = accounts._key_for_hash, []
+
+    async def slow(engine: AsyncEngine, key_hash: str) -> KeyRecord | None:
+        key = await read(engine, key_hash)
+        reads.append(key_hash)
+        await asyncio.sleep(0.02)
+        return key
+
+    monkeypatch.setattr(accounts, "_key_for_hash", slow)
+    return reads
+
+
+async def test_requests_that_miss_together_share_one_lookup(
+    db: AsyncEngine, issued: IssuedKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = KeyCache(clock=Clock())
+    reads = slow_lookups(monkeypatch)
+    keys = await asyncio.gather(*(cache.live_key(db, issued.secret) for _ in range(50)))
+    assert {k.id for k in keys if k is not None} == {issued.id} and None not in keys
+    assert len(reads) == 1
+    unknown = await asyncio.gather(*(cache.live_key(db, "inft_sk_nothing") for _ in range(50)))
+    assert unknown == [None] * 50 and len(reads) == 2
+
+
+async def test_a_request_after_a_forget_does_not_join_the_lookup_before_it(
+    db: AsyncEngine, issued: IssuedKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = KeyCache(clock=Clock())
+    reads = slow_lookups(monkeypatch)
+    before = asyncio.ensure_future(cache.live_key(db, issued.secret))
+    while not reads:  # until it has read the row as it was before the revocation
+        await asyncio.sleep(0.001)
+    await revoke_key(db, issued.id)
+    cache.forget(issued.id)
+    assert (await cache.live_key(db, issued.secret)) is None, "read again, after the revocation"
+    assert (await before) is not None, "the request that came before it: as read"
+
+
+async def test_a_request_that_goes_away_does_not_cancel_the_lookup_others_wait_for(
+    db: AsyncEngine, issued: IssuedKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = KeyCache(clock=Clock())
+    slow_lookups(monkeypatch)
+    first = asyncio.ensure_future(cache.live_key(db, issued.secret))
+    second = asyncio.ensure_future(cache.live_key(db, issued.secret))
+    await asyncio.sleep(0)
+    first.cancel()
+    key = await second
+    assert key is not None and key.id == issued.id
+
+
+async def test_a_burst_on_a_key_writes_its_last_use_once(
+    db: AsyncEngine, issued: IssuedKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = KeyCache(clock=Clock())
+    key = await cache.live_key(db, issued.secret)
+    assert key is not None
+    write, writes = accounts.mark_used, []
+
+    async def slow(engine: AsyncEngine, record: KeyRecord) -> datetime | None:
+        writes.append(record.id)
+        await asyncio.sleep(0.02)
+        return await write(engine, record)
+
+    monkeypatch.setattr(accounts, "mark_used", slow)
+    await asyncio.gather(*(cache.mark_used(db, key) for _ in range(50)))
+    assert writes == [issued.id]
+    stored = await get_key(db, issued.id)
+    assert stored is not None and stored.last_used_at is not None

@@ -12,6 +12,7 @@ few seconds of trust are only a backstop should an event still be lost.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import secrets
@@ -203,19 +204,34 @@ class KeyCache:
     """Live keys by the hash of their secret, each trusted for `ttl_s` seconds after it
     was read. Unknown and revoked secrets are never cached: they are looked up each time.
     A lookup that raced with a `forget` (it may have read the row before the revocation
-    committed) answers its own request but is not kept."""
+    committed) answers its own request but is not kept.
+
+    Requests that miss together share one lookup, and a key's last-used write is made
+    once however many of its requests find it due: a burst of a thousand requests on one
+    key is one read and at most one write, not a thousand reads holding a thousand pool
+    connections (and their threads) at once."""
 
     ttl_s: float = KEY_CACHE_TTL_S
     clock: Callable[[], float] = time.monotonic
     _keys: dict[str, tuple[float, KeyRecord]] = field(default_factory=dict)
     _generation: int = 0  # bumped by every forget
+    _reading: dict[str, asyncio.Task[KeyRecord | None]] = field(default_factory=dict)
+    _marking: set[str] = field(default_factory=set)  # key ids whose write is on its way
 
     async def live_key(self, db: AsyncEngine, secret: str) -> KeyRecord | None:
         """`key_for_secret`, answered from memory while the entry is fresh."""
-        key_hash, now = hash_key(secret), self.clock()
-        if (hit := self._keys.get(key_hash)) is not None and now - hit[0] < self.ttl_s:
+        key_hash = hash_key(secret)
+        if (hit := self._keys.get(key_hash)) is not None and self.clock() - hit[0] < self.ttl_s:
             return hit[1]
-        started = self._generation
+        if (reading := self._reading.get(key_hash)) is None:
+            reading = asyncio.ensure_future(self._look_up(db, key_hash))
+            self._reading[key_hash] = reading
+            reading.add_done_callback(lambda done: self._read(key_hash, done))
+        # Shielded: a request that goes away does not cancel the others' lookup.
+        return await asyncio.shield(reading)
+
+    async def _look_up(self, db: AsyncEngine, key_hash: str) -> KeyRecord | None:
+        started, now = self._generation, self.clock()
         key = await _key_for_hash(db, key_hash)
         if key is None:
             self._keys.pop(key_hash, None)
@@ -227,10 +243,22 @@ class KeyCache:
         self._keys[key_hash] = (now, key)
         return key
 
+    def _read(self, key_hash: str, done: asyncio.Task[KeyRecord | None]) -> None:
+        if self._reading.get(key_hash) is done:  # a forget may have let a newer one start
+            del self._reading[key_hash]
+        if not done.cancelled():
+            done.exception()  # a failure is its waiters' to raise, not the loop's to log
+
     async def mark_used(self, db: AsyncEngine, key: KeyRecord) -> None:
         """`mark_used`, keeping the cached copy's `last_used_at` current (so a busy key
         still costs at most one write a minute)."""
-        written = await mark_used(db, key)
+        if key.id in self._marking:
+            return  # "used now" is being written for this key already
+        self._marking.add(key.id)
+        try:
+            written = await mark_used(db, key)
+        finally:
+            self._marking.discard(key.id)
         if written is None:
             return
         for key_hash, (read_at, cached) in list(self._keys.items()):
@@ -238,8 +266,10 @@ class KeyCache:
                 self._keys[key_hash] = (read_at, dataclasses.replace(cached, last_used_at=written))
 
     def forget(self, key_id: str | None = None) -> None:
-        """Drop `key_id` (None: every key); call right after revoking it."""
+        """Drop `key_id` (None: every key); call right after revoking it. A request
+        after this reads the key again rather than joining a lookup already on its way."""
         self._generation += 1
+        self._reading.clear()
         if key_id is None:
             self._keys.clear()
             return
