@@ -10,13 +10,24 @@ TTFT p99 100–103 → 67–72 ms (no full collection pausing the loop).
 
 The objects come back to the collector when the server stops (`gc.unfreeze()`), so a
 process that starts and stops many servers (the test suite) keeps none frozen for good.
+
+`FreedMemory` hands back to the system what a burst of work freed. glibc keeps freed
+pages in its heaps, so after 1,000 concurrent streams the control plane stayed near the
+burst's peak (~185 MiB against ~115 MiB idle); `malloc_trim(0)` gives the free pages
+back (~160 MiB; docs/benchmarks.md, run 14).
 """
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import gc
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+TRIM_GROWTH_MIB = 8.0  # RSS grown since the last trim that makes another worth its time
 
 
 @contextmanager
@@ -27,3 +38,47 @@ def startup_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def rss_mib() -> float | None:
+    """This process's resident memory, MiB; None where /proc does not say."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def glibc_trim() -> Callable[[], object] | None:
+    """`malloc_trim(0)` of the C library, None where it has none (musl, macOS)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return lambda: trim(0)
+
+
+class FreedMemory:
+    """Trims the heap when the server is idle and its RSS has grown by `growth_mib` since
+    the last trim: a busy process (the next burst would take the pages again) and an idle
+    one with nothing freed never pay for it. The trim runs off the event loop."""
+
+    def __init__(
+        self,
+        idle: Callable[[], bool],
+        trim: Callable[[], object],
+        rss: Callable[[], float | None] = rss_mib,
+        growth_mib: float = TRIM_GROWTH_MIB,
+    ) -> None:
+        self._idle, self._trim, self._rss, self._growth = idle, trim, rss, growth_mib
+        self._floor = rss()  # RSS after the last trim, or at start
+
+    async def check(self) -> None:
+        now = self._rss()
+        if now is None or self._floor is None:
+            return
+        if now - self._floor < self._growth or not self._idle():
+            return
+        await asyncio.to_thread(self._trim)
+        self._floor = self._rss()  # what it could not free is not asked again

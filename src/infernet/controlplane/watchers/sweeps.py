@@ -14,8 +14,10 @@ from infernet.controlplane.store import samples as sample_store
 from infernet.controlplane.training.sweeper import TrainingSweeper
 from infernet.controlplane.watchers.recovery import TIDY_S, tidy
 from infernet.controlplane.watchers.webhooks import LivenessWatch
+from infernet.heap import FreedMemory, glibc_trim
 
 LIVENESS_CHECK_S = 2.0
+TRIM_CHECK_S = 0.5
 log = logging.getLogger("infernet.background")
 
 
@@ -60,7 +62,7 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
 
     liveness_s = min(LIVENESS_CHECK_S, services.settings.heartbeat_interval_s)
     training = TrainingSweeper(services.training)  # controlplane/training/sweeper.py
-    return [
+    tasks = [
         PeriodicTask("job-sweeper", 1.0, services.jobs.sweep),
         PeriodicTask("heartbeat-flusher", 5.0, flush_heartbeats),
         PeriodicTask("gpu-samples", 15.0, lambda: store_gpu_samples(services)),
@@ -71,3 +73,7 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
         PeriodicTask("training-claims", 1.0, training.lapse_and_finish),
         PeriodicTask("training-verifier", 1.0, training.verify_until_idle),
     ]
+    if (trim := glibc_trim()) is not None:  # what a burst freed, back to the system
+        freed = FreedMemory(lambda: not services.jobs.unfinished(), trim)
+        tasks.append(PeriodicTask("memory-return", TRIM_CHECK_S, freed.check))
+    return tasks
