@@ -11,6 +11,7 @@ from dataclasses import dataclass
 class Sizes:
     llama_concurrency: tuple[int, ...] = (1, 8)
     llama_rounds: int = 6
+    llama_requests: int = 30  # at least this many per door at each concurrency
     llama_max_tokens: int = 32
     fake_concurrency: tuple[int, ...] = (1, 32, 64)
     fake_rounds: int = 5
@@ -42,6 +43,7 @@ FULL = Sizes()
 QUICK = Sizes(
     llama_concurrency=(1, 2),
     llama_rounds=1,
+    llama_requests=1,
     llama_max_tokens=4,
     fake_concurrency=(1, 4),
     fake_rounds=1,
