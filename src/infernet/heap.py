@@ -61,8 +61,9 @@ def glibc_trim() -> Callable[[], object] | None:
 
 class FreedMemory:
     """Trims the heap when the server is idle and its RSS has grown by `growth_mib` since
-    the last trim: a busy process (the next burst would take the pages again) and an idle
-    one with nothing freed never pay for it. The trim runs off the event loop."""
+    the last trim (or since its lowest point after it): a busy process (the next burst
+    would take the pages again) and an idle one with nothing freed never pay for it. The
+    trim runs off the event loop."""
 
     def __init__(
         self,
@@ -78,6 +79,7 @@ class FreedMemory:
         now = self._rss()
         if now is None or self._floor is None:
             return
+        self._floor = min(self._floor, now)
         if now - self._floor < self._growth or not self._idle():
             return
         await asyncio.to_thread(self._trim)

@@ -17,7 +17,7 @@ from infernet.controlplane.watchers.webhooks import LivenessWatch
 from infernet.heap import FreedMemory, glibc_trim
 
 LIVENESS_CHECK_S = 2.0
-TRIM_CHECK_S = 0.5
+TRIM_CHECK_S = 0.5  # a burst's end is noticed within half a second (heap.FreedMemory)
 log = logging.getLogger("infernet.background")
 
 
