@@ -44,6 +44,8 @@ class Balancer:
             self._loop.call_soon_threadsafe(self._server.close)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        if not self._thread.is_alive():  # stopped: its loop can go (an open one warns when freed)
+            self._loop.close()
 
     async def _connect(self) -> tuple[int, asyncio.StreamReader, asyncio.StreamWriter] | None:
         for _ in range(len(self.backends)):
