@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infernet.heap import rss_mib as rss_mb  # a process's RSS, MiB (its pid)
+
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -45,21 +47,6 @@ def syscalls(pid: int) -> tuple[int, int]:
         return int(fields["syscr"]), int(fields["syscw"])
     except (OSError, KeyError, ValueError):
         return 0, 0
-
-
-def _status_kb(pid: int, key: str) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def rss_mb(pid: int) -> float | None:
-    kb = _status_kb(pid, "VmRSS")
-    return None if kb is None else kb / 1024
 
 
 def children(pid: int) -> list[int]:

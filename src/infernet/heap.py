@@ -40,10 +40,11 @@ def startup_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-def rss_mib() -> float | None:
-    """This process's resident memory, MiB; None where /proc does not say."""
+def rss_mib(pid: int | None = None) -> float | None:
+    """Resident memory of process `pid` (this one by default), MiB; None where /proc
+    does not say."""
     try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        pages = int(Path(f"/proc/{pid or 'self'}/statm").read_text().split()[1])
     except (OSError, ValueError, IndexError):
         return None
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
