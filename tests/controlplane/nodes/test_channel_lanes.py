@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from infernet.controlplane.nodes import lanes as lanes_module
-from infernet.controlplane.nodes.lanes import Lanes
+from infernet.controlplane import lanes as lanes_module
+from infernet.controlplane.lanes import Lanes
 from infernet.protocol.keys import NodeKey
 from tests.support.harness import Harness
 from tests.support.signed import (

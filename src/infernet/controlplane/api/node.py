@@ -22,9 +22,9 @@ from infernet.controlplane.api.deps import ServicesDep
 from infernet.controlplane.errors import Unauthorized
 from infernet.controlplane.jobs.claims import malformed_failure
 from infernet.controlplane.jobs.owner import NodeMessage
+from infernet.controlplane.lanes import Lanes
 from infernet.controlplane.nodes.auth import refused
 from infernet.controlplane.nodes.heartbeat import known_node, receive_heartbeat, receive_hello
-from infernet.controlplane.nodes.lanes import Lanes
 from infernet.controlplane.nodes.registration import register_node
 from infernet.controlplane.nodes.registry import NodeState
 from infernet.controlplane.services import Services

@@ -5,6 +5,8 @@ Broadcasts (every replica applies them): `HeartbeatSeen`, `ChannelMoved`, `Slots
 `NodeChanged`, `KeyRevoked`.
 Directed (to the replica holding a node's channel, or the replica owning a job): `Assign`,
 `CancelOnNode`, `FromNode`, `Undeliverable`.
+A receiving replica applies one job's, node's or key's events in order (`lane`), and
+different ones side by side.
 """
 
 from __future__ import annotations
@@ -116,3 +118,20 @@ AnyEvent = (
 )
 BusEvent = Annotated[AnyEvent, Field(discriminator="kind")]
 bus_event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(BusEvent)
+
+
+def lane(event: AnyEvent) -> str:
+    """What a receiving replica keeps in order (controlplane/lanes.py): one job's events
+    (its assignment, cancel, the node's messages, in the order sent), one node's, one
+    key's. Events of different lanes are applied side by side."""
+    if isinstance(event, Assign):
+        return f"job:{event.assignment.job_id}"
+    if isinstance(event, CancelOnNode):
+        return f"job:{event.cancel.job_id}"
+    if isinstance(event, FromNode):
+        return f"job:{event.message.job_id}"
+    if isinstance(event, Undeliverable):
+        return f"job:{event.job_id}"
+    if isinstance(event, KeyRevoked):
+        return f"key:{event.key_id}"
+    return f"node:{event.node_id}"

@@ -11,7 +11,9 @@ Keys (all under `infernet:`):
   overwritten: no row per beat).
 - `replica:{id}`: a stream per replica for messages addressed to it; `broadcast`: one
   stream every replica reads. Streams, not pub/sub, so a short disconnect loses nothing;
-  after a Redis restart the replica resyncs from the hashes.
+  after a Redis restart the replica resyncs from the hashes. Read events are applied
+  through lanes (controlplane/lanes.py): each job's, node's or key's in order, different
+  ones side by side, so a forwarded job's finish (its commits) holds up no assignment.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -34,7 +37,8 @@ from infernet.controlplane.bus.base import (
     StreamEntry,
     TokenLog,
 )
-from infernet.controlplane.bus.events import BusEvent, HeartbeatSeen, bus_event_adapter
+from infernet.controlplane.bus.events import BusEvent, HeartbeatSeen, bus_event_adapter, lane
+from infernet.controlplane.lanes import Lanes
 from infernet.controlplane.store.ids import new_id
 
 log = logging.getLogger("infernet.bus")
@@ -42,6 +46,7 @@ P = "infernet:"
 SAFETY_TTL_S = 6 * 3600  # a job's stream is dropped this long after its last entry at most
 INBOX_MAXLEN = 100_000
 RETAIN_S = 600  # a finished job's stream stays readable (and resumable) this long
+STOP_DRAIN_S = 5.0  # on stop, events already read get this long to be applied
 
 RESERVE = """
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then
@@ -156,6 +161,7 @@ class RedisBus:
         self.channels: ChannelMap = RedisChannelMap(self._redis)
         self._inbox = f"{P}replica:{self.replica_id}"
         self._task: asyncio.Task[None] | None = None
+        self._lanes = Lanes(_logged_already)
 
     async def start(self, handler: Handler, on_resync: Callable[[], Awaitable[None]]) -> None:
         self._task = asyncio.create_task(self._listen(handler, on_resync), name="bus-listener")
@@ -165,6 +171,8 @@ class RedisBus:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._lanes.drain(), STOP_DRAIN_S)
         with contextlib.suppress(RedisError):
             await self._r.delete(self._inbox)
         await self._r.aclose()
@@ -181,6 +189,7 @@ class RedisBus:
         while True:
             try:
                 cursors = await self._tops()
+                await self._lanes.drain()  # what was read before is applied before resync
                 await on_resync()
                 delay = 0.2
                 while True:
@@ -198,10 +207,11 @@ class RedisBus:
                 if fields.get("o") == self.replica_id:
                     continue  # our own broadcast
                 try:
-                    event = bus_event_adapter.validate_json(fields["e"])
-                    await handler(event)
-                except Exception:
-                    log.exception("bus event failed", extra={"entry": entry_id})
+                    event = bus_event_adapter.validate_json(fields.get("e", ""))
+                except ValueError:
+                    log.exception("bus event unreadable", extra={"entry": entry_id})
+                    continue
+                await self._lanes.add(lane(event), partial(handler, event))
 
     async def broadcast(self, event: BusEvent) -> None:
         fields = {"o": self.replica_id, "e": event.model_dump_json()}
@@ -223,3 +233,7 @@ class RedisBus:
     def client(self) -> Redis:
         """The connection pool, shared with the rate limiter."""
         return self._redis
+
+
+async def _logged_already(_exc: BaseException) -> None:
+    """A bus event that failed to apply is logged by its lane; nothing more to do."""
