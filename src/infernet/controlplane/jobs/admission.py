@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.errors import BackendsDown, NotFound
-from infernet.controlplane.nodes.registry import NodeRegistry
+from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.store import nodes as node_store
 
@@ -25,11 +25,15 @@ async def check_admissible(
         raise NotFound(
             f"node_id: no node {pinned} is registered; leave node_id out to let the router choose."
         )
-    online = registry.online_models().get(key, [])
-    if pinned is not None:
-        online = [n for n in online if n.node_id == pinned]
-    if online and not any(n.backend_healthy for n in online):
-        details = "; ".join(sorted({n.backend_detail for n in online if n.backend_detail}))[:300]
+    down: list[NodeState] = []
+    for node in registry.online_iter(key):  # stops at the first up: not every node of a model
+        if pinned is not None and node.node_id != pinned:
+            continue
+        if node.backend_healthy:
+            return
+        down.append(node)
+    if down:
+        details = "; ".join(sorted({n.backend_detail for n in down if n.backend_detail}))[:300]
         raise BackendsDown(
             f"Every online node serving this model has its inference backend down"
             f"{f' ({details})' if details else ''}; retry in {RETRY_AFTER_S} s.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
@@ -180,21 +181,22 @@ class NodeRegistry:
         return [key for key, node_ids in self._by_model.items() if node_ids]
 
     def has_online(self, key: str) -> bool:
-        now = time.monotonic()
-        return any(
-            n.approved and not n.revoked and n.online(now, self.offline_after_s)
-            for n in self.serving(key)
-        )
+        return next(self.online_iter(key), None) is not None
 
     def online_serving(self, key: str) -> list[NodeState]:
         """The nodes that could take a job for `key` now or soon: approved, not revoked,
         online (busy or not)."""
+        return list(self.online_iter(key))
+
+    def online_iter(self, key: str) -> Iterator[NodeState]:
+        """`online_serving`, one at a time: a caller that needs only the first few stops
+        there instead of checking every node of a popular model."""
         now = time.monotonic()
-        return [
+        return (
             n
             for n in self.serving(key)
             if n.approved and not n.revoked and n.online(now, self.offline_after_s)
-        ]
+        )
 
     def online_models(self) -> dict[str, list[NodeState]]:
         """Routing key -> online nodes serving it (only keys with at least one). Nodes
