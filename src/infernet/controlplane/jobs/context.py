@@ -28,7 +28,7 @@ the answer then ends with finish_reason "length".
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from infernet.controlplane.errors import ContextLengthExceeded
 from infernet.controlplane.jobs.failover import Failover
@@ -68,8 +68,8 @@ class ContextGuard:
         if key in self.unsound:
             bounds = PromptBounds(0, bounds.upper)
         need = ContextNeed(bounds, request.max_tokens)
-        largest = largest_context(self._nodes(key, request.node_id), key)
-        if largest is not None and need.least > largest:
+        largest = _largest_if_all_below(self._nodes(key, request.node_id), key, need.least)
+        if largest is not None:
             raise ContextLengthExceeded(
                 f"The prompt takes at least {bounds.lower} tokens (one per word: counted "
                 f"without the model's tokenizer), and the largest context of a node serving "
@@ -77,9 +77,9 @@ class ContextGuard:
             )
         return need
 
-    def _nodes(self, key: str, pinned: str | None) -> list[NodeState]:
-        nodes = self._registry.online_serving(key)
-        return [n for n in nodes if n.node_id == pinned] if pinned else nodes
+    def _nodes(self, key: str, pinned: str | None) -> Iterator[NodeState]:
+        nodes = self._registry.online_iter(key)
+        return (n for n in nodes if n.node_id == pinned) if pinned else nodes
 
     async def refused(self, job: LiveJob, node: NodeState | None, message: JobFailed) -> None:
         """A node's engine counted the prompt and found it too long: run the job on an
@@ -130,6 +130,19 @@ def largest_context(nodes: Iterable[NodeState], key: str) -> int | None:
     if not contexts or any(c is None for c in contexts):
         return None
     return max(c for c in contexts if c is not None)
+
+
+def _largest_if_all_below(nodes: Iterable[NodeState], key: str, least: int) -> int | None:
+    """The largest context of `nodes` for `key` when every one reports a context below
+    `least`; else None, found at the first node that may hold it (a submit looks at one
+    node, not at every node of a popular model)."""
+    largest = None
+    for node in nodes:
+        context = node.contexts.get(key)
+        if context is None or context >= least:
+            return None
+        largest = max(largest or 0, context)
+    return largest
 
 
 def _most(job: LiveJob) -> int:
