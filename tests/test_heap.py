@@ -1,15 +1,17 @@
 """heap.py: a running server's start-up objects are frozen out of the collector's walks,
-and given back when it stops; what a burst of work freed goes back to the system once
-the server is idle."""
+and given back when it stops; so is what survives each full collection, until a review
+lets one full collection walk (and free) everything again; what a burst of work freed
+goes back to the system once the server is idle."""
 
 from __future__ import annotations
 
 import gc
+import weakref
 from pathlib import Path
 
 import pytest
 
-from infernet.heap import FreedMemory, glibc_trim, rss_mib, startup_frozen
+from infernet.heap import FreedMemory, FrozenSurvivors, glibc_trim, rss_mib, startup_frozen
 from tests.support.harness import running
 
 
@@ -28,6 +30,37 @@ async def test_a_control_plane_runs_frozen_and_gives_its_objects_back(tmp_path: 
     async with running(tmp_path):
         assert gc.get_freeze_count() > 10_000
     assert gc.get_freeze_count() == 0
+
+
+class Cycle:
+    """Garbage only the collector frees: it refers to itself."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_survivors_of_a_full_collection_are_frozen_until_the_review() -> None:
+    now = [0.0]
+    survivors = FrozenSurvivors(review_s=600.0, clock=lambda: now[0])
+    try:
+        await survivors.check()
+        assert gc.get_freeze_count() == 0, "no full collection yet"
+        kept, cycle = [[n] for n in range(1_000)], Cycle()
+        gc.collect()
+        await survivors.check()
+        assert gc.get_freeze_count() >= len(kept), "what survived is out of the next walks"
+        died = weakref.ref(cycle)
+        del cycle
+        gc.collect()
+        assert died() is not None, "a cycle that died while frozen waits for the review"
+        now[0] = 600.0
+        await survivors.check()
+        assert gc.get_freeze_count() == 0
+        gc.collect()
+        assert died() is None, "the review's full collection walked everything and freed it"
+    finally:
+        gc.unfreeze()
+    assert len(kept) == 1_000
 
 
 class Process:

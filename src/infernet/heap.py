@@ -11,6 +11,14 @@ TTFT p99 100–103 → 67–72 ms (no full collection pausing the loop).
 The objects come back to the collector when the server stops (`gc.unfreeze()`), so a
 process that starts and stops many servers (the test suite) keeps none frozen for good.
 
+What a server holds grows after start too: each node's open job channel keeps ~200
+objects alive (its coroutines through the middleware, its headers, its socket), so at
+10,000 nodes a full collection walked ~1.9 million objects and paused the loop 1.4 s,
+again at every quarter more (docs/benchmarks.md, run 15). `FrozenSurvivors` freezes
+what survived each full collection, so the next walks only what was made since; every
+`REVIEW_S` it unfreezes everything, so one full collection looks at all once more and
+frees the cycles that died while frozen (a closed channel leaves ~20 objects in cycles).
+
 `FreedMemory` hands back to the system what a burst of work freed. glibc keeps freed
 pages in its heaps, so after 1,000 concurrent streams the control plane stayed near the
 burst's peak (~185 MiB against ~115 MiB idle); `malloc_trim(0)` gives the free pages
@@ -23,11 +31,13 @@ import asyncio
 import ctypes
 import gc
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 TRIM_GROWTH_MIB = 8.0  # RSS grown since the last trim that makes another worth its time
+REVIEW_S = 600.0  # how long a cycle that died while frozen may wait to be freed
 
 
 @contextmanager
@@ -85,3 +95,28 @@ class FreedMemory:
             return
         await asyncio.to_thread(self._trim)
         self._floor = self._rss()  # what it could not free is not asked again
+
+
+def full_collections() -> int:
+    """How many full (generation 2) collections this process has run."""
+    return int(gc.get_stats()[2]["collections"])
+
+
+class FrozenSurvivors:
+    """Freezes what survived each full collection (see the module docstring); `check`
+    runs every second or so, on the event loop (freezing is two list splices)."""
+
+    def __init__(
+        self, review_s: float = REVIEW_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._review_s, self._clock = review_s, clock
+        self._full, self._reviewed = full_collections(), clock()
+
+    async def check(self) -> None:
+        full = full_collections()
+        if self._clock() - self._reviewed >= self._review_s:
+            gc.unfreeze()  # the next full collection walks everything, once
+            self._reviewed, self._full = self._clock(), full
+        elif full != self._full:
+            self._full = full
+            gc.freeze()

@@ -105,18 +105,22 @@ def create_app(
         await recover(services)  # jobs, holds and nodes it left (watchers/recovery.py)
         tasks: list[Background] = [*background_tasks(services), *verification_tasks(services)]
         settling = settlement_loop(services, metrics.settlement)  # None: no chain
-        for task in tasks:
-            task.start()
-        if settling is not None:
-            settling.start()
         try:
-            with startup_frozen():  # heap.py: fewer objects for each collection to walk
-                yield
+            # heap.py: fewer objects for each collection to walk. Tasks stop inside, so
+            # the gc-freeze task freezes nothing after the server has unfrozen.
+            with startup_frozen():
+                for task in tasks:
+                    task.start()
+                if settling is not None:
+                    settling.start()
+                try:
+                    yield
+                finally:
+                    if settling is not None:
+                        await settling.stop()
+                    for task in tasks:
+                        await task.stop()
         finally:
-            if settling is not None:
-                await settling.stop()
-            for task in tasks:
-                await task.stop()
             await services.jobs.cluster.stop()
             await close_trips(services.db)
             await services.db.dispose()

@@ -14,10 +14,11 @@ from infernet.controlplane.store import samples as sample_store
 from infernet.controlplane.training.sweeper import TrainingSweeper
 from infernet.controlplane.watchers.recovery import TIDY_S, tidy
 from infernet.controlplane.watchers.webhooks import LivenessWatch
-from infernet.heap import FreedMemory, glibc_trim
+from infernet.heap import FreedMemory, FrozenSurvivors, glibc_trim
 
 LIVENESS_CHECK_S = 2.0
 TRIM_CHECK_S = 0.5  # a burst's end is noticed within half a second (heap.FreedMemory)
+FREEZE_CHECK_S = 1.0  # survivors of a full collection are frozen within a second (heap.py)
 log = logging.getLogger("infernet.background")
 
 
@@ -72,6 +73,7 @@ def background_tasks(services: Services) -> list[PeriodicTask]:
         PeriodicTask("recovery-tidy", TIDY_S, lambda: tidy(services)),
         PeriodicTask("training-claims", 1.0, training.lapse_and_finish),
         PeriodicTask("training-verifier", 1.0, training.verify_until_idle),
+        PeriodicTask("gc-freeze", FREEZE_CHECK_S, FrozenSurvivors().check),
     ]
     if (trim := glibc_trim()) is not None:  # what a burst freed, back to the system
         freed = FreedMemory(lambda: not services.jobs.unfinished(), trim)
