@@ -29,7 +29,7 @@ class Sizes:
     stream_runs: int = 3
     sim_nodes: int = 10_000
     sim_ramp_budget_s: float = 300.0
-    sim_jobs: int = 3_000
+    sim_jobs: int = 20_000  # a job phase of 30-70 s: 3,000 took 4 s on one replica
     sim_concurrency: int = 64
     prefix_nodes: int = 3
     prefix_turns: int = 5
