@@ -103,23 +103,9 @@ def create_app(
         app.state.services = services
         await services.jobs.cluster.start()
         await recover(services)  # jobs, holds and nodes it left (watchers/recovery.py)
-        tasks: list[Background] = [*background_tasks(services), *verification_tasks(services)]
-        settling = settlement_loop(services, metrics.settlement)  # None: no chain
         try:
-            # heap.py: fewer objects for each collection to walk. Tasks stop inside, so
-            # the gc-freeze task freezes nothing after the server has unfrozen.
-            with startup_frozen():
-                for task in tasks:
-                    task.start()
-                if settling is not None:
-                    settling.start()
-                try:
-                    yield
-                finally:
-                    if settling is not None:
-                        await settling.stop()
-                    for task in tasks:
-                        await task.stop()
+            async with running_in_background(services, metrics):
+                yield
         finally:
             await services.jobs.cluster.stop()
             await close_trips(services.db)
@@ -150,6 +136,29 @@ def create_app(
         return {"status": "ok"}
 
     return app
+
+
+@asynccontextmanager
+async def running_in_background(
+    services: Services, metrics: ControlPlaneMetrics
+) -> AsyncIterator[None]:
+    """The server's background loops, running while the body runs, with what was alive
+    at start frozen (heap.py: fewer objects for each collection to walk). They stop
+    before it is unfrozen, so the gc-freeze task freezes nothing after the server stops."""
+    tasks: list[Background] = [*background_tasks(services), *verification_tasks(services)]
+    settling = settlement_loop(services, metrics.settlement)  # None: no chain
+    with startup_frozen():
+        for task in tasks:
+            task.start()
+        if settling is not None:
+            settling.start()
+        try:
+            yield
+        finally:
+            if settling is not None:
+                await settling.stop()
+            for task in tasks:
+                await task.stop()
 
 
 async def build_services(
