@@ -104,7 +104,7 @@ def full_collections() -> int:
 
 class FrozenSurvivors:
     """Freezes what survived each full collection (see the module docstring); `check`
-    runs every second or so, on the event loop (freezing is two list splices)."""
+    runs every second or so, on the event loop (freezing splices three lists)."""
 
     def __init__(
         self, review_s: float = REVIEW_S, clock: Callable[[], float] = time.monotonic

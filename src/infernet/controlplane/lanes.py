@@ -6,8 +6,8 @@ its charge, its receipt: commits that wait for the disk) held up the tokens of a
 node's other jobs queued behind it on the socket: at 32 concurrent streams on one node,
 a first token waited ~150 ms in the control plane's receive queue. The bus between
 replicas (bus/redis.py, one lane per job or node) had the same convoy: a forwarded
-job's finish held up every assignment behind it (dispatch p99 2.8 s at 10,000 nodes on
-two replicas). Here a key's messages are applied in the order they came (a token never
+job's finish held up every assignment behind it (2.8 s p99 at 10,000 nodes on two
+replicas). Here a key's messages are applied in the order they came (a token never
 overtakes the job's `JobDone`, a duplicate waits for the first), while a slow move of
 one key no longer delays the others.
 
