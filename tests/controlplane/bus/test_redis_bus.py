@@ -39,18 +39,18 @@ class Receiver:
             self.got_y.set()
 
 
-async def nothing() -> None:
-    pass
-
-
 @pytest_asyncio.fixture
 async def two_buses(
     redis_server: RedisServer,
 ) -> AsyncIterator[tuple[RedisBus, RedisBus, Receiver]]:
-    receiver = Receiver()
+    receiver, listening = Receiver(), asyncio.Event()
+
+    async def resynced() -> None:  # called once the listener has read its inbox's top
+        listening.set()
+
     here, there = RedisBus(redis_server.url, "cp-a"), RedisBus(redis_server.url, "cp-b")
-    await here.start(receiver.handle, nothing)
-    await asyncio.sleep(0.2)  # the listener has read its inbox's top
+    await here.start(receiver.handle, resynced)
+    await asyncio.wait_for(listening.wait(), 5)  # what is sent from now on is read
     try:
         yield here, there, receiver
     finally:
