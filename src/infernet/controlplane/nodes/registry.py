@@ -201,15 +201,9 @@ class NodeRegistry:
     def online_models(self) -> dict[str, list[NodeState]]:
         """Routing key -> online nodes serving it (only keys with at least one). Nodes
         awaiting approval or revoked serve nobody, so their models are not offered."""
-        now = time.monotonic()
         result: dict[str, list[NodeState]] = {}
-        for key, node_ids in self._by_model.items():
-            online = [
-                node
-                for node in (self._nodes[n] for n in node_ids)
-                if node.approved and not node.revoked and node.online(now, self.offline_after_s)
-            ]
-            if online:
+        for key in self._by_model:
+            if online := self.online_serving(key):
                 result[key] = online
         return result
 
