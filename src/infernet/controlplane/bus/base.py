@@ -37,8 +37,9 @@ class StreamEntry:
 
 
 class TokenLog(Protocol):
-    async def append(self, job_id: str, entry: StreamEntry) -> None:
-        """Append `entry`; its seq must be one more than the last (else `SeqConflict`)."""
+    async def append(self, job_id: str, entries: list[StreamEntry]) -> None:
+        """Append `entries` in order, in one step; each one's seq must be one more than
+        the last's (else `SeqConflict`, and none after it is appended)."""
         ...
 
     async def read(self, job_id: str, after: int, block_s: float) -> list[StreamEntry]:
@@ -61,10 +62,13 @@ class SeqConflict(Exception):
 class SlotBook(Protocol):
     async def reserve(self, node_id: str, job_id: str, capacity: int) -> tuple[bool, list[str]]:
         """Take one of the node's `capacity` slots for `job_id` if one is free; returns
-        whether it was taken (or already held) and the jobs holding slots now."""
+        whether it was taken (or already held) and the jobs holding slots now. A change
+        is broadcast (`SlotsChanged`) in the same step."""
         ...
 
-    async def release(self, node_id: str, job_id: str) -> list[str]: ...
+    async def release(self, node_id: str, job_id: str) -> list[str]:
+        """Free `job_id`'s slot; the jobs holding slots now. A change is broadcast."""
+        ...
 
 
 class ChannelMap(Protocol):
@@ -100,7 +104,9 @@ class Bus(Protocol):
 
     async def send(self, replica_id: str, event: BusEvent) -> None: ...
 
-    async def save_node(self, seen: HeartbeatSeen) -> None: ...
+    async def publish_node(self, seen: HeartbeatSeen) -> None:
+        """Keep `seen` as the node's hot state (`load_nodes`) and broadcast it."""
+        ...
 
     async def load_nodes(self) -> list[HeartbeatSeen]: ...
 

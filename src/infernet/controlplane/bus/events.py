@@ -48,7 +48,8 @@ class ChannelMoved(BaseModel):
 
 
 class SlotsChanged(BaseModel):
-    """The jobs holding a node's slots now, cluster-wide."""
+    """The jobs holding a node's slots now, cluster-wide. On Redis it is written by the
+    slot scripts themselves (bus/redis.py, `TELL`): keep its JSON there in step."""
 
     kind: Literal["slots"] = "slots"
     node_id: str

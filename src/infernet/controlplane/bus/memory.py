@@ -36,12 +36,13 @@ class MemoryTokenLog:
             del self._expires[job_id]
         return self._entries[job_id]
 
-    async def append(self, job_id: str, entry: StreamEntry) -> None:
+    async def append(self, job_id: str, entries: list[StreamEntry]) -> None:
         async with self._changed:
-            entries = self._live(job_id)
-            if entry.seq != len(entries) + 1:
-                raise SeqConflict(f"job {job_id}: seq {entry.seq} after {len(entries)}")
-            entries.append(entry)
+            held = self._live(job_id)
+            for entry in entries:
+                if entry.seq != len(held) + 1:
+                    raise SeqConflict(f"job {job_id}: seq {entry.seq} after {len(held)}")
+                held.append(entry)
             self._changed.notify_all()
 
     async def read(self, job_id: str, after: int, block_s: float) -> list[StreamEntry]:
@@ -117,8 +118,8 @@ class MemoryBus:
     async def send(self, replica_id: str, event: BusEvent) -> None:
         raise LookupError(f"no replica {replica_id} in a single-process control plane")
 
-    async def save_node(self, seen: HeartbeatSeen) -> None:
-        self._nodes[seen.node_id] = seen
+    async def publish_node(self, seen: HeartbeatSeen) -> None:
+        self._nodes[seen.node_id] = seen  # and no other replica to tell
 
     async def load_nodes(self) -> list[HeartbeatSeen]:
         return list(self._nodes.values())

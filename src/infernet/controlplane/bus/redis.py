@@ -4,11 +4,11 @@ Keys (all under `infernet:`):
 - `job:{id}`: the job's token stream, a Redis Stream whose entry ids are `0-{seq}`, so the
   SSE id of an entry is the same on every replica and `XREAD` after `0-{n}` resumes
   exactly after event n; a second writer of the same seq is refused by Redis itself.
-- `slots:{node}`: the set of jobs holding the node's slots; reserved by a Lua script that
-  checks the cap and adds in one step.
+- `slots:{node}`: the set of jobs holding the node's slots; changed by Lua scripts that
+  check the cap, change the set and broadcast the change (`SlotsChanged`) in one step.
 - `channels`: hash node id -> replica holding its job channel.
 - `nodes`: hash node id -> its last heartbeat as received (hot state, one field per node,
-  overwritten: no row per beat).
+  overwritten: no row per beat), saved and broadcast in one round trip.
 - `replica:{id}`: a stream per replica for messages addressed to it; `broadcast`: one
   stream every replica reads. Streams, not pub/sub, so a short disconnect loses nothing;
   after a Redis restart the replica resyncs from the hashes. Read events are applied
@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from infernet.controlplane.bus.base import (
     ChannelMap,
@@ -48,7 +48,23 @@ INBOX_MAXLEN = 100_000
 RETAIN_S = 600  # a finished job's stream stays readable (and resumable) this long
 STOP_DRAIN_S = 5.0  # on stop, events already read get this long to be applied
 
-RESERVE = """
+# The slot scripts tell every replica the node's slots in the same step as they change
+# them (a `SlotsChanged` on the broadcast stream): one round trip, and the broadcasts
+# come in the order of the changes. KEYS: the node's slot set, the broadcast stream;
+# ARGV: the job, the cap (reserve only), this replica, the node, the stream's length.
+TELL = """
+local function tell(held)
+  local jobs = '[]'
+  if #held > 0 then jobs = cjson.encode(held) end
+  local event = '{"kind":"slots","node_id":' .. cjson.encode(ARGV[4])
+    .. ',"jobs":' .. jobs .. '}'
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'o', ARGV[3], 'e', event)
+  return held
+end
+"""
+RESERVE = (
+    TELL
+    + """
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then
   return {1, redis.call('SMEMBERS', KEYS[1])}
 end
@@ -56,7 +72,34 @@ if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
   return {0, redis.call('SMEMBERS', KEYS[1])}
 end
 redis.call('SADD', KEYS[1], ARGV[1])
-return {1, redis.call('SMEMBERS', KEYS[1])}
+return {1, tell(redis.call('SMEMBERS', KEYS[1]))}
+"""
+)
+RELEASE = (
+    TELL
+    + """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 1 then
+  return tell(redis.call('SMEMBERS', KEYS[1]))
+end
+return redis.call('SMEMBERS', KEYS[1])
+"""
+)
+# A job stream's entries in order, each XADD refused if its seq is not after the last;
+# the first refusal stops the rest. KEYS: the stream; ARGV: its ttl, then seq, kind,
+# text, code per entry. Returns how many were added and the refusal ('' if none).
+APPEND = """
+local added, refused = 0, ''
+for i = 2, #ARGV, 4 do
+  local reply = redis.pcall('XADD', KEYS[1], '0-' .. ARGV[i],
+    'k', ARGV[i + 1], 't', ARGV[i + 2], 'c', ARGV[i + 3])
+  if type(reply) == 'table' and reply.err then
+    refused = reply.err
+    break
+  end
+  added = added + 1
+end
+if added > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {added, refused}
 """
 RELEASE_IF = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -82,17 +125,19 @@ def _entry(entry_id: str, fields: dict[str, str]) -> StreamEntry:
 class RedisTokenLog:
     def __init__(self, redis: Redis) -> None:
         self._r: Any = redis  # redis-py's reply types are loose; parsed right here
+        self._append = redis.register_script(APPEND)
 
-    async def append(self, job_id: str, entry: StreamEntry) -> None:
-        key = f"{P}job:{job_id}"
-        fields = {"k": entry.kind, "t": entry.text, "c": entry.code}
-        try:
-            async with self._r.pipeline(transaction=False) as pipe:
-                pipe.xadd(key, fields, id=f"0-{entry.seq}")
-                pipe.expire(key, RETAIN_S if entry.terminal else SAFETY_TTL_S)
-                await pipe.execute()
-        except ResponseError as exc:
-            raise SeqConflict(f"job {job_id}: seq {entry.seq}: {exc}") from exc
+    async def append(self, job_id: str, entries: list[StreamEntry]) -> None:
+        if not entries:
+            return
+        ttl = RETAIN_S if entries[-1].terminal else SAFETY_TTL_S
+        args: list[str | int] = [ttl]
+        for entry in entries:
+            args += [entry.seq, entry.kind, entry.text, entry.code]
+        added, refused = await self._append(keys=[f"{P}job:{job_id}"], args=args)
+        if refused:
+            seq = entries[int(added)].seq
+            raise SeqConflict(f"job {job_id}: seq {seq}: {refused}")
 
     async def read(self, job_id: str, after: int, block_s: float) -> list[StreamEntry]:
         block = max(1, int(block_s * 1000))
@@ -112,20 +157,24 @@ class RedisTokenLog:
 
 
 class RedisSlotBook:
-    def __init__(self, redis: Redis) -> None:
-        self._r: Any = redis  # redis-py's reply types are loose; parsed right here
+    def __init__(self, redis: Redis, replica_id: str) -> None:
         self._reserve = redis.register_script(RESERVE)
+        self._release = redis.register_script(RELEASE)
+        self._told = (replica_id, INBOX_MAXLEN)  # ARGV[3] and [5] of the slot scripts
+
+    def _keys(self, node_id: str) -> list[str]:
+        return [f"{P}slots:{node_id}", f"{P}broadcast"]
 
     async def reserve(self, node_id: str, job_id: str, capacity: int) -> tuple[bool, list[str]]:
-        taken, held = await self._reserve(keys=[f"{P}slots:{node_id}"], args=[job_id, capacity])
+        origin, maxlen = self._told
+        args: list[str | int] = [job_id, capacity, origin, node_id, maxlen]
+        taken, held = await self._reserve(keys=self._keys(node_id), args=args)
         return bool(taken), sorted(held)
 
     async def release(self, node_id: str, job_id: str) -> list[str]:
-        key = f"{P}slots:{node_id}"
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.srem(key, job_id)
-            pipe.smembers(key)
-            _, held = await pipe.execute()
+        origin, maxlen = self._told
+        args: list[str | int] = [job_id, "", origin, node_id, maxlen]
+        held = await self._release(keys=self._keys(node_id), args=args)
         return sorted(held)
 
 
@@ -157,7 +206,7 @@ class RedisBus:
         self._redis = Redis.from_url(url, decode_responses=True, socket_connect_timeout=2)
         self._r: Any = self._redis  # redis-py's reply types are loose; parsed right here
         self.tokens: TokenLog = RedisTokenLog(self._redis)
-        self.slots: SlotBook = RedisSlotBook(self._redis)
+        self.slots: SlotBook = RedisSlotBook(self._redis, self.replica_id)
         self.channels: ChannelMap = RedisChannelMap(self._redis)
         self._inbox = f"{P}replica:{self.replica_id}"
         self._task: asyncio.Task[None] | None = None
@@ -222,8 +271,13 @@ class RedisBus:
         key = f"{P}replica:{replica_id}"
         await self._r.xadd(key, fields, maxlen=INBOX_MAXLEN, approximate=True)
 
-    async def save_node(self, seen: HeartbeatSeen) -> None:
-        await self._r.hset(f"{P}nodes", seen.node_id, seen.model_dump_json())
+    async def publish_node(self, seen: HeartbeatSeen) -> None:
+        raw = seen.model_dump_json()
+        async with self._r.pipeline(transaction=False) as pipe:  # one round trip
+            pipe.hset(f"{P}nodes", seen.node_id, raw)
+            fields = {"o": self.replica_id, "e": raw}
+            pipe.xadd(f"{P}broadcast", fields, maxlen=INBOX_MAXLEN, approximate=True)
+            await pipe.execute()
 
     async def load_nodes(self) -> list[HeartbeatSeen]:
         raw: dict[str, str] = await self._r.hgetall(f"{P}nodes")

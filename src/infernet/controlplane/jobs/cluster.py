@@ -131,8 +131,7 @@ class Cluster:
             node.active_jobs.add(job_id)  # no await before this: no double booking
             return True
         taken, held = await self.bus.slots.reserve(node.node_id, job_id, node.max_concurrent)
-        node.active_jobs = set(held)
-        await self.bus.broadcast(SlotsChanged(node_id=node.node_id, jobs=held))
+        node.active_jobs = set(held)  # the others hear it from the slot book
         return taken
 
     async def release(self, node_id: str, job_id: str) -> None:
@@ -141,7 +140,6 @@ class Cluster:
             held = await self.bus.slots.release(node_id, job_id)
             if node := self._registry.get(node_id):
                 node.active_jobs = set(held)
-            await self.bus.broadcast(SlotsChanged(node_id=node_id, jobs=held))
 
     async def heartbeat(self, node: NodeState, beat: Heartbeat) -> None:
         if self.shared:
@@ -152,8 +150,7 @@ class Cluster:
                 seen_at=time.time(),
                 beat=beat,
             )
-            await self.bus.save_node(seen)
-            await self.bus.broadcast(seen)
+            await self.bus.publish_node(seen)
 
     async def channel_opened(self, node_id: str) -> None:
         node = self._registry.get(node_id)

@@ -47,34 +47,35 @@ class StreamError(Exception):
 
 
 class Mirror:
-    """Copies a stream's entries, in order and each once, into a shared `TokenLog`."""
+    """Copies a stream's entries, in order and each once, into a shared `TokenLog`: at
+    each sync, all it has not sent yet in one append."""
 
     def __init__(self, log: TokenLog, job_id: str, already: int = 0) -> None:
         self.log, self.job_id, self.sent = log, job_id, already
         self.lost = False  # another replica wrote this job's stream: stop writing
 
-    async def sync(self, entries: list[StreamEntry]) -> None:
-        for entry in entries[self.sent :]:
-            if self.lost:
-                return
-            try:
-                await self.log.append(self.job_id, entry)
-            except SeqConflict:
-                self.lost = True
-                log.warning("job stream written elsewhere", extra={"job_id": self.job_id})
-                return
-            except (RedisError, OSError):
-                log.warning("job stream mirror behind", extra={"job_id": self.job_id})
-                return
-            self.sent += 1
+    async def sync(self, stream: JobStream) -> None:
+        entries = stream.entries_from(self.sent)
+        if self.lost or not entries:
+            return
+        try:
+            await self.log.append(self.job_id, entries)
+        except SeqConflict:
+            self.lost = True
+            log.warning("job stream written elsewhere", extra={"job_id": self.job_id})
+            return
+        except (RedisError, OSError):
+            log.warning("job stream mirror behind", extra={"job_id": self.job_id})
+            return
+        self.sent += len(entries)
 
-    async def resync(self, entries: list[StreamEntry]) -> None:
+    async def resync(self, stream: JobStream) -> None:
         """After an outage the log may be gone: write again what it lacks."""
         try:
             self.sent = min(self.sent, await self.log.last_seq(self.job_id))
         except (RedisError, OSError):
             return
-        await self.sync(entries)
+        await self.sync(stream)
 
 
 class Keeper(Protocol):
@@ -156,9 +157,13 @@ class JobStream:
             ends.append(total)
         return ends
 
-    def entries_list(self) -> list[StreamEntry]:
-        entries = [StreamEntry(i, "piece", p) for i, p in enumerate(self.pieces, start=1)]
+    def entries_from(self, start: int) -> list[StreamEntry]:
+        """The entries after the first `start`: pieces, then the end if it came."""
+        pieces = self.pieces[start:]
+        entries = [StreamEntry(i, "piece", p) for i, p in enumerate(pieces, start=start + 1)]
         end = len(self.pieces) + 1
+        if start >= end:
+            return []
         if self.error is not None:
             entries.append(StreamEntry(end, "error", self.error.message, self.error.code))
         elif self.finished:
@@ -167,7 +172,7 @@ class JobStream:
 
     async def _mirror(self) -> None:
         if self.mirror is not None:
-            await self.mirror.sync(self.entries_list())
+            await self.mirror.sync(self)
 
     @property
     def text(self) -> str:
@@ -197,7 +202,7 @@ class JobStream:
     async def resync(self) -> None:
         if self.mirror is not None:
             async with self._changed:
-                await self.mirror.resync(self.entries_list())
+                await self.mirror.resync(self)
 
     async def entries(
         self, after: int = 0, idle_timeout: float | None = None
