@@ -23,7 +23,7 @@ from bench.report import Row, render, save, skipped
 from bench.row_heartbeat import heartbeat_ingest
 from bench.row_prefix import prefix_routing
 from bench.row_relay import pure_overhead, relay_llamacpp
-from bench.row_replicas import two_replicas
+from bench.row_replicas import one_shared_replica, two_replicas
 from bench.row_router import router
 from bench.row_simnet import simulated_network
 from bench.row_streams import concurrent_streams
@@ -40,6 +40,7 @@ SUITE: Suite = (
     ("4", "4. Heartbeat ingest", heartbeat_ingest),
     ("5", "5. Concurrent streams", concurrent_streams),
     ("6a", "6. Simulated network", simulated_network),
+    ("6c", "6. Simulated network, one replica on the shared store", one_shared_replica),
     ("6b", "6. Simulated network, two replicas", two_replicas),
     ("7", "7. Prefix-aware routing on real llama.cpp", prefix_routing),
 )
@@ -49,7 +50,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
     parser.add_argument(
-        "--only", default="", help="comma-separated rows, e.g. 1,3 or 6a (6 runs 6a and 6b)"
+        "--only", default="", help="comma-separated rows, e.g. 1,3 or 6a (6 runs 6a, 6c and 6b)"
     )
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out")
@@ -85,7 +86,7 @@ async def _run_rows(ctx: Context, suite: Suite, wanted: set[str]) -> list[Row]:
     rows: list[Row] = []
     for number, name, fn in suite:
         if wanted and number not in wanted and number[0] not in wanted:
-            continue  # --only 6 runs 6a and 6b; --only 6a or 6b runs that one alone
+            continue  # --only 6 runs 6a, 6c and 6b; --only 6a runs that one alone
         started = time.perf_counter()
         try:
             rows += await fn(ctx)

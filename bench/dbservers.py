@@ -1,4 +1,4 @@
-"""Throwaway PostgreSQL and Redis servers for the two-replica row (6b): the test suite's
+"""Throwaway PostgreSQL and Redis servers for the replica rows (6b, 6c): the test suite's
 own (tests/support/postgres.py and redis.py: Debian's binaries, loopback, a free port,
 data in a temporary directory deleted afterwards, no durability)."""
 

@@ -4,8 +4,8 @@ Nodes join (`BATCH` joins in flight at once) until the target count or the ramp 
 budget is reached (the row says which); their keys are made before the ramp is timed.
 Then clients stream jobs through the control plane; each job's dispatch latency runs
 from the client's request to the job's arrival on a node (one clock: the nodes and the
-clients share this process). The two-replica PostgreSQL + Redis variant (row 6b,
-`bench/row_replicas.py`) reuses the ramp and the clients with several doors.
+clients share this process). The PostgreSQL + Redis variants (rows 6b and 6c,
+`bench/row_replicas.py`) reuse the ramp and the clients with one door per replica.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from bench.stats import cpu_seconds, percentile, rss_mb
 BATCH = 100  # joins in flight at once: a steady stream, not batches waiting for the slowest
 JOBS_BUDGET_S = 120.0  # clients stop submitting after this; the row counts what was done
 JOB_TIMEOUT_S = 30.0  # a job not fully answered by then counts as an error
+SQLITE_ONE = "sqlite_one_jobs_per_s"  # this row's jobs/s (one replica, SQLite), for row 6b
 
 
 def fleet(ctx: Context, ports: tuple[int, ...], arrivals: dict[str, float]) -> list[SimNode]:
@@ -165,6 +166,7 @@ async def simulated_network(ctx: Context) -> list[Row]:
         got["cp_rss_mb"] = rss_mb(cp.pid) or 0.0
         got.update(ramp_cpu)
         got["beats_failed"] = sum({n.pool: n.pool.beater.failed for n in nodes}.values())
+        ctx.shared[SQLITE_ONE] = got["jobs_per_s"]
     except (procs.ProcessFailed, SimNodeError, TimeoutError, OSError) as exc:
         return [skipped("6a", name, f"failed: {exc!r}"[:300], verdict="missed")]
     finally:

@@ -19,7 +19,7 @@ from bench import dbservers
 from tests.support.proctree import run_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = {"1a", "1b", "2a", "2b", "3a", "3b", "4a", "4b", "5a", "5b", "6a", "6b", "7"}
+ROWS = {"1a", "1b", "2a", "2b", "3a", "3b", "4a", "4b", "5a", "5b", "6a", "6b", "6c", "7"}
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +48,22 @@ def test_quick_mode_reports_every_row_in_the_table_and_the_json(
         assert f"│ {row_id} " in stdout
 
 
-def test_no_row_fails_and_the_replica_row_runs_or_says_what_is_missing(
+def test_no_row_fails_and_the_replica_rows_run_or_say_what_is_missing(
     quick_run: tuple[str, dict[str, object]],
 ) -> None:
     rows = {r["id"]: r for r in quick_run[1]["rows"]}  # type: ignore[attr-defined]
     assert not [r for r in rows.values() if r["note"].startswith("failed")]
     missing = dbservers.missing()
-    if missing:
-        assert rows["6b"]["verdict"] == "not run"
-        assert rows["6b"]["note"] == missing
-    else:
-        assert rows["6b"]["data"]["replicas"] == 2
-        assert rows["6b"]["data"]["jobs"] > 0
+    for row_id, replicas in (("6b", 2), ("6c", 1)):
+        if missing:
+            assert rows[row_id]["verdict"] == "not run"
+            assert rows[row_id]["note"] == missing
+        else:
+            assert rows[row_id]["data"]["replicas"] == replicas
+            assert rows[row_id]["data"]["jobs"] > 0
+    if not missing:  # what the second replica adds, beside one on each store
+        assert "of one on the same store (6c)" in rows["6b"]["ours"]
+        assert "of one on SQLite (6a)" in rows["6b"]["ours"]
 
 
 def test_the_litellm_column_is_measured_or_says_how_to_install_it(
