@@ -93,11 +93,16 @@ async def _replicas(ctx: Context, row: str, count: int) -> list[Row]:
 
 def _ratios(ctx: Context, jobs_per_s: float) -> str:
     """Row 6b's jobs/s against one replica's on the same store (6c) and on SQLite (6a)."""
-    against = [(SHARED_ONE, "one on the same store (6c)"), (SQLITE_ONE, "one on SQLite (6a)")]
-    told = [
-        f"x{jobs_per_s / ctx.shared[k]:.2f} of {what}" for k, what in against if ctx.shared.get(k)
+    against = [
+        (SHARED_ONE, "one replica on the same store (6c)"),
+        (SQLITE_ONE, "one on SQLite (6a)"),
     ]
-    return "; " + ", ".join(told) if told else ""
+    told = [
+        f"jobs/s ×{jobs_per_s / ctx.shared[k]:.2f} of {what}"
+        for k, what in against
+        if ctx.shared.get(k)
+    ]
+    return ", ".join(told)
 
 
 def _row(
@@ -115,13 +120,13 @@ def _row(
         baseline=f"{joined:,} nodes joined in {ramp_s:.0f} s ({joined / ramp_s:.0f}/s), "
         f"batches of {BATCH} over {count} replica(s)",
         ours=(
-            f"{got['jobs_per_s']:.0f} jobs/s routed and streamed"
-            f"{_ratios(ctx, got['jobs_per_s']) if count > 1 else ''}; dispatch p50 "
+            f"{got['jobs_per_s']:.0f} jobs/s routed and streamed; dispatch p50 "
             f"{got['dispatch_p50_ms']:.1f} ms, p99 {got['dispatch_p99_ms']:.1f} ms; "
             f"{got['errors']:.0f} errors of {got['jobs']:.0f}; "
             f"{got['cp_cpu_ms_per_job']:.1f} ms of replica CPU per job; "
             f"{got['cp_rss_mb']:.0f} MiB RSS"
         ),
+        ratio=_ratios(ctx, got["jobs_per_s"]) if count > 1 else "",
         target="all nodes joined, 0 errors",
         verdict=verdict(not stopped and not got["errors"]),
         note=sim_note(joined, stopped, got),

@@ -62,8 +62,8 @@ def test_no_row_fails_and_the_replica_rows_run_or_say_what_is_missing(
             assert rows[row_id]["data"]["replicas"] == replicas
             assert rows[row_id]["data"]["jobs"] > 0
     if not missing:  # what the second replica adds, beside one on each store
-        assert "of one on the same store (6c)" in rows["6b"]["ours"]
-        assert "of one on SQLite (6a)" in rows["6b"]["ours"]
+        assert "of one replica on the same store (6c)" in rows["6b"]["ratio"]
+        assert "of one on SQLite (6a)" in rows["6b"]["ratio"]
 
 
 def test_the_litellm_column_is_measured_or_says_how_to_install_it(
