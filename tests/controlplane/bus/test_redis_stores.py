@@ -68,13 +68,13 @@ async def test_each_change_to_a_nodes_slots_is_heard_by_the_other_replicas(
     assert await there.slots.reserve("node-1", "job-2", 2) == (True, ["job-1", "job-2"])
     assert await there.slots.reserve("node-1", "job-3", 2) == (False, ["job-1", "job-2"])
     assert await there.slots.release("node-1", "job-1") == ["job-2"]
-    assert await there.slots.release("node-1", "job-1") == ["job-2"]  # not held any more
+    assert await there.slots.release("node-1", "job-1") == ["job-2"]  # told all the same
     assert await there.slots.release("node-1", "job-2") == []
 
-    events = await heard.until(4)
+    events = await heard.until(5)
     held = [sorted(e.jobs) for e in events if isinstance(e, SlotsChanged)]
-    # only the changes, in their order; an empty node is an empty list
-    assert held == [["job-1"], ["job-1", "job-2"], ["job-2"], []]
+    # each reservation that took a slot and every release, in order; an empty node is []
+    assert held == [["job-1"], ["job-1", "job-2"], ["job-2"], ["job-2"], []]
     assert {e.node_id for e in events if isinstance(e, SlotsChanged)} == {"node-1"}
 
 
@@ -91,19 +91,30 @@ async def test_a_heartbeat_is_kept_as_the_nodes_hot_state_and_heard_by_the_other
     assert seen in await here.load_nodes()  # what a replica that starts later catches up on
 
 
-async def test_a_run_of_entries_is_appended_in_order_up_to_the_first_taken_seq(
+async def test_runs_of_several_jobs_are_appended_in_order_up_to_the_first_taken_seq(
     replicas: tuple[RedisBus, RedisBus, Heard],
 ) -> None:
     _, there, _ = replicas
     log = there.tokens
     run = [StreamEntry(1, "piece", "He"), StreamEntry(2, "piece", "llo")]
-    await log.append("job-9", run)
+    assert await log.append([("job-9", run), ("job-8", [StreamEntry(1, "done")])]) == [None, None]
     assert await log.read("job-9", 0, 0.1) == run
+    assert await log.read("job-8", 0, 0.1) == [StreamEntry(1, "done")]
 
     clash = [StreamEntry(2, "piece", "y"), StreamEntry(3, "done")]
-    with pytest.raises(SeqConflict):
-        await log.append("job-9", clash)
+    refused, written = await log.append([("job-9", clash), ("job-7", [StreamEntry(1, "done")])])
+    assert isinstance(refused, SeqConflict)
+    assert written is None  # one job's clash costs another's run nothing
     assert await log.last_seq("job-9") == 2  # nothing after the clash was added
 
-    await log.append("job-9", [StreamEntry(3, "done")])
+    assert await log.append([("job-9", [StreamEntry(3, "done")])]) == [None]
     assert await log.read("job-9", 2, 0.1) == [StreamEntry(3, "done")]
+
+
+async def test_after_redis_forgot_its_scripts_an_append_loads_the_script_again(
+    replicas: tuple[RedisBus, RedisBus, Heard],
+) -> None:
+    _, there, _ = replicas
+    await there.client.script_flush()  # as after a restart of Redis
+    assert await there.tokens.append([("job-6", [StreamEntry(1, "done")])]) == [None]
+    assert await there.tokens.last_seq("job-6") == 1

@@ -10,9 +10,8 @@ from collections.abc import AsyncIterator
 import httpx
 
 from infernet.controlplane.bus.base import StreamEntry
-from infernet.controlplane.bus.memory import MemoryTokenLog
 from infernet.controlplane.jobs.sse import entry_events
-from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, JobStream, Mirror, StreamArchive
+from infernet.controlplane.jobs.streams import STREAM_RETENTION_S, JobStream, StreamArchive
 from infernet.controlplane.store import pieces
 from infernet.controlplane.store.ids import utcnow
 from tests.support.harness import Harness
@@ -217,26 +216,3 @@ class Unstored:
 
     async def close(self) -> None:
         pass
-
-
-class CountingLog(MemoryTokenLog):
-    """A token log that records each append's entry numbers."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.appends: list[list[int]] = []
-
-    async def append(self, job_id: str, entries: list[StreamEntry]) -> None:
-        self.appends.append([e.seq for e in entries])
-        await super().append(job_id, entries)
-
-
-async def test_a_mirror_sends_each_entry_once_and_the_pieces_of_a_frame_together() -> None:
-    log = CountingLog()
-    stream = JobStream(Mirror(log, "job-1"), job_id="job-1")
-    await stream.push("Hel")
-    await stream.push("lo", ", ", "world")  # one frame of three pieces
-    await stream.finish()
-
-    assert log.appends == [[1], [2, 3, 4], [5]]
-    assert [e.text for e in await log.read("job-1", 0, 0)] == ["Hel", "lo", ", ", "world", ""]

@@ -37,9 +37,10 @@ class StreamEntry:
 
 
 class TokenLog(Protocol):
-    async def append(self, job_id: str, entries: list[StreamEntry]) -> None:
-        """Append `entries` in order, in one step; each one's seq must be one more than
-        the last's (else `SeqConflict`, and none after it is appended)."""
+    async def append(self, runs: list[tuple[str, list[StreamEntry]]]) -> list[Exception | None]:
+        """Append each (job id, entries) run, all in one step; each entry's seq must be
+        one more than the last's. Per run: None, a `SeqConflict` (none of the run after
+        the refused entry was appended), or the error that failed it."""
         ...
 
     async def read(self, job_id: str, after: int, block_s: float) -> list[StreamEntry]:

@@ -36,14 +36,19 @@ class MemoryTokenLog:
             del self._expires[job_id]
         return self._entries[job_id]
 
-    async def append(self, job_id: str, entries: list[StreamEntry]) -> None:
+    async def append(self, runs: list[tuple[str, list[StreamEntry]]]) -> list[Exception | None]:
         async with self._changed:
-            held = self._live(job_id)
-            for entry in entries:
-                if entry.seq != len(held) + 1:
-                    raise SeqConflict(f"job {job_id}: seq {entry.seq} after {len(held)}")
-                held.append(entry)
+            outcomes = [self._append(job_id, entries) for job_id, entries in runs]
             self._changed.notify_all()
+        return outcomes
+
+    def _append(self, job_id: str, entries: list[StreamEntry]) -> Exception | None:
+        held = self._live(job_id)
+        for entry in entries:
+            if entry.seq != len(held) + 1:
+                return SeqConflict(f"job {job_id}: seq {entry.seq} after {len(held)}")
+            held.append(entry)
+        return None
 
     async def read(self, job_id: str, after: int, block_s: float) -> list[StreamEntry]:
         async with self._changed:

@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from infernet.controlplane.bus.base import (
     ChannelMap,
@@ -50,8 +50,11 @@ STOP_DRAIN_S = 5.0  # on stop, events already read get this long to be applied
 
 # The slot scripts tell every replica the node's slots in the same step as they change
 # them (a `SlotsChanged` on the broadcast stream): one round trip, and the broadcasts
-# come in the order of the changes. KEYS: the node's slot set, the broadcast stream;
-# ARGV: the job, the cap (reserve only), this replica, the node, the stream's length.
+# come in the order of the changes. A release tells even when the job held no slot: the
+# sets are lost with a restart of Redis, and a replica still counting a finished job on
+# a node would never route to it again if no one told it. KEYS: the node's slot set,
+# the broadcast stream; ARGV: the job, the cap (reserve only), this replica, the node,
+# the stream's length.
 TELL = """
 local function tell(held)
   local jobs = '[]'
@@ -78,10 +81,8 @@ return {1, tell(redis.call('SMEMBERS', KEYS[1]))}
 RELEASE = (
     TELL
     + """
-if redis.call('SREM', KEYS[1], ARGV[1]) == 1 then
-  return tell(redis.call('SMEMBERS', KEYS[1]))
-end
-return redis.call('SMEMBERS', KEYS[1])
+redis.call('SREM', KEYS[1], ARGV[1])
+return tell(redis.call('SMEMBERS', KEYS[1]))
 """
 )
 # A job stream's entries in order, each XADD refused if its seq is not after the last;
@@ -125,19 +126,39 @@ def _entry(entry_id: str, fields: dict[str, str]) -> StreamEntry:
 class RedisTokenLog:
     def __init__(self, redis: Redis) -> None:
         self._r: Any = redis  # redis-py's reply types are loose; parsed right here
-        self._append = redis.register_script(APPEND)
+        self._append_sha = redis.register_script(APPEND).sha
 
-    async def append(self, job_id: str, entries: list[StreamEntry]) -> None:
-        if not entries:
-            return
-        ttl = RETAIN_S if entries[-1].terminal else SAFETY_TTL_S
-        args: list[str | int] = [ttl]
-        for entry in entries:
-            args += [entry.seq, entry.kind, entry.text, entry.code]
-        added, refused = await self._append(keys=[f"{P}job:{job_id}"], args=args)
-        if refused:
-            seq = entries[int(added)].seq
-            raise SeqConflict(f"job {job_id}: seq {seq}: {refused}")
+    async def append(self, runs: list[tuple[str, list[StreamEntry]]]) -> list[Exception | None]:
+        replies = await self._appends(runs)
+        if any(isinstance(r, NoScriptError) for r in replies):  # Redis restarted: load it
+            await self._r.script_load(APPEND)
+            replies = await self._appends(runs)
+        outcomes: list[Exception | None] = []
+        for (job_id, entries), reply in zip(runs, replies, strict=True):
+            if isinstance(reply, Exception):
+                outcomes.append(reply)
+                continue
+            added, refused = reply
+            if refused:  # entries[added] was refused, and nothing after it added
+                seq = entries[int(added)].seq
+                outcomes.append(SeqConflict(f"job {job_id}: seq {seq}: {refused}"))
+            else:
+                outcomes.append(None)
+        return outcomes
+
+    async def _appends(self, runs: list[tuple[str, list[StreamEntry]]]) -> list[Any]:
+        """One round trip: the `APPEND` script once per run, by its digest."""
+        if not runs:
+            return []
+        async with self._r.pipeline(transaction=False) as pipe:
+            for job_id, entries in runs:
+                ttl = RETAIN_S if entries[-1].terminal else SAFETY_TTL_S
+                args: list[str | int] = [ttl]
+                for entry in entries:
+                    args += [entry.seq, entry.kind, entry.text, entry.code]
+                pipe.evalsha(self._append_sha, 1, f"{P}job:{job_id}", *args)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
 
     async def read(self, job_id: str, after: int, block_s: float) -> list[StreamEntry]:
         block = max(1, int(block_s * 1000))

@@ -37,8 +37,9 @@ from infernet.controlplane.bus.events import (
     SlotsChanged,
     Undeliverable,
 )
+from infernet.controlplane.jobs.mirror import Mirror, MirrorWriter
 from infernet.controlplane.jobs.owner import JobOwner, NodeMessage
-from infernet.controlplane.jobs.streams import JobStream, Keeper, Mirror
+from infernet.controlplane.jobs.streams import JobStream, Keeper
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
 from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel, JobToken, JobTokens
 
@@ -96,6 +97,7 @@ class Cluster:
     ) -> None:
         self.bus, self._registry, self._owner, self._caches = bus, registry, owner, caches
         self.keeper = keeper  # stores streams without a shared bus (jobs/journal.py)
+        self.mirrors = MirrorWriter(bus.tokens)  # copies them into it with one (mirror.py)
         self.forwarded: dict[str, str] = {}  # job id -> owner, for assignments we forwarded
         self.via: dict[str, str] = {}  # job id -> replica its current attempt went through
         # The local channel each node's messages come through, and for each assignment we
@@ -111,6 +113,7 @@ class Cluster:
         await self.bus.start(self.handle, self.resync)
 
     async def stop(self) -> None:
+        await self.mirrors.close()
         await self.bus.stop()
         if self.keeper is not None:
             await self.keeper.close()
@@ -120,7 +123,7 @@ class Cluster:
         keeper; `already`: the pieces stored before (a job taken over or recovered)."""
         pieces = already or []
         if self.shared:
-            stream = JobStream(Mirror(self.bus.tokens, job_id, len(pieces)), job_id=job_id)
+            stream = JobStream(Mirror(self.mirrors, job_id, len(pieces)), job_id=job_id)
         else:
             stream = JobStream(keeper=self.keeper, job_id=job_id)
         stream.pieces, stream.kept = list(pieces), len(pieces)

@@ -5,9 +5,9 @@ reader that joins late replays from the first token. No database polling anywher
 
 Every piece has a number (1, 2, ...) and the end (done or error) the next one: these are
 the SSE `id:`s, so a client reconnecting with `Last-Event-ID: n` gets exactly the rest.
-With several replicas the stream is mirrored, entry by entry with the same numbers, into
-the bus's `TokenLog`, where any replica reads it; a mirror write that fails (Redis down)
-is retried with the next write or by `resync`, so numbers never skip.
+With several replicas the stream is copied, entry by entry with the same numbers, into
+the bus's `TokenLog`, where any replica reads it (jobs/mirror.py: in the background, so a
+push never waits for Redis).
 
 Without a shared bus a `Keeper` (jobs/journal.py) stores the pieces in the database in
 batches, and readers see each piece only once it is stored, so a restart finds all that
@@ -31,9 +31,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Protocol
 
-from redis.exceptions import RedisError
-
-from infernet.controlplane.bus.base import SeqConflict, StreamEntry, TokenLog
+from infernet.controlplane.bus.base import StreamEntry
 
 log = logging.getLogger("infernet.streams")
 # How long a finished job's stream stays resumable after an event id (StreamArchive).
@@ -46,36 +44,16 @@ class StreamError(Exception):
     message: str
 
 
-class Mirror:
-    """Copies a stream's entries, in order and each once, into a shared `TokenLog`: at
-    each sync, all it has not sent yet in one append."""
+class Copy(Protocol):
+    """Copies a stream's entries where every replica reads them (jobs/mirror.py)."""
 
-    def __init__(self, log: TokenLog, job_id: str, already: int = 0) -> None:
-        self.log, self.job_id, self.sent = log, job_id, already
-        self.lost = False  # another replica wrote this job's stream: stop writing
-
-    async def sync(self, stream: JobStream) -> None:
-        entries = stream.entries_from(self.sent)
-        if self.lost or not entries:
-            return
-        try:
-            await self.log.append(self.job_id, entries)
-        except SeqConflict:
-            self.lost = True
-            log.warning("job stream written elsewhere", extra={"job_id": self.job_id})
-            return
-        except (RedisError, OSError):
-            log.warning("job stream mirror behind", extra={"job_id": self.job_id})
-            return
-        self.sent += len(entries)
+    def note(self, stream: JobStream) -> None:
+        """`stream` has entries not copied yet (no await: called under its lock)."""
+        ...
 
     async def resync(self, stream: JobStream) -> None:
-        """After an outage the log may be gone: write again what it lacks."""
-        try:
-            self.sent = min(self.sent, await self.log.last_seq(self.job_id))
-        except (RedisError, OSError):
-            return
-        await self.sync(stream)
+        """After an outage the copy may be gone: copy again what it lacks."""
+        ...
 
 
 class Keeper(Protocol):
@@ -93,7 +71,7 @@ class Keeper(Protocol):
 
 class JobStream:
     def __init__(
-        self, mirror: Mirror | None = None, keeper: Keeper | None = None, job_id: str = ""
+        self, mirror: Copy | None = None, keeper: Keeper | None = None, job_id: str = ""
     ) -> None:
         self.job_id = job_id
         self.pieces: list[str] = []
@@ -170,9 +148,9 @@ class JobStream:
             entries.append(StreamEntry(end, "done"))
         return entries
 
-    async def _mirror(self) -> None:
+    def _mirror(self) -> None:
         if self.mirror is not None:
-            await self.mirror.sync(self)
+            self.mirror.note(self)
 
     @property
     def text(self) -> str:
@@ -185,19 +163,19 @@ class JobStream:
             if self.keeper is not None and not self.row_pending:
                 self.keeper.note(self)
             self._changed.notify_all()
-            await self._mirror()
+            self._mirror()
 
     async def finish(self) -> None:
         async with self._changed:
             self.finished = True
             self._changed.notify_all()
-            await self._mirror()
+            self._mirror()
 
     async def fail(self, code: str, message: str) -> None:
         async with self._changed:
             self.error = StreamError(code, message)
             self._changed.notify_all()
-            await self._mirror()
+            self._mirror()
 
     async def resync(self) -> None:
         if self.mirror is not None:
