@@ -68,7 +68,8 @@ class SlotBook(Protocol):
         ...
 
     async def release(self, node_id: str, job_id: str) -> list[str]:
-        """Free `job_id`'s slot; the jobs holding slots now. A change is broadcast."""
+        """Free `job_id`'s slot; the jobs holding slots now, broadcast in the same step
+        even when `job_id` held none (a restarted store forgot it: bus/redis.py)."""
         ...
 
 

@@ -24,6 +24,8 @@ import logging
 import time
 from typing import Literal, Protocol, runtime_checkable
 
+from redis.exceptions import RedisError
+
 from infernet.controlplane.bus.base import Bus
 from infernet.controlplane.bus.events import (
     Assign,
@@ -130,10 +132,17 @@ class Cluster:
         return stream
 
     async def reserve(self, node: NodeState, job_id: str) -> bool:
+        """Take one of `node`'s slots for `job_id`; False when another replica took the
+        last one, or when the shared slot book failed (Redis restarting): the job waits
+        for the next dispatch pass either way, and is never dropped from the queue."""
         if not self.shared:
             node.active_jobs.add(job_id)  # no await before this: no double booking
             return True
-        taken, held = await self.bus.slots.reserve(node.node_id, job_id, node.max_concurrent)
+        try:
+            taken, held = await self.bus.slots.reserve(node.node_id, job_id, node.max_concurrent)
+        except (RedisError, OSError) as exc:
+            log.warning("slot not reserved; the job waits", extra={"error": str(exc)})
+            return False
         node.active_jobs = set(held)  # the others hear it from the slot book
         return taken
 

@@ -46,6 +46,8 @@ class Mirror:
 
 
 class MirrorWriter:
+    """The one writer of a replica's stream copies (see the module docstring)."""
+
     def __init__(self, log: TokenLog) -> None:
         self.log = log
         self._dirty: dict[str, tuple[Mirror, JobStream]] = {}

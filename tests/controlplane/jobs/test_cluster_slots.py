@@ -1,0 +1,51 @@
+"""A replica whose shared slot book fails (Redis restarting, a stale connection) takes
+no slot and says so, as when another replica took the last one: the job manager keeps
+the job queued for the next dispatch pass. Raised, the error dropped the job from the
+queue for good (and answered a submit with a 500 for a job it then kept)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import cast
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from infernet.controlplane.bus.base import Bus
+from infernet.controlplane.bus.memory import MemoryBus
+from infernet.controlplane.jobs.cluster import Caches, Cluster
+from infernet.controlplane.jobs.owner import JobOwner
+from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
+
+
+class FlakySlots:
+    """The shared slot book, failing its first `failures` calls."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    async def reserve(self, node_id: str, job_id: str, capacity: int) -> tuple[bool, list[str]]:
+        if self.failures:
+            self.failures -= 1
+            raise RedisConnectionError("Connection closed by server.")
+        return True, [job_id]
+
+    async def release(self, node_id: str, job_id: str) -> list[str]:
+        return []
+
+
+def shared_cluster(slots: FlakySlots) -> Cluster:
+    bus = MemoryBus()
+    bus.shared = True  # as with Redis: reservations go through the slot book
+    bus.slots = slots
+    caches = SimpleNamespace(forget=lambda _: None, forget_key=lambda _: None)
+    return Cluster(cast(Bus, bus), NodeRegistry(90), cast(JobOwner, None), cast(Caches, caches))
+
+
+async def test_a_reservation_the_slot_book_failed_takes_nothing_and_the_next_one_works() -> None:
+    cluster = shared_cluster(FlakySlots(failures=1))
+    node = NodeState("node-1", "ab" * 32, max_concurrent=1)
+
+    assert await cluster.reserve(node, "job-1") is False  # not raised: the job stays queued
+    assert node.active_jobs == set()
+    assert await cluster.reserve(node, "job-1") is True  # the next pass
+    assert node.active_jobs == {"job-1"}
