@@ -1,17 +1,22 @@
 """A replica whose shared slot book fails (Redis restarting, a stale connection) takes
 no slot and says so, as when another replica took the last one: the job manager keeps
 the job queued for the next dispatch pass. Raised, the error dropped the job from the
-queue for good (and answered a submit with a 500 for a job it then kept)."""
+queue for good (and answered a submit with a 500 for a job it then kept). A release it
+fails is tried again in the background: the job's end does not wait for Redis (raised,
+the error skipped the job's settlement and its stream's end), and the slot is freed."""
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import cast
 
+import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from infernet.controlplane.bus.base import Bus
 from infernet.controlplane.bus.memory import MemoryBus
+from infernet.controlplane.jobs import cluster as cluster_module
 from infernet.controlplane.jobs.cluster import Caches, Cluster
 from infernet.controlplane.jobs.owner import JobOwner
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
@@ -22,14 +27,20 @@ class FlakySlots:
 
     def __init__(self, failures: int) -> None:
         self.failures = failures
+        self.released: list[str] = []
 
-    async def reserve(self, node_id: str, job_id: str, capacity: int) -> tuple[bool, list[str]]:
+    def _fail_first(self) -> None:
         if self.failures:
             self.failures -= 1
             raise RedisConnectionError("Connection closed by server.")
+
+    async def reserve(self, node_id: str, job_id: str, capacity: int) -> tuple[bool, list[str]]:
+        self._fail_first()
         return True, [job_id]
 
     async def release(self, node_id: str, job_id: str) -> list[str]:
+        self._fail_first()
+        self.released.append(job_id)
         return []
 
 
@@ -49,3 +60,20 @@ async def test_a_reservation_the_slot_book_failed_takes_nothing_and_the_next_one
     assert node.active_jobs == set()
     assert await cluster.reserve(node, "job-1") is True  # the next pass
     assert node.active_jobs == {"job-1"}
+
+
+async def test_a_release_the_slot_book_failed_is_tried_again_without_holding_up_the_job(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cluster_module, "RELEASE_RETRY_S", 0.01)
+    slots = FlakySlots(failures=1)
+    cluster = shared_cluster(slots)
+
+    await cluster.release("node-1", "job-1")  # returns: not raised
+    assert slots.released == []
+    for _ in range(100):
+        if slots.released:
+            break
+        await asyncio.sleep(0.01)
+    assert slots.released == ["job-1"]
+    await cluster.stop()

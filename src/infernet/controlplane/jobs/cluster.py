@@ -20,6 +20,8 @@ With the in-process bus (one control plane) every method is the old local step o
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import Literal, Protocol, runtime_checkable
@@ -62,6 +64,7 @@ class Closable(Protocol):
 
 
 SUPERSEDED = 4000  # the close code telling a node its old channel was replaced
+RELEASE_RETRY_S = 0.5  # between tries of a slot release the shared slot book failed
 
 
 class RemoteChannel:
@@ -106,6 +109,7 @@ class Cluster:
         # forwarded: (node, the channel it went down, its attempt).
         self._sockets: dict[str, object] = {}
         self._through: dict[str, tuple[str, object, int]] = {}
+        self._releasing: set[asyncio.Task[None]] = set()  # releases Redis failed, retried
 
     @property
     def shared(self) -> bool:
@@ -115,6 +119,8 @@ class Cluster:
         await self.bus.start(self.handle, self.resync)
 
     async def stop(self) -> None:
+        for retry in list(self._releasing):
+            retry.cancel()
         await self.mirrors.close()
         await self.bus.stop()
         if self.keeper is not None:
@@ -147,11 +153,30 @@ class Cluster:
         return taken
 
     async def release(self, node_id: str, job_id: str) -> None:
+        """Free the job's slot. When the shared slot book fails (Redis restarting) the
+        release is tried again in the background: the job's end (its settlement, its
+        stream's end) does not wait for Redis, and the slot is not left taken."""
         self.via.pop(job_id, None)
-        if self.shared:
-            held = await self.bus.slots.release(node_id, job_id)
-            if node := self._registry.get(node_id):
-                node.active_jobs = set(held)
+        if not self.shared:
+            return
+        try:
+            await self._release(node_id, job_id)
+        except (RedisError, OSError) as exc:
+            log.warning("slot not released yet; retrying", extra={"error": str(exc)})
+            retry = asyncio.create_task(self._release_later(node_id, job_id))
+            self._releasing.add(retry)
+            retry.add_done_callback(self._releasing.discard)
+
+    async def _release(self, node_id: str, job_id: str) -> None:
+        held = await self.bus.slots.release(node_id, job_id)
+        if node := self._registry.get(node_id):
+            node.active_jobs = set(held)
+
+    async def _release_later(self, node_id: str, job_id: str) -> None:
+        while True:
+            await asyncio.sleep(RELEASE_RETRY_S)
+            with contextlib.suppress(RedisError, OSError):
+                return await self._release(node_id, job_id)
 
     async def heartbeat(self, node: NodeState, beat: Heartbeat) -> None:
         if self.shared:
