@@ -181,20 +181,18 @@ class RedisSlotBook:
     def __init__(self, redis: Redis, replica_id: str) -> None:
         self._reserve = redis.register_script(RESERVE)
         self._release = redis.register_script(RELEASE)
-        self._told = (replica_id, INBOX_MAXLEN)  # ARGV[3] and [5] of the slot scripts
+        self._origin = replica_id  # ARGV[3] of the slot scripts: this replica
 
     def _keys(self, node_id: str) -> list[str]:
         return [f"{P}slots:{node_id}", f"{P}broadcast"]
 
     async def reserve(self, node_id: str, job_id: str, capacity: int) -> tuple[bool, list[str]]:
-        origin, maxlen = self._told
-        args: list[str | int] = [job_id, capacity, origin, node_id, maxlen]
+        args: list[str | int] = [job_id, capacity, self._origin, node_id, INBOX_MAXLEN]
         taken, held = await self._reserve(keys=self._keys(node_id), args=args)
         return bool(taken), sorted(held)
 
     async def release(self, node_id: str, job_id: str) -> list[str]:
-        origin, maxlen = self._told
-        args: list[str | int] = [job_id, "", origin, node_id, maxlen]
+        args: list[str | int] = [job_id, "", self._origin, node_id, INBOX_MAXLEN]
         held = await self._release(keys=self._keys(node_id), args=args)
         return sorted(held)
 
@@ -283,21 +281,23 @@ class RedisBus:
                     continue
                 await self._lanes.add(lane(event), partial(handler, event))
 
+    def _post(self, target: Any, key: str, raw: str) -> Any:
+        """The `XADD` of an event (`raw`, its JSON) from this replica to stream `key`, on
+        `target`: the client (await the result) or a pipeline (queued)."""
+        fields = {"o": self.replica_id, "e": raw}
+        return target.xadd(key, fields, maxlen=INBOX_MAXLEN, approximate=True)
+
     async def broadcast(self, event: BusEvent) -> None:
-        fields = {"o": self.replica_id, "e": event.model_dump_json()}
-        await self._r.xadd(f"{P}broadcast", fields, maxlen=INBOX_MAXLEN, approximate=True)
+        await self._post(self._r, f"{P}broadcast", event.model_dump_json())
 
     async def send(self, replica_id: str, event: BusEvent) -> None:
-        fields = {"o": self.replica_id, "e": event.model_dump_json()}
-        key = f"{P}replica:{replica_id}"
-        await self._r.xadd(key, fields, maxlen=INBOX_MAXLEN, approximate=True)
+        await self._post(self._r, f"{P}replica:{replica_id}", event.model_dump_json())
 
     async def publish_node(self, seen: HeartbeatSeen) -> None:
         raw = seen.model_dump_json()
         async with self._r.pipeline(transaction=False) as pipe:  # one round trip
             pipe.hset(f"{P}nodes", seen.node_id, raw)
-            fields = {"o": self.replica_id, "e": raw}
-            pipe.xadd(f"{P}broadcast", fields, maxlen=INBOX_MAXLEN, approximate=True)
+            self._post(pipe, f"{P}broadcast", raw)
             await pipe.execute()
 
     async def load_nodes(self) -> list[HeartbeatSeen]:
