@@ -17,7 +17,7 @@ from infernet.controlplane.jobs.router import (
     route,
     usable,
 )
-from infernet.controlplane.nodes.registry import NodeState
+from infernet.controlplane.nodes.registry import ChannelElsewhere, NodeState
 from infernet.protocol.wire import JobAssignment, JobCancel
 
 KEY = "m:1b"
@@ -27,6 +27,10 @@ OFFLINE_AFTER_S = 90.0
 class OpenChannel:
     async def send(self, message: JobAssignment | JobCancel) -> None:
         return None
+
+
+class ChannelOnOtherReplica(ChannelElsewhere, OpenChannel):
+    """A node connected to another control-plane replica."""
 
 
 def node(
@@ -128,6 +132,22 @@ def test_between_two_equal_predictions_the_less_loaded_then_faster_then_bigger_w
         assert pick_node([more, fewer], KEY, OFFLINE_AFTER_S, rng=random.Random(seed)) is fewer
         assert pick_node([big, fast], KEY, OFFLINE_AFTER_S, rng=random.Random(seed)) is fast
         assert pick_node([small, big], KEY, OFFLINE_AFTER_S, rng=random.Random(seed)) is big
+
+
+def test_among_equals_a_node_connected_to_this_replica_wins_but_never_over_a_sooner_one() -> None:
+    # Two replicas: a job on a node connected elsewhere crosses the bus both ways.
+    here = [node(f"here{i}") for i in range(3)]
+    elsewhere = [node(f"there{i}", channel=ChannelOnOtherReplica()) for i in range(5)]
+    rng = random.Random(2)
+    picks = [pick_node(elsewhere + here, KEY, OFFLINE_AFTER_S, rng=rng) for _ in range(200)]
+    assert {p.node_id for p in picks if p} == {n.node_id for n in here}  # all three share them
+    # Predicted to answer sooner (beyond NEAR_BEST): the node elsewhere still wins.
+    busy_here = node("busy-here", active=2, avg_job_s=5.0)
+    idle_there = node("idle-there", channel=ChannelOnOtherReplica())
+    assert pick_node([busy_here, idle_there], KEY, OFFLINE_AFTER_S, rng=rng) is idle_there
+    # Only nodes elsewhere can take it: one of them does.
+    full_here = node("full-here", active=1, slots=1)
+    assert pick_node([full_here, *elsewhere], KEY, OFFLINE_AFTER_S, rng=rng) in elsewhere
 
 
 def test_among_many_candidates_the_one_free_node_is_still_found() -> None:

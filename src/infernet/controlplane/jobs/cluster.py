@@ -44,7 +44,7 @@ from infernet.controlplane.bus.events import (
 from infernet.controlplane.jobs.mirror import Mirror, MirrorWriter
 from infernet.controlplane.jobs.owner import JobOwner, NodeMessage
 from infernet.controlplane.jobs.streams import JobStream, Keeper
-from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
+from infernet.controlplane.nodes.registry import ChannelElsewhere, NodeRegistry, NodeState
 from infernet.protocol.wire import Heartbeat, JobAssignment, JobCancel, JobToken, JobTokens
 
 log = logging.getLogger("infernet.cluster")
@@ -67,7 +67,7 @@ SUPERSEDED = 4000  # the close code telling a node its old channel was replaced
 RELEASE_RETRY_S = 0.5  # between tries of a slot release the shared slot book failed
 
 
-class RemoteChannel:
+class RemoteChannel(ChannelElsewhere):
     """A node's job channel held by another replica."""
 
     def __init__(self, cluster: Cluster, replica_id: str, node_id: str) -> None:
@@ -81,14 +81,6 @@ class RemoteChannel:
         else:
             event = CancelOnNode(node_id=self.node_id, cancel=message)
         await bus.send(self.replica_id, event)
-
-
-def _local(node: NodeState | None) -> bool:
-    return (
-        node is not None
-        and node.channel is not None
-        and not isinstance(node.channel, RemoteChannel)
-    )
 
 
 class Cluster:
@@ -191,7 +183,7 @@ class Cluster:
 
     async def channel_opened(self, node_id: str) -> None:
         node = self._registry.get(node_id)
-        if node is not None and _local(node):
+        if node is not None and node.channel_here:
             old = self._sockets.get(node_id)
             self._sockets[node_id] = node.channel
             if old is not None and old is not node.channel:
@@ -262,7 +254,7 @@ class Cluster:
             await self._deliver(event)
         elif isinstance(event, CancelOnNode):
             node = self._registry.get(event.node_id)
-            if node is not None and node.channel is not None and _local(node):
+            if node is not None and node.channel is not None and node.channel_here:
                 await node.channel.send(event.cancel)
         elif isinstance(event, FromNode):
             await self._owner.apply(event.node_id, event.message)
@@ -277,7 +269,7 @@ class Cluster:
     async def _deliver(self, event: Assign) -> None:
         node = self._registry.get(event.node_id)
         job = event.assignment
-        if node is None or node.channel is None or not _local(node):
+        if node is None or node.channel is None or not node.channel_here:
             await self.bus.send(
                 event.owner,
                 Undeliverable(node_id=event.node_id, job_id=job.job_id, attempt=job.attempt),
@@ -310,7 +302,7 @@ class Cluster:
 
     async def _refresh_channel(self, node_id: str, replica_id: str | None) -> None:
         node = self._registry.get(node_id)
-        if node is None or _local(node):
+        if node is None or node.channel_here:
             return
         if replica_id is None or replica_id == self.bus.replica_id:
             node.channel = None
@@ -327,6 +319,6 @@ class Cluster:
         where = await self.bus.channels.all()
         for node in self._registry.all():
             await self._refresh_channel(node.node_id, where.get(node.node_id))
-            if _local(node):
+            if node.channel_here:
                 await self.channel_opened(node.node_id)
         await self._owner.resync_streams()

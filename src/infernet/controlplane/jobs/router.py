@@ -12,7 +12,11 @@ for being slow. A cache counts only on nodes running at most `IMBALANCE_SLACK` m
 than the least loaded one looked at, so a hot prefix never piles onto one node while
 others idle. Among the nodes within `NEAR_BEST` of the best prediction the pick
 uses two random choices (the less loaded of two, measured speed and tier breaking ties),
-so a burst spreads instead of piling onto one node.
+so a burst spreads instead of piling onto one node. With several control-plane replicas,
+those choices are made among the near nodes whose job channel this replica holds, when
+there are any: a job on a node connected elsewhere sends its assignment and every
+message back across the bus, which costs both replicas CPU and the client time
+(docs/benchmarks.md, run 17); a node outside `NEAR_BEST` is never passed over for it.
 
 `pick_node` is the hot path: one fused check per node, each prediction computed once, no
 reasons recorded. With many candidates it looks at a random sample of `SAMPLE` of them
@@ -177,6 +181,7 @@ def _best(
         best = min(wait for wait, _ in scored)
     limit = best + abs(best) * NEAR_BEST + 1e-9
     near = [node for wait, node in scored if wait <= limit]
+    near = [node for node in near if node.channel_here] or near
     if len(near) == 1:
         return near[0]
     first, second = draw.sample(near, 2)

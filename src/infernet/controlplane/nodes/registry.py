@@ -26,6 +26,11 @@ class NodeChannel(Protocol):
     async def send(self, message: JobAssignment | JobCancel) -> None: ...
 
 
+class ChannelElsewhere:
+    """Base of a node's job channel that another replica holds (jobs/cluster.py): what
+    goes down it, and every message that comes back, crosses the bus."""
+
+
 @dataclass
 class NodeState:
     node_id: str
@@ -88,6 +93,11 @@ class NodeState:
         if not self.backend_healthy or self.channel is None:
             return "degraded"
         return "online"
+
+    @property
+    def channel_here(self) -> bool:
+        """The node's job channel is open on this process, not held by another replica."""
+        return self.channel is not None and not isinstance(self.channel, ChannelElsewhere)
 
     @property
     def free_slots(self) -> int:
