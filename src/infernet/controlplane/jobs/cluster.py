@@ -170,6 +170,10 @@ class Cluster:
             with contextlib.suppress(RedisError, OSError):
                 return await self._release(node_id, job_id)
 
+    def passes_through(self, job_id: str) -> bool:
+        """Another replica's job whose assignment this replica forwarded to its node."""
+        return job_id in self._through
+
     async def heartbeat(self, node: NodeState, beat: Heartbeat) -> None:
         if self.shared:
             seen = HeartbeatSeen(

@@ -10,13 +10,16 @@ whose lease ran out. A claimed job is rebuilt from its row and the token stream 
 stored (the bus's, or the database's: jobs/journal.py): what was delivered stays
 delivered (the next node continues from it, as in failover), the node that was running
 it is told to stop and its slot is freed, and the job waits for a node here, in the
-order it was submitted; its `job_timeout_s` still counts from its submission.
+order it was submitted; its `job_timeout_s` still counts from its submission. A dead
+replica's finished jobs can leave their nodes' slots held: those are freed by the replica
+holding each node's channel (slot_audit.py).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 
 from infernet.controlplane.bus.base import StreamEntry
 from infernet.controlplane.bus.events import CancelOnNode
@@ -25,12 +28,13 @@ from infernet.controlplane.jobs.failover import CONFIDENTIAL_LOST, timeout_messa
 from infernet.controlplane.jobs.live import LiveJob
 from infernet.controlplane.jobs.owner import JobOwner
 from infernet.controlplane.jobs.rows import JobRows
+from infernet.controlplane.jobs.slot_audit import SlotAudit
 from infernet.controlplane.money.accounting import Segment
 from infernet.controlplane.nodes.registry import NodeRegistry
 from infernet.controlplane.schemas.jobs import JobCreate
 from infernet.controlplane.store import leases
 from infernet.controlplane.store.ids import utcnow
-from infernet.controlplane.store.jobs import JobRecord
+from infernet.controlplane.store.jobs import JobRecord, unfinished_among
 from infernet.protocol.wire import JobCancel
 
 log = logging.getLogger("infernet.takeover")
@@ -55,6 +59,7 @@ class Takeover:
         self._owner, self._cluster, self._registry = owner, cluster, registry
         self._rows, self._db = rows, rows.db
         self._timeout_s = job_timeout_s
+        self._slots = SlotAudit(owner, cluster, registry, partial(unfinished_among, rows.db))
 
     async def tend(self, ttl_s: float) -> None:
         """Renew this replica's leases, drop jobs it no longer holds, adopt expired ones."""
@@ -69,6 +74,7 @@ class Takeover:
                 self._owner.forget(job_id)
         for record in await leases.claim_expired(self._db, me, ttl_s):
             await self.adopt(record)
+        await self._slots.due()  # and the slots a dead replica left held
 
     async def recover(self, ttl_s: float) -> int:
         """At start: adopt the unfinished jobs this control plane may run (see the module

@@ -190,6 +190,13 @@ async def requeue(
     return await _move(db, job_id, ("processing",), **values)
 
 
+async def unfinished_among(db: AsyncEngine, job_ids: list[str]) -> set[str]:
+    """Which of `job_ids` are stored and not finished."""
+    query = select(jobs.c.id).where(jobs.c.id.in_(job_ids), jobs.c.status.in_(UNFINISHED))
+    async with db.connect() as conn:
+        return {str(job_id) for job_id in (await conn.execute(query)).scalars()}
+
+
 async def get(db: AsyncEngine, job_id: str) -> JobRecord | None:
     async with db.connect() as conn:
         row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
