@@ -4,8 +4,9 @@ second replica adds is measured on the same store, beside one replica on SQLite 
 
 Each replica is its own process (`bench.serve controlplane --db --redis --replica-id`,
 the settings `infernet cp serve` takes). Simulated nodes (`bench/simnode.py`) join the
-two in turn, and clients stream jobs through both, so about half the jobs are submitted
-to the replica that does not hold the chosen node's channel and travel over the bus.
+two in turn, and clients stream jobs through both. Each replica routes a job to one of
+its own nodes when one is as good as any (jobs/router.py); a job goes to a node on the
+other replica, its messages over the bus, only when none of its own is as good.
 Jobs/s and dispatch latency (client request -> job on the node, one clock) are measured
 as in row 6a; row 6b's jobs/s is also given as a ratio of 6c's and 6a's. Without the
 PostgreSQL or Redis binaries the rows say so.
