@@ -88,13 +88,13 @@ async def test_a_slot_held_by_a_finished_job_is_freed_at_the_second_audit(
     there.channel, there.max_concurrent = ElsewhereSocket(), 8
     for job_id in ("job-over", "job-running-elsewhere", "job-mine", "job-unknown", "job-via"):
         await cluster.reserve(here, job_id)
-    # Another replica's job, forwarded down this replica's channel to the node: its own
-    # row is not stored here (the other replica's database write may lag), still not freed.
+    # Another replica's job, forwarded down this replica's channel to the node, whose row
+    # is not stored yet (that replica's write may lag): kept, as it passes through here.
     via = JobAssignment(
         job_id="job-via", model="m", messages=[], max_tokens=5, temperature=1, top_p=1
     )
     await cluster.handle(Assign(owner="replica-b", node_id="node-here", assignment=via))
-    await cluster.reserve(there, "job-over-there")  # that node's channel audits it
+    await cluster.reserve(there, "job-over-there")  # the replica holding its channel audits it
     audit = SlotAudit(cast(JobOwner, owner), cluster, registry, partial(unfinished_among, db))
 
     assert await audit.audit() == []  # suspects, not yet freed: one may be on its way
