@@ -291,7 +291,13 @@ class Cluster:
             await self.bus.send(event.owner, undeliverable)
 
     async def _channel_moved(self, event: ChannelMoved) -> None:
-        where = await self.bus.channels.where(event.node_id)
+        try:  # the map, not the event, says where it is now: events of two replicas cross
+            where = await self.bus.channels.where(event.node_id)
+        except (RedisError, OSError) as exc:
+            # Redis away mid-event: the event's word, rather than dropping it and routing
+            # by a stale channel until the next resync (sent there, answered undeliverable).
+            log.warning("channel map unread; the event's word taken", extra={"error": str(exc)})
+            where = event.replica_id if event.open else self._elsewhere(event)
         await self._refresh_channel(event.node_id, where)
         if not event.open:  # take back our jobs that went through that socket
             lost = {j for j, r in self.via.items() if r == event.replica_id}
@@ -303,6 +309,14 @@ class Cluster:
             lost = {j for j, r in self.via.items() if r != where}
             await self._owner.node_lost(event.node_id, only=lost)
         await self._owner.dispatch_waiting()
+
+    def _elsewhere(self, closed: ChannelMoved) -> str | None:
+        """The replica thought to hold the node's channel, unless it is the one that
+        `closed` says closed it (a close heard after the node's next open keeps that)."""
+        node = self._registry.get(closed.node_id)
+        channel = node.channel if node is not None else None
+        held = channel.replica_id if isinstance(channel, RemoteChannel) else None
+        return held if held != closed.replica_id else None
 
     async def _refresh_channel(self, node_id: str, replica_id: str | None) -> None:
         node = self._registry.get(node_id)
