@@ -6,16 +6,14 @@ undeliverable, until the next resync."""
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import cast
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from infernet.controlplane.bus.base import Bus
 from infernet.controlplane.bus.events import ChannelMoved
-from infernet.controlplane.bus.memory import MemoryBus, MemoryChannelMap
-from infernet.controlplane.jobs.cluster import Caches, Cluster, RemoteChannel
-from infernet.controlplane.jobs.owner import JobOwner
+from infernet.controlplane.bus.memory import MemoryChannelMap
+from infernet.controlplane.jobs.cluster import Cluster, RemoteChannel
 from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
+from tests.support.cluster import shared_cluster
 
 
 class ChannelMap(MemoryChannelMap):
@@ -34,12 +32,9 @@ async def _nothing(*_args: object, **_kwargs: object) -> None:
 
 
 def replica() -> tuple[Cluster, ChannelMap, NodeState]:
-    bus, channels = MemoryBus("here"), ChannelMap()
-    bus.shared, bus.channels = True, channels
-    registry = NodeRegistry(90)
+    channels, registry = ChannelMap(), NodeRegistry(90)
     owner = SimpleNamespace(node_lost=_nothing, dispatch_waiting=_nothing)
-    caches = SimpleNamespace(forget=lambda _: None, forget_key=lambda _: None)
-    cluster = Cluster(cast(Bus, bus), registry, cast(JobOwner, owner), cast(Caches, caches))
+    cluster = shared_cluster(owner=owner, registry=registry, channels=channels)
     return cluster, channels, registry.ensure("node-1", "ab" * 32)
 
 

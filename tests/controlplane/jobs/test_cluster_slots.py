@@ -8,18 +8,13 @@ the error skipped the job's settlement and its stream's end), and the slot is fr
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
-from typing import cast
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from infernet.controlplane.bus.base import Bus
-from infernet.controlplane.bus.memory import MemoryBus
 from infernet.controlplane.jobs import cluster as cluster_module
-from infernet.controlplane.jobs.cluster import Caches, Cluster
-from infernet.controlplane.jobs.owner import JobOwner
-from infernet.controlplane.nodes.registry import NodeRegistry, NodeState
+from infernet.controlplane.nodes.registry import NodeState
+from tests.support.cluster import shared_cluster
 
 
 class FlakySlots:
@@ -44,16 +39,8 @@ class FlakySlots:
         return []
 
 
-def shared_cluster(slots: FlakySlots) -> Cluster:
-    bus = MemoryBus()
-    bus.shared = True  # as with Redis: reservations go through the slot book
-    bus.slots = slots
-    caches = SimpleNamespace(forget=lambda _: None, forget_key=lambda _: None)
-    return Cluster(cast(Bus, bus), NodeRegistry(90), cast(JobOwner, None), cast(Caches, caches))
-
-
 async def test_a_reservation_the_slot_book_failed_takes_nothing_and_the_next_one_works() -> None:
-    cluster = shared_cluster(FlakySlots(failures=1))
+    cluster = shared_cluster(slots=FlakySlots(failures=1))
     node = NodeState("node-1", "ab" * 32, max_concurrent=1)
 
     assert await cluster.reserve(node, "job-1") is False  # not raised: the job stays queued
@@ -67,7 +54,7 @@ async def test_a_release_the_slot_book_failed_is_tried_again_without_holding_up_
 ) -> None:
     monkeypatch.setattr(cluster_module, "RELEASE_RETRY_S", 0.01)
     slots = FlakySlots(failures=1)
-    cluster = shared_cluster(slots)
+    cluster = shared_cluster(slots=slots)
 
     await cluster.release("node-1", "job-1")  # returns: not raised
     assert slots.released == []

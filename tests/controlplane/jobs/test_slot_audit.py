@@ -11,10 +11,7 @@ from typing import cast
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infernet.controlplane.bus.base import Bus
 from infernet.controlplane.bus.events import Assign
-from infernet.controlplane.bus.memory import MemoryBus
-from infernet.controlplane.jobs.cluster import Caches, Cluster
 from infernet.controlplane.jobs.owner import JobOwner
 from infernet.controlplane.jobs.slot_audit import SlotAudit
 from infernet.controlplane.nodes.registry import ChannelElsewhere, NodeRegistry
@@ -25,6 +22,7 @@ from infernet.controlplane.store.ids import utcnow
 from infernet.controlplane.store.jobs import Completion, JobRecord, unfinished_among
 from infernet.controlplane.store.tables import accounts
 from infernet.protocol.wire import JobAssignment, JobCancel
+from tests.support.cluster import shared_cluster
 
 REQUEST = JobCreate(model="m", messages=[{"role": "user", "content": "go"}], max_tokens=5)
 
@@ -75,13 +73,10 @@ async def test_a_slot_held_by_a_finished_job_is_freed_at_the_second_audit(
         "job-running-elsewhere"
     }
 
-    bus, book = MemoryBus(), SlotBook()
-    bus.shared, bus.slots = True, book
-    registry = NodeRegistry(90)
+    book, registry = SlotBook(), NodeRegistry(90)
     mine = SimpleNamespace(id="job-mine")
     owner = SimpleNamespace(live=lambda job_id: mine if job_id == "job-mine" else None)
-    caches = SimpleNamespace(forget=lambda _: None, forget_key=lambda _: None)
-    cluster = Cluster(cast(Bus, bus), registry, cast(JobOwner, owner), cast(Caches, caches))
+    cluster = shared_cluster(owner=owner, registry=registry, slots=book)
     here = registry.ensure("node-here", "ab" * 32)
     here.channel, here.max_concurrent = Socket(), 8
     there = registry.ensure("node-there", "cd" * 32)
