@@ -27,6 +27,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
+from redis.maint_notifications import MaintNotificationsConfig
 
 from infernet.controlplane.bus.base import (
     ChannelMap,
@@ -217,12 +218,28 @@ class RedisChannelMap:
         return found
 
 
+def connect(url: str) -> Redis:
+    """A client for `url` whose pool never hands out a connection Redis has closed.
+
+    The pool checks each idle connection before handing it out (EOF seen: reconnect),
+    but redis-py 8 skips that check while maintenance notifications (a Redis Enterprise
+    feature) are on, and they are on ("auto") by default. So after a restart of Redis
+    every connection pooled before it failed its next command with `Connection closed by
+    server`, however long afterwards it was next used: a client made by `from_url` retries
+    nothing. Nor is anything retried here: a nonce or a stream append that Redis applied
+    before its reply was lost would, sent again, read as a replay or a clash."""
+    off = MaintNotificationsConfig(enabled=False)
+    return Redis.from_url(
+        url, decode_responses=True, socket_connect_timeout=2, maint_notifications_config=off
+    )
+
+
 class RedisBus:
     shared = True
 
     def __init__(self, url: str, replica_id: str | None = None) -> None:
         self.replica_id = replica_id or new_id("cp")
-        self._redis = Redis.from_url(url, decode_responses=True, socket_connect_timeout=2)
+        self._redis = connect(url)
         self._r: Any = self._redis  # redis-py's reply types are loose; parsed right here
         self.tokens: TokenLog = RedisTokenLog(self._redis)
         self.slots: SlotBook = RedisSlotBook(self._redis, self.replica_id)
