@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from infernet.controlplane.store.driver_pg import PgRows, pg_rows
 from infernet.controlplane.store.one_trip import OneTrip, one_trip
 from tests.controlplane.jobs.test_jobs import MESSAGES, wait_final
 from tests.support.harness import Harness
@@ -20,15 +21,16 @@ from tests.support.scripted import ScriptedBackend
 JOB = {"model": "m:1b", "messages": MESSAGES}
 
 
-def job_row_writes(harness: Harness) -> list[OneTrip]:
-    """The trips that may commit the job rows' shared transactions (store/group_commit.py):
-    the stream journal's on a SQLite file, the database's own elsewhere."""
+def job_row_writes(harness: Harness) -> list[OneTrip | PgRows]:
+    """What may commit the job rows' shared transactions (store/group_commit.py): the
+    stream journal's trip on a SQLite file, asyncpg directly on PostgreSQL."""
     db = harness.control_plane.services.db
-    return [one_trip(db), one_trip(db, relaxed=True)]
+    direct = pg_rows(db)
+    return [direct] if direct is not None else [one_trip(db), one_trip(db, relaxed=True)]
 
 
 def wrap(
-    trips: list[OneTrip],
+    trips: list[OneTrip | PgRows],
     monkeypatch: pytest.MonkeyPatch,
     before: Callable[[], Awaitable[None]],
 ) -> None:

@@ -11,7 +11,8 @@ transaction the SQLAlchemy connection holds; errors, a held lock among them, are
 as SQLAlchemy raises them (one_trip.py reads those). What is written is what
 `Connection.execute` writes (tests/controlplane/store/test_driver_sql.py compares the
 stored rows). Other databases, and statements whose SQL depends on the values (an
-expanding `IN`), take `Connection.execute`.
+expanding `IN`), take `Connection.execute`; on PostgreSQL the job rows take `bound`'s SQL
+straight to asyncpg instead (driver_pg.py).
 """
 
 from __future__ import annotations
@@ -45,40 +46,51 @@ _PREPARED: WeakKeyDictionary[Dialect, dict[tuple[Executable, frozenset[str]], _P
 )
 
 
-def _prepare(conn: Connection, statement: Executable, names: frozenset[str]) -> _Prepared | None:
+def _prepare(dialect: Dialect, statement: Executable, names: frozenset[str]) -> _Prepared | None:
     if not isinstance(statement, ClauseElement):
         return None
-    compiled = statement.compile(dialect=conn.dialect, column_keys=sorted(names))
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(names))
     if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
         return None
     if compiled.post_compile_params or compiled.literal_execute_params:
         return None
     convert: dict[str, Callable[[Any], Any]] = {}
     for name, bind in compiled.binds.items():
-        process = bind.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             convert[name] = process
     return _Prepared(compiled, tuple(compiled.positiontup), convert)
+
+
+def bound(
+    dialect: Dialect, statement: Executable, params: Params
+) -> tuple[str, tuple[Any, ...]] | None:
+    """`statement` with `params` as `dialect`'s driver takes them: the SQL and its
+    positional values; None where the SQL depends on the values."""
+    names = frozenset(params or ())
+    known = _PREPARED.setdefault(dialect, {})
+    key = (statement, names)
+    if key not in known:
+        known[key] = _prepare(dialect, statement, names)
+    prepared = known[key]
+    if prepared is None:
+        return None
+    values = prepared.compiled.construct_params(params)
+    convert = prepared.convert
+    args = tuple(
+        convert[name](values[name]) if name in convert else values[name] for name in prepared.order
+    )
+    return prepared.compiled.string, args
 
 
 def execute(conn: Connection, statement: Executable, params: Params) -> int:
     """Run `statement` with `params` on `conn`; its row count."""
     if conn.dialect.driver != "pysqlite":
         return int(conn.execute(statement, params).rowcount or 0)
-    names = frozenset(params or ())
-    known = _PREPARED.setdefault(conn.dialect, {})
-    key = (statement, names)
-    if key not in known:
-        known[key] = _prepare(conn, statement, names)
-    prepared = known[key]
-    if prepared is None:
+    found = bound(conn.dialect, statement, params)
+    if found is None:
         return int(conn.execute(statement, params).rowcount or 0)
-    values = prepared.compiled.construct_params(params)
-    convert = prepared.convert
-    args = tuple(
-        convert[name](values[name]) if name in convert else values[name] for name in prepared.order
-    )
-    return run(conn, prepared.compiled.string, args)
+    return run(conn, *found)
 
 
 def run(conn: Connection, sql: str, args: Sequence[Any], *, many: bool = False) -> int:

@@ -15,8 +15,9 @@ every earlier commit there with them (the write-ahead log keeps a prefix of the 
 a job's settlement comes after its `completed` move, its release after its failure).
 So these commits do not wait for the disk. On SQLite they go through the stream
 journal's connection, on the loop's thread while no other write holds the lock
-(one_trip.py, `relaxed`); on PostgreSQL they wait for the server's own disk, not a
-standby's (`ROW_COMMIT`). What a power loss can cost is in docs/operations.md, "Crashes".
+(one_trip.py, `relaxed`); on PostgreSQL, through asyncpg directly (driver_pg.py), they
+wait for the server's own disk, not a standby's (`ROW_COMMIT`). What a power loss can cost
+is in docs/operations.md, "Crashes".
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from infernet.controlplane.store import driver_sql
 from infernet.controlplane.store.db import ROW_COMMIT
+from infernet.controlplane.store.driver_pg import pg_rows
 from infernet.controlplane.store.driver_sql import Params
 from infernet.controlplane.store.one_trip import one_trip
 
@@ -46,6 +48,7 @@ class GroupCommit:
         # connection on PostgreSQL must not be shared with it).
         relaxed = one_trip(db, relaxed=True)
         self._trip = relaxed if relaxed.here else one_trip(db)
+        self._pg = pg_rows(db)  # on PostgreSQL the statements go to asyncpg directly
         self._pending: list[Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -78,13 +81,18 @@ class GroupCommit:
                     done.set_result(count)
 
     async def _together(self, batch: list[Pending]) -> list[int]:
-        return await self._trip.run(partial(_run_all, [(s, p) for s, p, _ in batch]))
+        return await self._run([(s, p) for s, p, _ in batch])
+
+    async def _run(self, statements: list[tuple[Executable, Params]]) -> list[int]:
+        if self._pg is not None:
+            return await self._pg.run(statements)
+        return await self._trip.run(partial(_run_all, statements))
 
     async def _alone(
         self, statement: Executable, params: Params, done: asyncio.Future[int]
     ) -> None:
         try:
-            [count] = await self._trip.run(partial(_run_all, [(statement, params)]))
+            [count] = await self._run([(statement, params)])
         except Exception as exc:
             if not done.done():
                 done.set_exception(exc)

@@ -41,6 +41,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from infernet.controlplane.store.db import RELAX, relaxed_connection, sqlite_pragmas
+from infernet.controlplane.store.driver_pg import close_pg_rows
 
 log = logging.getLogger("infernet.store")
 T = TypeVar("T")
@@ -209,9 +210,11 @@ def one_trip(db: AsyncEngine, *, relaxed: bool = False) -> OneTrip:
 
 
 async def close_trips(db: AsyncEngine) -> None:
-    """Close the database's trips (before the database itself)."""
+    """Close the database's trips, and its job rows' connection (driver_pg.py), before
+    the database itself."""
     for trip in _TRIPS.pop(db, {}).values():
         await trip.close()
+    await close_pg_rows(db)
 
 
 async def _close_quietly(conn: AsyncConnection | None) -> None:
