@@ -3,7 +3,7 @@ directly.
 
 Through SQLAlchemy each of these transactions took a connection from the pool, and each
 statement went through `Connection.execute` and the greenlet that carries it to asyncpg:
-~470 µs of the replica's CPU for a job's three row writes at 32 jobs in flight, ~350 µs
+~470 µs of the replica's CPU for a job's three row writes at 32 jobs in flight, ~325 µs
 here (docs/benchmarks.md, run 18). Here one connection is kept, opened by SQLAlchemy's
 pool (so asyncpg encodes JSON as SQLAlchemy set it up to), each statement is sent as
 SQLAlchemy sends it (driver_sql.bound: the same SQL, casts and converted values), and the

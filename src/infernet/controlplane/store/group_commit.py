@@ -42,13 +42,13 @@ Pending = tuple[Executable, Params, asyncio.Future[int]]
 class GroupCommit:
     def __init__(self, db: AsyncEngine) -> None:
         self.db = db
-        # Each transaction one trip (one_trip.py). On a SQLite file, where the journal's
-        # go (no trip to a thread while the lock is free; one connection's page cache for
-        # both); elsewhere a pooled connection per transaction (the journal's own relaxed
-        # connection on PostgreSQL must not be shared with it).
+        # Each transaction one trip. On PostgreSQL, to asyncpg on a connection of its own
+        # (driver_pg.py). On a SQLite file, where the journal's go (one_trip.py: no trip
+        # to a thread while the lock is free; one connection's page cache for both);
+        # elsewhere (in memory) the async engine's connection.
+        self._pg = pg_rows(db)
         relaxed = one_trip(db, relaxed=True)
         self._trip = relaxed if relaxed.here else one_trip(db)
-        self._pg = pg_rows(db)  # on PostgreSQL the statements go to asyncpg directly
         self._pending: list[Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
