@@ -1,9 +1,11 @@
 """A throwaway Redis server for tests, from Debian's `redis-server` package: loopback, a
-free port, no persistence, in a temporary directory; restartable on the same port."""
+free port, no persistence, in a temporary directory; restartable on the same port, and
+able to stall (paused: connected, answering no one)."""
 
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -57,6 +59,15 @@ class RedisServer:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
+
+    def pause(self) -> None:
+        """Stop the server's process without closing anything: it answers no one."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         if self._proc is not None:

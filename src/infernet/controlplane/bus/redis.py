@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, cast
@@ -48,6 +49,11 @@ SAFETY_TTL_S = 6 * 3600  # a job's stream is dropped this long after its last en
 INBOX_MAXLEN = 100_000
 RETAIN_S = 600  # a finished job's stream stays readable (and resumable) this long
 STOP_DRAIN_S = 5.0  # on stop, events already read get this long to be applied
+# A reply not come this long after its command is an error (`TimeoutError`, a RedisError:
+# callers take their fallbacks), not a wait for as long as TCP keeps a silent connection.
+# Blocking reads block for at most `BLOCK_STEP_S` at a time, well within it.
+REPLY_WAIT_S = 10.0
+BLOCK_STEP_S = 5.0
 
 # The slot scripts tell every replica the node's slots in the same step as they change
 # them (a `SlotsChanged` on the broadcast stream): one round trip, and the broadcasts
@@ -162,13 +168,15 @@ class RedisTokenLog:
         return replies
 
     async def read(self, job_id: str, after: int, block_s: float) -> list[StreamEntry]:
-        block = max(1, int(block_s * 1000))
-        reply = await self._r.xread({f"{P}job:{job_id}": f"0-{after}"}, count=1000, block=block)
-        entries = []
-        for _key, items in reply or []:
-            for entry_id, f in items:
-                entries.append(_entry(entry_id, f))
-        return entries
+        deadline = time.monotonic() + block_s
+        while True:  # in steps, each within the reply wait
+            left = min(BLOCK_STEP_S, deadline - time.monotonic())
+            block = max(1, int(left * 1000))
+            key = f"{P}job:{job_id}"
+            reply = await self._r.xread({key: f"0-{after}"}, count=1000, block=block)
+            entries = [_entry(entry_id, f) for _key, items in reply or [] for entry_id, f in items]
+            if entries or time.monotonic() >= deadline:
+                return entries
 
     async def last_seq(self, job_id: str) -> int:
         items = await self._r.xrevrange(f"{P}job:{job_id}", count=1)
@@ -218,8 +226,9 @@ class RedisChannelMap:
         return found
 
 
-def connect(url: str) -> Redis:
-    """A client for `url` whose pool never hands out a connection Redis has closed.
+def connect(url: str, reply_wait_s: float = REPLY_WAIT_S) -> Redis:
+    """A client for `url` whose pool never hands out a connection Redis has closed, and
+    whose commands fail after `reply_wait_s` without a reply.
 
     The pool checks each idle connection before handing it out (EOF seen: reconnect),
     but redis-py 8 skips that check while maintenance notifications (a Redis Enterprise
@@ -230,7 +239,11 @@ def connect(url: str) -> Redis:
     before its reply was lost would, sent again, read as a replay or a clash."""
     off = MaintNotificationsConfig(enabled=False)
     return Redis.from_url(
-        url, decode_responses=True, socket_connect_timeout=2, maint_notifications_config=off
+        url,
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=reply_wait_s,
+        maint_notifications_config=off,
     )
 
 
