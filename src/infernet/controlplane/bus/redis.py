@@ -168,11 +168,10 @@ class RedisTokenLog:
         return replies
 
     async def read(self, job_id: str, after: int, block_s: float) -> list[StreamEntry]:
-        deadline = time.monotonic() + block_s
+        key, deadline = f"{P}job:{job_id}", time.monotonic() + block_s
         while True:  # in steps, each within the reply wait
             left = min(BLOCK_STEP_S, deadline - time.monotonic())
             block = max(1, int(left * 1000))
-            key = f"{P}job:{job_id}"
             reply = await self._r.xread({key: f"0-{after}"}, count=1000, block=block)
             entries = [_entry(entry_id, f) for _key, items in reply or [] for entry_id, f in items]
             if entries or time.monotonic() >= deadline:
