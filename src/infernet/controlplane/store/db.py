@@ -55,6 +55,16 @@ async def relaxed_connection(db: AsyncEngine) -> AsyncConnection:
     return conn
 
 
+async def close_quietly(conn: AsyncConnection | None) -> None:
+    """Close a connection kept open (one_trip.py, driver_pg.py) back into the pool."""
+    if conn is None:
+        return
+    try:
+        await conn.close()
+    except Exception:  # already broken: nothing to keep
+        return
+
+
 async def open_database(url: str) -> AsyncEngine:
     options: dict[str, object] = {}
     if url.startswith("sqlite"):

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from infernet.controlplane.store import driver_sql
-from infernet.controlplane.store.db import ROW_COMMIT
+from infernet.controlplane.store.db import ROW_COMMIT, close_quietly
 from infernet.controlplane.store.driver_sql import Params
 
 BEGIN = f"BEGIN; {ROW_COMMIT['postgresql']}"
@@ -94,10 +94,9 @@ class PgRows:
     async def close(self) -> None:
         if self._lock.locked():  # a transaction on its way: it fails, as on a crash
             await self._discard()
-        elif (conn := self._conn) is not None:
-            self._conn = self._raw = None
-            with contextlib.suppress(Exception):
-                await conn.close()
+        else:
+            conn, self._conn, self._raw = self._conn, None, None
+            await close_quietly(conn)
 
 
 def _bound(db: AsyncEngine, statement: Executable, params: Params) -> tuple[str, tuple[Any, ...]]:

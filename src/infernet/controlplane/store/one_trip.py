@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from infernet.controlplane.store.db import RELAX, relaxed_connection, sqlite_pragmas
+from infernet.controlplane.store.db import RELAX, close_quietly, relaxed_connection, sqlite_pragmas
 from infernet.controlplane.store.driver_pg import close_pg_rows
 
 log = logging.getLogger("infernet.store")
@@ -132,12 +132,12 @@ class OneTrip:
             await self._conn.commit()
         except BaseException:
             conn, self._conn = self._conn, None  # a new connection for the next try
-            await _close_quietly(conn)
+            await close_quietly(conn)
             raise
         return result
 
     async def close(self) -> None:
-        await _close_quietly(self._conn)
+        await close_quietly(self._conn)
         self._conn = None
         if self._thread is not None:
             await asyncio.to_thread(self._thread.shutdown)  # after the write in progress
@@ -215,12 +215,3 @@ async def close_trips(db: AsyncEngine) -> None:
     for trip in _TRIPS.pop(db, {}).values():
         await trip.close()
     await close_pg_rows(db)
-
-
-async def _close_quietly(conn: AsyncConnection | None) -> None:
-    if conn is None:
-        return
-    try:
-        await conn.close()
-    except Exception:  # already broken: nothing to keep
-        return
